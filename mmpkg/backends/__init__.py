@@ -1,0 +1,29 @@
+"""One small backend per package format, behind one interface, in an explicit registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from mmpkg.backends.deb import DebBackend
+from mmpkg.backends.rpm import RpmBackend
+from mmpkg.options import PackageFormat
+from mmpkg.spec import PackageSpec
+
+
+class Backend(Protocol):
+    format: PackageFormat
+
+    def filename(self, spec: PackageSpec) -> str:
+        """The package's conventional file name in this format."""
+        ...
+
+    def build(self, spec: PackageSpec, common: Path, work: Path) -> Path:
+        """Build the package from the shared staged tree `common`, inside `work`."""
+        ...
+
+
+BACKENDS: dict[PackageFormat, Backend] = {
+    PackageFormat.DEB: DebBackend(),
+    PackageFormat.RPM: RpmBackend(),
+}

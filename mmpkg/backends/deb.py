@@ -1,0 +1,111 @@
+"""The .deb backend: DEBIAN/ control files and maintainer scripts, then `dpkg-deb --build`.
+
+References: deb-control(5), deb-conffiles(5), deb-preinst(5) and friends, Debian Policy ch. 6
+and 10. `--root-owner-group` makes every file root-owned without fakeroot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from mmpkg.options import Compression, PackageFormat
+from mmpkg.release import Arch
+from mmpkg.resources import data_dir, gzip_bytes, render
+from mmpkg.run import run
+from mmpkg.spec import Need, PackageSpec
+from mmpkg.staging import clone_tree, finish_tree, licence_text, write
+
+DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64"}
+COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}
+# util-linux (runuser) is Essential in Debian, so it is not declared.
+DEPENDS = {
+    Need.JQ: "jq",
+    Need.CURL: "curl",
+    Need.USER_TOOLS: "passwd",
+    Need.RUNUSER: None,
+    Need.SYSTEMD: "systemd",
+}
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+UNIT_DIR = "lib/systemd/system"
+
+
+def deb_version(spec: PackageSpec) -> str:
+    return f"{spec.version.package_version}-{spec.revision}"
+
+
+class DebBackend:
+    format = PackageFormat.DEB
+
+    def filename(self, spec: PackageSpec) -> str:
+        return f"{spec.name}_{deb_version(spec)}_{DEB_ARCH[spec.arch]}.deb"
+
+    def build(self, spec: PackageSpec, common: Path, work: Path) -> Path:
+        root = work / "root"
+        clone_tree(common, root)
+        view = {"spec": spec, "deb_version": deb_version(spec), "fmt": "deb"}
+        write(root / UNIT_DIR / spec.layout.unit, render("templates/mattermost.service.j2", **view))
+        admin = render("templates/mattermost-pkg.j2", context="admin", **view)
+        write(root / spec.layout.admin_command.lstrip("/"), admin, 0o755)
+        self._docs(spec, root, view)
+
+        control = root / "DEBIAN"
+        control.mkdir()
+        for script in SCRIPTS:
+            write(control / script, render("debian/maintscript.j2", script=script, context="maintscript", **view), 0o755)
+        write(control / "conffiles", f"{spec.layout.etc}/mattermost.env\n")
+        write(control / "md5sums", _md5sums(root))
+        size = finish_tree(root, spec.source_date_epoch)
+        write(
+            control / "control",
+            render(
+                "debian/control.j2",
+                deb_arch=DEB_ARCH[spec.arch],
+                installed_size=size,
+                depends=[d for d in DEPENDS.values() if d],
+                **view,
+            ),
+        )
+        finish_tree(control, spec.source_date_epoch)
+        out = work / self.filename(spec)
+        cmd: list[str | Path] = [
+            "dpkg-deb",
+            "--root-owner-group",
+            f"-Z{COMPRESSOR[spec.compression]}",
+            "--build",
+            root,
+            out,
+        ]  # fmt: skip
+        run(cmd, source_date_epoch=spec.source_date_epoch)
+        return out
+
+    def _docs(self, spec: PackageSpec, root: Path, view: dict[str, object]) -> None:
+        doc = root / "usr/share/doc" / spec.name
+        date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
+        changelog = render("debian/changelog.j2", date=format_datetime(date), **view)
+        (doc / "changelog.Debian.gz").parent.mkdir(parents=True, exist_ok=True)
+        (doc / "changelog.Debian.gz").write_bytes(gzip_bytes(changelog.encode()))
+        (doc / "changelog.Debian.gz").chmod(0o644)
+        copyright_text = render(
+            "debian/copyright.j2", year=date.year, licence_text=licence_text(root, spec), **view
+        )
+        write(doc / "copyright", copyright_text)
+        write(doc / "README", render("templates/README.j2", **view))
+        overrides = (data_dir() / "debian" / "lintian-overrides").read_text(encoding="utf-8")
+        write(root / "usr/share/lintian/overrides" / spec.name, overrides.replace("@PACKAGE@", spec.name))
+
+
+def _md5sums(root: Path) -> str:
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("DEBIAN/"):
+            continue
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        lines.append(f"{digest.hexdigest()}  {rel}\n")
+    return "".join(lines)

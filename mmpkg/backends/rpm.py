@@ -1,0 +1,98 @@
+"""The .rpm backend: render a spec for the prebuilt tree, then `rpmbuild -bb` in a private topdir.
+
+References: the rpm spec file format, rpm-scriptlets(7) and Fedora's packaging guidelines
+("Scriptlets", "Systemd"). Debian's rpm has no %_unitdir or %systemd_* macros, so the spec
+defines what it needs and the scriptlets call systemctl themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mmpkg.options import Compression, PackageFormat
+from mmpkg.release import Arch
+from mmpkg.resources import render
+from mmpkg.run import run
+from mmpkg.spec import Need, PackageSpec
+from mmpkg.staging import clone_tree, finish_tree, licence_text, write
+
+RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}
+PAYLOAD = {Compression.ZSTD: "w3.zstdio", Compression.XZ: "w6.xzdio", Compression.GZIP: "w9.gzdio"}
+REQUIRES = {
+    Need.JQ: "jq",
+    Need.CURL: "curl",
+    Need.RUNUSER: "util-linux",
+    Need.SYSTEMD: "systemd",
+}
+REQUIRES_PRE = ("shadow-utils",)  # useradd and groupadd run in %pre
+SCRIPTLETS = ("pre", "post", "preun", "postun", "posttrans")
+UNIT_DIR = "usr/lib/systemd/system"
+
+
+def rpm_version(spec: PackageSpec) -> str:
+    return spec.version.package_version
+
+
+class RpmBackend:
+    format = PackageFormat.RPM
+
+    def filename(self, spec: PackageSpec) -> str:
+        return f"{spec.name}-{rpm_version(spec)}-{spec.revision}.{RPM_ARCH[spec.arch]}.rpm"
+
+    def build(self, spec: PackageSpec, common: Path, work: Path) -> Path:
+        root = work / "root"
+        clone_tree(common, root)
+        view = {"spec": spec, "fmt": "rpm"}
+        write(root / UNIT_DIR / spec.layout.unit, render("templates/mattermost.service.j2", **view))
+        write(
+            root / spec.layout.admin_command.lstrip("/"), render("templates/mattermost-pkg.j2", context="admin", **view), 0o755
+        )
+        write(root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", **view))
+        write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
+        finish_tree(root, spec.source_date_epoch)
+
+        date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
+        specfile = write(
+            work / f"{spec.name}.spec",
+            render(
+                "rpm/mattermost.spec.j2",
+                rpm_version=rpm_version(spec),
+                rpm_arch=RPM_ARCH[spec.arch],
+                requires=sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES}),
+                requires_pre=REQUIRES_PRE,
+                scriptlets=[
+                    (name, render("rpm/scriptlet.j2", scriptlet=name, context="maintscript", **view)) for name in SCRIPTLETS
+                ],
+                date=date.strftime("%a %b %d %Y"),
+                **view,
+            ),
+        )
+        top = work / "topdir"
+        cmd: list[str | Path] = [
+            "rpmbuild",
+            "-bb",
+            "--quiet",
+            "--target",
+            RPM_ARCH[spec.arch],
+            "--define",
+            f"_topdir {top}",
+            "--define",
+            f"_rpmdir {work}",
+            "--define",
+            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+            "--define",
+            f"mmpkg_root {root}",
+            "--define",
+            f"_binary_payload {PAYLOAD[spec.compression]}",
+            # Reproducible: build time, host and file times come from the release.
+            "--define",
+            "use_source_date_epoch_as_buildtime 1",
+            "--define",
+            "clamp_mtime_to_source_epoch 1",
+            "--define",
+            "_buildhost mmpkg",
+            specfile,
+        ]  # fmt: skip
+        run(cmd, source_date_epoch=spec.source_date_epoch)
+        return work / self.filename(spec)

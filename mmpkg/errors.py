@@ -1,0 +1,37 @@
+"""The one exception root. Library code raises these; only the CLI turns them into messages."""
+
+from __future__ import annotations
+
+
+class MmpkgError(Exception):
+    """Something the user can fix: the message says what is wrong and what to do."""
+
+    exit_code = 1
+
+
+class UsageError(MmpkgError):
+    """Bad command-line arguments or build configuration."""
+
+    exit_code = 2
+
+
+class ReleaseError(MmpkgError):
+    """The release tarball is broken, hostile or not what its name says."""
+
+    exit_code = 3
+
+
+class ToolMissingError(MmpkgError):
+    """A native tool (dpkg-deb, rpmbuild, ...) is not installed."""
+
+    exit_code = 4
+
+
+class CommandError(MmpkgError):
+    """A native tool ran and failed."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output

@@ -1,0 +1,320 @@
+"""Read a release tarball in one streaming pass, never trusting it.
+
+The archive is read member by member (`tarfile` stream mode), so memory stays flat whatever the
+release's size. Every member is checked before anything is written, and files are only ever
+written below a private directory the caller owns. What the file name claims (version, edition,
+architecture) is checked against what the contents say: the Go build settings in
+`bin/mattermost`, the edition's licence file and the prepackaged plugins' platform suffix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO
+
+from mmpkg.errors import ReleaseError
+from mmpkg.release import Arch, Edition, Release, facts_from_name
+from mmpkg.versions import MattermostVersion
+
+TOP = "mattermost"
+CHUNK = 1 << 20
+
+# Release builds stamp these into the binary with -ldflags -X; Go keeps the flags in the
+# binary's build info, so they are readable without running anything.
+_BUILD_NUMBER = re.compile(rb"model\.BuildNumber=([0-9A-Za-z.\-]+)")
+_ENTERPRISE_READY = re.compile(rb"model\.BuildEnterpriseReady=(true|false)")
+_PLUGIN_ARCH = re.compile(r"-linux-(amd64|arm64)\.tar\.gz$")
+_ELF_MACHINE = {62: Arch.AMD64, 183: Arch.ARM64}
+
+
+@dataclass
+class _Seen:
+    kind: str  # "dir", "file", "symlink"
+    digest: str = ""
+    mode: int = 0
+
+
+@dataclass
+class _Scan:
+    members: dict[str, _Seen] = field(default_factory=dict)
+    file_count: int = 0
+    size: int = 0
+    newest: int = 0
+    build_number: str | None = None
+    enterprise_ready: str | None = None
+    elf_arch: Arch | None = None
+    plugin_arches: set[Arch] = field(default_factory=set)
+
+
+def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release:
+    """Check `tarball` and return what it is; with `extract_to`, also unpack `mattermost/` there.
+
+    Files are written with normalised modes (0644, or 0755 if executable; no setuid, setgid,
+    sticky or world-writable bits). Raises ReleaseError with one line saying what is wrong.
+    """
+    name = tarball.name
+    if not tarball.is_file():
+        raise ReleaseError(f"{tarball}: no such file")
+    if extract_to is not None:
+        extract_to.mkdir(parents=True, exist_ok=True)
+    scan = _Scan()
+    digest = hashlib.sha256()
+    try:
+        with tarball.open("rb") as raw:
+            hashing = _HashingReader(raw, digest)
+            with tarfile.open(fileobj=hashing, mode="r|gz") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    _take(member, tar, scan, extract_to, name)
+            hashing.drain()
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ReleaseError(f"{name} is not a complete gzip'd tar archive ({exc}); download it again") from exc
+    except OSError as exc:
+        raise ReleaseError(f"{name}: cannot unpack it: {exc.strerror or exc}") from exc
+    return _conclude(name, scan, digest.hexdigest(), extract_to)
+
+
+class _HashingReader:
+    """A file wrapper that hashes every byte tarfile reads, so the sha256 costs no second pass."""
+
+    def __init__(self, raw: BinaryIO, digest: hashlib._Hash) -> None:
+        self._raw = raw
+        self._digest = digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._digest.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Hash what tarfile left unread after the end-of-archive marker."""
+        while self.read(CHUNK):
+            pass
+
+
+def _take(
+    member: tarfile.TarInfo,
+    tar: tarfile.TarFile,
+    scan: _Scan,
+    dest: Path | None,
+    name: str,
+) -> None:
+    rel = _relative(member.name, name)
+    scan.newest = max(scan.newest, int(member.mtime))
+    if rel == "":
+        if not member.isdir():
+            raise ReleaseError(f"{name}: '{TOP}' must be a directory")
+        return
+    if member.isdir():
+        _remember(scan, rel, _Seen("dir"), name)
+        if dest is not None:
+            _safe_parent(dest, rel, name)
+            (dest / rel).mkdir(mode=0o755, exist_ok=True)
+        return
+    if member.issym():
+        _check_link_target(rel, member.linkname, name)
+        _remember(scan, rel, _Seen("symlink", digest=member.linkname), name)
+        if dest is not None:
+            os.symlink(member.linkname, _safe_parent(dest, rel, name) / PurePosixPath(rel).name)
+        return
+    if member.islnk():
+        target = _relative(member.linkname, name)
+        seen = scan.members.get(target)
+        if seen is None or seen.kind != "file":
+            raise ReleaseError(
+                f"{name}: hard link {member.name} points at {member.linkname}, "
+                "which is not a file earlier in the archive"
+            )
+        _remember(scan, rel, _Seen("file", seen.digest, seen.mode), name)
+        if dest is not None:
+            os.link(dest / target, _safe_parent(dest, rel, name) / PurePosixPath(rel).name)
+        return
+    if not member.isfile():
+        raise ReleaseError(
+            f"{name}: {member.name} is a device, fifo or other special file; "
+            "a release contains only files, directories and links"
+        )
+    mode = 0o755 if member.mode & 0o111 else 0o644
+    fileobj = tar.extractfile(member)
+    assert fileobj is not None  # a regular file always has content
+    digest = _copy(fileobj, rel, scan, dest, mode, name)
+    _remember(scan, rel, _Seen("file", digest, mode), name)
+    scan.file_count += 1
+    scan.size += member.size
+    m = _PLUGIN_ARCH.search(rel)
+    if rel.startswith("prepackaged_plugins/") and m:
+        scan.plugin_arches.add(Arch(m[1]))
+
+
+def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, name: str) -> str:
+    """Stream one member to disk (if extracting), hashing it and reading build facts on the way."""
+    digest = hashlib.sha256()
+    is_binary = rel == "bin/mattermost"
+    tail = b""
+    out = None
+    if dest is not None:
+        path = _safe_parent(dest, rel, name) / PurePosixPath(rel).name
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        out = os.fdopen(fd, "wb")
+    try:
+        first = True
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            if out is not None:
+                out.write(chunk)
+            if is_binary:
+                if first and chunk[:4] == b"\x7fELF" and len(chunk) >= 20:
+                    machine = int.from_bytes(chunk[18:20], "little")
+                    scan.elf_arch = _ELF_MACHINE.get(machine)
+                window = tail + chunk
+                _read_build_facts(window, scan)
+                tail = window[-256:]
+            first = False
+    finally:
+        if out is not None:
+            os.fchmod(out.fileno(), mode)  # the caller's umask must not decide the mode
+            out.close()
+    return digest.hexdigest()
+
+
+def _read_build_facts(window: bytes, scan: _Scan) -> None:
+    # A match that touches the window's end may be cut off; the next window will see all of it.
+    m = _BUILD_NUMBER.search(window)
+    if scan.build_number is None and m and m.end() < len(window):
+        scan.build_number = m[1].decode()
+    if scan.enterprise_ready is None and (m := _ENTERPRISE_READY.search(window)):
+        scan.enterprise_ready = m[1].decode()
+
+
+def _relative(member_name: str, name: str) -> str:
+    """The path below `mattermost/`, or raise if the member is anywhere else."""
+    if member_name.startswith("/"):
+        raise ReleaseError(f"{name}: member {member_name} has an absolute path")
+    parts = PurePosixPath(member_name).parts
+    if ".." in parts:
+        raise ReleaseError(f"{name}: member {member_name} contains '..'")
+    if not parts or parts[0] != TOP:
+        raise ReleaseError(
+            f"{name}: member {member_name} is outside the single '{TOP}/' top directory; "
+            "this is not a Mattermost server release"
+        )
+    return "/".join(parts[1:])
+
+
+def _check_link_target(rel: str, target: str, name: str) -> None:
+    if target.startswith("/"):
+        raise ReleaseError(f"{name}: symlink {TOP}/{rel} points at absolute path {target}")
+    depth = 0
+    for part in (*PurePosixPath(rel).parent.parts, *PurePosixPath(target).parts):
+        depth = depth - 1 if part == ".." else depth + (part not in ("", "."))
+        if depth < 0:
+            raise ReleaseError(f"{name}: symlink {TOP}/{rel} points outside the release: {target}")
+
+
+def _safe_parent(dest: Path, rel: str, name: str) -> Path:
+    """The directory `rel` goes in, refusing to write through any symlink the archive made."""
+    parent = dest
+    for part in PurePosixPath(rel).parent.parts:
+        parent = parent / part
+        if parent.is_symlink():
+            raise ReleaseError(f"{name}: {TOP}/{rel} would be written through a symlink")
+        if not parent.exists():
+            parent.mkdir(mode=0o755)
+    return parent
+
+
+def _remember(scan: _Scan, rel: str, seen: _Seen, name: str) -> None:
+    before = scan.members.get(rel)
+    if before is not None and before != seen:
+        raise ReleaseError(f"{name}: {TOP}/{rel} appears twice with different contents")
+    scan.members[rel] = seen
+
+
+def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release:
+    binary = scan.members.get("bin/mattermost")
+    if binary is None or binary.kind != "file":
+        raise ReleaseError(f"{name}: there is no {TOP}/bin/mattermost; this is not a server release")
+    config = scan.members.get("config/config.json")
+    if config is None or config.kind != "file":
+        raise ReleaseError(f"{name}: there is no {TOP}/config/config.json")
+    if dest is not None:
+        _check_config(dest / "config/config.json", name)
+
+    claimed = facts_from_name(name)
+    version = _version(name, scan, claimed.version)
+    edition = _edition(name, scan, claimed.edition)
+    arch = _arch(name, scan, claimed.arch)
+    return Release(
+        version=version,
+        edition=edition,
+        arch=arch,
+        file_count=scan.file_count,
+        size=scan.size,
+        sha256=sha256,
+        source_date_epoch=scan.newest,
+    )
+
+
+def _check_config(path: Path, name: str) -> None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"{name}: {TOP}/config/config.json is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ReleaseError(f"{name}: {TOP}/config/config.json is not a JSON object")
+
+
+def _version(name: str, scan: _Scan, claimed: MattermostVersion | None) -> MattermostVersion:
+    found = MattermostVersion.parse(scan.build_number) if scan.build_number else None
+    if found and claimed and found != claimed:
+        raise ReleaseError(f"{name}: the file name says version {claimed} but bin/mattermost is {found}")
+    version = found or claimed
+    if version is None:
+        raise ReleaseError(
+            f"{name}: cannot tell the version; keep upstream's file name (mattermost-X.Y.Z-linux-ARCH.tar.gz)"
+        )
+    return version
+
+
+def _edition(name: str, scan: _Scan, claimed: Edition | None) -> Edition:
+    by_licence = {e for e in Edition if (seen := scan.members.get(e.licence_file)) and seen.kind == "file"}
+    if len(by_licence) != 1:
+        raise ReleaseError(
+            f"{name}: expected exactly one of {Edition.ENTERPRISE.licence_file} or "
+            f"{Edition.TEAM.licence_file}; cannot tell the edition"
+        )
+    (found,) = by_licence
+    if scan.enterprise_ready is not None:
+        ready = Edition.ENTERPRISE if scan.enterprise_ready == "true" else Edition.TEAM
+        if ready != found:
+            raise ReleaseError(f"{name}: the licence file says {found} but bin/mattermost is {ready}")
+    if claimed and claimed != found:
+        raise ReleaseError(f"{name}: the file name says {claimed} edition but the contents are {found}")
+    return found
+
+
+def _arch(name: str, scan: _Scan, claimed: Arch | None) -> Arch:
+    found = set(scan.plugin_arches)
+    if scan.elf_arch is not None:
+        found.add(scan.elf_arch)
+    if len(found) > 1:
+        raise ReleaseError(f"{name}: contents are for several architectures: {sorted(found)}")
+    if found and claimed and claimed not in found:
+        (what,) = found
+        raise ReleaseError(f"{name}: the file name says {claimed} but the contents are for {what}")
+    arch = next(iter(found), None) or claimed
+    if arch is None:
+        raise ReleaseError(
+            f"{name}: cannot tell the architecture; keep upstream's file name "
+            "(mattermost-X.Y.Z-linux-ARCH.tar.gz)"
+        )
+    return arch

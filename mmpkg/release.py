@@ -1,0 +1,75 @@
+"""What a release tarball is: its version, edition and architecture, and how it is named."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mmpkg.versions import MattermostVersion
+
+
+class Edition(StrEnum):
+    ENTERPRISE = "enterprise"
+    TEAM = "team"
+
+    @property
+    def package_name(self) -> str:
+        return "mattermost" if self is Edition.ENTERPRISE else "mattermost-team"
+
+    @property
+    def licence_file(self) -> str:
+        """The licence file only this edition's tarball carries (upstream release.mk)."""
+        if self is Edition.ENTERPRISE:
+            return "ENTERPRISE-EDITION-LICENSE.txt"
+        return "MIT-COMPILED-LICENSE.md"
+
+
+class Arch(StrEnum):
+    AMD64 = "amd64"
+    ARM64 = "arm64"
+
+
+_NAME = re.compile(
+    r"mattermost-(?:(?P<team>team)-)?(?P<version>\d+\.\d+\.\d+(?:-rc\d+)?)"
+    r"-linux-(?P<arch>amd64|arm64)\.tar\.gz"
+)
+
+
+def tarball_name(version: MattermostVersion, edition: Edition, arch: Arch) -> str:
+    """The file name upstream publishes a release under (releases.mattermost.com)."""
+    team = "team-" if edition is Edition.TEAM else ""
+    return f"mattermost-{team}{version}-linux-{arch}.tar.gz"
+
+
+@dataclass(frozen=True)
+class NameFacts:
+    """What a tarball's file name claims; each may be unknown if the file was renamed."""
+
+    version: MattermostVersion | None
+    edition: Edition | None
+    arch: Arch | None
+
+
+def facts_from_name(name: str) -> NameFacts:
+    m = _NAME.fullmatch(name)
+    if m is None:
+        return NameFacts(None, None, None)
+    return NameFacts(
+        MattermostVersion.parse(m["version"]),
+        Edition.TEAM if m["team"] else Edition.ENTERPRISE,
+        Arch(m["arch"]),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    """A release tarball after inspection: every fact here was checked against its contents."""
+
+    version: MattermostVersion
+    edition: Edition
+    arch: Arch
+    file_count: int
+    size: int  # bytes of file content once unpacked
+    sha256: str  # of the tarball itself
+    source_date_epoch: int  # newest member mtime: the release's own build time

@@ -1,0 +1,132 @@
+"""The one frozen model every backend receives: what the package is and what it contains.
+
+Policy lives here (names, relations, layout, the configuration layers); backends only translate
+it into each format's spelling.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mmpkg.options import BuildOptions, Compression
+from mmpkg.release import Arch, Edition, Release
+from mmpkg.versions import MattermostVersion
+
+HOMEPAGE = "https://mattermost.com"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """Installed paths (design §3). Every script and template takes them from here."""
+
+    prefix: str = "/opt/mattermost"
+    etc: str = "/etc/mattermost"
+    share: str = "/usr/share/mattermost"
+    state: str = "/var/lib/mattermost"
+    logs: str = "/var/log/mattermost"
+    backups: str = "/var/backups/mattermost"
+    user: str = "mattermost"
+    group: str = "mattermost"
+    unit: str = "mattermost.service"
+    admin_command: str = "/usr/sbin/mattermost-pkg"
+
+    def install_defaults(self) -> dict[str, dict[str, str]]:
+        """Configuration layer 1: where this package puts data, plugins and logs.
+
+        Applied only when config.json is first created; an administrator may move them later.
+        """
+        return {
+            "FileSettings": {"Directory": f"{self.state}/data/"},
+            "LogSettings": {"FileLocation": self.logs},
+            "PluginSettings": {
+                "Directory": f"{self.state}/plugins",
+                "ClientDirectory": f"{self.state}/client/plugins",
+            },
+        }
+
+
+class Need(StrEnum):
+    """What the maintainer scripts use; each backend names the package that provides it."""
+
+    JQ = "jq"
+    CURL = "curl"
+    USER_TOOLS = "user-tools"  # useradd, groupadd
+    RUNUSER = "runuser"
+    SYSTEMD = "systemd"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageSpec:
+    name: str
+    version: MattermostVersion
+    revision: int
+    edition: Edition
+    arch: Arch
+    maintainer: str
+    homepage: str
+    licence: str
+    summary: str
+    description: str
+    provides: tuple[str, ...]
+    conflicts: tuple[str, ...]
+    needs: tuple[Need, ...]
+    layout: Layout
+    build_overrides: str  # layer 2, JSON text (a str keeps the model immutable)
+    install_defaults: str  # layer 1, JSON text
+    release_sha256: str
+    source_date_epoch: int
+    compression: Compression
+    has_db_migrate: bool
+    backup_keep: int = 5
+
+    @property
+    def changelog_url(self) -> str:
+        return f"https://docs.mattermost.com/product-overview/mattermost-v{self.version.major}-changelog.html"
+
+
+def build_spec(release: Release, options: BuildOptions, layout: Layout | None = None) -> PackageSpec:
+    layout = layout or Layout()
+    edition = release.edition
+    other = Edition.TEAM if edition is Edition.ENTERPRISE else Edition.ENTERPRISE
+    label = "Enterprise Edition" if edition is Edition.ENTERPRISE else "Team Edition"
+    licence = "LicenseRef-Mattermost-Enterprise" if edition is Edition.ENTERPRISE else "MIT"
+    return PackageSpec(
+        name=edition.package_name,
+        version=release.version,
+        revision=options.revision,
+        edition=edition,
+        arch=release.arch,
+        maintainer=options.maintainer,
+        homepage=HOMEPAGE,
+        licence=licence,
+        summary=f"Secure collaboration platform server ({label})",
+        description=_description(label, layout),
+        provides=("mattermost-server",),
+        conflicts=(other.package_name,),
+        needs=tuple(Need),
+        layout=layout,
+        build_overrides=json.dumps(options.overrides(), indent=2, ensure_ascii=False),
+        install_defaults=json.dumps(layout.install_defaults(), indent=2),
+        release_sha256=release.sha256,
+        source_date_epoch=options.source_date_epoch or release.source_date_epoch,
+        compression=options.compression,
+        # `mattermost db migrate` appeared in 6.5; older servers migrate when they start.
+        has_db_migrate=release.version.at_least(6, 5),
+    )
+
+
+def _description(label: str, layout: Layout) -> str:
+    return f"""\
+Mattermost is an open source platform for secure collaboration across the
+software development lifecycle: messaging, file sharing, search and
+integrations, self-hosted.
+
+This package installs the Mattermost server ({label}) from the
+upstream release into {layout.prefix} and runs it as the {layout.user}
+system user under systemd. The live configuration,
+{layout.etc}/config.json, is created once and never replaced. Files,
+plugins and logs live in {layout.state} and {layout.logs}. Upgrades
+stop the server, back up the configuration, re-apply the administrator's
+overrides, migrate the database and start the server again."""

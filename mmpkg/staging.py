@@ -1,0 +1,99 @@
+"""The format-neutral installed tree, built once and shared by both backends through hard links.
+
+Hard links cost no copy of the release (however large) and let the deb and rpm builds run at
+the same time on the same files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mmpkg.release import Edition
+from mmpkg.resources import gzip_bytes, render
+from mmpkg.spec import PackageSpec
+
+# Tarball entries that are not part of the installed release: the live configuration moves to
+# /etc (its pristine copy to /usr/share) and logs go to /var/log.
+_NOT_RELEASE = ("config", "logs")
+
+
+def stage_common(spec: PackageSpec, release: Path, root: Path) -> Path:
+    """Move the unpacked `release` into `root` and add everything both formats ship."""
+    lay = spec.layout
+    prefix = _mkdirs(root, lay.prefix)
+    share = _mkdirs(root, lay.share)
+    config_dir = release / "config"
+    for entry in sorted(release.iterdir()):
+        if entry.name not in _NOT_RELEASE:
+            entry.rename(prefix / entry.name)
+    os.symlink(lay.etc, prefix / "config")
+
+    (config_dir / "config.json").rename(share / "config.defaults.json")
+    for extra in ("cloud_defaults.json", "README.md"):
+        if (config_dir / extra).is_file():
+            (config_dir / extra).rename(share / f"config-{extra}" if extra == "README.md" else share / extra)
+    write(share / "install-defaults.json", spec.install_defaults + "\n")
+    write(share / "overrides.json", spec.build_overrides + "\n")
+    write(share / "version", f"{spec.version}\n")
+
+    write(_mkdirs(root, lay.etc) / "mattermost.env", render("templates/mattermost.env.j2", spec=spec), 0o640)
+    man = _mkdirs(root, "/usr/share/man/man8") / "mattermost-pkg.8.gz"
+    man.write_bytes(gzip_bytes(render("templates/mattermost-pkg.8.j2", spec=spec).encode()))
+    man.chmod(0o644)
+    return root
+
+
+def licence_text(root: Path, spec: PackageSpec) -> str:
+    path = root / spec.layout.prefix.lstrip("/") / spec.edition.licence_file
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if spec.edition is Edition.TEAM and not text.strip():
+        return "MIT"
+    return text
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def _mkdirs(root: Path, absolute: str) -> Path:
+    path = root / absolute.lstrip("/")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def clone_tree(src: Path, dest: Path) -> None:
+    """Recreate `src` at `dest` with hard links to its files (no data copied)."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        target = dest / rel
+        target.mkdir(mode=0o755, parents=True, exist_ok=True)
+        for name in dirnames + filenames:
+            source = Path(dirpath) / name
+            if source.is_symlink():
+                os.symlink(os.readlink(source), target / name)
+            elif name in filenames:
+                os.link(source, target / name)
+
+
+def finish_tree(root: Path, epoch: int) -> int:
+    """Fix directory modes and every mtime to `epoch`; return the installed size in KiB."""
+    kib = 0
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames + dirnames:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                os.utime(path, (epoch, epoch), follow_symlinks=False)
+                kib += 1
+                continue
+            if name in filenames:
+                kib += (path.stat().st_size + 1023) // 1024
+            else:
+                path.chmod(0o755)
+                kib += 1
+            os.utime(path, (epoch, epoch))
+    os.utime(root, (epoch, epoch))
+    return kib

@@ -36,6 +36,32 @@ def deb_version(spec: PackageSpec) -> str:
     return f"{spec.version.package_version}-{spec.revision}"
 
 
+def render_control(spec: PackageSpec, installed_size: int) -> str:
+    return render(
+        "debian/control.j2",
+        spec=spec,
+        deb_version=deb_version(spec),
+        deb_arch=DEB_ARCH[spec.arch],
+        installed_size=installed_size,
+        depends=[d for d in DEPENDS.values() if d],
+    )
+
+
+def render_scripts(spec: PackageSpec) -> dict[str, str]:
+    """The maintainer scripts, each carrying the lifecycle library and Debian's argument mapping."""
+    return {
+        script: render(
+            "debian/maintscript.j2",
+            script=script,
+            context="maintscript",
+            spec=spec,
+            deb_version=deb_version(spec),
+            fmt="deb",
+        )
+        for script in SCRIPTS
+    }
+
+
 class DebBackend:
     format = PackageFormat.DEB
 
@@ -53,21 +79,11 @@ class DebBackend:
 
         control = root / "DEBIAN"
         control.mkdir()
-        for script in SCRIPTS:
-            write(control / script, render("debian/maintscript.j2", script=script, context="maintscript", **view), 0o755)
+        for script, text in render_scripts(spec).items():
+            write(control / script, text, 0o755)
         write(control / "conffiles", f"{spec.layout.etc}/mattermost.env\n")
         write(control / "md5sums", _md5sums(root))
-        size = finish_tree(root, spec.source_date_epoch)
-        write(
-            control / "control",
-            render(
-                "debian/control.j2",
-                deb_arch=DEB_ARCH[spec.arch],
-                installed_size=size,
-                depends=[d for d in DEPENDS.values() if d],
-                **view,
-            ),
-        )
+        write(control / "control", render_control(spec, finish_tree(root, spec.source_date_epoch)))
         finish_tree(control, spec.source_date_epoch)
         out = work / self.filename(spec)
         cmd: list[str | Path] = [

@@ -34,6 +34,24 @@ def rpm_version(spec: PackageSpec) -> str:
     return spec.version.package_version
 
 
+def render_spec(spec: PackageSpec) -> str:
+    date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
+    view = {"spec": spec, "fmt": "rpm"}
+    return render(
+        "rpm/mattermost.spec.j2",
+        rpm_version=rpm_version(spec),
+        rpm_arch=RPM_ARCH[spec.arch],
+        requires=sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES}),
+        requires_pre=REQUIRES_PRE,
+        scriptlets=[
+            (name, render("rpm/scriptlet.j2", scriptlet=name, context="maintscript", **view))
+            for name in SCRIPTLETS
+        ],
+        date=date.strftime("%a %b %d %Y"),
+        **view,
+    )
+
+
 class RpmBackend:
     format = PackageFormat.RPM
 
@@ -46,28 +64,15 @@ class RpmBackend:
         view = {"spec": spec, "fmt": "rpm"}
         write(root / UNIT_DIR / spec.layout.unit, render("templates/mattermost.service.j2", **view))
         write(
-            root / spec.layout.admin_command.lstrip("/"), render("templates/mattermost-pkg.j2", context="admin", **view), 0o755
+            root / spec.layout.admin_command.lstrip("/"),
+            render("templates/mattermost-pkg.j2", context="admin", **view),
+            0o755,
         )
         write(root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", **view))
         write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
         finish_tree(root, spec.source_date_epoch)
 
-        date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
-        specfile = write(
-            work / f"{spec.name}.spec",
-            render(
-                "rpm/mattermost.spec.j2",
-                rpm_version=rpm_version(spec),
-                rpm_arch=RPM_ARCH[spec.arch],
-                requires=sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES}),
-                requires_pre=REQUIRES_PRE,
-                scriptlets=[
-                    (name, render("rpm/scriptlet.j2", scriptlet=name, context="maintscript", **view)) for name in SCRIPTLETS
-                ],
-                date=date.strftime("%a %b %d %Y"),
-                **view,
-            ),
-        )
+        specfile = write(work / f"{spec.name}.spec", render_spec(spec))
         top = work / "topdir"
         cmd: list[str | Path] = [
             "rpmbuild",

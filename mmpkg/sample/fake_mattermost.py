@@ -1,0 +1,816 @@
+#!/usr/bin/python3
+# -ldflags: -X "github.com/mattermost/mattermost/server/public/model.BuildNumber=@@BUILD_NUMBER@@"
+# -ldflags: -X "github.com/mattermost/mattermost/server/public/model.BuildEnterpriseReady=@@ENTERPRISE_READY@@"
+"""bin/mattermost of an mmpkg sample release: a small stand-in for the real Go server.
+
+It behaves like a v6.5+ release binary wherever a package touches it: cobra-style CLI, config
+file search, defaults and secrets filled in and written back on start, MM_* overrides kept in
+memory, a simulated PostgreSQL whose schema the `db` commands and the server migrate, plugin,
+file-store and log directories, the ping endpoint and sd_notify READY=1.
+
+The simulated database server is the directory $MMPKG_SAMPLE_DB_DIR (default
+/var/lib/mattermost-sample-db); database NAME is the JSON file NAME.json in it. Test knobs:
+MMPKG_SAMPLE_DB_UNREACHABLE=1 and MMPKG_SAMPLE_MIGRATION_FAIL=1.
+
+mmpkg's generator fills in the build constants below; the two -ldflags lines above mimic the Go
+build info that release tooling reads the build number and edition from. This is one file
+because it is installed as bin/mattermost on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+# ruff: noqa: E501 - the -ldflags lines above must stay whole, like the Go build info they mimic
+
+BUILD_NUMBER = "@@BUILD_NUMBER@@"
+ENTERPRISE_READY = "@@ENTERPRISE_READY@@"
+BUILD_DATE = "@@BUILD_DATE@@"
+BUILD_HASH = "@@BUILD_HASH@@"
+DEFAULTS_JSON = "@@DEFAULTS_JSON@@"
+
+DB_DIR_DEFAULT = "/var/lib/mattermost-sample-db"
+# Keys whose value is a JSON map upstream, not a struct: env overrides replace them whole.
+MAP_KEYS = {"Plugins", "PluginStates", "AdvancedLoggingJSON"}
+# model.NewRandomString's alphabet.
+RANDOM_ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
+SCRIPT_RE = re.compile(r'(<script id="publicPathInWindowScript">)[^<]*(</script>)')
+CSP_RE = re.compile(r'(http-equiv="Content-Security-Policy" content="[^"]*?)(?: \'sha256-[^\']*\')?"')
+STRING_FLAGS = {"config", "timeout", "retry-interval"}
+
+
+class Fatal(Exception):
+    """Ends the command: cobra prints `Error: <message>` and main exits 1."""
+
+
+class MigrationFailed(Fatal):
+    """A pending migration could not be applied; the schema is unchanged."""
+
+
+def release() -> tuple[int, int, int]:
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", BUILD_NUMBER)
+    if m is None:
+        raise Fatal(f"unparseable build number {BUILD_NUMBER}")
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def final_version() -> str:
+    return "{}.{}.{}".format(*release())
+
+
+def schema() -> int:
+    major, minor, patch = release()
+    return major * 10000 + minor * 100 + patch
+
+
+def at_least(major: int, minor: int) -> bool:
+    return release()[:2] >= (major, minor)
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def commands() -> dict[tuple[str, ...], set[str]]:
+    """Each command this build has, with its local flags; `db` alone only prints help."""
+    cmds: dict[tuple[str, ...], set[str]] = {
+        (): set(),
+        ("server",): set(),
+        ("version",): {"skip-server-start"},
+        ("db",): set(),
+        ("db", "version"): {"all"},
+    }
+    if at_least(5, 32):
+        cmds["db", "init"] = set()
+    if at_least(6, 5):
+        cmds["db", "migrate"] = {"auto-recover", "save-plan", "dry-run"} if at_least(8, 0) else set()
+    if at_least(11, 9):
+        cmds["db", "ping"] = {"timeout", "retry-interval"}
+    return cmds
+
+
+def parse_args(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
+    cmds = commands()
+    path: tuple[str, ...] = ()
+    flags: dict[str, str] = {}
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            break
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+        elif arg.startswith("-") and len(arg) > 1:
+            name, value = arg[1], arg[2:].removeprefix("=")
+            if name not in {"c", "h"}:
+                raise Fatal(f"unknown shorthand flag: '{name}' in {arg}")
+            eq = "=" if value else ""
+        else:
+            child = (*path, arg)
+            if child in cmds:
+                path = child
+            elif any(len(c) == len(path) + 1 and c[: len(path)] == path for c in cmds):
+                where = " ".join(("mattermost", *path))
+                raise Fatal(f'unknown command "{arg}" for "{where}"')
+            continue  # a leaf command ignores stray arguments, as cobra's legacyArgs does
+        name = {"c": "config", "h": "help"}.get(name, name)
+        if name in STRING_FLAGS and not eq:
+            following = next(args, None)
+            if following is None:
+                raise Fatal(f"flag needs an argument: --{name}")
+            value = following
+        if name in STRING_FLAGS or parse_bool(value or "true") is not False:
+            flags[name] = value or "true"
+    allowed = {"config", "help"} | cmds[path]
+    for name in flags:
+        if name not in allowed:
+            raise Fatal(f"unknown flag: --{name}")
+    return path, flags
+
+
+def usage(path: tuple[str, ...]) -> str:
+    subs = sorted(c[-1] for c in commands() if len(c) == len(path) + 1 and c[:-1] == path)
+    lines = [f"Usage:\n  {' '.join(('mattermost', *path))} [flags]"]
+    if subs:
+        lines.append("\nAvailable Commands:\n" + "\n".join(f"  {s}" for s in subs))
+    lines.append("\nFlags:\n  -c, --config string   Configuration file to use.\n  -h, --help")
+    return "\n".join(lines)
+
+
+# --- file search (channels/utils/fileutils) -----------------------------------------------
+
+
+def search_bases() -> list[Path]:
+    """The cwd and three parents, then the same from the real directory of this binary."""
+    bases: list[Path] = []
+    for start in (Path.cwd(), Path(os.path.realpath(__file__)).parent):
+        bases += [start, *list(start.parents)[:3]]
+    return bases
+
+
+def find_dir(name: str) -> Path | None:
+    return next((b / name for b in search_bases() if (b / name).is_dir()), None)
+
+
+def resolve_config_path(name: str) -> Path:
+    if os.path.isabs(name):
+        return Path(name)
+    for base in search_bases():
+        for sub in ("config", "."):
+            if (base / sub / name).is_file():
+                return (base / sub / name).absolute()
+    if (config_dir := find_dir("config")) is not None:
+        return config_dir.absolute() / name
+    raise Fatal(f"failed to load configuration: failed to find config file {name}")
+
+
+# --- configuration (server/config) --------------------------------------------------------
+
+
+def is_database_dsn(dsn: str) -> bool:
+    return dsn.startswith(("postgres://", "postgresql://", "mysql://"))
+
+
+class ConfigStore:
+    """A config file or, for a database DSN, the `config` entry of that database's state."""
+
+    def __init__(self, dsn: str) -> None:
+        self.db: Database | None = None
+        self.path: Path | None = None
+        if is_database_dsn(dsn):
+            self.db = Database(dsn, "mysql" if dsn.startswith("mysql") else "postgres")
+        else:
+            self.path = resolve_config_path(dsn)
+
+    def read(self, *, create: bool) -> dict[str, Any]:
+        if self.db is not None:
+            self.db.check_reachable()
+            stored = self.db.read().get("config")
+            return stored if isinstance(stored, dict) else {}
+        assert self.path is not None
+        if create and not self.path.exists():
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as e:
+                raise Fatal(f"failed to load configuration: failed to create {describe(e)}") from e
+        try:
+            text = self.path.read_text()
+        except OSError as e:
+            raise Fatal(f"failed to load configuration: {describe(e)}") from e
+        if not text.strip():
+            return {}  # an empty file is a fresh install (upstream #38538)
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise Fatal(f"failed to load configuration: failed to unmarshal config: {e}") from e
+        if not isinstance(loaded, dict):
+            raise Fatal("failed to load configuration: config is not a JSON object")
+        return loaded
+
+    def write(self, cfg: dict[str, Any]) -> None:
+        """Persist like renameio: a temp file in the same directory renamed over the original."""
+        if self.db is not None:
+            with self.db.locked():
+                state = self.db.read()
+                state["config"] = cfg
+                self.db.write(state)
+            return
+        assert self.path is not None
+        try:
+            mode = self.path.stat().st_mode & 0o7777
+            atomic_write(self.path, go_json(cfg, 4).encode(), mode)
+        except OSError as e:
+            msg = f"failed to persist: failed to write file: {describe(e)}"
+            raise Fatal(f"failed to load configuration: {msg}") from e
+
+
+def go_json(value: Any, indent: int) -> str:
+    """json.MarshalIndent: HTML-safe escapes (a DataSource shows \\u0026), no final newline."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def describe(e: OSError) -> str:
+    """Go's `open PATH: permission denied` spelling of an OSError."""
+    reason = os.strerror(e.errno).lower() if e.errno else str(e)
+    return f"open {e.filename}: {reason}" if e.filename else reason
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def go_type(value: Any) -> str:
+    for kind, name in ((bool, "bool"), (int, "int"), (str, "string"), (list, "slice")):
+        if isinstance(value, kind):
+            return name
+    return "object"
+
+
+def fill_defaults(value: Any, default: Any, where: str) -> Any:
+    """SetDefaults: add every missing key recursively, keep the file's other keys and values."""
+    if value is None:
+        return copy.deepcopy(default)
+    if isinstance(default, dict) and default:
+        if not isinstance(value, dict):
+            raise Fatal(f"failed to load configuration: json: cannot unmarshal into {where}")
+        merged = {k: fill_defaults(value.get(k), d, f"{where}.{k}") for k, d in default.items()}
+        merged.update((k, v) for k, v in value.items() if k not in default)
+        return merged
+    if isinstance(default, dict) or go_type(value) == go_type(default):
+        return value
+    raise Fatal(
+        f"failed to load configuration: json: cannot unmarshal {go_type(value)} "
+        f"into Go struct field Config{where} of type {go_type(default)}"
+    )
+
+
+def random_string() -> str:
+    return "".join(secrets.choice(RANDOM_ALPHABET) for _ in range(32))
+
+
+def parse_bool(raw: str) -> bool | None:
+    """strconv.ParseBool."""
+    if raw in {"1", "t", "T", "TRUE", "true", "True"}:
+        return True
+    if raw in {"0", "f", "F", "FALSE", "false", "False"}:
+        return False
+    return None
+
+
+def env_value(raw: str, default: Any) -> Any:
+    """strconv-style parsing; None when the value is invalid (upstream ignores it silently)."""
+    if isinstance(default, bool):
+        return parse_bool(raw)
+    if isinstance(default, int):
+        return int(raw) if re.fullmatch(r"[+-]?\d+", raw) else None
+    if isinstance(default, list):
+        return raw.split()
+    if isinstance(default, dict):
+        with contextlib.suppress(json.JSONDecodeError):
+            parsed = json.loads(raw)
+            return parsed if isinstance(parsed, dict) else None
+        return None
+    return raw
+
+
+def apply_env(cfg: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """MM_SECTION_KEY overrides, matched case-insensitively against the known settings only."""
+    out = copy.deepcopy(cfg)
+    for name, raw in sorted(os.environ.items()):
+        if not name.upper().startswith("MM_"):
+            continue
+        node, known = out, defaults
+        parts = name.upper()[3:].split("_")
+        for i, part in enumerate(parts):
+            key = next((k for k in known if k.upper() == part), None)
+            if key is None:
+                break
+            last = i == len(parts) - 1
+            if not last and isinstance(known[key], dict) and key not in MAP_KEYS:
+                node, known = node[key], known[key]
+                continue
+            if last and (value := env_value(raw, known[key])) is not None:
+                node[key] = value
+            break
+    return out
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """The IsValid checks a package can trip over; they fail before anything is written."""
+    sql = cfg["SqlSettings"]
+    v11 = at_least(11, 0)
+    checks = [
+        (not sql["DataSource"], "sql_data_src", "SqlSettings.DataSource must not be empty"),
+        (sql["DriverName"] not in {"postgres", "mysql"}, "sql_driver", "unknown DriverName"),
+        (
+            v11 and sql["DriverName"] == "mysql",
+            "sql_driver",
+            "MySQL is no longer supported from Mattermost v11 on: migrate to PostgreSQL",
+        ),
+        (
+            0 < len(sql["AtRestEncryptKey"]) < 32,
+            "encrypt_sql",
+            "SqlSettings.AtRestEncryptKey must be at least 32 characters",
+        ),
+        (
+            0 < len(cfg["FileSettings"]["PublicLinkSalt"]) < 32,
+            "file_salt",
+            "FileSettings.PublicLinkSalt must be at least 32 characters",
+        ),
+        (
+            v11 and cfg["TeamSettings"]["ExperimentalViewArchivedChannels"] is False,
+            "experimental_view_archived_channels",
+            "TeamSettings.ExperimentalViewArchivedChannels can no longer be disabled",
+        ),
+        (
+            v11 and cfg["ExperimentalSettings"]["ClientSideCertEnable"] is True,
+            "client_side_cert_enable",
+            "ExperimentalSettings.ClientSideCertEnable is no longer supported",
+        ),
+    ]
+    for failed, code, text in checks:
+        if failed:
+            raise Fatal(
+                "failed to load configuration: Config.IsValid: "
+                f"model.config.is_valid.{code}.app_error, {text}"
+            )
+
+
+class Config:
+    """What Store.Load produces: the config to persist, and the one in effect (with env)."""
+
+    def __init__(self, dsn: str, *, create: bool) -> None:
+        self.store = ConfigStore(dsn)
+        defaults: dict[str, Any] = json.loads(DEFAULTS_JSON)
+        self.persisted: dict[str, Any] = fill_defaults(self.store.read(create=create), defaults, "")
+        for section, key in (("SqlSettings", "AtRestEncryptKey"), ("FileSettings", "PublicLinkSalt")):
+            if self.persisted[section][key] == "":
+                self.persisted[section][key] = random_string()
+        self.effective = apply_env(self.persisted, defaults)
+        validate(self.effective)
+
+    def section(self, name: str) -> dict[str, Any]:
+        section: dict[str, Any] = self.effective[name]
+        return section
+
+    def main_database(self) -> Database:
+        sql = self.section("SqlSettings")
+        return Database(sql["DataSource"], sql["DriverName"])
+
+
+def config_dsn(flags: dict[str, str]) -> str:
+    return flags.get("config") or os.environ.get("MM_CONFIG") or "config.json"
+
+
+# --- the simulated database ---------------------------------------------------------------
+
+
+class Database:
+    """One JSON file per database name in the directory that plays the database server."""
+
+    def __init__(self, dsn: str, driver: str) -> None:
+        self.driver = driver
+        self.dir = Path(os.environ.get("MMPKG_SAMPLE_DB_DIR") or DB_DIR_DEFAULT)
+        # postgres://user:pass@host/NAME?params, or mysql's user:pass@tcp(host:port)/NAME?params
+        path = urlsplit(dsn).path if "://" in dsn else dsn.partition("?")[0].partition("/")[2]
+        self.name = path.lstrip("/") or "mattermost"
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name):
+            raise Fatal(f"failed to ping DB: invalid database name {self.name!r}")
+        self.path = self.dir / f"{self.name}.json"
+
+    def check_reachable(self) -> None:
+        if os.environ.get("MMPKG_SAMPLE_DB_UNREACHABLE") == "1" or not self.dir.is_dir():
+            port = 3306 if self.driver == "mysql" else 5432
+            raise Fatal(f"failed to ping DB: dial tcp 127.0.0.1:{port}: connect: connection refused")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Like morph's db_lock: one migrator at a time."""
+        self.check_reachable()
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def read(self) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            state = {}  # an empty database, as created by the DBA
+        except (OSError, ValueError) as e:
+            raise Fatal(f"failed to read database {self.name}: {e}") from e
+        state.setdefault("schema_version", 0)
+        state.setdefault("migrations", [])
+        return state
+
+    def write(self, state: dict[str, Any]) -> None:
+        atomic_write(self.path, (json.dumps(state, indent=2) + "\n").encode(), 0o644)
+
+    def migrate(self, *, dry_run: bool = False) -> list[str]:
+        """Apply this build's migration if the schema is older; return the names applied."""
+        name = f"sample_{schema():06d}"
+        try:
+            with self.locked():
+                state = self.read()
+                if state["schema_version"] >= schema():
+                    return []
+                if dry_run:
+                    return [name]
+                if os.environ.get("MMPKG_SAMPLE_MIGRATION_FAIL") == "1":
+                    raise MigrationFailed(
+                        f"migration {name} failed: ERROR: simulated failure (SQLSTATE XX000)"
+                    )
+                state["migrations"].append({"name": name, "version": final_version()})
+                state["schema_version"] = schema()
+                self.write(state)
+        except OSError as e:
+            raise MigrationFailed(describe(e)) from e
+        return [name]
+
+
+# --- logging ------------------------------------------------------------------------------
+
+
+class Logger:
+    """mlog's JSON lines: to stdout when EnableConsole, to <FileLocation>/mattermost.log."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.console = bool(settings["EnableConsole"])
+        self.file: Path | None = None
+        if settings["EnableFile"]:
+            location = settings["FileLocation"]
+            folder = Path(location) if location else (find_dir("logs") or Path("."))
+            self.file = folder.absolute() / "mattermost.log"
+            try:  # lumberjack creates the directory and a 0600 file
+                folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+                os.close(os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+            except OSError as e:
+                raise Fatal(f"failed to initialize logging: {describe(e)}") from e
+
+    def log(self, level: str, msg: str, **fields: object) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
+        line = json.dumps({"timestamp": now, "level": level, "msg": msg, **fields})
+        if self.console:
+            print(line, flush=True)
+        if self.file is not None:
+            with open(self.file, "a") as f:
+                f.write(line + "\n")
+
+
+def warn_if_root() -> None:
+    if os.geteuid() == 0:
+        msg = "Running Mattermost as root is not recommended. Please use a non-root user."
+        print(json.dumps({"level": "warn", "msg": msg}), file=sys.stderr)
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_version(flags: dict[str, str]) -> int:
+    lines = [
+        f"Version: {final_version()}",
+        f"Build Number: {BUILD_NUMBER}",
+        f"Build Date: {BUILD_DATE}",
+        f"Build Hash: {BUILD_HASH}",
+        f"Build Enterprise Ready: {ENTERPRISE_READY}",
+    ]
+    if not at_least(6, 5):  # before 6.5 `version` started the app: config write and migrations
+        cfg = Config(config_dsn(flags), create=True)
+        cfg.store.write(cfg.persisted)
+        cfg.main_database().migrate()
+        lines.append(f"DB Version: {final_version()}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
+    sub = path[1] if len(path) > 1 else ""
+    if sub == "":
+        print(usage(path))
+        return 0
+    dsn = config_dsn(flags)
+    if sub == "init" and not is_database_dsn(dsn):
+        raise Fatal("this command should be run using a database configuration DSN")
+    cfg = Config(dsn, create=sub != "ping")
+    db = cfg.main_database()
+    if sub == "ping":
+        return db_ping(db, flags)
+    if sub == "init":
+        cfg.store.write(cfg.persisted)  # the DB store keeps the config it was initialised with
+    try:
+        applied = db.migrate(dry_run="dry-run" in flags)
+    except MigrationFailed as e:
+        raise Fatal(f"failed to apply database migrations: {e}") from e
+    if sub == "migrate":
+        if "save-plan" in flags and applied:
+            save_plan(cfg, applied)
+        if not applied:
+            print("No migrations to apply.")
+        elif "dry-run" in flags:
+            print("\n".join(f"Would apply migration {name} (dry run)" for name in applied))
+        else:
+            print("Database successfully migrated")
+    elif sub == "version":
+        state = db.read()
+        if "all" in flags:
+            for m in state["migrations"]:
+                print(f"Varsion: {int(m['name'].rpartition('_')[2])}, Name: {m['name']}")
+        else:
+            print(f"Current database schema version is: {state['schema_version']}")
+    return 0
+
+
+def save_plan(cfg: Config, applied: list[str]) -> None:
+    """`--save-plan` stores the plan in the file store, next to the data it belongs with."""
+    store = Path(cfg.section("FileSettings")["Directory"])
+    plan = {"migrations": applied, "version": final_version()}
+    target = store / "migrations" / f"migration_plan_{schema()}_{int(time.time())}.json"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(plan, indent=2))
+    except OSError as e:
+        raise Fatal(f"failed to save migration plan: {describe(e)}") from e
+    print(f"Migration plan saved to {target}")
+
+
+def go_seconds(text: str) -> float:
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise Fatal(f'invalid argument "{text}": time: invalid duration "{text}"')
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def db_ping(db: Database, flags: dict[str, str]) -> int:
+    deadline = time.monotonic() + go_seconds(flags.get("timeout", "0s"))
+    while True:
+        try:
+            db.check_reachable()
+        except Fatal:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(go_seconds(flags.get("retry-interval", "2s")))
+            continue
+        print("Database is reachable")
+        return 0
+
+
+def install_prepackaged_plugins(plugin_dir: Path, log: Logger) -> None:
+    source = find_dir("prepackaged_plugins")
+    for bundle in sorted(source.glob("*.tar.gz")) if source else []:
+        with tarfile.open(bundle) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+            names = [Path(m.name) for m in members]
+            if any(n.is_absolute() or ".." in n.parts for n in names) or not names:
+                log.log("error", "Refusing unsafe plugin bundle", path=str(bundle))
+                continue
+            plugin_id = names[0].parts[0]
+            manifest = tar.extractfile(f"{plugin_id}/plugin.json")
+            version = json.load(manifest)["version"] if manifest else ""
+            target = plugin_dir / plugin_id
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if json.loads((target / "plugin.json").read_text())["version"] == version:
+                    continue
+            shutil.rmtree(target, ignore_errors=True)  # no stale files from an older version
+            for member, name in zip(members, names, strict=True):
+                dest = plugin_dir / name
+                if member.isdir():
+                    dest.mkdir(mode=0o755, parents=True, exist_ok=True)
+                elif (data := tar.extractfile(member)) is not None:
+                    dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                    dest.write_bytes(data.read())
+                    dest.chmod(0o755 if member.mode & 0o111 else 0o644)
+            log.log("info", "Installed prepackaged plugin", plugin_id=plugin_id, version=version)
+
+
+def start_plugins(cfg: Config, log: Logger) -> None:
+    """app/plugin.go: a non-recursive Mkdir of both directories; failures are logged, not fatal."""
+    settings = cfg.section("PluginSettings")
+    if not settings["Enable"]:
+        return
+    try:
+        for key in ("Directory", "ClientDirectory"):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(settings[key], 0o744)
+        if settings["AutomaticPrepackagedPlugins"]:
+            install_prepackaged_plugins(Path(settings["Directory"]), log)
+    except (OSError, tarfile.TarError, KeyError, ValueError) as e:
+        log.log("error", "Failed to start up plugins", error=str(e))
+
+
+def check_file_store(cfg: Config, log: Logger) -> None:
+    settings = cfg.section("FileSettings")
+    if settings["DriverName"] != "local":
+        return
+    folder = Path(settings["Directory"])  # relative to the cwd, like upstream
+    try:
+        folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+        (folder / "testfile").write_bytes(b"testingwrite")
+        (folder / "testfile").unlink()
+    except OSError as e:
+        log.log("error", "Problem with file storage settings", error=describe(e))
+
+
+def update_subpath(cfg: Config) -> str:
+    """UpdateAssetsSubpathFromConfig: point root.html's static paths below SiteURL's path."""
+    subpath: str = urlsplit(cfg.section("ServiceSettings")["SiteURL"]).path.rstrip("/")
+    client = find_dir("client")
+    if client is None or not (client / "root.html").is_file():
+        return subpath
+    root = client / "root.html"
+    html = root.read_text()
+    old = re.search(r"window\.publicPath='([^']*)'", html)
+    old_static = old[1] if old else "/static/"
+    new_static = f"{subpath}/static/"
+    if old_static == new_static:
+        return subpath
+    script = f"window.publicPath='{new_static}'"
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    html = html.replace(f'"{old_static}', f'"{new_static}')
+    html = SCRIPT_RE.sub(lambda m: f"{m[1]}{script}{m[2]}", html)
+    # The inline script may only run if the Content-Security-Policy names its hash.
+    html = CSP_RE.sub(lambda m: f"{m[1]} 'sha256-{digest}'\"", html, count=1)
+    try:
+        with open(root, "r+") as f:  # in place, as upstream does: the file must be writable
+            f.write(html)
+            f.truncate()
+    except OSError as e:
+        raise Fatal(f"failed to update assets subpath from config: {describe(e)}") from e
+    return subpath
+
+
+class Httpd(ThreadingHTTPServer):
+    daemon_threads = True
+    version_id = ""
+    subpath = ""
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "Mattermost"
+
+    def do_GET(self) -> None:
+        httpd = self.server
+        assert isinstance(httpd, Httpd)
+        route = self.path.split("?")[0].removeprefix(httpd.subpath)
+        if route == "/api/v4/system/ping":
+            status = 200
+            body: dict[str, object] = {
+                "status": "OK",
+                "ActiveSearchBackend": "database",
+                "version": final_version(),
+            }
+        else:
+            status = 404
+            body = {"id": "api.context.404.app_error", "status_code": 404}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Version-Id", httpd.version_id)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the real server keeps access logs out of mattermost.log
+
+
+def listen(cfg: Config, subpath: str) -> Httpd:
+    address = cfg.section("ServiceSettings")["ListenAddress"]
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise Fatal(f"listen tcp: address {address}: missing port in address")
+    host = host.strip("[]")
+    # socketserver takes the address family from the class; this process serves once.
+    Httpd.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        httpd = Httpd((host, int(port)), Handler)
+    except OSError as e:
+        raise Fatal(f"listen tcp {address}: bind: {describe(e)}") from e
+    config_hash = hashlib.md5(json.dumps(cfg.effective, sort_keys=True).encode()).hexdigest()
+    httpd.version_id = f"{final_version()}.{BUILD_NUMBER}.{config_hash}.false"
+    httpd.subpath = subpath
+    return httpd
+
+
+def notify_ready(log: Logger) -> None:
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # an abstract socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(b"READY=1")
+    except OSError as e:
+        log.log("error", "Failed to notify systemd", error=str(e))
+
+
+def cmd_server(flags: dict[str, str]) -> int:
+    # Blocked now and collected by sigwait at the end, so a SIGTERM during start-up still
+    # ends in a clean shutdown; threads started later inherit the mask.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    cfg = Config(config_dsn(flags), create=True)
+    cfg.store.write(cfg.persisted)
+    log = Logger(cfg.section("LogSettings"))
+    log.log("info", "Server is initializing...")
+    build = f"{BUILD_NUMBER}/{BUILD_DATE}/{BUILD_HASH}/{ENTERPRISE_READY}"
+    log.log("info", f"Current version is {final_version()} ({build})")
+    try:
+        cfg.main_database().migrate()
+    except MigrationFailed as e:
+        log.log("fatal", "Failed to apply database migrations.", error=str(e))
+        raise Fatal(f"Failed to apply database migrations. {e}") from e
+    except Fatal as e:
+        log.log("fatal", "Failed to ping DB", error=str(e))
+        raise
+    start_plugins(cfg, log)
+    check_file_store(cfg, log)
+    httpd = listen(cfg, update_subpath(cfg))
+    # Port 0 means any free port: report the one the kernel picked.
+    host = cfg.section("ServiceSettings")["ListenAddress"].rpartition(":")[0]
+    address = f"{host}:{httpd.socket.getsockname()[1]}"
+    log.log("info", f"Server is listening on {address}", address=address)
+    serving = threading.Thread(target=httpd.serve_forever, daemon=True)
+    serving.start()
+    notify_ready(log)
+    signal.sigwait(stop_signals)
+    log.log("info", "Stopping Server...")
+    httpd.shutdown()
+    httpd.server_close()
+    log.log("info", "Server stopped")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    try:
+        path, flags = parse_args(argv)
+        if "help" in flags:
+            print(usage(path))
+            return 0
+        warn_if_root()
+        if path in {(), ("server",)}:
+            return cmd_server(flags)
+        if path == ("version",):
+            return cmd_version(flags)
+        return cmd_db(path, flags)
+    except Fatal as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

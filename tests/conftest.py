@@ -1,0 +1,49 @@
+"""Shared pytest fixtures.
+
+Install-test fixtures (`pristine`, `root`, `booted`) wrap tests/harness.py; see its docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import harness
+import pytest
+from packages import PackageFactory
+
+
+@pytest.fixture(scope="session")
+def pristine() -> Path:
+    """The cached bookworm root (built once, ~15 s); read-only, only ever an overlay lower."""
+    harness.require(*harness.ROOT_TOOLS)
+    return harness.pristine_root()
+
+
+@pytest.fixture
+def root(pristine: Path, request: pytest.FixtureRequest) -> Iterator[harness.Root]:
+    """A fresh overlay root for this test, unmounted and deleted afterwards whatever happens."""
+    with harness.Root(pristine, name=request.node.name) as r:
+        yield r
+
+
+@pytest.fixture
+def booted(root: harness.Root) -> Iterator[harness.BootFactory]:
+    """`booted()` boots the test's root (or `booted(other_root)`); all are shut down afterwards."""
+    harness.require(*harness.BOOT_TOOLS)
+    started: list[harness.Booted] = []
+
+    def boot(target: harness.Root | None = None) -> harness.Booted:
+        container = harness.Booted(target or root)
+        started.append(container)
+        return container.start()
+
+    yield boot
+    for container in reversed(started):
+        container.stop()
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> PackageFactory:
+    """Sample releases and their packages, each built once per session."""
+    return PackageFactory(tmp_path_factory.mktemp("packages"))

@@ -1,0 +1,969 @@
+"""Throw-away Debian roots for install tests: dpkg/apt and rpm/dnf really run, systemd really boots.
+
+Three tiers, measured in /work/shared/reference/harness.md:
+
+- `pristine_root()`: one mmdebstrap'd bookworm tree, cached on disk and only ever an overlay lower.
+- `Root`: an overlayfs over it per test, driven by chroot (dpkg, apt) or by the host's rpm/dnf
+  with `--root`/`--installroot`. A policy-rc.d keeps maintainer scripts from starting anything.
+- `Booted`: the same directory booted with `systemd-nspawn -b` and entered with nsenter.
+
+Everything runs as root. Per-test directories live under a per-process session directory that is
+locked while in use, so a later run can unmount and delete what a crashed run left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import functools
+import hashlib
+import itertools
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+import pytest
+
+log = logging.getLogger("mmpkg.tests.harness")
+
+StrPath = str | os.PathLike[str]
+
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CACHE_DIR = Path(os.environ.get("MMPKG_TEST_CACHE", "/var/cache/mmpkg-tests"))
+SUITE = "bookworm"
+MIRROR = os.environ.get("MMPKG_TEST_MIRROR", "http://deb.debian.org/debian")
+# What the packages under test need at runtime (jq, adduser, a python3 fake server, curl to
+# probe it) plus systemd to boot and Debian's rpm so rpm also works inside a booted root.
+PRISTINE_PACKAGES = (
+    "adduser", "curl", "dbus", "jq", "passwd", "procps", "python3", "rpm", "systemd",
+    "systemd-sysv", "util-linux",
+)  # fmt: skip
+# Bump when _finish_pristine changes what it adds, so cached roots are rebuilt.
+PRISTINE_LAYOUT = 1
+
+# Tools each tier needs, for require().
+ROOT_TOOLS = ("mmdebstrap", "mount", "umount", "chroot")
+RPM_TOOLS = ("rpm", "rpmbuild")
+DNF_TOOLS = ("dnf", "createrepo_c", "rpmbuild")
+BOOT_TOOLS = ("systemd-nspawn", "nsenter", "timeout")
+# Debian package to install for each tool, so a skip message says what to do.
+PROVIDERS = {
+    "mmdebstrap": "mmdebstrap", "chroot": "coreutils", "timeout": "coreutils",
+    "mount": "mount", "umount": "mount", "nsenter": "util-linux", "rpm": "rpm",
+    "rpmbuild": "rpm", "dnf": "dnf", "createrepo_c": "createrepo-c", "dpkg-deb": "dpkg",
+    "systemd-nspawn": "systemd-container",
+}  # fmt: skip
+
+# dpkg's conffile prompt reads stdin; at EOF it fails the install, so decide up front.
+CONF_OLD = ("--force-confdef", "--force-confold")
+CONF_NEW = ("--force-confdef", "--force-confnew")
+
+DEFAULT_TIMEOUT = 300.0
+RPM_DBPATH = "/var/lib/rpm"
+PKG_DIR = "/root/pkgs/"  # not /tmp: the booted tier mounts a tmpfs there
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+
+SHIM_NAME = "harness-base-provides"
+# What a Fedora/RHEL server package may require that the Debian root has but rpm does not know.
+SHIM_PROVIDES = (
+    "/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/env", "/usr/bin/python3",
+    "/usr/bin/jq", "/usr/bin/getent", "/usr/bin/systemctl", "/usr/sbin/useradd",
+    "/usr/sbin/groupadd", "/usr/sbin/userdel", "/usr/sbin/groupdel", "/usr/sbin/usermod",
+    "/sbin/ldconfig", "bash", "ca-certificates", "coreutils", "curl", "findutils", "gawk",
+    "glibc", "grep", "gzip", "jq", "openssl", "procps-ng", "python3", "sed", "setup",
+    "shadow-utils", "systemd", "systemd-units", "tar", "tzdata", "util-linux", "which",
+)  # fmt: skip
+
+
+class HarnessError(RuntimeError):
+    """The harness itself could not set something up (not a failure of the code under test)."""
+
+
+class CommandFailed(AssertionError):
+    """A command failed; an AssertionError so pytest reports it as a test failure."""
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int | None, stdout: str, stderr: str, where: str
+    ) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        status = "timed out" if returncode is None else f"exit code {returncode}"
+        super().__init__(
+            f"command failed ({status}) in {where}: {shlex.join(self.argv)}\n"
+            f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"
+        )
+
+
+def _tail(text: str, limit: int = 6000) -> str:
+    return text if len(text) <= limit else f"[... {len(text) - limit} chars cut]\n{text[-limit:]}"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"true", "1", "yes"}
+
+
+def require(*tools: str, root: bool = True) -> None:
+    """Skip unless `tools` are on PATH (and, with `root`, running as root); under CI=true fail."""
+    problems = []
+    if root and os.geteuid() != 0:
+        problems.append("needs root (overlay mounts, chroot, dpkg and rpm into a root)")
+    missing = [t for t in tools if shutil.which(t, path=SAFE_PATH) is None]
+    if missing:
+        hint = " ".join(sorted({PROVIDERS.get(t, t) for t in missing}))
+        problems.append(f"missing {', '.join(missing)} (apt-get install {hint})")
+    if not problems:
+        return
+    reason = "; ".join(problems)
+    if _in_ci():
+        # A skip would let CI go green without having installed anything.
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+# --- host commands ------------------------------------------------------------------------------
+
+
+def host_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean host environment: nothing from the test process leaks into a command."""
+    env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8"}
+    env.update(extra or {})
+    return env
+
+
+def rpm_env() -> dict[str, str]:
+    """host_env for rpm, rpmbuild and dnf: HOME holds the harness's .rpmmacros (_tool_home)."""
+    return host_env({"HOME": str(_tool_home())})
+
+
+def root_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a command inside a root: nothing leaks in from the test process."""
+    env = {
+        "PATH": SAFE_PATH,
+        "LANG": "C.UTF-8",
+        "HOME": "/root",
+        "DEBIAN_FRONTEND": "noninteractive",
+    }
+    env.update(extra or {})
+    return env
+
+
+def run_host(
+    argv: Sequence[StrPath],
+    *,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    where: str = "host",
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` (never through a shell) and capture its output; raise CommandFailed if `check`."""
+    args = [os.fspath(a) for a in argv]
+    log.debug("+ %s", shlex.join(args))
+    try:
+        proc = subprocess.run(
+            args,
+            env=dict(env) if env is not None else host_env(),
+            input=input,
+            # A prompt must see EOF, not wait for the terminal pytest runs in.
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise CommandFailed(args, None, _text(e.stdout), _text(e.stderr), where) from None
+    if check and proc.returncode != 0:
+        raise CommandFailed(args, proc.returncode, proc.stdout, proc.stderr, where)
+    return proc
+
+
+def _text(data: str | bytes | None) -> str:
+    # TimeoutExpired carries bytes even when the call asked for text.
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return data or ""
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- mounts and safe removal --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Mount:
+    target: Path
+    fstype: str
+
+
+def _mounts() -> list[_Mount]:
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        # Spaces and the like are octal-escaped in mountinfo.
+        target = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        mounts.append(_Mount(Path(target), fields[sep + 1]))
+    return mounts
+
+
+def _mounts_under(path: Path) -> list[Path]:
+    base = path.resolve()
+    return [m.target for m in _mounts() if m.target == base or base in m.target.parents]
+
+
+def _fstype(path: Path) -> str:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    found = [m for m in _mounts() if m.target == path or m.target in path.parents]
+    return max(found, key=lambda m: len(m.target.parts)).fstype
+
+
+def _unmount_under(path: Path) -> None:
+    """Unmount everything at or below `path`: `umount -R`, lazily as a last resort."""
+    for _ in range(20):
+        targets = _mounts_under(path)
+        if not targets:
+            return
+        outer = min(targets, key=lambda p: len(p.parts))
+        if run_host(["umount", "-R", outer], check=False).returncode != 0:
+            run_host(["umount", "-R", "-l", outer], check=False)
+    raise HarnessError(f"could not unmount {_mounts_under(path)}")
+
+
+def _remove_tree(path: Path) -> None:
+    if not os.path.lexists(path):
+        return
+    # Never let rm walk into a bind mount of the host's /dev.
+    _unmount_under(path)
+    run_host(["rm", "-rf", "--one-file-system", "--", path])
+
+
+# --- session directory --------------------------------------------------------------------------
+
+
+def _work_base() -> Path:
+    """Where per-test directories go: on a real disk, because overlay uppers cannot be on
+    overlayfs and a tmpfs would hold every test's writes in memory."""
+    candidates = [os.environ.get("MMPKG_TEST_WORKDIR"), "/var/tmp/mmpkg-tests", CACHE_DIR / "work"]
+    for candidate in candidates:
+        if candidate and _fstype(Path(candidate)) not in {"tmpfs", "ramfs", "overlay"}:
+            return Path(candidate).resolve()
+    raise HarnessError(f"no disk-backed directory for test roots among {candidates}")
+
+
+_session_locks: list[int] = []  # open fds: the flock on a session directory lives as long as they do
+
+
+@functools.cache
+def session_dir() -> Path:
+    """This process's directory for test roots, locked so no other run treats it as stale."""
+    base = _work_base()
+    base.mkdir(parents=True, exist_ok=True)
+    # Holding the base lock makes "create + lock" atomic for another process's stale sweep.
+    with _flock(base / ".lock"):
+        _clean_stale(base)
+        session = Path(tempfile.mkdtemp(prefix=f"session-{os.getpid()}-", dir=base))
+        fd = os.open(session / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    _session_locks.append(fd)
+    atexit.register(_end_session, session)
+    return session
+
+
+def _end_session(session: Path) -> None:
+    # Normally empty by now: every Root removes its own directory.
+    _kill_stale_containers(session)
+    _remove_tree(session)
+
+
+def _clean_stale(base: Path) -> None:
+    """Unmount and delete session directories whose owning process has gone (crashed runs)."""
+    for session in base.glob("session-*"):
+        fd = os.open(session / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live run
+        finally:
+            os.close(fd)
+        log.info("removing stale test roots in %s", session)
+        _kill_stale_containers(session)
+        _remove_tree(session)
+
+
+@functools.cache
+def _tool_home() -> Path:
+    """A HOME for host rpm, rpmbuild and dnf.
+
+    Debian's rpm puts its database in `~/.rpmdb`, which dnf --installroot turns into
+    ROOT/$HOME/.rpmdb. Pinning `_dbpath` here makes host rpm, dnf and (through the
+    /root/.rpmdb symlink in the root) the root's own rpm share ROOT/var/lib/rpm, and keeps the
+    developer's ~/.rpmmacros out of the tests.
+    """
+    home = session_dir() / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".rpmmacros").write_text(f"%_dbpath {RPM_DBPATH}\n")
+    return home
+
+
+# --- pristine root ------------------------------------------------------------------------------
+
+
+def pristine_root(*, suite: str = SUITE, packages: Sequence[str] = PRISTINE_PACKAGES) -> Path:
+    """A minbase root with `packages`, built once and cached under CACHE_DIR/roots/<key>/."""
+    key = json.dumps(
+        {"suite": suite, "mirror": MIRROR, "packages": sorted(packages), "layout": PRISTINE_LAYOUT}
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    roots = CACHE_DIR / "roots"
+    final = roots / digest
+    if final.is_dir():
+        return final
+    roots.mkdir(parents=True, exist_ok=True)
+    # The lock only saves a second process 20 s of duplicate work; the rename is what makes
+    # a half-built root impossible to see.
+    with _flock(roots / f"{digest}.lock"):
+        if final.is_dir():
+            return final
+        for leftover in roots.glob(f".build-{digest}-*"):
+            _remove_tree(leftover)
+        build = roots / f".build-{digest}-{os.getpid()}"
+        started = time.monotonic()
+        try:
+            # Keep the package lists so `apt-get install ./x.deb` resolves Depends; the
+            # downloaded .debs (~100 MB) are of no further use.
+            argv: list[StrPath] = [
+                "mmdebstrap", "--variant=minbase", "--skip=cleanup/apt/lists",
+                f"--include={','.join(packages)}", '--aptopt=Acquire::Retries "3"',
+                suite, build, MIRROR,
+            ]  # fmt: skip
+            run_host(argv, timeout=1800)
+            _finish_pristine(build)
+            os.rename(build, final)
+        except BaseException:
+            _remove_tree(build)
+            raise
+        (roots / f"{digest}.json").write_text(key + "\n")
+        log.info("built pristine root %s in %.1f s", final, time.monotonic() - started)
+    return final
+
+
+def _finish_pristine(tree: Path) -> None:
+    (tree / RPM_DBPATH.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    rpmdb = tree / "root/.rpmdb"
+    if rpmdb.is_symlink() or rpmdb.exists():
+        _remove_tree(rpmdb)
+    # Relative, so it resolves inside the root whether seen from the host or from a chroot.
+    rpmdb.symlink_to(f"..{RPM_DBPATH}")
+
+
+# --- one throw-away root ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """Ownership and mode of a path as seen inside a root (names from the root's own files)."""
+
+    owner: str
+    group: str
+    mode: int  # permission bits, e.g. 0o640
+    uid: int
+    gid: int
+    kind: Literal["file", "dir", "symlink", "other"]
+    size: int
+
+
+_roots = itertools.count()
+
+
+class Root:
+    """An overlayfs root for one test; `with Root(pristine_root()) as root: root.dpkg("-i", deb)`."""
+
+    def __init__(self, lower: Path, *, name: str = "root", policy_rc_d: bool = True) -> None:
+        self.lower = lower.resolve()
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+        self.workdir = session_dir() / f"{safe}-{next(_roots)}"
+        self.upper = self.workdir / "upper"
+        self.dir = self.workdir / "merged"
+        self.policy_rc_d = policy_rc_d
+        self.booted: Booted | None = None
+        self._api_mounted = False
+        self._shim_installed = False
+
+    def __enter__(self) -> Root:
+        try:
+            self._mount()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _mount(self) -> None:
+        work = self.workdir / "work"
+        for d in (self.upper, work, self.dir):
+            d.mkdir(parents=True)
+        if any(c in str(p) for p in (self.lower, self.upper, work) for c in ",:"):
+            raise HarnessError(f"overlay paths must not contain ',' or ':': {self.workdir}")
+        opts = f"lowerdir={self.lower},upperdir={self.upper},workdir={work}"
+        run_host(["mount", "-t", "overlay", "overlay", "-o", opts, self.dir])
+        self.attach_api_mounts()
+        self.set_policy_rc_d(self.policy_rc_d)
+
+    def close(self) -> None:
+        """Stop a booted container, unmount everything and delete the per-test directory."""
+        try:
+            if self.booted is not None:
+                self.booted.stop()
+        finally:
+            self._api_mounted = False
+            _remove_tree(self.workdir)
+
+    def attach_api_mounts(self) -> None:
+        """/proc, an rslave rbind of /dev, and a tmpfs /run, as a chroot needs them."""
+        if self._api_mounted:
+            return
+        self._api_mounted = True
+        run_host(["mount", "-t", "proc", "proc", self.dir / "proc"])
+        run_host(["mount", "--rbind", "/dev", self.dir / "dev"])
+        # rslave: unmounting our copy must never propagate to the host's /dev.
+        run_host(["mount", "--make-rslave", self.dir / "dev"])
+        run_host(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", self.dir / "run"])
+
+    def detach_api_mounts(self) -> None:
+        """Undo attach_api_mounts (systemd-nspawn sets up its own)."""
+        for sub in ("run", "dev", "proc"):
+            _unmount_under(self.dir / sub)
+        self._api_mounted = False
+
+    def set_policy_rc_d(self, enabled: bool) -> None:
+        """Install or remove a policy-rc.d that forbids starting services (exit 101)."""
+        policy = self.path(POLICY_RC_D)
+        if enabled:
+            policy.write_text("#!/bin/sh\n# mmpkg test harness: nothing starts in a chroot\nexit 101\n")
+            policy.chmod(0o755)
+        else:
+            policy.unlink(missing_ok=True)
+
+    # --- running commands inside ---
+
+    def run(
+        self,
+        *argv: StrPath,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` inside the root: chroot, or nsenter while the root is booted."""
+        if self.booted is not None:
+            return self.booted.exec(*argv, check=check, env=env, input=input, timeout=timeout)
+        return run_host(
+            ["chroot", self.dir, *argv],
+            check=check,
+            env=root_env(env),
+            input=input,
+            timeout=timeout,
+            where="chroot",
+        )
+
+    def sh(self, script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a shell snippet inside the root, for when pipes or redirections are the point."""
+        return self.run("sh", "-ec", script, check=check)
+
+    # --- files ---
+
+    def path(self, p: str, *, follow_symlinks: bool = True) -> Path:
+        """The host path of in-root path `p`, resolving symlinks against the root, not the host
+        (an absolute link such as /opt/mattermost/config -> /etc/mattermost would otherwise
+        point at the host's /etc)."""
+        if not p.startswith("/"):
+            raise ValueError(f"in-root paths are absolute: {p!r}")
+        done: list[str] = []
+        todo = list(PurePosixPath(p).parts[1:])
+        for _ in range(10_000):
+            if not todo:
+                return self.dir.joinpath(*done)
+            part = todo.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            host = self.dir.joinpath(*done, part)
+            if host.is_symlink() and (todo or follow_symlinks):
+                target = PurePosixPath(os.readlink(host))
+                if target.is_absolute():
+                    done = []
+                todo = [*target.parts[1 if target.is_absolute() else 0 :], *todo]
+            else:
+                done.append(part)
+        raise HarnessError(f"too many symlinks resolving {p} in {self.dir}")
+
+    def read_text(self, p: str) -> str:
+        return self.path(p).read_text()
+
+    def read_json(self, p: str) -> Any:
+        return json.loads(self.read_text(p))
+
+    def write_text(self, p: str, text: str) -> None:
+        self.path(p).write_text(text)
+
+    def exists(self, p: str, *, follow_symlinks: bool = True) -> bool:
+        host = self.path(p, follow_symlinks=follow_symlinks)
+        return host.exists() if follow_symlinks else os.path.lexists(host)
+
+    def stat(self, p: str, *, follow_symlinks: bool = True) -> FileInfo:
+        st = os.stat(self.path(p, follow_symlinks=follow_symlinks), follow_symlinks=False)
+        users = self._names("/etc/passwd")
+        groups = self._names("/etc/group")
+        kind: Literal["file", "dir", "symlink", "other"] = (
+            "file" if stat.S_ISREG(st.st_mode)
+            else "dir" if stat.S_ISDIR(st.st_mode)
+            else "symlink" if stat.S_ISLNK(st.st_mode)
+            else "other"
+        )  # fmt: skip
+        return FileInfo(
+            owner=users.get(st.st_uid, str(st.st_uid)),
+            group=groups.get(st.st_gid, str(st.st_gid)),
+            mode=stat.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            kind=kind,
+            size=st.st_size,
+        )
+
+    def _names(self, db: str) -> dict[int, str]:
+        names: dict[int, str] = {}
+        for line in self.read_text(db).splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit():
+                names.setdefault(int(fields[2]), fields[0])
+        return names
+
+    def copy_in(self, host_path: StrPath, dest: str = PKG_DIR) -> str:
+        """Copy a host file or directory into the root; `dest` ending in / means "into"."""
+        src = Path(host_path)
+        inside = f"{dest}{src.name}" if dest.endswith("/") else dest
+        target = self.path(inside)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, target)
+        return inside
+
+    def _in_root(self, args: Iterable[StrPath]) -> list[str]:
+        # A host Path is a package file to copy in; a str is already an in-root path or a name.
+        return [self.copy_in(a) if isinstance(a, os.PathLike) else a for a in args]
+
+    # --- deb ---
+
+    def dpkg(
+        self, *args: StrPath, conf: Sequence[str] = CONF_OLD, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """dpkg with `conf` (default: keep modified conffiles, never prompt)."""
+        return self.run("dpkg", *conf, *self._in_root(args), check=check)
+
+    def apt_install(
+        self,
+        *debs_or_names: StrPath,
+        allow_downgrades: bool = False,
+        conf: Sequence[str] = CONF_OLD,
+        extra: Sequence[str] = (),
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """`apt-get install -y` of package names and/or .deb files (host Paths are copied in)."""
+        opts = [arg for c in conf for arg in ("-o", f"Dpkg::Options::={c}")]
+        if allow_downgrades:
+            opts.append("--allow-downgrades")
+        return self.run("apt-get", "install", "-y", *opts, *extra, *self._in_root(debs_or_names), check=check)
+
+    def dpkg_status(self, package: str) -> str:
+        """dpkg's Status ("install ok installed", "deinstall ok config-files"), or "not-installed"
+        for a package dpkg has forgotten or never knew."""
+        proc = self.run("dpkg-query", "-W", "-f=${Status}", package, check=False)
+        status = proc.stdout.strip()
+        if proc.returncode != 0 or status.endswith(" not-installed") or not status:
+            return "not-installed"
+        return status
+
+    # --- rpm and dnf (host tools operating on the root) ---
+
+    def rpm(
+        self, *args: StrPath, nodeps: bool | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """The host's rpm on this root's database. `nodeps` defaults to on for install, upgrade,
+        erase and verify: rpmbuild adds `Requires: /bin/sh`, which no rpm in a Debian root provides."""
+        strs = [os.fspath(a) for a in args]
+        if nodeps is None:
+            changes = r"-[iUFeV]|--(install|upgrade|freshen|reinstall|erase|verify)$"
+            nodeps = any(re.match(changes, a) for a in strs)
+        opts = ["--root", str(self.dir), "--dbpath", RPM_DBPATH, *(["--nodeps"] if nodeps else [])]
+        return run_host(["rpm", *opts, *strs], check=check, env=rpm_env(), where=f"rpm --root {self.dir}")
+
+    def rpm_query(self, *args: str, check: bool = True) -> str:
+        """`rpm -q ARGS` on this root's database, stdout stripped."""
+        return self.rpm("-q", *args, check=check).stdout.strip()
+
+    def rpm_installed(self, name: str) -> bool:
+        return self.rpm("-q", name, check=False).returncode == 0
+
+    def dnf(
+        self,
+        *args: str,
+        repo_dir: Path | None,
+        repo_opts: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """dnf --installroot with only `repo_dir` as repository "local" (options per `repo_opts`,
+        default gpgcheck=0). The provides shim is installed first, in its own transaction."""
+        if not self._shim_installed and not self.rpm_installed(SHIM_NAME):
+            # In the same transaction as the package, rpm's check still fails on /bin/sh (file
+            # dependencies are matched against file lists there): harness.md §4.
+            self._dnf(["install", str(base_provides_rpm())], None, {}, check=True)
+        self._shim_installed = True
+        return self._dnf(list(args), repo_dir, {"gpgcheck": "0", **(repo_opts or {})}, check)
+
+    def _dnf(
+        self, args: list[str], repo_dir: Path | None, repo_opts: Mapping[str, str], check: bool
+    ) -> subprocess.CompletedProcess[str]:
+        opts = [
+            "-y", f"--installroot={self.dir}", "--releasever=9", "--setopt=reposdir=/dev/null",
+            "--setopt=install_weak_deps=False", "--refresh",
+        ]  # fmt: skip
+        if repo_dir is not None:
+            opts.append(f"--repofrompath=local,file://{repo_dir.resolve()}")
+            opts += [f"--setopt=local.{k}={v}" for k, v in repo_opts.items()]
+        return run_host(
+            ["dnf", *opts, *args], check=check, env=rpm_env(), where=f"dnf --installroot={self.dir}"
+        )
+
+
+# --- rpm building and repositories --------------------------------------------------------------
+
+
+def build_rpm(spec_text: str, workdir: Path, *, defines: Mapping[str, str] | None = None) -> Path:
+    """rpmbuild -bb a spec in a fresh _topdir under `workdir`; return the one binary rpm."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    topdir = Path(tempfile.mkdtemp(prefix="rpmbuild-", dir=workdir))
+    spec = topdir / "package.spec"
+    spec.write_text(spec_text)
+    argv = ["rpmbuild", "-bb", "--define", f"_topdir {topdir}"]
+    for name, value in (defines or {}).items():
+        argv += ["--define", f"{name} {value}"]
+    run_host([*argv, spec], env=rpm_env())
+    (rpm,) = (topdir / "RPMS").rglob("*.rpm")
+    return rpm
+
+
+@functools.cache
+def base_provides_rpm() -> Path:
+    """The provides shim (noarch, no files), built once per session."""
+    spec = "\n".join(
+        [
+            f"Name: {SHIM_NAME}",
+            "Version: 1",
+            "Release: 1",
+            "Summary: mmpkg test harness: what the Debian root provides, in rpm's terms",
+            "License: MIT",
+            "BuildArch: noarch",
+            *(f"Provides: {p}" for p in SHIM_PROVIDES),
+            "%description",
+            "Lets dnf resolve RHEL-style dependencies in a Debian root that has them as debs.",
+            "%files",
+            "",
+        ]
+    )
+    return build_rpm(spec, session_dir() / "shim")
+
+
+def make_local_rpm_repo(rpms: Iterable[Path], repo_dir: Path) -> Path:
+    """Copy `rpms` into `repo_dir` and index it with createrepo_c."""
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    for rpm in rpms:
+        shutil.copy2(rpm, repo_dir / rpm.name)
+    run_host(["createrepo_c", "--quiet", repo_dir])
+    return repo_dir
+
+
+# --- booted tier --------------------------------------------------------------------------------
+
+
+def wait_until(
+    predicate: Callable[[], bool], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> None:
+    """Poll `predicate` until it is true; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def _ensure_nspawn_tmpfs() -> None:
+    # nspawn refuses to clean up its propagation directory on a disk /run (harness.md §7).
+    target = Path("/run/systemd/nspawn")
+    with _flock(session_dir().parent / ".lock"):
+        if _fstype(target) != "tmpfs":
+            target.mkdir(parents=True, exist_ok=True)
+            run_host(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", target])
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(f"/proc/{entry.name}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def _systemd_below(pid: int) -> int | None:
+    children = _children()
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+                return child
+        todo += children.get(child, [])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _terminate(pgid: int, leader: int | None) -> None:
+    """Stop `timeout systemd-nspawn` (process group `pgid`) and the container it runs."""
+    # SIGTERM reaches nspawn through `timeout` and shuts the container down cleanly.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        wait_until(lambda: not _alive(pgid), timeout=10)
+    except AssertionError:
+        # Killing the container's init kills its whole PID namespace; nspawn's death would not.
+        if leader:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leader, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _kill_stale_containers(session: Path) -> None:
+    for pidfile in session.glob("*/mmpkg-*.pid"):
+        pgid = int(pidfile.read_text())
+        # The pid may have been reused since the crash: only touch it if it is still our nspawn.
+        with contextlib.suppress(OSError):
+            if pidfile.stem.encode() in Path(f"/proc/{pgid}/cmdline").read_bytes():
+                _terminate(pgid, _systemd_below(pgid))
+
+
+_machines = itertools.count()
+
+
+class BootFactory(Protocol):
+    """The `booted` fixture: boot the test's root (or `target`) and return the running container."""
+
+    def __call__(self, target: Root | None = None) -> Booted: ...
+
+
+class Booted:
+    """`root` booted with systemd as PID 1 (systemd-nspawn -b), entered with nsenter.
+
+    While booted, `root.run()` and the deb helpers go through nsenter too; the chroot mounts and
+    the policy-rc.d are removed for the boot and put back afterwards.
+    """
+
+    def __init__(self, root: Root, *, timeout: int = 600, boot_timeout: float = 60.0) -> None:
+        self.root = root
+        # Unique per process and per boot: pytest-xdist workers may boot in parallel.
+        self.name = f"mmpkg-{os.getpid()}-{next(_machines)}"
+        self.timeout = timeout
+        self.boot_timeout = boot_timeout
+        self.log_path = root.workdir / f"{self.name}.log"
+        # Lets a later run stop this container if the test process dies (_clean_stale).
+        self._pidfile = root.workdir / f"{self.name}.pid"
+        self.leader = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._active = False  # between detaching the chroot tier and restoring it
+        self._had_policy = False
+
+    def __enter__(self) -> Booted:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Booted:
+        if self._active or self.root.booted is not None:
+            raise HarnessError(f"{self.root.dir} is already booted")
+        _ensure_nspawn_tmpfs()
+        self.root.detach_api_mounts()
+        self._active = True
+        self._had_policy = self.root.exists(POLICY_RC_D)
+        self.root.set_policy_rc_d(False)
+        argv = [
+            "timeout", str(self.timeout), "systemd-nspawn", "--register=no", "--keep-unit",
+            "--link-journal=no", "-M", self.name, "-D", str(self.root.dir), "-b",
+            "--console=read-only",
+        ]  # fmt: skip
+        log.debug("+ %s", shlex.join(argv))
+        try:
+            with self.log_path.open("wb") as out:
+                # A new session, so nspawn never touches pytest's terminal; `timeout` bounds a hang.
+                self._proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    env=host_env(), start_new_session=True,
+                )  # fmt: skip
+            self._pidfile.write_text(f"{self._proc.pid}\n")
+            self._wait_for_leader()
+            self.root.booted = self
+            self._wait_until_running()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_leader(self) -> None:
+        # nspawn forks an intermediate child before exec'ing systemd; nsenter into that one
+        # fails or hangs (harness.md §7). Only a process named systemd is the container's init.
+        def found() -> bool:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise HarnessError(f"systemd-nspawn exited early:\n{self.console()}")
+            self.leader = _systemd_below(self._proc.pid) or 0
+            return self.leader != 0
+
+        wait_until(found, timeout=self.boot_timeout, interval=0.01, what="systemd in the container")
+
+    def _wait_until_running(self) -> None:
+        state = ""
+
+        def up() -> bool:
+            nonlocal state
+            state = self.exec("systemctl", "is-system-running", check=False).stdout.strip()
+            return state in {"running", "degraded"}
+
+        try:
+            wait_until(up, timeout=self.boot_timeout, what="systemctl is-system-running")
+        except AssertionError as e:
+            raise HarnessError(f"{e} (last state {state!r}):\n{self.console()}") from None
+
+    def exec(
+        self,
+        *argv: StrPath,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` in all of the container's namespaces (it is not a child of its systemd)."""
+        return run_host(
+            ["nsenter", "-t", str(self.leader), "-a", *argv],
+            check=check,
+            env=root_env(env),
+            input=input,
+            timeout=timeout,
+            where=f"booted {self.name}",
+        )
+
+    def wait_for(
+        self,
+        condition: Callable[[], bool] | Sequence[str],
+        *,
+        timeout: float = 30.0,
+        interval: float = 0.1,
+    ) -> None:
+        """Wait until `condition` is true, or until a command given as a list exits 0."""
+        if callable(condition):
+            wait_until(condition, timeout=timeout, interval=interval)
+            return
+        argv = list(condition)
+        last: subprocess.CompletedProcess[str] | None = None
+
+        def succeeds() -> bool:
+            nonlocal last
+            last = self.exec(*argv, check=False)
+            return last.returncode == 0
+
+        try:
+            wait_until(succeeds, timeout=timeout, interval=interval, what=shlex.join(argv))
+        except AssertionError as e:
+            output = "" if last is None else f"{last.stdout}{last.stderr}"
+            raise AssertionError(f"{e}; last output:\n{_tail(output)}") from None
+
+    def journal(self, unit: str) -> str:
+        """`journalctl -u unit`, for failure messages."""
+        proc = self.exec("journalctl", "--no-pager", "-o", "short-precise", "-u", unit, check=False)
+        return proc.stdout + proc.stderr
+
+    def console(self) -> str:
+        """What systemd-nspawn and the container's console printed so far."""
+        return _tail(self.log_path.read_text(errors="replace")) if self.log_path.exists() else ""
+
+    def poweroff(self, timeout: float = 30.0) -> int | None:
+        """`systemctl poweroff` and wait; returns nspawn's exit code (0 for a clean shutdown)."""
+        return self.stop(timeout)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Shut down (poweroff, then SIGTERM, then SIGKILL); idempotent; restores the chroot tier."""
+        if not self._active:
+            return None
+        proc, self._proc = self._proc, None
+        try:
+            if proc is None:
+                return None
+            if proc.poll() is None and self.leader:
+                with contextlib.suppress(CommandFailed):
+                    self.exec("systemctl", "poweroff", check=False, timeout=timeout)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return proc.wait(timeout)
+            _terminate(proc.pid, self.leader)
+            return proc.wait(10)
+        finally:
+            self._active = False
+            self._pidfile.unlink(missing_ok=True)
+            self.root.booted = None
+            self.root.attach_api_mounts()
+            self.root.set_policy_rc_d(self._had_policy)

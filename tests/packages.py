@@ -1,0 +1,52 @@
+"""Sample releases and the packages mmpkg builds from them, made once per test session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmpkg.build import build
+from mmpkg.options import BuildOptions, Compression, PackageFormat
+from mmpkg.release import Arch, Edition
+from mmpkg.sample import write_sample_release
+from mmpkg.versions import MattermostVersion
+
+
+@dataclass(frozen=True)
+class Built:
+    deb: Path
+    rpm: Path
+
+
+@dataclass
+class PackageFactory:
+    """Builds each (version, edition, arch, options) combination once and remembers it."""
+
+    base: Path
+    _cache: dict[tuple[object, ...], Built] = field(default_factory=dict)
+
+    def tarball(self, version: str, edition: Edition = Edition.ENTERPRISE, arch: Arch = Arch.AMD64) -> Path:
+        dest = self.base / "releases"
+        dest.mkdir(parents=True, exist_ok=True)
+        return write_sample_release(MattermostVersion.parse(version), edition=edition, arch=arch, dest=dest)
+
+    def build(
+        self,
+        version: str,
+        *,
+        edition: Edition = Edition.ENTERPRISE,
+        arch: Arch = Arch.AMD64,
+        revision: int = 1,
+        settings: tuple[tuple[str, object], ...] = (),
+        compression: Compression = Compression.ZSTD,
+    ) -> Built:
+        key = (version, edition, arch, revision, settings, compression)
+        if key not in self._cache:
+            out = self.base / "out" / str(len(self._cache))
+            paths = build(
+                self.tarball(version, edition, arch),
+                BuildOptions(out=out, revision=revision, settings=settings, compression=compression),
+            )
+            by_format = {PackageFormat(p.suffix.lstrip(".")): p for p in paths}
+            self._cache[key] = Built(deb=by_format[PackageFormat.DEB], rpm=by_format[PackageFormat.RPM])
+        return self._cache[key]

@@ -1,0 +1,207 @@
+"""Tool tier: real dpkg-deb and rpmbuild builds, read back with the real tools."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from harness import require
+from packages import PackageFactory
+
+from mmpkg.cli import main
+from mmpkg.options import Compression
+from mmpkg.release import Arch, Edition
+
+pytestmark = pytest.mark.tools
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tools() -> None:
+    require("dpkg-deb", "rpmbuild", "rpm", root=False)
+
+
+def sh(*argv: str | Path) -> str:
+    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True).stdout
+
+
+def deb_field(deb: Path, name: str) -> str:
+    return sh("dpkg-deb", "--field", deb, name).strip()
+
+
+def rpm_query(rpm: Path, fmt: str) -> str:
+    return sh("rpm", "-qp", "--nosignature", "--queryformat", fmt, rpm)
+
+
+def deb_members(deb: Path) -> dict[str, tarfile.TarInfo]:
+    proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True)
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+        return {m.name.removeprefix("./").rstrip("/"): m for m in tar.getmembers()}
+
+
+def deb_file(deb: Path, path: str) -> bytes:
+    proc = subprocess.run(
+        ["sh", "-c", f'dpkg-deb --fsys-tarfile "$0" | tar -xO ./{path}', str(deb)],
+        check=True,
+        capture_output=True,
+    )
+    return proc.stdout
+
+
+def test_names_follow_each_format(packages: PackageFactory) -> None:
+    assert packages.build("10.5.2").deb.name == "mattermost_10.5.2-1_amd64.deb"
+    assert packages.build("10.5.2").rpm.name == "mattermost-10.5.2-1.x86_64.rpm"
+    rc = packages.build("11.0.0-rc1")
+    assert (rc.deb.name, rc.rpm.name) == (
+        "mattermost_11.0.0~rc1-1_amd64.deb",
+        "mattermost-11.0.0~rc1-1.x86_64.rpm",
+    )
+    team = packages.build("10.5.2", edition=Edition.TEAM, arch=Arch.ARM64, revision=3)
+    assert (team.deb.name, team.rpm.name) == (
+        "mattermost-team_10.5.2-3_arm64.deb",
+        "mattermost-team-10.5.2-3.aarch64.rpm",
+    )
+
+
+def test_deb_metadata(packages: PackageFactory) -> None:
+    deb = packages.build("10.5.2").deb
+    assert deb_field(deb, "Package") == "mattermost"
+    assert deb_field(deb, "Version") == "10.5.2-1"
+    assert deb_field(deb, "Architecture") == "amd64"
+    assert deb_field(deb, "Depends") == "jq, curl, passwd, systemd"
+    assert deb_field(deb, "Provides") == "mattermost-server"
+    assert deb_field(deb, "Conflicts") == deb_field(deb, "Replaces") == "mattermost-team"
+    assert deb_field(deb, "Homepage") == "https://mattermost.com"
+    assert deb_field(deb, "Section") == "net"
+    assert "Enterprise Edition" in deb_field(deb, "Description")
+    team = packages.build("10.5.2", edition=Edition.TEAM, arch=Arch.ARM64, revision=3).deb
+    assert deb_field(team, "Conflicts") == "mattermost"
+    assert deb_field(team, "Architecture") == "arm64"
+    assert sh("dpkg-deb", "--info", deb, "conffiles").split() == ["/etc/mattermost/mattermost.env"]
+
+
+def test_rpm_metadata(packages: PackageFactory) -> None:
+    rpm = packages.build("10.5.2").rpm
+    assert rpm_query(rpm, "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE}") == (
+        "mattermost 10.5.2 1 x86_64 LicenseRef-Mattermost-Enterprise"
+    )
+    requires = sh("rpm", "-qp", "--nosignature", "--requires", rpm).splitlines()
+    named = sorted(r.split()[0] for r in requires if not r.startswith(("rpmlib(", "/bin/sh")))
+    assert named == ["curl", "jq", "shadow-utils", "systemd", "util-linux"]
+    assert "mattermost-server = 10.5.2-1" in sh("rpm", "-qp", "--nosignature", "--provides", rpm)
+    assert sh("rpm", "-qp", "--nosignature", "--conflicts", rpm).split() == ["mattermost-team"]
+    team = packages.build("10.5.2", edition=Edition.TEAM, arch=Arch.ARM64, revision=3).rpm
+    assert rpm_query(team, "%{NAME} %{ARCH} %{LICENSE}") == "mattermost-team aarch64 MIT"
+    assert "Release notes: https://docs.mattermost.com/" in rpm_query(rpm, "[%{CHANGELOGTEXT}\n]")
+
+
+def test_rc_sorts_before_its_release_in_both_tools(packages: PackageFactory) -> None:
+    rc, final = packages.build("11.0.0-rc1"), packages.build("10.11.1")
+    rc_deb, final_deb = deb_field(rc.deb, "Version"), "11.0.0-1"
+    assert subprocess.run(["dpkg", "--compare-versions", rc_deb, "lt", final_deb]).returncode == 0
+    assert (
+        subprocess.run(
+            ["dpkg", "--compare-versions", rc_deb, "gt", deb_field(final.deb, "Version")]
+        ).returncode
+        == 0
+    )
+    rc_rpm = rpm_query(rc.rpm, "%{VERSION}-%{RELEASE}")
+    lua = f'%{{lua: print(rpm.vercmp("{rc_rpm}", "11.0.0-1"))}}'
+    assert sh("rpm", "--eval", lua).strip() == "-1"
+
+
+def test_installed_layout(packages: PackageFactory) -> None:
+    built = packages.build("10.5.2", settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),))
+    members = deb_members(built.deb)
+    assert members["opt/mattermost/bin/mattermost"].mode == 0o755
+    assert members["opt/mattermost/config"].issym()
+    assert members["opt/mattermost/config"].linkname == "/etc/mattermost"
+    assert "etc/mattermost/config.json" not in members
+    assert "opt/mattermost/logs" not in members
+    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+    assert all(not m.mode & 0o7002 for m in members.values() if not m.issym())
+    for path in (
+        "lib/systemd/system/mattermost.service",
+        "etc/mattermost/mattermost.env",
+        "usr/share/mattermost/config.defaults.json",
+        "usr/sbin/mattermost-pkg",
+        "usr/share/doc/mattermost/copyright",
+        "usr/share/doc/mattermost/changelog.Debian.gz",
+        "usr/share/doc/mattermost/README",
+        "opt/mattermost/prepackaged_plugins",
+    ):
+        assert path in members, path
+    overrides = json.loads(deb_file(built.deb, "usr/share/mattermost/overrides.json"))
+    assert overrides == {"ServiceSettings": {"SiteURL": "https://chat.example.com"}}
+    arm = deb_members(packages.build("10.5.2", edition=Edition.TEAM, arch=Arch.ARM64, revision=3).deb)
+    assert "opt/mattermost/prepackaged_plugins" not in arm
+    assert "opt/mattermost/MIT-COMPILED-LICENSE.md" in arm
+
+    files = rpm_query(
+        built.rpm, "[%{FILENAMES}|%{FILEFLAGS:fflags}|%{FILEUSERNAME}:%{FILEGROUPNAME}|%{FILEMODES:octal}\n]"
+    )
+    by_path = {line.split("|")[0]: line.split("|")[1:] for line in files.splitlines()}
+    assert by_path["/etc/mattermost/config.json"][0] == "cng"  # %ghost %config(noreplace)
+    assert by_path["/etc/mattermost/mattermost.env"][:2] == ["cn", "root:mattermost"]
+    assert by_path["/etc/mattermost"] == ["", "root:mattermost", "40770"]
+    assert "/usr/lib/systemd/system/mattermost.service" in by_path
+    assert "/opt/mattermost/logs" not in by_path
+
+
+def test_reproducible(packages: PackageFactory, tmp_path: Path) -> None:
+    tarball = packages.tarball("10.5.2")
+    outputs = []
+    for name in ("one", "two"):
+        assert main(["build", str(tarball), "--out", str(tmp_path / name)]) == 0
+        outputs.append(sorted((tmp_path / name).iterdir()))
+    for first, second in zip(*outputs, strict=True):
+        assert first.name == second.name
+        assert first.read_bytes() == second.read_bytes(), first.name
+
+
+@pytest.mark.parametrize(
+    ("compression", "deb_member", "rpm_compressor"),
+    [
+        (Compression.ZSTD, "data.tar.zst", "zstd"),
+        (Compression.XZ, "data.tar.xz", "xz"),
+        (Compression.GZIP, "data.tar.gz", "gzip"),
+    ],
+)
+def test_compression(
+    packages: PackageFactory, compression: Compression, deb_member: str, rpm_compressor: str
+) -> None:
+    built = packages.build("10.5.2", compression=compression)
+    assert deb_member in sh("ar", "t", built.deb).split()
+    assert rpm_query(built.rpm, "%{PAYLOADCOMPRESSOR}") == rpm_compressor
+
+
+def test_scripts_are_shellcheck_clean(packages: PackageFactory, tmp_path: Path) -> None:
+    require("shellcheck", root=False)
+    built = packages.build("10.5.2")
+    sh("dpkg-deb", "--control", built.deb, tmp_path / "DEBIAN")
+    scripts = [tmp_path / "DEBIAN" / s for s in ("preinst", "postinst", "prerm", "postrm")]
+    admin = tmp_path / "mattermost-pkg"
+    admin.write_bytes(deb_file(built.deb, "usr/sbin/mattermost-pkg"))
+    scripts.append(admin)
+    for tag in ("PREIN", "POSTIN", "PREUN", "POSTUN", "POSTTRANS"):
+        path = tmp_path / f"rpm-{tag}"
+        path.write_text("#!/bin/sh\n" + rpm_query(built.rpm, f"%{{{tag}}}"))
+        scripts.append(path)
+    for script in scripts:
+        result = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{script.name}:\n{result.stdout}"
+
+
+def test_build_failure_leaves_nothing(
+    packages: PackageFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tarball = packages.tarball("10.5.2")
+    out = tmp_path / "out"
+    # A setting that cannot nest makes the build fail after inspection has already unpacked files.
+    code = main(["build", str(tarball), "--out", str(out), "--set", "A.B=1", "--set", "A.B.C=2"])
+    assert code == 2
+    assert "A.B.C" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,224 @@
+"""Inspection reads the tarball once, trusts nothing in it, and says in one line what is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import stat
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mmpkg.cli import main
+from mmpkg.errors import ReleaseError
+from mmpkg.inspect import inspect_release
+from mmpkg.release import Arch, Edition
+from mmpkg.sample import write_sample_release
+from mmpkg.versions import MattermostVersion
+
+Member = tuple[tarfile.TarInfo, bytes | None]
+Transform = Callable[[list[Member]], list[Member]]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path_factory.mktemp("sample"))
+
+
+def members_of(tarball: Path) -> list[Member]:
+    out: list[Member] = []
+    with tarfile.open(tarball) as tar:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read() if info.isfile() else None  # type: ignore[union-attr]
+            out.append((info, data))
+    return out
+
+
+def write_tar(path: Path, members: list[Member]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def variant(sample: Path, tmp_path: Path, transform: Transform, name: str | None = None) -> Path:
+    return write_tar(tmp_path / (name or sample.name), transform(members_of(sample)))
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"x", link: str = "") -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.mode = 0o644
+    if kind == tarfile.REGTYPE:
+        info.size = len(data)
+        return info, data
+    return info, None
+
+
+def test_sample_is_accepted_and_extracted(sample: Path, tmp_path: Path) -> None:
+    release = inspect_release(sample, extract_to=tmp_path / "x")
+    assert (release.version, release.edition, release.arch) == (
+        MattermostVersion.parse("10.5.2"),
+        Edition.ENTERPRISE,
+        Arch.AMD64,
+    )
+    assert release.file_count > 10 and release.size > 0
+    assert (tmp_path / "x/bin/mattermost").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "x/config/config.json").stat().st_mode & 0o777 == 0o644
+    assert release.sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
+
+
+def test_renamed_file_is_recognised_by_its_contents(sample: Path, tmp_path: Path) -> None:
+    renamed = tmp_path / "release.tar.gz"
+    renamed.write_bytes(sample.read_bytes())
+    release = inspect_release(renamed)
+    assert str(release.version) == "10.5.2" and release.arch is Arch.AMD64
+
+
+HOSTILE: list[tuple[str, Transform, str]] = [
+    ("outside top dir", lambda m: [*m, entry("other/file")], "outside the single 'mattermost/' top"),
+    ("absolute path", lambda m: [*m, entry("/etc/cron.d/evil")], "absolute path"),
+    ("dot-dot", lambda m: [*m, entry("mattermost/../evil")], "contains '..'"),
+    (
+        "symlink escaping",
+        lambda m: [*m, entry("mattermost/client/up", tarfile.SYMTYPE, link="../../../etc")],
+        "points outside the release",
+    ),
+    (
+        "absolute symlink",
+        lambda m: [*m, entry("mattermost/client/abs", tarfile.SYMTYPE, link="/etc/passwd")],
+        "points at absolute path",
+    ),
+    (
+        "hard link outside",
+        lambda m: [*m, entry("mattermost/client/hard", tarfile.LNKTYPE, link="/etc/passwd")],
+        "absolute path",
+    ),
+    (
+        "hard link to nothing",
+        lambda m: [*m, entry("mattermost/client/hard", tarfile.LNKTYPE, link="mattermost/missing")],
+        "not a file earlier in the archive",
+    ),
+    ("fifo", lambda m: [*m, entry("mattermost/fifo", tarfile.FIFOTYPE)], "device, fifo"),
+    ("device", lambda m: [*m, entry("mattermost/sda", tarfile.BLKTYPE)], "device, fifo"),
+    (
+        "duplicates disagree",
+        lambda m: [*m, entry("mattermost/NOTICE.txt", data=b"something else")],
+        "appears twice with different contents",
+    ),
+    (
+        "write through symlink",
+        lambda m: [
+            *m,
+            entry("mattermost/client/lnk", tarfile.SYMTYPE, link="images"),
+            entry("mattermost/client/lnk/evil.png"),
+        ],
+        "through a symlink",
+    ),
+    (
+        "no binary",
+        lambda m: [(i, d) for i, d in m if i.name != "mattermost/bin/mattermost"],
+        "no mattermost/bin/mattermost",
+    ),
+    (
+        "config not JSON",
+        lambda m: (
+            [(i, d) for i, d in m if i.name != "mattermost/config/config.json"]
+            + [entry("mattermost/config/config.json", data=b"{not json")]
+        ),
+        "config.json is not valid JSON",
+    ),
+    (
+        "two licences",
+        lambda m: [*m, entry("mattermost/MIT-COMPILED-LICENSE.md")],
+        "cannot tell the edition",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "transform", "message"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_tarballs_are_refused(
+    sample: Path, tmp_path: Path, case: str, transform: Transform, message: str
+) -> None:
+    bad = variant(sample, tmp_path, transform)
+    dest = tmp_path / "dest"
+    with pytest.raises(ReleaseError, match=message):
+        inspect_release(bad, extract_to=dest)
+    # Nothing was ever written outside the private directory.
+    assert not (tmp_path.parent / "evil").exists()
+    assert not (tmp_path / "evil").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "mattermost-10.6.0-linux-amd64.tar.gz",
+            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
+        ),
+        (
+            "mattermost-team-10.5.2-linux-amd64.tar.gz",
+            "file name says team edition but the contents are enterprise",
+        ),
+        ("mattermost-10.5.2-linux-arm64.tar.gz", "file name says arm64 but the contents are for amd64"),
+    ],
+)
+def test_name_contradicting_contents(sample: Path, tmp_path: Path, name: str, message: str) -> None:
+    renamed = tmp_path / name
+    renamed.write_bytes(sample.read_bytes())
+    with pytest.raises(ReleaseError, match=message):
+        inspect_release(renamed)
+
+
+def test_not_gzip_and_truncated(sample: Path, tmp_path: Path) -> None:
+    text = tmp_path / sample.name
+    text.write_text("<html>404 Not Found</html>")
+    with pytest.raises(ReleaseError, match="not a complete gzip'd tar archive"):
+        inspect_release(text)
+    data = sample.read_bytes()
+    text.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReleaseError, match="not a complete gzip'd tar archive"):
+        inspect_release(text, extract_to=tmp_path / "x")
+
+
+def test_modes_are_normalised(sample: Path, tmp_path: Path) -> None:
+    def dangerous(members: list[Member]) -> list[Member]:
+        for info, _ in members:
+            if info.name == "mattermost/bin/mmctl":
+                info.mode = 0o4777
+            elif info.name == "mattermost/NOTICE.txt":
+                info.mode = 0o2666
+        return members
+
+    bad = variant(sample, tmp_path, dangerous)
+    inspect_release(bad, extract_to=tmp_path / "x")
+    assert stat.S_IMODE((tmp_path / "x/bin/mmctl").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "x/NOTICE.txt").stat().st_mode) == 0o644
+
+
+def test_cli_error_is_one_line_and_leaves_no_output(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = variant(sample, tmp_path, lambda m: [*m, entry("/etc/evil")])
+    out = tmp_path / "out"
+    assert main(["build", str(bad), "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mmpkg: error: ") and "absolute path" in err
+    assert not out.exists()
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    assert main(["build", str(bad), "--out", str(existing)]) == 3
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+
+
+def test_inspect_cli_json(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "--json", str(sample)]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["version"] == "10.5.2" and facts["edition"] == "enterprise" and facts["arch"] == "amd64"
+    assert set(facts) == {"version", "edition", "arch", "files", "size", "sha256"}

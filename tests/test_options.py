@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmpkg.errors import UsageError
+from mmpkg.options import BuildOptions, Compression, PackageFormat, load_file, parse_setting, resolve
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("ServiceSettings.SiteURL=https://x.example", "ServiceSettings.SiteURL", "https://x.example"),
+        ("TeamSettings.MaxUsersPerTeam=42", "TeamSettings.MaxUsersPerTeam", 42),
+        ("ServiceSettings.EnableDeveloper=true", "ServiceSettings.EnableDeveloper", True),
+        ('ServiceSettings.SiteURL="42"', "ServiceSettings.SiteURL", "42"),
+        ('PluginSettings.Plugins={"a": {"b": 1}}', "PluginSettings.Plugins", {"a": {"b": 1}}),
+        ("EmailSettings.FeedbackName=a=b", "EmailSettings.FeedbackName", "a=b"),
+        ("EmailSettings.FeedbackName=", "EmailSettings.FeedbackName", ""),
+    ],
+)
+def test_set_values_are_json_when_they_parse(text: str, key: str, value: object) -> None:
+    assert parse_setting(text) == (key, value)
+
+
+@pytest.mark.parametrize("bad", ["SiteURL=x", "ServiceSettings.SiteURL", ".Key=1", "A..B=1", "A.$(x)=1"])
+def test_bad_settings(bad: str) -> None:
+    with pytest.raises(UsageError):
+        parse_setting(bad)
+
+
+def test_overrides_nest() -> None:
+    options = BuildOptions(settings=(("A.B", 1), ("A.C.D", "x"), ("E.F", True)))
+    assert options.overrides() == {"A": {"B": 1, "C": {"D": "x"}}, "E": {"F": True}}
+
+
+def test_file_and_flags(tmp_path: Path) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text(
+        'formats = ["rpm"]\nrevision = 3\ncompression = "xz"\nmaintainer = "Chat <chat@example.com>"\n'
+        '[set]\n"ServiceSettings.SiteURL" = "https://a.example"\n"TeamSettings.MaxUsersPerTeam" = 10\n'
+    )
+    options = resolve(
+        load_file(config),
+        {"revision": "4", "set": ["ServiceSettings.SiteURL=https://b.example"], "formats": None},
+    )
+    assert options.formats == (PackageFormat.RPM,)
+    assert options.revision == 4
+    assert options.compression is Compression.XZ
+    assert options.maintainer == "Chat <chat@example.com>"
+    assert options.overrides() == {
+        "ServiceSettings": {"SiteURL": "https://b.example"},
+        "TeamSettings": {"MaxUsersPerTeam": 10},
+    }
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text("revison = 2\n")
+    with pytest.raises(UsageError, match="unknown key 'revison'"):
+        load_file(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("revision = 0\n", "revision: expected a positive whole number"),
+        ('compression = "lz4"\n', "compression: choose one of zstd, xz, gzip"),
+        ('formats = ["deb", "apk"]\n', "formats: formats are deb, rpm"),
+        ("set = 1\n", "set: expected a table"),
+        ("revision = [\n", "is not valid TOML"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        load_file(config)
+
+
+def test_formats_flag_keeps_a_stable_order() -> None:
+    assert resolve({}, {"formats": "rpm,deb"}).formats == (PackageFormat.DEB, PackageFormat.RPM)

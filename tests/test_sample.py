@@ -1,0 +1,576 @@
+"""Sample releases: the tarball's shape, and the fake bin/mattermost run for real."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmpkg.release import Arch, Edition
+from mmpkg.sample import write_sample_release
+from mmpkg.sample.build_info import build_epoch
+from mmpkg.versions import MattermostVersion
+
+V10 = MattermostVersion.parse("10.5.2")
+RC11 = MattermostVersion.parse("11.0.0-rc1")
+NOBODY = 65534
+
+SECTIONS = [
+    "ServiceSettings", "TeamSettings", "ClientRequirements", "SqlSettings", "LogSettings",
+    "ExperimentalAuditSettings", "NotificationLogSettings", "PasswordSettings", "FileSettings",
+    "EmailSettings", "RateLimitSettings", "PrivacySettings", "SupportSettings",
+    "AnnouncementSettings", "ThemeSettings", "GitLabSettings", "GoogleSettings",
+    "Office365Settings", "OpenIdSettings", "LdapSettings", "ComplianceSettings",
+    "LocalizationSettings", "SamlSettings", "NativeAppSettings", "CacheSettings",
+    "ClusterSettings", "MetricsSettings", "ExperimentalSettings", "AnalyticsSettings",
+    "ElasticsearchSettings", "BleveSettings", "DataRetentionSettings", "MessageExportSettings",
+    "JobSettings", "PluginSettings", "DisplaySettings", "GuestAccountsSettings",
+    "ImageProxySettings", "CloudSettings", "ImportSettings", "ExportSettings",
+    "WranglerSettings", "ConnectedWorkspacesSettings", "AccessControlSettings",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    dest = tmp_path_factory.mktemp("releases")
+    return {
+        "enterprise": write_sample_release(V10, dest=dest),
+        "team-arm64": write_sample_release(V10, edition=Edition.TEAM, arch=Arch.ARM64, dest=dest),
+        "rc": write_sample_release(RC11, dest=dest),
+    }
+
+
+def members(tarball: Path) -> list[tarfile.TarInfo]:
+    with tarfile.open(tarball) as tar:
+        return tar.getmembers()
+
+
+def read_member(tarball: Path, name: str) -> bytes:
+    with tarfile.open(tarball) as tar:
+        f = tar.extractfile(name)
+        assert f is not None
+        return f.read()
+
+
+# --- the tarball ------------------------------------------------------------------------------
+
+
+def test_enterprise_layout(releases: dict[str, Path]) -> None:
+    tarball = releases["enterprise"]
+    assert tarball.name == "mattermost-10.5.2-linux-amd64.tar.gz"
+    names = [m.name for m in members(tarball)]
+    assert names[0] == "mattermost"
+    assert names.count("mattermost") == 2  # the per-arch tree, then the shared one
+    second = names.index("mattermost", 1)
+    assert {"mattermost/bin/mattermost", "mattermost/logs"} <= set(names[:second])
+    assert "mattermost/config/config.json" in names[second:]
+    assert all(n == "mattermost" or n.startswith("mattermost/") for n in names)
+    files = set(names)
+    assert {
+        "mattermost/bin/mmctl",
+        "mattermost/config/README.md",
+        "mattermost/config/cloud_defaults.json",
+        "mattermost/client/root.html",
+        "mattermost/client/manifest.json",
+        "mattermost/client/images/logo.png",
+        "mattermost/fonts/nunito-bold.ttf",
+        "mattermost/fonts/OFL.txt",
+        "mattermost/i18n/en.json",
+        "mattermost/i18n/de.json",
+        "mattermost/ENTERPRISE-EDITION-LICENSE.txt",
+        "mattermost/NOTICE.txt",
+        "mattermost/README.md",
+        "mattermost/manifest.txt",
+    } <= files
+    assert any(n.startswith("mattermost/client/main.") and n.endswith(".css") for n in names)
+    assert "mattermost/templates" in names
+    assert len([n for n in names if n.startswith("mattermost/templates/")]) == 2
+    plugins = sorted(n for n in names if n.startswith("mattermost/prepackaged_plugins/"))
+    assert len(plugins) == 4
+    assert all(n.endswith(("-linux-amd64.tar.gz", "-linux-amd64.tar.gz.sig")) for n in plugins)
+    assert "mattermost/MIT-COMPILED-LICENSE.md" not in files
+    for absent in ("mattermost/data", "mattermost/plugins", "mattermost/client/plugins"):
+        assert not any(n == absent or n.startswith(absent + "/") for n in names)
+
+
+@pytest.mark.parametrize("which", ["enterprise", "team-arm64", "rc"])
+def test_modes_and_owner(releases: dict[str, Path], which: str) -> None:
+    for m in members(releases[which]):
+        assert (m.uid, m.gid) == (1001, 1001) and m.uname in {"", "builder"}, m.name
+        if m.isdir() or m.name.startswith("mattermost/bin/"):
+            expected = 0o755
+        elif m.name == "mattermost/config/config.json":
+            expected = 0o600
+        else:
+            expected = 0o644
+        assert m.mode == expected, m.name
+        assert m.isdir() or m.isfile(), m.name
+
+
+def test_team_arm64_has_no_plugins_and_the_team_licence(releases: dict[str, Path]) -> None:
+    tarball = releases["team-arm64"]
+    assert tarball.name == "mattermost-team-10.5.2-linux-arm64.tar.gz"
+    names = {m.name for m in members(tarball)}
+    assert not any(n.startswith("mattermost/prepackaged_plugins") for n in names)
+    assert "mattermost/MIT-COMPILED-LICENSE.md" in names
+    assert "mattermost/ENTERPRISE-EDITION-LICENSE.txt" not in names
+    assert "mattermost/config/cloud_defaults.json" not in names
+    binary = read_member(tarball, "mattermost/bin/mattermost").decode()
+    assert 'model.BuildEnterpriseReady=false"' in binary.splitlines()[2]
+
+
+def test_release_candidate_build_info(releases: dict[str, Path]) -> None:
+    tarball = releases["rc"]
+    assert tarball.name == "mattermost-11.0.0-rc1-linux-amd64.tar.gz"
+    lines = read_member(tarball, "mattermost/bin/mattermost").decode().splitlines()
+    assert lines[0] == "#!/usr/bin/python3"
+    prefix = '# -ldflags: -X "github.com/mattermost/mattermost/server/public/model.'
+    assert lines[1] == prefix + 'BuildNumber=11.0.0-rc1"'
+    assert lines[2] == prefix + 'BuildEnterpriseReady=true"'
+    config = json.loads(read_member(tarball, "mattermost/config/config.json"))
+    assert config["ExperimentalSettings"]["SampleSince110000"] is True
+    assert "SampleSince100502" not in config["ExperimentalSettings"]
+
+
+def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> None:
+    again = write_sample_release(V10, dest=tmp_path)
+    assert again.read_bytes() == releases["enterprise"].read_bytes()
+    assert again.read_bytes()[4:8] == b"\0\0\0\0"  # gzip header mtime
+    assert [p.name for p in tmp_path.iterdir()] == [again.name]  # no temp file left
+
+
+def test_newer_versions_have_newer_mtimes(releases: dict[str, Path]) -> None:
+    old = {m.mtime for m in members(releases["enterprise"])}
+    rc = {m.mtime for m in members(releases["rc"])}
+    assert len(old) == len(rc) == 1
+    assert old.pop() < rc.pop() < build_epoch(MattermostVersion.parse("11.0.0"))
+
+
+def test_config_json_is_upstreams_generated_default(releases: dict[str, Path]) -> None:
+    raw = read_member(releases["enterprise"], "mattermost/config/config.json").decode()
+    assert raw.startswith('{\n  "ServiceSettings": {\n    "SiteURL": ""')
+    assert not raw.endswith("\n")
+    assert "\\u0026connect_timeout=10" in raw  # Go's HTML-safe escaping
+    config = json.loads(raw)
+    assert list(config) == SECTIONS
+    assert config["TeamSettings"]["ExperimentalViewArchivedChannels"] is True
+    assert config["ServiceSettings"]["ListenAddress"] == ":8065"
+    assert config["SqlSettings"]["AtRestEncryptKey"] == ""
+    assert config["FileSettings"]["Directory"] == "./data/"
+    assert config["FileSettings"]["PublicLinkSalt"] == ""
+    assert config["LogSettings"]["ConsoleLevel"] == "INFO"
+    assert config["EmailSettings"]["SMTPPort"] == ""
+    assert config["PluginSettings"]["ClientDirectory"] == "./client/plugins"
+    assert config["ExperimentalSettings"]["SampleSince100502"] is True
+
+
+def test_client_and_plugin_bundles(releases: dict[str, Path]) -> None:
+    html = read_member(releases["enterprise"], "mattermost/client/root.html").decode()
+    assert "<title>Mattermost</title>" in html
+    csp = '<meta http-equiv="Content-Security-Policy" content="script-src \'self\' cdn.rudderlabs.com/">'
+    assert csp in html
+    assert '<script id="publicPathInWindowScript"></script>' in html
+    name = "mattermost/prepackaged_plugins/mattermost-plugin-playbooks-v2.10.5-linux-amd64.tar.gz"
+    bundle = read_member(releases["enterprise"], name)
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
+        assert tar.getnames()[0] == "playbooks"
+        manifest = tar.extractfile("playbooks/plugin.json")
+        assert manifest is not None
+        plugin = json.load(manifest)
+    assert plugin["id"] == "playbooks" and plugin["version"] == "2.10.5"
+    assert "min_server_version" in plugin
+
+
+# --- the fake server --------------------------------------------------------------------------
+
+
+@dataclass
+class Install:
+    """An extracted sample release plus the directory that plays the database server."""
+
+    root: Path
+    db_dir: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config" / "config.json"
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"PATH": os.environ["PATH"], "MMPKG_SAMPLE_DB_DIR": str(self.db_dir), **(extra or {})}
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.root / "bin" / "mattermost", *args],
+            cwd=cwd or self.root,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+
+    def db_state(self, name: str = "mattermost_test") -> dict[str, Any]:
+        state: dict[str, Any] = json.loads((self.db_dir / f"{name}.json").read_text())
+        return state
+
+
+def extract(tarball: Path, into: Path) -> Install:
+    with tarfile.open(tarball) as tar:
+        tar.extractall(into, filter="data")
+    db_dir = into / "db"
+    db_dir.mkdir()
+    return Install(into / "mattermost", db_dir)
+
+
+@pytest.fixture
+def v10(releases: dict[str, Path], tmp_path: Path) -> Install:
+    return extract(releases["enterprise"], tmp_path)
+
+
+@pytest.fixture
+def v11(releases: dict[str, Path], tmp_path: Path) -> Install:
+    return extract(releases["rc"], tmp_path)
+
+
+def snapshot(root: Path) -> set[tuple[str, int, int]]:
+    return {(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")}
+
+
+def test_version_prints_build_info_and_touches_nothing(v10: Install) -> None:
+    shutil.rmtree(v10.db_dir)  # needs no database
+    before = snapshot(v10.root)
+    proc = v10.run("version")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["Version: 10.5.2", "Build Number: 10.5.2"]
+    assert lines[2].startswith("Build Date: ") and lines[2].endswith(" UTC 2019")
+    assert lines[3].startswith("Build Hash: ") and len(lines[3].split()[-1]) == 40
+    assert lines[4] == "Build Enterprise Ready: true"
+    assert len(lines) == 5
+    mmctl = subprocess.run([v10.root / "bin" / "mmctl", "version"], capture_output=True, text=True)
+    assert mmctl.returncode == 0 and "Version:\t10.5.2" in mmctl.stdout.splitlines()
+    assert snapshot(v10.root) == before
+
+
+def test_release_candidate_version_drops_the_suffix(v11: Install) -> None:
+    lines = v11.run("version").stdout.splitlines()
+    assert lines[:2] == ["Version: 11.0.0", "Build Number: 11.0.0-rc1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--disableconfigwatch"], "Error: unknown flag: --disableconfigwatch"),
+        (["db", "ping"], 'Error: unknown command "ping" for "mattermost db"'),
+        (["frobnicate"], 'Error: unknown command "frobnicate" for "mattermost"'),
+        (["db", "migrate", "--bogus"], "Error: unknown flag: --bogus"),
+        (["db", "init"], "Error: this command should be run using a database configuration DSN"),
+    ],
+)
+def test_cli_errors(v10: Install, args: list[str], error: str) -> None:
+    proc = v10.run(*args)
+    assert proc.returncode == 1
+    assert error in proc.stderr.splitlines()
+
+
+def test_db_migrate_applies_once_and_never_writes_config(v10: Install) -> None:
+    before = v10.config.read_bytes()
+    first = v10.run("db", "migrate")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "Database successfully migrated"
+    assert v10.db_state() == {
+        "schema_version": 100502,
+        "migrations": [{"name": "sample_100502", "version": "10.5.2"}],
+    }
+    second = v10.run("db", "migrate", "--dry-run", "--auto-recover")
+    assert second.stdout.strip() == "No migrations to apply."
+    assert v10.run("db", "version").stdout == "Current database schema version is: 100502\n"
+    assert v10.config.read_bytes() == before
+
+
+def test_db_version_migrates_first(v10: Install) -> None:
+    proc = v10.run("db", "version", "--all")
+    assert proc.stdout == "Varsion: 100502, Name: sample_100502\n"
+
+
+def test_unreachable_database(v10: Install) -> None:
+    refused = "Error: failed to ping DB: dial tcp 127.0.0.1:5432: connect: connection refused"
+    knob = v10.run("db", "migrate", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
+    assert (knob.returncode, knob.stderr.splitlines()[-1]) == (1, refused)
+    shutil.rmtree(v10.db_dir)
+    missing = v10.run("db", "migrate")
+    assert (missing.returncode, missing.stderr.splitlines()[-1]) == (1, refused)
+
+
+def test_failed_migration_leaves_the_schema_alone(v10: Install) -> None:
+    old = {"schema_version": 90500, "migrations": [{"name": "sample_090500", "version": "9.5.0"}]}
+    (v10.db_dir / "mattermost_test.json").write_text(json.dumps(old))
+    proc = v10.run("db", "migrate", env={"MMPKG_SAMPLE_MIGRATION_FAIL": "1"})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (
+        "Error: failed to apply database migrations: migration sample_100502 failed: "
+        "ERROR: simulated failure (SQLSTATE XX000)"
+    )
+    assert v10.db_state() == old
+
+
+def test_newer_database_needs_nothing(v10: Install) -> None:
+    newer = {"schema_version": 110000, "migrations": [{"name": "sample_110000", "version": "11.0.0"}]}
+    (v10.db_dir / "mattermost_test.json").write_text(json.dumps(newer))
+    assert v10.run("db", "migrate").stdout.strip() == "No migrations to apply."
+    assert v10.db_state() == newer
+
+
+def test_db_migrate_creates_a_missing_config_empty(v10: Install) -> None:
+    v10.config.unlink()
+    proc = v10.run("db", "migrate")
+    assert proc.returncode == 0, proc.stderr
+    assert v10.config.read_bytes() == b""
+
+
+def test_config_is_found_through_the_binarys_real_path(v10: Install, tmp_path: Path) -> None:
+    etc = tmp_path / "etc-mattermost"
+    (v10.root / "config").rename(etc)
+    (v10.root / "config").symlink_to(etc)
+    config = json.loads(etc.joinpath("config.json").read_text())
+    config["SqlSettings"]["DataSource"] = "postgres://mm:pw@db.example/custom_db?sslmode=disable"
+    etc.joinpath("config.json").write_text(json.dumps(config))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = v10.run("db", "migrate", cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert v10.db_state("custom_db")["schema_version"] == 100502
+
+
+def test_v11_refuses_mysql_and_hidden_archived_channels(v11: Install) -> None:
+    mysql = v11.run("db", "migrate", env={"MM_SQLSETTINGS_DRIVERNAME": "mysql"})
+    assert mysql.returncode == 1 and "MySQL is no longer supported" in mysql.stderr
+    before = v11.config.read_bytes()
+    env = {"MM_TEAMSETTINGS_EXPERIMENTALVIEWARCHIVEDCHANNELS": "false"}
+    archived = v11.run("server", env=env)
+    assert archived.returncode == 1 and "ExperimentalViewArchivedChannels" in archived.stderr
+    assert v11.config.read_bytes() == before  # invalid config is never written
+
+
+def test_config_in_the_database(v10: Install) -> None:
+    dsn = "postgres://mmuser:pw@localhost/mm_config?sslmode=disable"
+    init = v10.run("db", "init", "--config", dsn)
+    assert init.returncode == 0, init.stderr
+    stored = v10.db_state("mm_config")["config"]
+    assert list(stored) == SECTIONS and len(stored["FileSettings"]["PublicLinkSalt"]) == 32
+    assert v10.db_state()["schema_version"] == 100502  # the DataSource inside that config
+    env = {"MM_CONFIG": dsn, "MM_SQLSETTINGS_DATASOURCE": "postgres://u:p@localhost/other"}
+    assert v10.run("db", "migrate", env=env).stdout.strip() == "Database successfully migrated"
+    assert v10.db_state("other")["schema_version"] == 100502
+
+
+def test_db_ping_exists_from_11_9(tmp_path: Path) -> None:
+    tarball = write_sample_release(MattermostVersion.parse("11.9.0"), dest=tmp_path)
+    install = extract(tarball, tmp_path)
+    assert install.run("db", "ping").returncode == 0
+    down = install.run("db", "ping", "--timeout", "0s", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
+    assert down.returncode == 1 and "failed to ping DB" in down.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_server(
+    install: Install, env: dict[str, str] | None = None, *, user: list[str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Start `mattermost server` on a free port and wait for its READY=1 on NOTIFY_SOCKET."""
+    port = free_port()
+    name = f"mmpkg-test-{os.getpid()}-{port}"  # abstract: no path length or permission limits
+    extra = {
+        "NOTIFY_SOCKET": f"@{name}",
+        "MM_SERVICESETTINGS_LISTENADDRESS": f"127.0.0.1:{port}",
+        **(env or {}),
+    }
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(f"\0{name}")
+        notify.settimeout(0.1)
+        proc = subprocess.Popen(
+            [*(user or []), install.root / "bin" / "mattermost", "server"],
+            cwd=install.root,
+            env=install.env(extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    assert notify.recv(64) == b"READY=1"
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    pytest.fail(f"server never became ready:\n{out}\n{err}")
+            yield proc, port
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+def get(url: str) -> tuple[int, dict[str, Any], str]:
+    """GET without any proxy from the environment: (status, JSON body, X-Version-Id)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as resp:
+            return resp.status, json.load(resp), resp.headers["X-Version-Id"]
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e), e.headers["X-Version-Id"]
+
+
+def test_server_starts_persists_config_and_stops(v10: Install) -> None:
+    env = {"MM_LOGSETTINGS_CONSOLELEVEL": "DEBUG", "MM_SERVICESETTINGS_ENABLELOCALMODE": "maybe"}
+    with running_server(v10, env) as (proc, port):
+        status, body, version_id = get(f"http://127.0.0.1:{port}/api/v4/system/ping")
+        assert get(f"http://127.0.0.1:{port}/nope")[0] == 404
+        stop(proc)
+    assert status == 200
+    assert body == {"status": "OK", "ActiveSearchBackend": "database", "version": "10.5.2"}
+    assert version_id.startswith("10.5.2.10.5.2.")
+
+    raw = v10.config.read_text()
+    assert raw.startswith('{\n    "ServiceSettings": {\n        "SiteURL": ""')
+    assert not raw.endswith("\n")
+    assert v10.config.stat().st_mode & 0o777 == 0o600
+    config = json.loads(raw)
+    assert list(config) == SECTIONS
+    assert config["ServiceSettings"]["ListenAddress"] == ":8065"  # env overrides stay in memory
+    assert config["LogSettings"]["ConsoleLevel"] == "INFO"
+    assert config["ServiceSettings"]["EnableLocalMode"] is False
+    assert len(config["SqlSettings"]["AtRestEncryptKey"]) == 32
+    assert len(config["FileSettings"]["PublicLinkSalt"]) == 32
+
+    assert (v10.root / "plugins" / "playbooks" / "plugin.json").is_file()
+    assert (v10.root / "plugins" / "com.mattermost.calls" / "plugin.json").is_file()
+    assert (v10.root / "client" / "plugins").is_dir()
+    assert (v10.root / "data").is_dir() and not (v10.root / "data" / "testfile").exists()
+    log = [
+        json.loads(line)["msg"] for line in (v10.root / "logs" / "mattermost.log").read_text().splitlines()
+    ]
+    assert f"Server is listening on 127.0.0.1:{port}" in log
+    assert log[-1] == "Server stopped"
+    assert v10.db_state()["schema_version"] == 100502
+
+
+def test_server_keeps_unknown_keys_secrets_and_mode(v10: Install) -> None:
+    key = "k" * 32
+    v10.config.write_text(
+        json.dumps(
+            {
+                "ServiceSettings": {"SiteURL": "https://chat.example.com/team", "Custom": 1},
+                "SqlSettings": {"AtRestEncryptKey": key},
+                "Extra": {"kept": True},
+            }
+        )
+    )
+    v10.config.chmod(0o640)
+    with running_server(v10) as (proc, port):
+        status, _, _ = get(f"http://127.0.0.1:{port}/team/api/v4/system/ping")
+        stop(proc)
+    assert status == 200
+    config = json.loads(v10.config.read_text())
+    assert config["ServiceSettings"]["Custom"] == 1
+    assert config["Extra"] == {"kept": True}
+    assert config["SqlSettings"]["AtRestEncryptKey"] == key
+    assert config["TeamSettings"]["ExperimentalViewArchivedChannels"] is True
+    assert v10.config.stat().st_mode & 0o777 == 0o640
+    html = (v10.root / "client" / "root.html").read_text()
+    assert "window.publicPath='/team/static/'" in html
+    assert 'href="/team/static/manifest.json"' in html
+
+
+def test_empty_config_is_a_fresh_install(v10: Install) -> None:
+    v10.config.write_bytes(b"")
+    with running_server(v10) as (proc, _):
+        stop(proc)
+    config = json.loads(v10.config.read_text())
+    assert list(config) == SECTIONS
+    assert len(config["FileSettings"]["PublicLinkSalt"]) == 32
+
+
+def test_server_fails_without_a_database(v10: Install) -> None:
+    proc = v10.run("server", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
+    assert proc.returncode == 1
+    assert "Error: failed to ping DB" in proc.stderr
+    failed = v10.run("server", env={"MMPKG_SAMPLE_MIGRATION_FAIL": "1"})
+    assert failed.returncode == 1
+    assert "Failed to apply database migrations." in failed.stderr
+    assert not (v10.db_dir / "mattermost_test.json").exists()
+
+
+@pytest.fixture
+def traversable_tmp() -> Iterator[Path]:
+    """A directory an unprivileged user can reach (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="mmpkg-sample-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+def test_runs_as_an_unprivileged_user(releases: dict[str, Path], traversable_tmp: Path) -> None:
+    """Only config/, logs/, the file store, plugin dirs and the database are writable."""
+    install = extract(releases["enterprise"], traversable_tmp)
+    for path in install.root.rglob("*"):
+        os.lchown(path, 0, 0)
+    for name in ("data", "plugins", "client/plugins"):
+        (install.root / name).mkdir()
+    for writable in ("config", "config/config.json", "logs", "data", "plugins", "client/plugins"):
+        os.chown(install.root / writable, NOBODY, NOBODY)
+    os.chown(install.db_dir, NOBODY, NOBODY)
+    nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+    with running_server(install, user=nobody) as (proc, _):
+        stop(proc)
+    assert install.config.stat().st_uid == NOBODY
+    assert install.db_state()["schema_version"] == 100502
+
+    # renameio needs the config directory itself to be writable
+    os.chown(install.root / "config", 0, 0)
+    denied = subprocess.run(
+        [*nobody, install.root / "bin" / "mattermost"],
+        cwd=install.root,
+        env=install.env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert denied.returncode == 1
+    assert "failed to persist: failed to write file: open " in denied.stderr
+    assert "permission denied" in denied.stderr

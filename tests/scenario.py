@@ -176,7 +176,7 @@ class Site:
         return State(config=self.root.read_json(CONFIG), files=files, owners=owners)
 
 
-def assert_nothing_lost(before: State, after: State, *, changed_keys: set[str] = frozenset()) -> None:
+def assert_nothing_lost(before: State, after: State, *, changed_keys: frozenset[str] = frozenset()) -> None:
     """Every key present before keeps its value (except `changed_keys`, "Section.Key"), every kept
     file is byte-identical, and ownership and modes are unchanged."""
     for section, values in before.config.items():

@@ -1,11 +1,15 @@
 # The two commands of the README do all set-up: a virtual environment with mmpkg and its
-# development tools. System tools (dpkg-deb, rpmbuild, lintian, ...) come from .ci/run.
+# development tools, and the system tools (dpkg-deb, rpmbuild, lintian, ...) from .ci/system-deps.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: deps demo test lint format clean
+
+# apt-get installs missing system tools when run as root; a no-op once they are there.
+deps:
+	.ci/system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(STAMP)
+demo: deps $(STAMP)
 	$(BIN)/python tests/demo.py
 
-test: lint
+test: deps lint
 	$(BIN)/pytest
 
 lint: $(STAMP)

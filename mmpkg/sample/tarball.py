@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
+from mmpkg.errors import MmpkgError
 from mmpkg.release import Arch, Edition, tarball_name
 from mmpkg.sample.build_info import build_date, build_epoch, build_hash
 from mmpkg.sample.config_defaults import config_defaults
@@ -64,7 +65,11 @@ def write_sample_release(
     """Write `dest/<upstream tarball name>` and return its path."""
     target = dest / tarball_name(version, edition, arch)
     entries = [*_arch_part(version, edition, arch), *_shared_part(version, edition)]
-    fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{target.name}.", suffix=".part")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise MmpkgError(f"cannot write to {dest}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as out:
             _write_tar_gz(out, "mattermost", entries, build_epoch(version))

@@ -1,0 +1,73 @@
+"""Golden files for everything the templates render, from one fixed model.
+
+A change to a template shows here as a diff to review. After reviewing, regenerate with
+`MMPKG_UPDATE_GOLDEN=1 pytest tests/test_templates.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from mmpkg.backends.deb import render_control, render_scripts
+from mmpkg.backends.rpm import render_spec
+from mmpkg.options import BuildOptions
+from mmpkg.release import Arch, Edition, Release
+from mmpkg.resources import render
+from mmpkg.spec import PackageSpec, build_spec
+from mmpkg.versions import MattermostVersion
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def fixed_spec(version: str = "10.5.2", edition: Edition = Edition.ENTERPRISE) -> PackageSpec:
+    release = Release(
+        version=MattermostVersion.parse(version),
+        edition=edition,
+        arch=Arch.AMD64,
+        file_count=24,
+        size=62931,
+        sha256="0" * 64,
+        source_date_epoch=1_700_000_000,
+    )
+    options = BuildOptions(settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),))
+    return build_spec(release, options)
+
+
+def rendered() -> dict[str, str]:
+    spec = fixed_spec()
+    out = {"control": render_control(spec, installed_size=219), "mattermost.spec": render_spec(spec)}
+    out.update(render_scripts(spec))
+    out["mattermost.service"] = render("templates/mattermost.service.j2", spec=spec, fmt="deb")
+    out["mattermost-pkg"] = render("templates/mattermost-pkg.j2", spec=spec, fmt="deb", context="admin")
+    out["control-team"] = render_control(fixed_spec(edition=Edition.TEAM), installed_size=219)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(rendered()))
+def test_golden(name: str) -> None:
+    text = rendered()[name]
+    path = GOLDEN / name
+    if os.environ.get("MMPKG_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}; run with MMPKG_UPDATE_GOLDEN=1"
+    assert text == path.read_text()
+
+
+def test_rendering_is_strict() -> None:
+    """A template that names something the model lacks fails instead of rendering blank."""
+    with pytest.raises(jinja2.UndefinedError):
+        render("templates/mattermost.service.j2", spec=None)
+
+
+def test_the_lifecycle_library_is_in_every_script() -> None:
+    spec = fixed_spec()
+    scripts = {**render_scripts(spec), "spec": render_spec(spec)}
+    for name, text in scripts.items():
+        assert "mm_configure()" in text, name
+    # rpm would expand %macros in scriptlets: every % of the shell code is escaped.
+    assert "date -u +%%Y%%m%%dT%%H%%M%%SZ" in scripts["spec"]

@@ -1,0 +1,68 @@
+"""`pip install mmpkg` works outside the checkout: templates/, debian/ and rpm/ ship in the wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from harness import require
+
+pytestmark = pytest.mark.tools
+
+TOP = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_carries_the_templates_and_builds_outside_the_checkout(tmp_path: Path) -> None:
+    require("dpkg-deb", "rpmbuild", root=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(TOP),
+        ],
+        check=True,
+    )
+    (wheel,) = (tmp_path / "wheel").glob("mmpkg-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for data in (
+        "mmpkg/_data/templates/lifecycle.sh.j2",
+        "mmpkg/_data/debian/maintscript.j2",
+        "mmpkg/_data/rpm/mattermost.spec.j2",
+        "mmpkg/_data/rpm/rpmlintrc.toml",
+    ):
+        assert data in names, data
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+    )
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    # The wheel's mmpkg comes first on the path; its dependencies are the test environment's.
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+    def mmpkg(*args: str) -> str:
+        argv = [sys.executable, "-m", "mmpkg", *args]
+        return subprocess.run(argv, cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import mmpkg; print(mmpkg.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert where.startswith(str(site)), where
+    tarball = mmpkg("sample-release", "10.5.2").strip()
+    built = mmpkg("build", tarball, "--formats", "deb").split()
+    assert [Path(p).name for p in built] == ["mattermost_10.5.2-1_amd64.deb"]
+    assert (work / "dist" / "mattermost_10.5.2-1_amd64.deb").is_file()

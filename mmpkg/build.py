@@ -34,9 +34,12 @@ def build(tarball: Path, options: BuildOptions) -> list[Path]:
         log.info("building %s %s (%s) from %s", spec.name, spec.version, spec.arch, tarball.name)
         common = stage_common(spec, work / "release", work / "common")
         backends = [BACKENDS[f] for f in options.formats]
-        # The two native tools run at the same time, on hard links to the same staged files.
-        with ThreadPoolExecutor(max_workers=len(backends)) as pool:
-            jobs = [pool.submit(b.build, spec, common, work / b.format) for b in backends]
+        # Every tree is complete before any tool starts: a new hard link or a utime on a shared
+        # inode while dpkg-deb reads it makes tar fail with "file changed as we read it".
+        roots = [(b, b.stage(spec, common, work / b.format)) for b in backends]
+        # The two native tools then run at the same time, reading the same files.
+        with ThreadPoolExecutor(max_workers=len(roots)) as pool:
+            jobs = [pool.submit(b.package, spec, root, work / b.format) for b, root in roots]
             built = [job.result() for job in jobs]
         finished = []
         for path in built:

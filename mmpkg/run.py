@@ -68,7 +68,10 @@ def run(
         )
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
-        last = output.splitlines()[-1] if output else "no output"
+        log.debug("%s", output)
+        lines = [line for line in output.splitlines() if line.strip()]
+        # The tool's own last word usually names the cause; --verbose shows all of it.
+        last = lines[-1].strip() if lines else "no output"
         raise CommandError(
             f"{Path(argv[0]).name} failed with exit code {proc.returncode}: {last}",
             output=output,

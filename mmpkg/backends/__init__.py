@@ -18,8 +18,12 @@ class Backend(Protocol):
         """The package's conventional file name in this format."""
         ...
 
-    def build(self, spec: PackageSpec, common: Path, work: Path) -> Path:
-        """Build the package from the shared staged tree `common`, inside `work`."""
+    def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
+        """Make this format's tree in `work` from hard links to `common`, plus its own files."""
+        ...
+
+    def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
+        """Run the format's tool on the staged tree; only reads the shared files."""
         ...
 
 

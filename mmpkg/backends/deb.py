@@ -68,7 +68,7 @@ class DebBackend:
     def filename(self, spec: PackageSpec) -> str:
         return f"{spec.name}_{deb_version(spec)}_{DEB_ARCH[spec.arch]}.deb"
 
-    def build(self, spec: PackageSpec, common: Path, work: Path) -> Path:
+    def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
         clone_tree(common, root)
         view = {"spec": spec, "deb_version": deb_version(spec), "fmt": "deb"}
@@ -85,6 +85,9 @@ class DebBackend:
         write(control / "md5sums", _md5sums(root))
         write(control / "control", render_control(spec, finish_tree(root, spec.source_date_epoch)))
         finish_tree(control, spec.source_date_epoch)
+        return root
+
+    def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
         out = work / self.filename(spec)
         cmd: list[str | Path] = [
             "dpkg-deb",

@@ -58,7 +58,7 @@ class RpmBackend:
     def filename(self, spec: PackageSpec) -> str:
         return f"{spec.name}-{rpm_version(spec)}-{spec.revision}.{RPM_ARCH[spec.arch]}.rpm"
 
-    def build(self, spec: PackageSpec, common: Path, work: Path) -> Path:
+    def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
         clone_tree(common, root)
         view = {"spec": spec, "fmt": "rpm"}
@@ -71,7 +71,9 @@ class RpmBackend:
         write(root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", **view))
         write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
         finish_tree(root, spec.source_date_epoch)
+        return root
 
+    def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
         specfile = write(work / f"{spec.name}.spec", render_spec(spec))
         top = work / "topdir"
         cmd: list[str | Path] = [
@@ -86,15 +88,20 @@ class RpmBackend:
             f"_rpmdir {work}",
             "--define",
             "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+            # The staged tree is the build root: rpmbuild neither copies it nor, with
+            # --noclean and no removal before %install, deletes it under the .deb build.
+            "--buildroot",
+            root,
+            "--noclean",
             "--define",
-            f"mmpkg_root {root}",
+            "__spec_install_pre %{___build_pre}",
             "--define",
             f"_binary_payload {PAYLOAD[spec.compression]}",
-            # Reproducible: build time, host and file times come from the release.
+            # Reproducible: build time and host come from the release. File times are already set
+            # (staging.finish_tree); rpm's clamp_mtime_to_source_epoch would touch inodes the
+            # .deb build is reading through hard links at the same moment.
             "--define",
             "use_source_date_epoch_as_buildtime 1",
-            "--define",
-            "clamp_mtime_to_source_epoch 1",
             "--define",
             "_buildhost mmpkg",
             specfile,

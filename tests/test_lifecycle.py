@@ -1,0 +1,699 @@
+"""Failure paths of the package lifecycle (design §4, §5), each written once for .deb and .rpm.
+
+Every scenario drives the real package managers (apt/dpkg in a chroot, the host's rpm/dnf on the
+root) through a small adapter, `Manager`, and asserts on what those tools, the installed files and
+the sample server's database say. No systemd runs in this tier, so the service is never running;
+the booted tier is tests/test_systemd*.py's business.
+
+Rows refer to the lifecycle test plan: 5 unreachable database, 6 failed migration, 7 invalid
+configuration, 8 downgrade and MySQL, 10 adoption, 11 interrupted upgrade, 12 switching editions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import harness
+import pytest
+from packages import Built, PackageFactory
+from scenario import BACKUPS, CONFIG, ENV_FILE, OVERRIDES, Site, State, assert_nothing_lost
+
+from mmpkg.release import Edition
+
+pytestmark = pytest.mark.install
+
+OLD = "10.5.2"
+NEW = "10.11.1"
+PENDING = f"{BACKUPS}/pending"
+LAST_CONFIGURED = f"{BACKUPS}/last-configured-version"
+MIGRATE_LOG = "/var/log/mattermost/package-upgrade.log"
+VERSION_FILE = "/usr/share/mattermost/version"
+PREFIX = "/opt/mattermost"
+BINARY = f"{PREFIX}/bin/mattermost"
+UNIT = "mattermost.service"
+WANTS = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
+HANDMADE_UNIT = f"/etc/systemd/system/{UNIT}"
+# An administrator's override (layer 3): a retry must re-apply it like a clean upgrade does.
+OVERRIDE = ("50-admin.json", {"TeamSettings": {"SiteName": "Override from overrides.d"}})
+OVERRIDDEN = frozenset({"TeamSettings.SiteName"})
+
+# The product's own messages are part of its contract: one line each, prefixed like this.
+ERROR_LINE = re.compile(r"^mattermost: error: .*$", re.MULTILINE)
+WARNING_LINE = re.compile(r"^mattermost: warning: .*$", re.MULTILINE)
+
+# The tarball guide's unit, verbatim (reference/upstream.md §5: deploy-tar.rst).
+UPSTREAM_UNIT = """\
+[Unit]
+Description=Mattermost
+After=network.target
+
+[Service]
+Type=notify
+ExecStart=/opt/mattermost/bin/mattermost
+TimeoutStartSec=3600
+KillMode=mixed
+Restart=always
+RestartSec=10
+WorkingDirectory=/opt/mattermost
+User=mattermost
+Group=mattermost
+LimitNOFILE=49152
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def schema(version: str) -> int:
+    """The sample server's schema for release X.Y.Z: X*10000 + Y*100 + Z."""
+    major, minor, patch = (int(part) for part in version.split("."))
+    return major * 10000 + minor * 100 + patch
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a package-manager run returned and printed (stdout and stderr together)."""
+
+    argv: str
+    returncode: int
+    output: str
+
+    @classmethod
+    def of(cls, proc: subprocess.CompletedProcess[str]) -> Result:
+        argv = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
+        return cls(argv, proc.returncode, f"{proc.stdout}\n{proc.stderr}")
+
+    def ok(self) -> Result:
+        assert self.returncode == 0, f"{self.argv} failed with {self.returncode}:\n{self.output}"
+        return self
+
+    def refused(self) -> str:
+        """The run failed with exactly one product error line; returns that line."""
+        assert self.returncode != 0, f"{self.argv} succeeded but should have been refused:\n{self.output}"
+        return self.one_error()
+
+    def one_error(self) -> str:
+        errors = ERROR_LINE.findall(self.output)
+        assert len(errors) == 1, f"expected one clear error, got {errors}:\n{self.output}"
+        return str(errors[0])
+
+
+# ---- the two formats, driven by their real tools ---------------------------------------------
+
+
+class Manager(ABC):
+    """One package format's tools, as an administrator would use them on this root."""
+
+    fmt: ClassVar[str]
+
+    def __init__(self, root: harness.Root, packages: PackageFactory) -> None:
+        self.root = root
+        self.packages = packages
+
+    def build(self, version: str, edition: Edition = Edition.ENTERPRISE) -> Built:
+        return self.packages.build(version, edition=edition)
+
+    @abstractmethod
+    def install(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
+        """Install, or upgrade to, `built` (`env`: the package manager's environment)."""
+
+    @abstractmethod
+    def downgrade(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
+        """Install an older `built` over a newer one, with the tool's own downgrade switch."""
+
+    @abstractmethod
+    def version(self, name: str = "mattermost") -> str | None:
+        """The upstream version the package manager says is installed (deb: fully configured)."""
+
+    @abstractmethod
+    def interrupt_upgrade(self, built: Built) -> Result:
+        """An upgrade to `built` that stops after the new files are unpacked."""
+
+    @abstractmethod
+    def finish(self) -> Result:
+        """What completes an interrupted or failed upgrade with this format."""
+
+    @abstractmethod
+    def remove(self, name: str = "mattermost") -> Result: ...
+
+    @abstractmethod
+    def switch(self, old: str, new: str, built: Built, *, via: str) -> Result:
+        """Replace package `old` by the other edition `new` (`built`) in one operation."""
+
+    @abstractmethod
+    def owner(self, path: str) -> str:
+        """The package that owns `path`."""
+
+
+class Deb(Manager):
+    fmt = "deb"
+
+    def _run(self, *argv: str, env: Mapping[str, str] | None = None) -> Result:
+        return Result.of(self.root.run(*argv, env=env, check=False))
+
+    def _apt(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
+        opts = [arg for c in harness.CONF_OLD for arg in ("-o", f"Dpkg::Options::={c}")]
+        return self._run("apt-get", "install", "-y", *opts, *args, env=env)
+
+    def install(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
+        return self._apt(self.root.copy_in(built.deb), env=env)
+
+    def downgrade(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
+        return self._apt("--allow-downgrades", self.root.copy_in(built.deb), env=env)
+
+    def version(self, name: str = "mattermost") -> str | None:
+        if self.root.dpkg_status(name) != "install ok installed":
+            return None
+        full = self.root.run("dpkg-query", "-W", "-f=${Version}", name).stdout
+        return full.rsplit("-", 1)[0]
+
+    def interrupt_upgrade(self, built: Built) -> Result:
+        # What a kill between dpkg's unpack and configure phases leaves behind.
+        return self._run("dpkg", *harness.CONF_OLD, "--unpack", self.root.copy_in(built.deb))
+
+    def finish(self) -> Result:
+        return self._run("dpkg", *harness.CONF_OLD, "--configure", "-a")
+
+    def remove(self, name: str = "mattermost") -> Result:
+        return self._run("dpkg", "--remove", name)
+
+    def switch(self, old: str, new: str, built: Built, *, via: str) -> Result:
+        if via == "dpkg":
+            # dpkg itself removes the conflicting package "in favour" of the new one.
+            return self._run("dpkg", *harness.CONF_OLD, "-i", self.root.copy_in(built.deb))
+        assert via == "apt-get", via
+        return self._apt(self.root.copy_in(built.deb))
+
+    def owner(self, path: str) -> str:
+        return self.root.run("dpkg-query", "-S", path).stdout.partition(":")[0]
+
+
+class Rpm(Manager):
+    fmt = "rpm"
+
+    def _rpm(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
+        # Root.rpm takes no environment, and the administrator's MMPKG_* switches are exactly
+        # that: rpm hands its environment to the scriptlets. --nodeps as in Root.rpm (the
+        # Debian root's rpm database provides no /bin/sh).
+        argv = ["rpm", "--root", str(self.root.dir), "--dbpath", harness.RPM_DBPATH, "--nodeps", *args]
+        proc = harness.run_host(argv, check=False, env={**harness.rpm_env(), **(env or {})})
+        return Result.of(proc)
+
+    def install(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
+        return self._rpm("-U", str(built.rpm), env=env)
+
+    def downgrade(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
+        return self._rpm("-U", "--oldpackage", str(built.rpm), env=env)
+
+    def version(self, name: str = "mattermost") -> str | None:
+        proc = self.root.rpm("-q", "--qf", "%{VERSION}", name, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def interrupt_upgrade(self, built: Built) -> Result:
+        # Everything up to and including the old package's %postun: what is left when
+        # %posttrans never ran (rpm killed, or the machine went down, at the end of the transaction).
+        return self._rpm("-U", "--noposttrans", str(built.rpm))
+
+    def finish(self) -> Result:
+        # The unit's ExecStartPre: what the next `systemctl start` runs first.
+        return Result.of(self.root.run("mattermost-pkg", "resume", check=False))
+
+    def remove(self, name: str = "mattermost") -> Result:
+        return self._rpm("-e", name)
+
+    def switch(self, old: str, new: str, built: Built, *, via: str) -> Result:
+        # rpm -U cannot erase a package it only conflicts with; dnf swap erases one and installs
+        # the other in one transaction, from a repository as on a real server.
+        assert via == "dnf", via
+        harness.require(*harness.DNF_TOOLS)
+        repo = harness.make_local_rpm_repo([built.rpm], self.root.workdir / f"repo-{new}")
+        return Result.of(self.root.dnf("swap", old, new, repo_dir=repo, check=False))
+
+    def owner(self, path: str) -> str:
+        return self.root.rpm_query("-qf", "--qf", "%{NAME}", path)
+
+
+MANAGERS: dict[str, type[Manager]] = {"deb": Deb, "rpm": Rpm}
+
+
+def manager(fmt: str, root: harness.Root, packages: PackageFactory) -> Manager:
+    # The factory builds both formats of every release, so both tool sets are needed either way.
+    harness.require("dpkg-deb", *harness.RPM_TOOLS)
+    return MANAGERS[fmt](root, packages)
+
+
+@pytest.fixture(params=sorted(MANAGERS))
+def pm(request: pytest.FixtureRequest, root: harness.Root, packages: PackageFactory) -> Manager:
+    return manager(str(request.param), root, packages)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def used_site(pm: Manager, version: str = OLD) -> Site:
+    """`version` installed and used: a database at its schema, keys generated by a real start,
+    uploads and plugins, a System Console edit, and an admin override waiting for the upgrade."""
+    pm.install(pm.build(version)).ok()
+    site = Site(pm.root)
+    site.create_database()
+    with site.serve():
+        pass
+    assert site.schema() == schema(version)
+    site.add_files()
+    site.edit_config("ServiceSettings", "SiteURL", "https://chat.example.com")
+    site.add_override(*OVERRIDE)
+    return site
+
+
+def unset_env(root: harness.Root, *names: str) -> None:
+    """Take variables out of the environment file again (the administrator fixed the cause)."""
+    lines = root.read_text(ENV_FILE).splitlines()
+    kept = [line for line in lines if line.partition("=")[0].strip() not in names]
+    root.write_text(ENV_FILE, "\n".join(kept) + "\n")
+
+
+def has_pending(root: harness.Root) -> bool:
+    return root.exists(PENDING, follow_symlinks=False)
+
+
+def snapshots(root: harness.Root) -> list[str]:
+    return sorted(p.name for p in root.path(BACKUPS).glob("*_to_*")) if root.exists(BACKUPS) else []
+
+
+def binary_version(root: harness.Root) -> str:
+    """What the installed server binary says it is, run as the service user."""
+    out = root.run("runuser", "-u", "mattermost", "--", BINARY, "version").stdout
+    match = re.search(r"^Version: (\S+)$", out, re.MULTILINE)
+    assert match, out
+    return match[1]
+
+
+def unit_state(root: harness.Root) -> str:
+    # systemctl answers is-enabled offline, from the unit files and symlinks alone.
+    return root.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip()
+
+
+def tree_digest(root: harness.Root, base: str) -> dict[str, str]:
+    """sha256 of every regular file below `base`, by path."""
+    host = root.path(base)
+    return {
+        str(p.relative_to(host)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(host.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def assert_still_old(pm: Manager, config_bytes: bytes) -> None:
+    """A refused upgrade changed nothing: old package, old files, same config, no pending record."""
+    assert pm.version() == OLD
+    if pm.fmt == "deb":
+        assert pm.root.dpkg_status("mattermost") == "install ok installed"
+    assert pm.root.read_text(VERSION_FILE).strip() == OLD
+    assert binary_version(pm.root) == OLD
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+    assert not has_pending(pm.root)
+    # The guard runs before the snapshot, and so before anything else happens.
+    assert snapshots(pm.root) == []
+
+
+def assert_settings_kept(before: object, after: object, where: str = "config") -> None:
+    """Every setting in `before` has the same value in `after` (which may have more keys)."""
+    if isinstance(before, dict) and before:
+        assert isinstance(after, dict), where
+        for key, value in before.items():
+            assert key in after, f"{where}.{key} lost"
+            assert_settings_kept(value, after[key], f"{where}.{key}")
+    else:
+        assert after == before, f"{where} changed"
+
+
+def is_admins(path: str) -> bool:
+    """An upload or a plugin of the administrator's, as opposed to what the server writes itself
+    on every start (prepackaged plugins it refreshes, its log)."""
+    return "teams/" in path or "com.example." in path
+
+
+def assert_admin_files_kept(before: State, after: State) -> None:
+    """After a server start: the uploads and plugins the administrator added are byte-identical."""
+    mine = {p: h for p, h in before.files.items() if is_admins(p)}
+    assert mine
+    assert mine.items() <= after.files.items()
+
+
+def assert_remembers(pm: Manager, version: str) -> None:
+    """The finished upgrade is on record: once the package is removed, reinstalling an older
+    release is refused as a downgrade, because the database is at `version`'s schema now."""
+    pm.remove().ok()
+    assert pm.version() is None
+    error = pm.install(pm.build(OLD)).refused()
+    assert f"from {version} to {OLD}" in error
+    assert "MMPKG_ALLOW_DOWNGRADE" in error
+
+
+# ---- row 5: the database cannot be reached during the upgrade --------------------------------
+
+
+def test_unreachable_database_leaves_migration_to_next_start(pm: Manager) -> None:
+    site = used_site(pm)
+    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
+    before = site.state()
+
+    result = pm.install(pm.build(NEW)).ok()
+
+    warnings = WARNING_LINE.findall(result.output)
+    assert any("database cannot be reached" in w and MIGRATE_LOG in w for w in warnings), result.output
+    assert not ERROR_LINE.findall(result.output)
+    assert pm.version() == NEW
+    assert site.schema() == schema(OLD)
+    assert "connection refused" in pm.root.read_text(MIGRATE_LOG)
+    # The package is done: the server's own start is the retry, not a pending package step.
+    assert not has_pending(pm.root)
+    assert_nothing_lost(before, site.state(), changed_keys=OVERRIDDEN)
+
+    unset_env(pm.root, "MMPKG_SAMPLE_DB_UNREACHABLE")
+    with site.serve() as url:
+        assert site.ping_version(url) == NEW
+    assert site.schema() == schema(NEW)
+    assert_admin_files_kept(before, site.state())
+
+
+# ---- row 6: the migration fails ----------------------------------------------------------------
+
+
+def test_failed_migration_is_loud_keeps_everything_and_retry_finishes(pm: Manager) -> None:
+    site = used_site(pm)
+    site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="1")
+    before = site.state()
+
+    result = pm.install(pm.build(NEW))
+
+    error = result.one_error()
+    snapshot = os.readlink(pm.root.path(PENDING, follow_symlinks=False))
+    assert MIGRATE_LOG in error
+    assert snapshot in error
+    assert "simulated failure" in pm.root.read_text(MIGRATE_LOG)
+    # The backup the message names holds the configuration as it was.
+    assert pm.root.read_json(f"{snapshot}/etc-mattermost/config.json") == before.config
+    assert site.schema() == schema(OLD)
+    assert_nothing_lost(before, site.state(), changed_keys=OVERRIDDEN)
+    if pm.fmt == "deb":
+        assert result.returncode != 0
+        assert pm.root.dpkg_status("mattermost") == "install ok half-configured"
+    else:
+        # RPM cannot roll back: it reports the scriptlet and keeps the new package.
+        assert re.search(rf"%posttrans\(mattermost-{re.escape(NEW)}-1\.\w+\) scriptlet failed", result.output)
+        assert pm.version() == NEW
+
+    unset_env(pm.root, "MMPKG_SAMPLE_MIGRATION_FAIL")
+    pm.finish().ok()
+
+    assert site.schema() == schema(NEW)
+    assert pm.version() == NEW
+    assert not has_pending(pm.root)
+    after = site.state()
+    assert_nothing_lost(before, after, changed_keys=OVERRIDDEN)
+    assert after.config["TeamSettings"]["SiteName"] == OVERRIDE[1]["TeamSettings"]["SiteName"]
+    assert_remembers(pm, NEW)
+
+
+# ---- row 7: an invalid configuration stops the upgrade before anything is unpacked ------------
+
+BROKEN = {
+    "empty-config": (CONFIG, ""),
+    "config-not-json": (CONFIG, '{"ServiceSettings": {"SiteURL": "https://chat.example.com",'),
+    "override-not-json": (f"{OVERRIDES}/60-broken.json", '{"TeamSettings": '),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_invalid_configuration_refuses_upgrade_before_unpack(pm: Manager, case: str) -> None:
+    pm.install(pm.build(OLD)).ok()
+    path, text = BROKEN[case]
+    pm.root.write_text(path, text)
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+
+    error = pm.install(pm.build(NEW)).refused()
+
+    assert path in error
+    assert_still_old(pm, config_bytes)
+
+
+def test_refused_preinst_unwinds_through_old_postinst_abort_upgrade(
+    root: harness.Root, packages: PackageFactory
+) -> None:
+    deb = manager("deb", root, packages)
+    deb.install(deb.build(OLD)).ok()
+    root.write_text(CONFIG, "")
+
+    # dpkg's own trace of the maintainer scripts it runs (dpkg(1), --debug=2).
+    proc = root.run("dpkg", "--debug=2", "-i", root.copy_in(deb.build(NEW).deb), check=False)
+    Result.of(proc).refused()
+
+    trace = proc.stderr
+    assert re.search(rf"fork/exec \S+/preinst \( upgrade {re.escape(OLD)}-1 {re.escape(NEW)}-1 \)", trace)
+    assert f"fork/exec /var/lib/dpkg/info/mattermost.postinst ( abort-upgrade {NEW}-1 )" in trace
+    assert_still_old(deb, b"")
+
+
+def test_maintainer_scripts_accept_unwind_and_unknown_arguments(
+    root: harness.Root, packages: PackageFactory
+) -> None:
+    deb = manager("deb", root, packages)
+    site = used_site(deb)
+    before = site.state()
+    config_bytes = root.path(CONFIG).read_bytes()
+
+    calls = [
+        ("abort-upgrade", f"{NEW}-1"),
+        ("abort-remove",),
+        ("abort-remove", "in-favour", "mattermost-team", f"{OLD}-1"),
+        ("abort-deconfigure", "in-favour", "mattermost-team", f"{OLD}-1"),
+        ("abort-install",),
+        ("failed-upgrade", f"{NEW}-1"),
+        ("made-up-argument-from-a-future-dpkg", "x"),
+    ]
+    for script in ("preinst", "postinst", "prerm", "postrm"):
+        for args in calls:
+            proc = root.run(f"/var/lib/dpkg/info/mattermost.{script}", *args, check=False)
+            assert proc.returncode == 0, f"{script} {' '.join(args)}: {proc.stdout}{proc.stderr}"
+            assert not ERROR_LINE.findall(proc.stdout + proc.stderr)
+
+    assert deb.version() == OLD
+    assert root.path(CONFIG).read_bytes() == config_bytes
+    assert root.exists(ENV_FILE)
+    assert unit_state(root) == "enabled"
+    assert not has_pending(root)
+    assert_nothing_lost(before, site.state())
+
+
+# ---- row 8: downgrades and MySQL to v11 --------------------------------------------------------
+
+
+def test_downgrade_refused_unless_allowed(pm: Manager) -> None:
+    pm.install(pm.build(NEW)).ok()
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+
+    error = pm.downgrade(pm.build(OLD)).refused()
+
+    assert "MMPKG_ALLOW_DOWNGRADE" in error
+    assert pm.version() == NEW
+    assert pm.root.read_text(VERSION_FILE).strip() == NEW
+    assert binary_version(pm.root) == NEW
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+    assert not has_pending(pm.root)
+
+    pm.downgrade(pm.build(OLD), env={"MMPKG_ALLOW_DOWNGRADE": "1"}).ok()
+
+    assert pm.version() == OLD
+    assert pm.root.read_text(VERSION_FILE).strip() == OLD
+    assert binary_version(pm.root) == OLD
+    assert pm.root.read_json(CONFIG) == json.loads(config_bytes)
+
+
+@pytest.mark.parametrize("where", ["config.json", "mattermost.env"])
+def test_mysql_refuses_upgrade_to_v11(pm: Manager, where: str) -> None:
+    pm.install(pm.build("10.11.1")).ok()
+    site = Site(pm.root)
+    if where == "config.json":
+        site.edit_config("SqlSettings", "DriverName", "mysql")
+    else:
+        site.set_env(MM_SQLSETTINGS_DRIVERNAME="mysql")
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+
+    error = pm.install(pm.build("11.0.0")).refused()
+
+    assert "MySQL" in error
+    assert "11.0.0" in error
+    assert pm.version() == "10.11.1"
+    assert pm.root.read_text(VERSION_FILE).strip() == "10.11.1"
+    assert binary_version(pm.root) == "10.11.1"
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+    assert not has_pending(pm.root)
+
+    # The same upgrade on PostgreSQL goes through: the refusal was about MySQL alone.
+    if where == "config.json":
+        site.edit_config("SqlSettings", "DriverName", "postgres")
+    else:
+        unset_env(pm.root, "MM_SQLSETTINGS_DRIVERNAME")
+    pm.install(pm.build("11.0.0")).ok()
+    assert pm.version() == "11.0.0"
+
+
+# ---- row 10: adopting a server installed by hand from the tarball ------------------------------
+
+
+def install_by_hand(root: harness.Root, packages: PackageFactory, version: str) -> Site:
+    """upstream's deploy-tar guide, step by step, inside the root; then one start by hand."""
+    tarball = root.copy_in(packages.tarball(version))
+    root.run("tar", "-xzf", tarball, "-C", "/opt")
+    root.run("useradd", "--system", "--user-group", "mattermost")
+    root.run("mkdir", f"{PREFIX}/data")
+    root.run("chown", "-R", "mattermost:mattermost", PREFIX)
+    root.write_text(HANDMADE_UNIT, UPSTREAM_UNIT)
+    root.run("systemctl", "enable", UNIT)  # offline: the symlink in multi-user.target.wants
+    site = Site(root)
+    site.create_database()
+    # cwd /opt/mattermost, as mattermost, the port from the environment: Site.serve is exactly
+    # that, and with no package yet there is no environment file for it to read.
+    with site.serve() as url:
+        assert site.ping_version(url) == version
+    script = f"""
+        set -e
+        cd {PREFIX}
+        mkdir -p data/teams/t1/channels/c1 plugins/com.example.handmade client/plugins/com.example.handmade
+        printf 'minutes' > data/teams/t1/channels/c1/minutes.txt
+        head -c 4096 /dev/urandom > data/teams/t1/channels/c1/photo.jpg
+        printf '{{"id": "com.example.handmade", "version": "0.1.0"}}' > plugins/com.example.handmade/plugin.json
+        printf 'bundle' > client/plugins/com.example.handmade/main.js
+    """
+    root.run("runuser", "-u", "mattermost", "--", "sh", "-c", script)
+    return site
+
+
+def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
+    root = pm.root
+    site = install_by_hand(root, pm.packages, OLD)
+    handmade_config = f"{PREFIX}/config/config.json"
+    edited = root.read_json(handmade_config)
+    edited["TeamSettings"]["SiteName"] = "Made by hand"  # a System Console save
+    root.write_text(handmade_config, json.dumps(edited, indent=4))
+    kept = ("data", "plugins", "client/plugins", "logs")
+    files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in kept}
+    owners = {d: root.stat(f"{PREFIX}/{d}") for d in kept}
+    assert edited["FileSettings"]["PublicLinkSalt"] and edited["SqlSettings"]["AtRestEncryptKey"]
+
+    pm.install(pm.build(NEW)).ok()
+
+    assert pm.version() == NEW
+    # The configuration moved, salts and edits and all; the release's path is the package's link.
+    assert root.read_json(CONFIG) == edited
+    assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "symlink"
+    assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost"
+    # Data, plugins and logs stay where that configuration points (relative to /opt/mattermost).
+    assert edited["FileSettings"]["Directory"] == "./data/"
+    for d in kept:
+        assert tree_digest(root, f"{PREFIX}/{d}") == files[d], d
+        assert root.stat(f"{PREFIX}/{d}") == owners[d], d
+    # The hand-made unit no longer shadows the package's; it is kept in the adoption snapshot.
+    assert not root.exists(HANDMADE_UNIT, follow_symlinks=False)
+    (snapshot,) = snapshots(root)
+    assert "_handmade_to_" in snapshot
+    assert root.read_text(f"{BACKUPS}/{snapshot}/handmade-{UNIT}") == UPSTREAM_UNIT
+    assert unit_state(root) == "enabled"
+    assert pm.owner(os.readlink(root.path(WANTS, follow_symlinks=False))) == "mattermost"
+    assert site.schema() == schema(NEW)
+    assert not has_pending(root)
+
+    # The packaged server runs from /opt/mattermost on the adopted configuration and data.
+    log = root.path(f"{PREFIX}/logs/mattermost.log")
+    log_size = log.stat().st_size
+    config_inode = root.path(CONFIG).stat().st_ino
+    with site.serve() as url:
+        assert site.ping_version(url) == NEW
+    assert root.path(CONFIG).stat().st_ino != config_inode  # rewritten by the server on start
+    # It added 10.11's new defaults; every setting the hand-made server had keeps its value.
+    assert_settings_kept(edited, root.read_json(CONFIG))
+    assert f"Current version is {NEW}" in log.read_text()[log_size:]
+    for d in ("data", "plugins", "client/plugins"):
+        mine = {p: h for p, h in files[d].items() if is_admins(p)}
+        assert mine, d
+        assert mine.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
+
+
+# ---- row 11: an upgrade interrupted between unpacking and configuring --------------------------
+
+
+def test_interrupted_upgrade_is_completed(pm: Manager) -> None:
+    site = used_site(pm)
+    before = site.state()
+
+    pm.interrupt_upgrade(pm.build(NEW)).ok()
+
+    if pm.fmt == "deb":
+        assert pm.root.dpkg_status("mattermost") == "install ok unpacked"
+    else:
+        assert pm.version() == NEW
+    assert has_pending(pm.root)
+    assert site.schema() == schema(OLD)
+
+    pm.finish().ok()
+
+    assert pm.version() == NEW
+    assert site.schema() == schema(NEW)
+    assert not has_pending(pm.root)
+    after = site.state()
+    assert_nothing_lost(before, after, changed_keys=OVERRIDDEN)
+    assert after.config["TeamSettings"]["SiteName"] == OVERRIDE[1]["TeamSettings"]["SiteName"]
+    assert_remembers(pm, NEW)
+
+
+# ---- row 12: switching editions ----------------------------------------------------------------
+
+SWITCHES = [("deb", "apt-get"), ("deb", "dpkg"), ("rpm", "dnf")]
+
+
+@pytest.mark.parametrize(("fmt", "via"), SWITCHES, ids=[f"{f}-{v}" for f, v in SWITCHES])
+def test_switching_editions_keeps_config_data_and_unit(
+    root: harness.Root, packages: PackageFactory, fmt: str, via: str
+) -> None:
+    pm = manager(fmt, root, packages)
+    site = used_site(pm)
+    before = site.state()
+
+    pm.switch("mattermost", "mattermost-team", pm.build(OLD, Edition.TEAM), via=via).ok()
+
+    assert pm.version("mattermost-team") == OLD
+    assert pm.version("mattermost") is None
+    assert_nothing_lost(before, site.state(), changed_keys=OVERRIDDEN)
+    assert unit_state(root) == "enabled"
+    assert not has_pending(root)
+    with site.serve() as url:
+        assert site.ping_version(url) == OLD
+    assert_admin_files_kept(before, site.state())
+
+    if pm.fmt == "deb":
+        # The old edition's configuration record is left; purging it must spare the live one.
+        config_bytes = root.path(CONFIG).read_bytes()
+        Result.of(root.run("dpkg", "--purge", "mattermost", check=False)).ok()
+        assert root.dpkg_status("mattermost") == "not-installed"
+        assert root.path(CONFIG).read_bytes() == config_bytes
+        assert root.exists(ENV_FILE)
+        assert unit_state(root) == "enabled"
+        assert pm.version("mattermost-team") == OLD
+
+    middle = site.state()
+    pm.switch("mattermost-team", "mattermost", pm.build(OLD), via=via).ok()
+
+    assert pm.version("mattermost") == OLD
+    assert pm.version("mattermost-team") is None
+    assert_nothing_lost(middle, site.state())
+    assert unit_state(root) == "enabled"
+    assert not has_pending(root)

@@ -7,7 +7,6 @@ it ran (dpkg-deb, rpmbuild, compressors), not timed.
 from __future__ import annotations
 
 import gzip
-import resource
 import subprocess
 import sys
 import tarfile
@@ -51,7 +50,8 @@ def with_extra_payload(src: Path, dest: Path) -> Path:
 
 
 def peak_rss_kib(tarball: Path, out: Path) -> int:
-    """Peak RSS of one `mmpkg build` and all it ran, measured in a fresh process."""
+    """The largest peak RSS among one `mmpkg build` and the tools it ran (RUSAGE_CHILDREN's
+    ru_maxrss), measured from a fresh process."""
     code = (
         "import resource, subprocess, sys;"
         "subprocess.run([sys.executable, '-m', 'mmpkg', 'build', sys.argv[1], '--out', sys.argv[2]], check=True,"
@@ -73,4 +73,3 @@ def test_memory_does_not_grow_with_the_release(packages: PackageFactory, tmp_pat
     print(f"peak RSS: {small_peak} KiB for the sample, {large_peak} KiB with {EXTRA >> 20} MiB more")
     # Holding the payload would cost 512 MiB; flat means the difference stays far below that.
     assert large_peak - small_peak < 64 * 1024, (small_peak, large_peak)
-    assert resource.getpagesize() > 0

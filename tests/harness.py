@@ -53,7 +53,7 @@ PRISTINE_PACKAGES = (
     "systemd-sysv", "util-linux",
 )  # fmt: skip
 # Bump when _finish_pristine changes what it adds, so cached roots are rebuilt.
-PRISTINE_LAYOUT = 1
+PRISTINE_LAYOUT = 2
 
 # Tools each tier needs, for require().
 ROOT_TOOLS = ("mmdebstrap", "mount", "umount", "chroot")
@@ -382,6 +382,12 @@ def _finish_pristine(tree: Path) -> None:
         _remove_tree(rpmdb)
     # Relative, so it resolves inside the root whether seen from the host or from a chroot.
     rpmdb.symlink_to(f"..{RPM_DBPATH}")
+    # Tests change dpkg's status several times a second, faster than apt notices that its
+    # binary cache is stale (seen as apt calling a package dpkg had just removed "not fully
+    # installed" and its reinstall a downgrade). Without the cache apt reads the status itself.
+    (tree / "etc/apt/apt.conf.d/90mmpkg-tests-no-cache").write_text(
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+    )
 
 
 # --- one throw-away root ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import subprocess
@@ -149,6 +150,46 @@ def test_installed_layout(packages: PackageFactory) -> None:
     assert by_path["/etc/mattermost"] == ["", "root:mattermost", "40770"]
     assert "/usr/lib/systemd/system/mattermost.service" in by_path
     assert "/opt/mattermost/logs" not in by_path
+
+
+def test_changelog_copyright_and_readme(packages: PackageFactory, tmp_path: Path) -> None:
+    require("dpkg-parsechangelog", root=False)
+    out = tmp_path / "out"
+    maintainer = ["--maintainer", "Example IT <packages@example.com>"]
+    assert main(["build", str(packages.tarball("10.11.1")), "--out", str(out), *maintainer]) == 0
+    deb, rpm = out / "mattermost_10.11.1-1_amd64.deb", out / "mattermost-10.11.1-1.x86_64.rpm"
+    notes = "https://docs.mattermost.com/product-overview/mattermost-v10-changelog.html"
+
+    changelog = tmp_path / "changelog"
+    changelog.write_bytes(gzip.decompress(deb_file(deb, "usr/share/doc/mattermost/changelog.Debian.gz")))
+    parsed = {
+        field: sh("dpkg-parsechangelog", "-l", changelog, "-S", field).strip()
+        for field in ("Source", "Version", "Maintainer", "Changes")
+    }
+    assert parsed["Source"] == "mattermost"
+    assert parsed["Version"] == "10.11.1-1"
+    assert parsed["Maintainer"] == "Example IT <packages@example.com>"
+    assert notes in parsed["Changes"]
+    rpm_log = rpm_query(rpm, "[%{CHANGELOGNAME}\n%{CHANGELOGTEXT}\n]")
+    assert rpm_log.startswith("Example IT <packages@example.com> - 10.11.1-1\n")
+    assert notes in rpm_log
+
+    copyright_text = deb_file(deb, "usr/share/doc/mattermost/copyright").decode()
+    assert copyright_text.startswith(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+    )
+    readme = deb_file(deb, "usr/share/doc/mattermost/README").decode()
+    for link in (
+        "deploy-linux.html",
+        "upgrading-mattermost-server.html",
+        "configuration-settings.html",
+        notes,
+    ):
+        assert link in readme, link
+    assert "/etc/mattermost/config.json" in readme
+    docs = rpm_query(rpm, "[%{FILENAMES} %{FILEFLAGS:fflags}\n]")
+    assert "/usr/share/doc/mattermost/README d" in docs.splitlines()
+    assert any(line.endswith(" l") for line in docs.splitlines())  # the licence file, as %license
 
 
 def test_reproducible(packages: PackageFactory, tmp_path: Path) -> None:

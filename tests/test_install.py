@@ -693,6 +693,49 @@ def test_apply_overrides_command_without_upgrade(pkg: Pkg, root: harness.Root, s
     assert snapshots(root) == []  # not an upgrade
 
 
+@pytest.mark.parametrize("pkg", ADMIN_TOOLS, indirect=True)
+def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, site: Site) -> None:
+    pkg.install(V1)
+    running_site(site)
+    site.add_override("40-email.json", {"EmailSettings": {"FeedbackName": "Example IT"}})
+    status = root.run(ADMIN_COMMAND, "status").stdout
+    for line in (
+        f"package:        mattermost {V1}",
+        "configuration:  /etc/mattermost/config.json (created once, never replaced)",
+        "                - /etc/mattermost/overrides.d/40-email.json",
+        f"file store:     {STATE_DIR}/data/",
+        f"backups:        {BACKUPS}",
+    ):
+        assert line in status.splitlines(), status
+    assert "pending:" not in status
+
+    # backup: a snapshot now, like the one an upgrade takes.
+    for command in ("backup", "migrate"):
+        denied = root.run("runuser", "-u", USER, "--", ADMIN_COMMAND, command, check=False)
+        assert denied.returncode != 0 and f"mattermost-pkg {command} must run as root" in denied.stderr
+    said = root.run(ADMIN_COMMAND, "backup").stdout
+    (taken,) = snapshots(root)
+    assert f"saved the configuration in {BACKUPS}/{taken}" in said
+    assert root.path(f"{BACKUPS}/{taken}/etc-mattermost/config.json").read_bytes() == config_bytes(root)
+    assert root.stat(f"{BACKUPS}/{taken}").mode == 0o700
+
+    # migrate: the upgrade could not reach the database; once it can, the command migrates it.
+    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
+    pkg.upgrade(V2)
+    assert site.schema() == schema_of(V1)
+    unreachable = root.run(ADMIN_COMMAND, "migrate", check=False)
+    assert unreachable.returncode != 0
+    assert unreachable.stderr.strip().splitlines() == [
+        f"mattermost: error: the database cannot be reached; see {MIGRATE_LOG}"
+    ]
+    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="0")
+    assert "the database is migrated" in root.run(ADMIN_COMMAND, "migrate").stdout
+    assert_migrated(root, site, V2)
+
+    unknown = root.run(ADMIN_COMMAND, "frobnicate", check=False)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("Usage: mattermost-pkg COMMAND")
+
+
 # --- B 9: remove, reinstall, purge --------------------------------------------------------------
 
 

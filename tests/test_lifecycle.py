@@ -643,6 +643,8 @@ def test_interrupted_upgrade_is_completed(pm: Manager) -> None:
         assert pm.version() == NEW
     assert has_pending(pm.root)
     assert site.schema() == schema(OLD)
+    status = pm.root.run("mattermost-pkg", "status").stdout
+    assert f"pending:        an upgrade to {NEW} is not finished" in status
 
     pm.finish().ok()
 

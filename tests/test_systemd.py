@@ -364,9 +364,14 @@ def test_upgrade_while_running_restarts_once(
     events, logged = server.events(), server.server_log()
 
     with PingMonitor(server.url) as monitor:
-        server.install(v2)
+        said = server.install(v2)
         # The package command only returns once the new server answers.
         assert ping(server.url) == V2
+
+    # Stopped before the new files were unpacked (rpm: see the scriptlet-order test below).
+    if server.fmt == "deb":
+        stop, unpack = said.find("mattermost: stopping mattermost.service"), said.find("Unpacking mattermost")
+        assert -1 < stop < unpack, said
 
     new_pid = server.assert_running(V2)
     assert new_pid != old_pid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from mmpkg import __version__
 from mmpkg.build import build
 from mmpkg.errors import MmpkgError
 from mmpkg.inspect import inspect_release
-from mmpkg.options import load_file, resolve
+from mmpkg.options import from_environment, load_file, resolve
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.versions import MattermostVersion
@@ -46,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--revision", help="package revision (default: 1)")
     b.add_argument("--compression", help="zstd (default), xz or gzip")
     b.add_argument("--maintainer", help='"Name <email>" for the package metadata')
-    b.add_argument("--source-date-epoch", help="timestamp for reproducible output (default: the release's)")
+    b.add_argument(
+        "--source-date-epoch",
+        help="timestamp for reproducible output (default: $SOURCE_DATE_EPOCH, else the release's)",
+    )
     b.add_argument(
         "--set",
         action="append",
@@ -75,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "inspect":
             _inspect(args.tarball, as_json=args.json)
         else:
-            file_values = load_file(args.config) if args.config else {}
+            file_values = from_environment(os.environ) | (load_file(args.config) if args.config else {})
             flags = {
                 "out": args.out,
                 "formats": args.formats,

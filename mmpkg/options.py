@@ -103,7 +103,13 @@ def _text(value: object) -> str:
 def _epoch(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("expected seconds since 1970")
-    return int(value)
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ValueError(f"expected seconds since 1970, got {value!r}") from None
+    if seconds < 0:
+        raise ValueError(f"expected seconds since 1970, got {value!r}")
+    return seconds
 
 
 def parse_setting(text: str) -> tuple[str, Json]:
@@ -170,6 +176,18 @@ def _convert(key: str, value: object, where: str) -> object:
         return OPTIONS[key](value)
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}") from exc
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, object]:
+    """Defaults from the environment, below the file and the flags: SOURCE_DATE_EPOCH, the
+    reproducible-builds convention that build systems set for every tool."""
+    if environ.get("SOURCE_DATE_EPOCH"):
+        return {
+            "source-date-epoch": _convert(
+                "source-date-epoch", environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH"
+            )
+        }
+    return {}
 
 
 def resolve(file_values: Mapping[str, object], flags: Mapping[str, object]) -> BuildOptions:

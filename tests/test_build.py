@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -196,11 +197,26 @@ def test_reproducible(packages: PackageFactory, tmp_path: Path) -> None:
     tarball = packages.tarball("10.5.2")
     outputs = []
     for name in ("one", "two"):
+        if name == "two":
+            # A different wall-clock second: anything stamped with the time of the build differs.
+            time.sleep(1.1)
         assert main(["build", str(tarball), "--out", str(tmp_path / name)]) == 0
         outputs.append(sorted((tmp_path / name).iterdir()))
     for first, second in zip(*outputs, strict=True):
         assert first.name == second.name
         assert first.read_bytes() == second.read_bytes(), first.name
+
+
+def test_source_date_epoch_from_the_environment(
+    packages: PackageFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    out = tmp_path / "out"
+    assert main(["build", str(packages.tarball("10.5.2")), "--out", str(out)]) == 0
+    deb, rpm = out / "mattermost_10.5.2-1_amd64.deb", out / "mattermost-10.5.2-1.x86_64.rpm"
+    assert {m.mtime for m in deb_members(deb).values()} == {1_700_000_000}
+    assert rpm_query(rpm, "%{BUILDTIME}") == "1700000000"
+    assert set(rpm_query(rpm, "[%{FILEMTIMES}\n]").split()) == {"1700000000"}
 
 
 @pytest.mark.parametrize(

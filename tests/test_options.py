@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 
 from mmpkg.errors import UsageError
-from mmpkg.options import BuildOptions, Compression, PackageFormat, load_file, parse_setting, resolve
+from mmpkg.options import (
+    BuildOptions,
+    Compression,
+    PackageFormat,
+    from_environment,
+    load_file,
+    parse_setting,
+    resolve,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +89,15 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> Non
 
 def test_formats_flag_keeps_a_stable_order() -> None:
     assert resolve({}, {"formats": "rpm,deb"}).formats == (PackageFormat.DEB, PackageFormat.RPM)
+
+
+def test_source_date_epoch_from_the_environment_is_the_lowest_layer(tmp_path: Path) -> None:
+    env = from_environment({"SOURCE_DATE_EPOCH": "1700000000"})
+    assert resolve(env, {}).source_date_epoch == 1_700_000_000
+    config = tmp_path / "build.toml"
+    config.write_text("source-date-epoch = 1600000000\n")
+    assert resolve(env | load_file(config), {}).source_date_epoch == 1_600_000_000
+    assert resolve(env, {"source-date-epoch": "1500000000"}).source_date_epoch == 1_500_000_000
+    assert from_environment({}) == {} and from_environment({"SOURCE_DATE_EPOCH": ""}) == {}
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH: expected seconds since 1970, got 'yesterday'"):
+        from_environment({"SOURCE_DATE_EPOCH": "yesterday"})

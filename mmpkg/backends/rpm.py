@@ -70,6 +70,10 @@ class RpmBackend:
         )
         write(root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", **view))
         write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
+        # The %ghost config.json is never in the payload, but rpm records a missing file with
+        # the time of the build; an empty stand-in given the release's time (finish_tree) keeps
+        # the header reproducible.
+        write(root / spec.layout.etc.lstrip("/") / "config.json", "", 0o600)
         finish_tree(root, spec.source_date_epoch)
         return root
 

@@ -52,6 +52,16 @@ def licence_text(root: Path, spec: PackageSpec) -> str:
     return text
 
 
+def stage_format_tree(spec: PackageSpec, common: Path, root: Path, unit_dir: str, **view: object) -> None:
+    """A backend's own tree: the common one through hard links, plus the systemd unit and the
+    admin command, rendered for the format (`view`), since their service helpers differ."""
+    clone_tree(common, root)
+    view = {"spec": spec, **view}
+    write(root / unit_dir / spec.layout.unit, render("templates/mattermost.service.j2", **view))
+    admin = render("templates/mattermost-pkg.j2", context="admin", **view)
+    write(root / spec.layout.admin_command.lstrip("/"), admin, 0o755)
+
+
 def write(path: Path, text: str, mode: int = 0o644) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

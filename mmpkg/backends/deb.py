@@ -16,7 +16,7 @@ from mmpkg.release import Arch
 from mmpkg.resources import data_dir, gzip_bytes, render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
-from mmpkg.staging import clone_tree, finish_tree, licence_text, write
+from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
 
 DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64"}
 COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}
@@ -70,11 +70,8 @@ class DebBackend:
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
-        clone_tree(common, root)
         view = {"spec": spec, "deb_version": deb_version(spec), "fmt": "deb"}
-        write(root / UNIT_DIR / spec.layout.unit, render("templates/mattermost.service.j2", **view))
-        admin = render("templates/mattermost-pkg.j2", context="admin", **view)
-        write(root / spec.layout.admin_command.lstrip("/"), admin, 0o755)
+        stage_format_tree(spec, common, root, UNIT_DIR, deb_version=deb_version(spec), fmt="deb")
         self._docs(spec, root, view)
 
         control = root / "DEBIAN"

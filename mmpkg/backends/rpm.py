@@ -15,7 +15,7 @@ from mmpkg.release import Arch
 from mmpkg.resources import render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
-from mmpkg.staging import clone_tree, finish_tree, licence_text, write
+from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
 
 RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}
 PAYLOAD = {Compression.ZSTD: "w3.zstdio", Compression.XZ: "w6.xzdio", Compression.GZIP: "w9.gzdio"}
@@ -60,15 +60,10 @@ class RpmBackend:
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
-        clone_tree(common, root)
-        view = {"spec": spec, "fmt": "rpm"}
-        write(root / UNIT_DIR / spec.layout.unit, render("templates/mattermost.service.j2", **view))
+        stage_format_tree(spec, common, root, UNIT_DIR, fmt="rpm")
         write(
-            root / spec.layout.admin_command.lstrip("/"),
-            render("templates/mattermost-pkg.j2", context="admin", **view),
-            0o755,
+            root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", spec=spec, fmt="rpm")
         )
-        write(root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", **view))
         write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
         # The %ghost config.json is never in the payload, but rpm records a missing file with
         # the time of the build; an empty stand-in given the release's time (finish_tree) keeps

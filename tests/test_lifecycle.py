@@ -628,6 +628,26 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
         assert mine.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
 
 
+def test_adoption_of_a_newer_hand_made_install_is_refused(pm: Manager) -> None:
+    root = pm.root
+    install_by_hand(root, pm.packages, NEW)
+    handmade_config = f"{PREFIX}/config/config.json"
+    config_bytes = root.path(handmade_config).read_bytes()
+
+    error = pm.install(pm.build(OLD)).refused()
+
+    # The version came from the hand-made binary without running it: no package is installed.
+    assert f"refusing to downgrade Mattermost from {NEW} to {OLD}" in error
+    assert pm.version() is None
+    assert binary_version(root) == NEW
+    assert root.path(handmade_config).read_bytes() == config_bytes
+    assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
+    assert not root.exists(CONFIG)
+    assert root.read_text(HANDMADE_UNIT) == UPSTREAM_UNIT
+    assert unit_state(root) == "enabled"
+    assert not has_pending(root) and snapshots(root) == []
+
+
 # ---- row 11: an upgrade interrupted between unpacking and configuring --------------------------
 
 

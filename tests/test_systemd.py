@@ -431,6 +431,39 @@ def test_enabled_stopped_service_stays_stopped_across_upgrade(
     server.assert_running(V2)
 
 
+def test_upgrade_whose_server_cannot_start_finishes_and_a_start_retries(
+    server: Server, releases: tuple[Built, Built]
+) -> None:
+    v1, v2 = releases
+    server.install_configured(v1)
+    server.systemctl("start", UNIT)
+    server.assert_running(V1)
+    # The database goes away under the running server (which only reads the file at start).
+    server.site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
+
+    said = server.install(v2)
+
+    # The package is installed; the migration and the start were each reported in one line.
+    assert (
+        f"mattermost: warning: the database cannot be reached; the server will migrate it when it next starts (log: {MIGRATE_LOG})"
+        in said
+    )
+    assert f"mattermost: warning: {UNIT} did not start; see 'journalctl -u {UNIT}'" in said
+    if server.fmt == "deb":
+        assert server.root.dpkg_status(PACKAGE) == "install ok installed"
+    else:
+        assert server.root.rpm_query("--queryformat", "%{VERSION}", PACKAGE) == V2
+    assert not answers(server.url)
+    assert server.site.schema() == schema_of(V1)
+    assert server.is_enabled() == "enabled"
+
+    # Once the database is back, starting the service is the whole retry: the server migrates.
+    server.site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="0")
+    server.systemctl("restart", UNIT)
+    server.assert_running(V2)
+    assert server.site.schema() == schema_of(V2)
+
+
 def test_disabled_stopped_service_stays_disabled_across_upgrade(
     server: Server, releases: tuple[Built, Built], booted: harness.BootFactory
 ) -> None:

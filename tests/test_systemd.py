@@ -487,6 +487,30 @@ def test_disabled_stopped_service_stays_disabled_across_upgrade(
     server.assert_stopped()
 
 
+def test_disabled_running_service_across_upgrade(server: Server, releases: tuple[Built, Built]) -> None:
+    v1, v2 = releases
+    server.install_configured(v1)
+    server.systemctl("disable", UNIT)
+    server.systemctl("start", UNIT)  # running by hand, not at boot
+    server.assert_running(V1)
+
+    said = server.install(v2)
+
+    assert server.is_enabled() == "disabled"
+    assert server.site.schema() == schema_of(V2)
+    if server.fmt == "deb":
+        # Debian's deb-systemd-invoke never starts a disabled unit; the upgrade says so at once
+        # instead of waiting for an answer that cannot come.
+        assert f"mattermost: warning: {UNIT} is disabled, so it was not started again" in said
+        assert "waiting" not in said and "does not answer" not in said
+        server.assert_stopped()
+        server.systemctl("start", UNIT)
+    else:
+        # rpm's scriptlets start what ran before, as %systemd_postun_with_restart would.
+        assert "warning" not in said
+    server.assert_running(V2)
+
+
 def test_remove_stops_the_service(server: Server, releases: tuple[Built, Built]) -> None:
     server.install_configured(releases[0])
     server.systemctl("start", UNIT)

@@ -547,6 +547,34 @@ def test_mysql_refuses_upgrade_to_v11(pm: Manager, where: str) -> None:
     assert pm.version() == "11.0.0"
 
 
+UNSUPPORTED = [
+    # (installed, refused target, what the message asks for)
+    ("5.35.0", "6.0.0", "upgrade to 5.37 (ESR) first"),
+    ("7.0.1", "7.2.0", "upgrade to 7.1 (ESR) first"),
+    ("10.11.17", "11.7.2", "choose 11.7.3 or later"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "hint"), UNSUPPORTED, ids=[f"{o}-{n}" for o, n, _ in UNSUPPORTED])
+def test_upstream_unsupported_jumps_are_refused_unless_allowed(
+    pm: Manager, old: str, new: str, hint: str
+) -> None:
+    pm.install(pm.build(old)).ok()
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+
+    error = pm.install(pm.build(new)).refused()
+
+    assert f"refusing to upgrade from {old} to {new}: " in error and error.endswith(hint)
+    assert pm.version() == old
+    assert pm.root.read_text(VERSION_FILE).strip() == old
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+    assert not has_pending(pm.root) and snapshots(pm.root) == []
+
+    pm.install(pm.build(new), env={"MMPKG_ALLOW_UNSUPPORTED_UPGRADE": "1"}).ok()
+    assert pm.version() == new
+    assert pm.root.read_text(VERSION_FILE).strip() == new
+
+
 # ---- row 10: adopting a server installed by hand from the tarball ------------------------------
 
 

@@ -73,7 +73,9 @@ def test_deb_metadata(packages: PackageFactory) -> None:
     assert deb_field(deb, "Package") == "mattermost"
     assert deb_field(deb, "Version") == "10.5.2-1"
     assert deb_field(deb, "Architecture") == "amd64"
-    assert deb_field(deb, "Depends") == "jq, curl, passwd, systemd"
+    # preinst reads config.json with jq before anything is unpacked.
+    assert deb_field(deb, "Pre-Depends") == "jq"
+    assert deb_field(deb, "Depends") == "curl, passwd, systemd"
     assert deb_field(deb, "Provides") == "mattermost-server"
     assert deb_field(deb, "Conflicts") == deb_field(deb, "Replaces") == "mattermost-team"
     assert deb_field(deb, "Homepage") == "https://mattermost.com"
@@ -92,7 +94,9 @@ def test_rpm_metadata(packages: PackageFactory) -> None:
     )
     requires = sh("rpm", "-qp", "--nosignature", "--requires", rpm).splitlines()
     named = sorted(r.split()[0] for r in requires if not r.startswith(("rpmlib(", "/bin/sh")))
-    assert named == ["curl", "jq", "shadow-utils", "systemd", "util-linux"]
+    assert named == ["curl", "jq", "jq", "shadow-utils", "systemd", "util-linux"]
+    kinds = rpm_query(rpm, "[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]").splitlines()
+    assert {"jq pre", "jq manual", "shadow-utils pre"} <= set(kinds)
     assert "mattermost-server = 10.5.2-1" in sh("rpm", "-qp", "--nosignature", "--provides", rpm)
     assert sh("rpm", "-qp", "--nosignature", "--conflicts", rpm).split() == ["mattermost-team"]
     team = packages.build("10.5.2", edition=Edition.TEAM, arch=Arch.ARM64, revision=3).rpm

@@ -24,7 +24,7 @@ from typing import ClassVar
 import harness
 import pytest
 from packages import Built, PackageFactory
-from scenario import BACKUPS, CONFIG, ENV_FILE, OVERRIDES, Site, State, assert_nothing_lost
+from scenario import BACKUPS, CONFIG, DB_DIR, ENV_FILE, OVERRIDES, Site, State, assert_nothing_lost
 
 from mmpkg.release import Edition
 
@@ -242,6 +242,8 @@ class Rpm(Manager):
 
 
 MANAGERS: dict[str, type[Manager]] = {"deb": Deb, "rpm": Rpm}
+# Ways to switch between mattermost and mattermost-team, per format.
+SWITCHES = [("deb", "apt-get"), ("deb", "dpkg"), ("rpm", "dnf")]
 
 
 def manager(fmt: str, root: harness.Root, packages: PackageFactory) -> Manager:
@@ -311,14 +313,17 @@ def tree_digest(root: harness.Root, base: str) -> dict[str, str]:
     }
 
 
-def assert_still_old(pm: Manager, config_bytes: bytes) -> None:
+def assert_still_old(pm: Manager, config_bytes: bytes | None) -> None:
     """A refused upgrade changed nothing: old package, old files, same config, no pending record."""
     assert pm.version() == OLD
     if pm.fmt == "deb":
         assert pm.root.dpkg_status("mattermost") == "install ok installed"
     assert pm.root.read_text(VERSION_FILE).strip() == OLD
     assert binary_version(pm.root) == OLD
-    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+    if config_bytes is None:
+        assert not pm.root.exists(CONFIG)
+    else:
+        assert pm.root.path(CONFIG).read_bytes() == config_bytes
     assert not has_pending(pm.root)
     # The guard runs before the snapshot, and so before anything else happens.
     assert snapshots(pm.root) == []
@@ -426,7 +431,9 @@ def test_failed_migration_is_loud_keeps_everything_and_retry_finishes(pm: Manage
 
 # ---- row 7: an invalid configuration stops the upgrade before anything is unpacked ------------
 
-BROKEN = {
+BROKEN: dict[str, tuple[str, str | None]] = {
+    # Deleted: the new server would start on upstream's defaults, another database, new salts.
+    "missing-config": (CONFIG, None),
     "empty-config": (CONFIG, ""),
     "config-not-json": (CONFIG, '{"ServiceSettings": {"SiteURL": "https://chat.example.com",'),
     "override-not-json": (f"{OVERRIDES}/60-broken.json", '{"TeamSettings": '),
@@ -437,8 +444,11 @@ BROKEN = {
 def test_invalid_configuration_refuses_upgrade_before_unpack(pm: Manager, case: str) -> None:
     pm.install(pm.build(OLD)).ok()
     path, text = BROKEN[case]
-    pm.root.write_text(path, text)
-    config_bytes = pm.root.path(CONFIG).read_bytes()
+    if text is None:
+        pm.root.path(path).unlink()
+    else:
+        pm.root.write_text(path, text)
+    config_bytes = pm.root.path(CONFIG).read_bytes() if pm.root.exists(CONFIG) else None
 
     error = pm.install(pm.build(NEW)).refused()
 
@@ -518,14 +528,20 @@ def test_downgrade_refused_unless_allowed(pm: Manager) -> None:
     assert pm.root.read_json(CONFIG) == json.loads(config_bytes)
 
 
-@pytest.mark.parametrize("where", ["config.json", "mattermost.env"])
+MYSQL_CONFIG_DSN = "mysql://mmuser:secret@tcp(localhost:3306)/mattermost?charset=utf8mb4"
+
+
+@pytest.mark.parametrize("where", ["config.json", "mattermost.env", "config-in-mysql"])
 def test_mysql_refuses_upgrade_to_v11(pm: Manager, where: str) -> None:
     pm.install(pm.build("10.11.1")).ok()
     site = Site(pm.root)
     if where == "config.json":
         site.edit_config("SqlSettings", "DriverName", "mysql")
-    else:
+    elif where == "mattermost.env":
         site.set_env(MM_SQLSETTINGS_DRIVERNAME="mysql")
+    else:
+        # The configuration itself lives in a MySQL database (upstream's MM_CONFIG DSN).
+        site.set_env(MM_CONFIG=MYSQL_CONFIG_DSN)
     config_bytes = pm.root.path(CONFIG).read_bytes()
 
     error = pm.install(pm.build("11.0.0")).refused()
@@ -542,7 +558,7 @@ def test_mysql_refuses_upgrade_to_v11(pm: Manager, where: str) -> None:
     if where == "config.json":
         site.edit_config("SqlSettings", "DriverName", "postgres")
     else:
-        unset_env(pm.root, "MM_SQLSETTINGS_DRIVERNAME")
+        unset_env(pm.root, "MM_SQLSETTINGS_DRIVERNAME", "MM_CONFIG")
     pm.install(pm.build("11.0.0")).ok()
     assert pm.version() == "11.0.0"
 
@@ -573,6 +589,95 @@ def test_upstream_unsupported_jumps_are_refused_unless_allowed(
     pm.install(pm.build(new), env={"MMPKG_ALLOW_UNSUPPORTED_UPGRADE": "1"}).ok()
     assert pm.version() == new
     assert pm.root.read_text(VERSION_FILE).strip() == new
+
+
+@pytest.mark.parametrize(("fmt", "via"), SWITCHES, ids=[f"{f}-{v}" for f, v in SWITCHES])
+def test_switching_to_an_older_release_of_the_other_edition_is_refused(
+    root: harness.Root, packages: PackageFactory, fmt: str, via: str
+) -> None:
+    # The new package's checks hold on a switch too: rpm runs its %pre, dpkg its preinst
+    # install, before the new files are unpacked.
+    pm = manager(fmt, root, packages)
+    site = used_site(pm, NEW)
+    before = site.state()
+    config_bytes = root.path(CONFIG).read_bytes()
+
+    error = pm.switch("mattermost", "mattermost-team", pm.build(OLD, Edition.TEAM), via=via).refused()
+
+    assert f"refusing to downgrade Mattermost from {NEW} to {OLD}" in error
+    assert pm.version("mattermost-team") is None
+    assert root.path(CONFIG).read_bytes() == config_bytes
+    assert not has_pending(root)
+    if via == "dpkg":
+        # dpkg unwinds its "remove in favour" (postinst abort-remove): the old edition stays.
+        assert pm.version("mattermost") == NEW
+        assert binary_version(root) == NEW
+    else:
+        # apt and dnf remove the other edition as a step of its own, before the new package's
+        # scripts run; removing keeps everything, and installing it again gives it all back.
+        assert pm.version("mattermost") is None
+        pm.install(pm.build(NEW)).ok()
+        assert pm.version("mattermost") == NEW
+    # (Installing again applied the override used_site left waiting, as any install does.)
+    assert_nothing_lost(before, site.state(), changed_keys=OVERRIDDEN)
+    assert unit_state(root) == "enabled"
+
+
+@pytest.mark.parametrize(("fmt", "via"), SWITCHES, ids=[f"{f}-{v}" for f, v in SWITCHES])
+def test_switching_editions_keeps_a_disabled_unit_disabled(
+    root: harness.Root, packages: PackageFactory, fmt: str, via: str
+) -> None:
+    pm = manager(fmt, root, packages)
+    pm.install(pm.build(OLD)).ok()
+    root.run("systemctl", "disable", UNIT)  # offline, as systemctl does in a chroot
+    assert unit_state(root) == "disabled"
+
+    pm.switch("mattermost", "mattermost-team", pm.build(OLD, Edition.TEAM), via=via).ok()
+
+    assert pm.version("mattermost-team") == OLD
+    assert unit_state(root) == "disabled"
+
+
+def test_missing_jq_is_named_not_mistaken_for_a_broken_config(pm: Manager) -> None:
+    pm.install(pm.build(OLD)).ok()
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+    # Someone removed jq behind the package manager's back (or apt autoremove took it).
+    pm.root.run("dpkg", "--remove", "--force-depends", "jq")
+
+    result = pm.install(pm.build(NEW))
+
+    if pm.fmt == "deb":
+        # jq is a Pre-Depends: dpkg itself refuses before running any script.
+        assert result.returncode != 0
+        assert "pre-dependency problem" in result.output or "jq" in result.output, result.output
+    else:
+        error = result.refused()
+        assert (
+            error
+            == f"mattermost: error: jq is not installed, and the package needs it to read {CONFIG}; install jq and try again"
+        )
+    assert_still_old(pm, config_bytes)
+
+
+def test_environment_file_is_read_like_systemd_reads_it(pm: Manager) -> None:
+    pm.install(pm.build(OLD)).ok()
+    site = Site(pm.root)
+    site.create_database()
+    # Spaces around the key and '=', quotes, and both kinds of comment: systemd accepts all of
+    # them, so the package's migration must reach the database the server will use.
+    dsn = "postgres://mmuser:secret@localhost/mattermost_env?sslmode=disable"
+    pm.root.write_text(
+        ENV_FILE,
+        "# the database\n"
+        "; MM_SQLSETTINGS_DATASOURCE=postgres://nobody@localhost/commented_out\n"
+        f'   MM_SQLSETTINGS_DATASOURCE = "{dsn}"   \n'
+        "MM_SERVICESETTINGS_SITEURL=https://chat.example.com\n",
+    )
+
+    pm.install(pm.build(NEW)).ok()
+
+    assert int(pm.root.read_json(f"{DB_DIR}/mattermost_env.json")["schema_version"]) == schema(NEW)
+    assert not pm.root.exists(f"{DB_DIR}/commented_out.json")
 
 
 # ---- row 10: adopting a server installed by hand from the tarball ------------------------------
@@ -706,8 +811,6 @@ def test_interrupted_upgrade_is_completed(pm: Manager) -> None:
 
 
 # ---- row 12: switching editions ----------------------------------------------------------------
-
-SWITCHES = [("deb", "apt-get"), ("deb", "dpkg"), ("rpm", "dnf")]
 
 
 @pytest.mark.parametrize(("fmt", "via"), SWITCHES, ids=[f"{f}-{v}" for f, v in SWITCHES])

@@ -511,6 +511,37 @@ def test_disabled_running_service_across_upgrade(server: Server, releases: tuple
     server.assert_running(V2)
 
 
+def test_apply_overrides_refuses_a_broken_file_without_stopping_the_server(
+    server: Server, releases: tuple[Built, Built]
+) -> None:
+    server.install_configured(releases[0])
+    server.systemctl("start", UNIT)
+    pid = server.assert_running(V1)
+    server.root.run("install", "-d", "/etc/mattermost/overrides.d")
+    server.root.write_text("/etc/mattermost/overrides.d/10-typo.json", '{"TeamSettings": ')
+
+    proc = server.box.exec("mattermost-pkg", "apply-overrides", check=False)
+
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == (
+        "mattermost: error: /etc/mattermost/overrides.d/10-typo.json is not a JSON object; fix or remove it and try again"
+    )
+    assert server.assert_running(V1) == pid
+
+
+@pytest.mark.parametrize("server", ["deb"], indirect=True)
+def test_deb_deconfigure_leaves_the_server_running(server: Server, releases: tuple[Built, Built]) -> None:
+    # dpkg --auto-deconfigure calls this when another package breaks one of ours; the files
+    # stay and postinst configure follows, so the server has no reason to stop.
+    server.install_configured(releases[0])
+    server.systemctl("start", UNIT)
+    pid = server.assert_running(V1)
+
+    server.box.exec("/var/lib/dpkg/info/mattermost.prerm", "deconfigure", "in-favour", "jq-ng", "2.0")
+
+    assert server.assert_running(V1) == pid
+
+
 def test_remove_stops_the_service(server: Server, releases: tuple[Built, Built]) -> None:
     server.install_configured(releases[0])
     server.systemctl("start", UNIT)

@@ -28,6 +28,9 @@ DEPENDS = {
     Need.RUNUSER: None,
     Need.SYSTEMD: "systemd",
 }
+# preinst validates config.json with jq before anything is unpacked, and dpkg only guarantees
+# a Pre-Depends to be there then.
+PRE_DEPENDS = (DEPENDS[Need.JQ],)
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 UNIT_DIR = "lib/systemd/system"
 
@@ -43,7 +46,8 @@ def render_control(spec: PackageSpec, installed_size: int) -> str:
         deb_version=deb_version(spec),
         deb_arch=DEB_ARCH[spec.arch],
         installed_size=installed_size,
-        depends=[d for d in DEPENDS.values() if d],
+        pre_depends=PRE_DEPENDS,
+        depends=[d for d in DEPENDS.values() if d and d not in PRE_DEPENDS],
     )
 
 

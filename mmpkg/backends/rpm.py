@@ -25,7 +25,8 @@ REQUIRES = {
     Need.RUNUSER: "util-linux",
     Need.SYSTEMD: "systemd",
 }
-REQUIRES_PRE = ("shadow-utils",)  # useradd and groupadd run in %pre
+# %pre runs useradd and groupadd, and validates config.json with jq before the payload.
+REQUIRES_PRE = ("jq", "shadow-utils")
 SCRIPTLETS = ("pre", "post", "preun", "postun", "posttrans")
 UNIT_DIR = "usr/lib/systemd/system"
 

@@ -19,6 +19,7 @@ import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import harness
@@ -759,6 +760,42 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
         mine = {p: h for p, h in files[d].items() if is_admins(p)}
         assert mine, d
         assert mine.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
+
+
+def test_adoption_is_undone_when_dpkg_cannot_unpack(
+    root: harness.Root, packages: PackageFactory, tmp_path: Path
+) -> None:
+    deb = manager("deb", root, packages)
+    site = install_by_hand(root, packages, OLD)
+    handmade_config = f"{PREFIX}/config/config.json"
+    config_bytes = root.path(handmade_config).read_bytes()
+    # Another package already owns a file of ours: dpkg refuses it while unpacking, after
+    # preinst has adopted the hand-made installation, and unwinds with postrm abort-install.
+    tree = tmp_path / "squatter"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        "Package: squatter\nVersion: 1\nArchitecture: all\nMaintainer: x <x@example.com>\nDescription: x\n"
+    )
+    (tree / "usr/sbin").mkdir(parents=True)
+    (tree / "usr/sbin/mattermost-pkg").write_text("#!/bin/sh\n")
+    harness.run_host(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(tmp_path / "squatter.deb")])
+    root.run("dpkg", "-i", root.copy_in(tmp_path / "squatter.deb"))
+
+    result = Result.of(root.run("dpkg", "-i", root.copy_in(deb.build(NEW).deb), check=False))
+
+    assert result.returncode != 0
+    assert "trying to overwrite '/usr/sbin/mattermost-pkg'" in result.output
+    assert "the hand-made installation in /opt/mattermost is back as it was" in result.output
+    assert deb.version() is None
+    assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
+    assert root.path(handmade_config).read_bytes() == config_bytes
+    assert not root.exists("/etc/mattermost")
+    assert root.read_text(HANDMADE_UNIT) == UPSTREAM_UNIT
+    assert unit_state(root) == "enabled"
+    assert not has_pending(root)
+    assert binary_version(root) == OLD
+    with site.serve() as url:
+        assert site.ping_version(url) == OLD
 
 
 def test_adoption_of_a_newer_hand_made_install_is_refused(pm: Manager) -> None:

@@ -92,6 +92,26 @@ class Tool(StrEnum):
 
 
 ALL_TOOLS = tuple(Tool)
+# What an administrator types for each action, per tool (rpm has no purge).
+COMMANDS: dict[str, dict[Tool, tuple[str, ...]]] = {
+    "install": {
+        Tool.DPKG: ("dpkg", "-i"), Tool.APT: ("apt-get", "install", "-y"),
+        Tool.RPM: ("rpm", "-i"), Tool.DNF: ("dnf", "install"),
+    },
+    "upgrade": {
+        Tool.DPKG: ("dpkg", "-i"), Tool.APT: ("apt-get", "install", "-y"),
+        Tool.RPM: ("rpm", "-U"), Tool.DNF: ("dnf", "upgrade"),
+    },
+    "reinstall": {
+        Tool.DPKG: ("dpkg", "-i"), Tool.APT: ("apt-get", "install", "-y", "--reinstall"),
+        Tool.RPM: ("rpm", "-U", "--replacepkgs"), Tool.DNF: ("dnf", "reinstall"),
+    },
+    "remove": {
+        Tool.DPKG: ("dpkg", "-r"), Tool.APT: ("apt-get", "remove", "-y"),
+        Tool.RPM: ("rpm", "-e"), Tool.DNF: ("dnf", "remove"),
+    },
+    "purge": {Tool.DPKG: ("dpkg", "-P"), Tool.APT: ("apt-get", "purge", "-y")},
+}  # fmt: skip
 # What an administrator types for each format; rows that depend on the format, not on the
 # front end, run once per format with these.
 ADMIN_TOOLS = (Tool.APT, Tool.DNF)
@@ -141,26 +161,14 @@ class Pkg:
     ) -> subprocess.CompletedProcess[str]:
         """A first install: dpkg -i, apt-get install ./x.deb, rpm -i, dnf install."""
         path = self.file(version, settings=settings, revision=revision)
-        commands = {
-            Tool.DPKG: ("dpkg", "-i"),
-            Tool.APT: ("apt-get", "install", "-y"),
-            Tool.RPM: ("rpm", "-i"),
-            Tool.DNF: ("dnf", "install"),
-        }
-        return self._with_file(commands[self.tool], path, extra, check)
+        return self._with_file(COMMANDS["install"][self.tool], path, extra, check)
 
     def upgrade(
         self, version: str, *, settings: Settings = (), revision: int = 1, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """dpkg -i, apt-get install ./x.deb, rpm -U, dnf upgrade."""
         path = self.file(version, settings=settings, revision=revision)
-        commands = {
-            Tool.DPKG: ("dpkg", "-i"),
-            Tool.APT: ("apt-get", "install", "-y"),
-            Tool.RPM: ("rpm", "-U"),
-            Tool.DNF: ("dnf", "upgrade"),
-        }
-        return self._with_file(commands[self.tool], path, (), check)
+        return self._with_file(COMMANDS["upgrade"][self.tool], path, (), check)
 
     def reinstall(
         self, version: str, *, settings: Settings = (), revision: int = 1
@@ -168,28 +176,15 @@ class Pkg:
         """The same version again: dpkg -i, apt-get install --reinstall, rpm -U --replacepkgs,
         dnf reinstall."""
         path = self.file(version, settings=settings, revision=revision)
-        commands = {
-            Tool.DPKG: ("dpkg", "-i"),
-            Tool.APT: ("apt-get", "install", "-y", "--reinstall"),
-            Tool.RPM: ("rpm", "-U", "--replacepkgs"),
-            Tool.DNF: ("dnf", "reinstall"),
-        }
-        return self._with_file(commands[self.tool], path, (), True)
+        return self._with_file(COMMANDS["reinstall"][self.tool], path, (), True)
 
     def remove(self) -> subprocess.CompletedProcess[str]:
         """dpkg -r, apt-get remove, rpm -e, dnf remove."""
-        commands = {
-            Tool.DPKG: ("dpkg", "-r"),
-            Tool.APT: ("apt-get", "remove", "-y"),
-            Tool.RPM: ("rpm", "-e"),
-            Tool.DNF: ("dnf", "remove"),
-        }
-        return self._run((*commands[self.tool], self.name), None, True)
+        return self._run((*COMMANDS["remove"][self.tool], self.name), None, True)
 
     def purge(self) -> subprocess.CompletedProcess[str]:
         """dpkg -P, apt-get purge (rpm has no purge)."""
-        commands = {Tool.DPKG: ("dpkg", "-P"), Tool.APT: ("apt-get", "purge", "-y")}
-        return self._run((*commands[self.tool], self.name), None, True)
+        return self._run((*COMMANDS["purge"][self.tool], self.name), None, True)
 
     def installed_version(self) -> str | None:
         """The package's version-revision as the package manager records it, None if not installed."""

@@ -173,6 +173,13 @@ class Server:
             return proc.stdout + proc.stderr
         return self.rpm("-e", PACKAGE)
 
+    def start_running(self, built: Built, version: str) -> int:
+        """Installed, configured and started by the administrator, answering as `version`;
+        returns the MainPID."""
+        self.install_configured(built)
+        self.systemctl("start", UNIT)
+        return self.assert_running(version)
+
     def install_configured(self, built: Built) -> None:
         """Install, then do what the package's next steps ask: a database, an address."""
         self.install(built)
@@ -358,9 +365,7 @@ def test_upgrade_while_running_restarts_once(
     server: Server, releases: tuple[Built, Built], record_property: Callable[[str, object], None]
 ) -> None:
     v1, v2 = releases
-    server.install_configured(v1)
-    server.systemctl("start", UNIT)
-    old_pid = server.assert_running(V1)
+    old_pid = server.start_running(v1, V1)
     # A site in use: uploads, a plugin, and an override the upgrade must apply.
     server.site.add_files()
     server.site.add_override("50-site.json", {"TeamSettings": {"SiteName": "Upgraded site"}})
@@ -412,9 +417,7 @@ def test_enabled_stopped_service_stays_stopped_across_upgrade(
     server: Server, releases: tuple[Built, Built], booted: harness.BootFactory
 ) -> None:
     v1, v2 = releases
-    server.install_configured(v1)
-    server.systemctl("start", UNIT)
-    server.assert_running(V1)
+    server.start_running(v1, V1)
     server.systemctl("stop", UNIT)
     events = server.events()
 
@@ -435,9 +438,7 @@ def test_upgrade_whose_server_cannot_start_finishes_and_a_start_retries(
     server: Server, releases: tuple[Built, Built]
 ) -> None:
     v1, v2 = releases
-    server.install_configured(v1)
-    server.systemctl("start", UNIT)
-    server.assert_running(V1)
+    server.start_running(v1, V1)
     # The database goes away under the running server (which only reads the file at start).
     server.site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
 
@@ -468,9 +469,7 @@ def test_disabled_stopped_service_stays_disabled_across_upgrade(
     server: Server, releases: tuple[Built, Built], booted: harness.BootFactory
 ) -> None:
     v1, v2 = releases
-    server.install_configured(v1)
-    server.systemctl("start", UNIT)
-    server.assert_running(V1)
+    server.start_running(v1, V1)
     server.systemctl("disable", "--now", UNIT)
     assert server.is_enabled() == "disabled"
     events = server.events()
@@ -514,9 +513,7 @@ def test_disabled_running_service_across_upgrade(server: Server, releases: tuple
 def test_apply_overrides_refuses_a_broken_file_without_stopping_the_server(
     server: Server, releases: tuple[Built, Built]
 ) -> None:
-    server.install_configured(releases[0])
-    server.systemctl("start", UNIT)
-    pid = server.assert_running(V1)
+    pid = server.start_running(releases[0], V1)
     server.root.run("install", "-d", "/etc/mattermost/overrides.d")
     server.root.write_text("/etc/mattermost/overrides.d/10-typo.json", '{"TeamSettings": ')
 
@@ -533,9 +530,7 @@ def test_apply_overrides_refuses_a_broken_file_without_stopping_the_server(
 def test_deb_deconfigure_leaves_the_server_running(server: Server, releases: tuple[Built, Built]) -> None:
     # dpkg --auto-deconfigure calls this when another package breaks one of ours; the files
     # stay and postinst configure follows, so the server has no reason to stop.
-    server.install_configured(releases[0])
-    server.systemctl("start", UNIT)
-    pid = server.assert_running(V1)
+    pid = server.start_running(releases[0], V1)
 
     server.box.exec("/var/lib/dpkg/info/mattermost.prerm", "deconfigure", "in-favour", "jq-ng", "2.0")
 
@@ -543,9 +538,7 @@ def test_deb_deconfigure_leaves_the_server_running(server: Server, releases: tup
 
 
 def test_remove_stops_the_service(server: Server, releases: tuple[Built, Built]) -> None:
-    server.install_configured(releases[0])
-    server.systemctl("start", UNIT)
-    server.assert_running(V1)
+    server.start_running(releases[0], V1)
     events = server.events()
 
     server.remove()
@@ -566,9 +559,7 @@ def test_rpm_upgrade_old_scriptlets_leave_the_service_alone(
     server: Server, releases: tuple[Built, Built]
 ) -> None:
     v1, v2 = releases
-    server.install_configured(v1)
-    server.systemctl("start", UNIT)
-    old_pid = server.assert_running(V1)
+    old_pid = server.start_running(v1, V1)
     events = server.events()
 
     # -vv logs each scriptlet as it starts; 2>&1 keeps its order among what the scripts print.
@@ -600,9 +591,7 @@ def test_rpm_start_finishes_an_upgrade_whose_posttrans_was_skipped(
     server: Server, releases: tuple[Built, Built]
 ) -> None:
     v1, v2 = releases
-    server.install_configured(v1)
-    server.systemctl("start", UNIT)
-    server.assert_running(V1)
+    server.start_running(v1, V1)
     # An administrator's override, due to be merged by the upgrade while the server is down.
     server.site.add_override("50-site.json", {"TeamSettings": {"SiteName": "Resumed"}})
 

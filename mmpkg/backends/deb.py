@@ -74,9 +74,9 @@ class DebBackend:
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
-        view = {"spec": spec, "deb_version": deb_version(spec), "fmt": "deb"}
-        stage_format_tree(spec, common, root, UNIT_DIR, deb_version=deb_version(spec), fmt="deb")
-        self._docs(spec, root, view)
+        view = {"deb_version": deb_version(spec), "fmt": "deb"}
+        stage_format_tree(spec, common, root, UNIT_DIR, **view)
+        self._docs(spec, root, {"spec": spec, **view})
 
         control = root / "DEBIAN"
         control.mkdir()

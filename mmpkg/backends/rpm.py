@@ -62,9 +62,8 @@ class RpmBackend:
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
         stage_format_tree(spec, common, root, UNIT_DIR, fmt="rpm")
-        write(
-            root / "usr/share/doc" / spec.name / "README", render("templates/README.j2", spec=spec, fmt="rpm")
-        )
+        readme = render("templates/README.j2", spec=spec, fmt="rpm")
+        write(root / "usr/share/doc" / spec.name / "README", readme)
         write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
         # The %ghost config.json is never in the payload, but rpm records a missing file with
         # the time of the build; an empty stand-in given the release's time (finish_tree) keeps

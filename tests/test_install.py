@@ -728,7 +728,10 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
     assert_migrated(root, site, V2)
 
     unknown = root.run(ADMIN_COMMAND, "frobnicate", check=False)
-    assert unknown.returncode == 2 and unknown.stderr.startswith("Usage: mattermost-pkg COMMAND")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith(
+        "mattermost-pkg: unknown command 'frobnicate'\nUsage: mattermost-pkg COMMAND"
+    )
 
 
 # --- B 9: remove, reinstall, purge --------------------------------------------------------------

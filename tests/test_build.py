@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -14,9 +15,13 @@ import pytest
 from harness import require
 from packages import PackageFactory
 
+from mmpkg.backends import BACKENDS
 from mmpkg.cli import main
-from mmpkg.options import Compression
+from mmpkg.inspect import inspect_release
+from mmpkg.options import BuildOptions, Compression, PackageFormat
 from mmpkg.release import Arch, Edition
+from mmpkg.spec import build_spec
+from mmpkg.staging import stage_common
 
 pytestmark = pytest.mark.tools
 
@@ -51,6 +56,30 @@ def deb_file(deb: Path, path: str) -> bytes:
         capture_output=True,
     )
     return proc.stdout
+
+
+def rpm_file(rpm: Path, path: str) -> bytes:
+    """One file of the rpm's payload, as rpm2cpio and cpio unpack it."""
+    proc = subprocess.run(
+        ["sh", "-c", f'rpm2cpio "$0" | cpio --quiet -i --to-stdout ./{path}', str(rpm)],
+        check=True,
+        capture_output=True,
+    )
+    return proc.stdout
+
+
+def deb_description(deb: Path) -> tuple[str, str]:
+    """(summary, extended description) of a .deb, its deb-control(5) formatting undone."""
+    first, *rest = deb_field(deb, "Description").split("\n")
+    return first, "\n".join("" if line == " ." else line.removeprefix(" ") for line in rest)
+
+
+def hostile_text(marker: Path) -> str:
+    """rpm would expand, run or swallow these if they reached a spec file unescaped."""
+    return (
+        f"%{{_arch}} %(touch {marker}) %% 100% %{{?foo}} %{{!?bar:baz}} %{{quote:q}} "
+        "back\\slash trailing\\ \"dq\" 'sq' $(id) `id`"
+    )
 
 
 def test_names_follow_each_format(packages: PackageFactory) -> None:
@@ -266,3 +295,65 @@ def test_build_failure_leaves_nothing(
     assert code == 2
     assert "A.B.C" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_hostile_build_values_reach_both_packages_literally(packages: PackageFactory, tmp_path: Path) -> None:
+    """A maintainer and --set values full of rpm macro syntax: nothing expands, nothing runs."""
+    require("rpm2cpio", "cpio", "dpkg-parsechangelog", root=False)
+    marker = tmp_path / "PWNED"
+    maintainer = f"Chat Team {hostile_text(marker)} <ops@example.com>"
+    site_name = f"{hostile_text(marker)}\nsecond line %{{_arch}}\n%files\n# not a comment"
+    out = tmp_path / "out"
+    argv = ["build", str(packages.tarball("10.11.1")), "--out", str(out), "--maintainer", maintainer]
+    argv += ["--set", f"TeamSettings.SiteName={site_name}", "--set", "TeamSettings.CustomBrandText=%{_arch}"]
+    assert main(argv) == 0
+    deb, rpm = out / "mattermost_10.11.1-1_amd64.deb", out / "mattermost-10.11.1-1.x86_64.rpm"
+
+    assert rpm_query(rpm, "%{PACKAGER}") == maintainer == deb_field(deb, "Maintainer")
+    changelog = tmp_path / "changelog"
+    changelog.write_bytes(gzip.decompress(deb_file(deb, "usr/share/doc/mattermost/changelog.Debian.gz")))
+    assert sh("dpkg-parsechangelog", "-l", changelog, "-S", "Maintainer").strip() == maintainer
+    header = sh("rpm", "-qp", "--nosignature", "--changelog", rpm).splitlines()[0]
+    assert header.endswith(f" {maintainer} - 10.11.1-1"), header
+
+    overrides = {"TeamSettings": {"SiteName": site_name, "CustomBrandText": "%{_arch}"}}
+    path = "usr/share/mattermost/overrides.json"
+    assert json.loads(rpm_file(rpm, path)) == overrides == json.loads(deb_file(deb, path))
+
+    # rpmbuild is given paths inside the output directory, whatever its name.
+    odd = tmp_path / f"out %{{_arch}} %(touch {marker}-out)"
+    assert main([*argv[:3], str(odd), *argv[4:]]) == 0
+    assert [(p.name, p.read_bytes()) for p in sorted(odd.iterdir())] == [
+        (p.name, p.read_bytes()) for p in sorted(out.iterdir())
+    ]
+    assert not list(tmp_path.glob("PWNED*"))
+
+
+def test_hostile_model_text_reaches_both_packages_literally(packages: PackageFactory, tmp_path: Path) -> None:
+    """Summary and description go into the spec's header and %description as they are."""
+    marker = tmp_path / "PWNED"
+    summary = f"Chat {hostile_text(marker)}"
+    description = "\n".join(
+        [
+            f"First line {hostile_text(marker)}",
+            "second line, 100% %%literal%% and %{?foo}",
+            " %files after a space is text, not a section",
+            "",
+            "  an indented line",
+            "- a dash and * a star",
+            "* a star at the start",
+            "the last line ends in a backslash\\",
+        ]
+    )
+    work = tmp_path / "work"
+    release = inspect_release(packages.tarball("10.5.2"), extract_to=work / "release")
+    spec = build_spec(release, BuildOptions())
+    spec = dataclasses.replace(spec, summary=summary, description=description)
+    common = stage_common(spec, work / "release", work / "common")
+    roots = {fmt: BACKENDS[fmt].stage(spec, common, work / fmt) for fmt in PackageFormat}
+    deb, rpm = (BACKENDS[fmt].package(spec, roots[fmt], work / fmt) for fmt in PackageFormat)
+
+    assert rpm_query(rpm, "%{SUMMARY}") == summary
+    assert rpm_query(rpm, "%{DESCRIPTION}") == description
+    assert deb_description(deb) == (summary, description)
+    assert not list(tmp_path.glob("PWNED*"))

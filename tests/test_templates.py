@@ -6,6 +6,7 @@ A change to a template shows here as a diff to review. After reviewing, regenera
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -71,3 +72,20 @@ def test_the_lifecycle_library_is_in_every_script() -> None:
         assert "mm_configure()" in text, name
     # rpm would expand %macros in scriptlets: every % of the shell code is escaped.
     assert "date -u +%%Y%%m%%dT%%H%%M%%SZ" in scripts["spec"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("maintainer", "Chat Team <ops@example.com>\n%post\nrm -rf /"),
+        ("summary", "one\ntwo"),
+        ("description", "text\n%files\n/etc/shadow"),
+        ("description", "text\n  # rpm drops this line"),
+    ],
+    ids=["maintainer-newline", "summary-newline", "description-section", "description-comment"],
+)
+def test_spec_refuses_what_rpm_cannot_carry_literally(field: str, value: str) -> None:
+    """A line break in a tag's value would start spec syntax; a %description line that rpm
+    reads as a section or a comment cannot be escaped. Either stops the build."""
+    with pytest.raises(ValueError):
+        render_spec(dataclasses.replace(fixed_spec(), **{field: value}))  # type: ignore[arg-type]

@@ -7,9 +7,13 @@ defines what it needs and the scriptlets call systemctl themselves.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mmpkg.errors import UsageError
 from mmpkg.options import Compression, PackageFormat
 from mmpkg.release import Arch
 from mmpkg.resources import render
@@ -73,7 +77,13 @@ class RpmBackend:
         return root
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
-        specfile = write(work / f"{spec.name}.spec", render_spec(spec))
+        write(work / f"{spec.name}.spec", render_spec(spec))
+        with _without_percent(work) as where:
+            self._rpmbuild(spec, root=where / root.relative_to(work), work=where)
+        return work / self.filename(spec)
+
+    def _rpmbuild(self, spec: PackageSpec, *, root: Path, work: Path) -> None:
+        specfile = work / f"{spec.name}.spec"
         top = work / "topdir"
         cmd: list[str | Path] = [
             "rpmbuild",
@@ -106,4 +116,22 @@ class RpmBackend:
             specfile,
         ]  # fmt: skip
         run(cmd, source_date_epoch=spec.source_date_epoch)
-        return work / self.filename(spec)
+
+
+@contextmanager
+def _without_percent(work: Path) -> Iterator[Path]:
+    """`work`, as a path rpmbuild can be given.
+
+    rpmbuild expands macros in the spec file's path, in its directories and (twice) in the
+    build root, so a % in the output directory's name would change them or run a %(command).
+    A link from a private temporary directory reaches the same files under a name without one.
+    """
+    if "%" not in str(work):
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix="mmpkg-rpmbuild-") as private:
+        if "%" in private:
+            raise UsageError(f"the temporary directory {private} has a % in its name; set TMPDIR")
+        link = Path(private) / "work"
+        link.symlink_to(work)
+        yield link

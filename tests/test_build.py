@@ -186,6 +186,20 @@ def test_installed_layout(packages: PackageFactory) -> None:
     assert "/opt/mattermost/logs" not in by_path
 
 
+def test_rpm_owns_only_its_own_directories(packages: PackageFactory) -> None:
+    """/opt, /etc, /usr/share and the rest belong to Fedora's filesystem package (the unit
+    directory to systemd): the rpm lists only directories of its own, so erasing it never
+    takes one of them away."""
+    rpm = packages.build("10.5.2").rpm
+    listed = rpm_query(rpm, "[%{FILEMODES:perms} %{FILENAMES}\n]").splitlines()
+    dirs = {line.split(" ", 1)[1] for line in listed if line.startswith("d")}
+    own = tuple(
+        f"{d}/mattermost" for d in ("/opt", "/etc", "/usr/share", "/usr/share/doc", "/usr/share/licenses")
+    )
+    assert dirs and all(d in own or d.startswith(tuple(f"{o}/" for o in own)) for d in dirs), sorted(dirs)
+    assert "/opt" not in sh("rpm", "-qlp", "--nosignature", rpm).splitlines()
+
+
 def test_changelog_copyright_and_readme(packages: PackageFactory, tmp_path: Path) -> None:
     require("dpkg-parsechangelog", root=False)
     out = tmp_path / "out"

@@ -773,6 +773,31 @@ def test_remove_keeps_site_and_reinstall_gives_it_back(pkg: Pkg, root: harness.R
         assert setting(served, key) == setting(before.config, key), key
 
 
+@pytest.mark.parametrize(
+    ("pkg", "steps"),
+    [
+        (Tool.DPKG, ("remove", "purge")),
+        (Tool.DPKG, ("purge",)),
+        (Tool.APT, ("remove", "purge")),
+        (Tool.APT, ("purge",)),
+        (Tool.RPM, ("remove",)),
+        (Tool.DNF, ("remove",)),
+    ],
+    ids=["dpkg-remove-purge", "dpkg-purge", "apt-remove-purge", "apt-purge", "rpm", "dnf"],
+    indirect=["pkg"],
+)
+def test_removal_keeps_an_empty_opt(pkg: Pkg, root: harness.Root, steps: tuple[str, ...]) -> None:
+    """/opt belongs to the system (base-files' postinst makes it; no package ships it): it
+    stays when the package that put the only thing in it goes."""
+    assert not any(root.path("/opt").iterdir())
+    pkg.install(V1)
+    for step in steps:
+        getattr(pkg, step)()
+        info = root.stat("/opt")
+        assert (info.kind, info.owner, info.group, info.mode) == ("dir", "root", "root", 0o755), step
+    assert pkg.installed_version() is None
+
+
 @pytest.mark.parametrize("purge_data", [False, True], ids=["keep-store", "purge-data"])
 @pytest.mark.parametrize("pkg", [Tool.DPKG, Tool.APT], indirect=True)
 def test_purge(pkg: Pkg, root: harness.Root, site: Site, purge_data: bool) -> None:

@@ -32,6 +32,10 @@ DEPENDS = {
 # a Pre-Depends to be there then.
 PRE_DEPENDS = (DEPENDS[Need.JQ],)
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+# Made 0755 root:root by base-files' postinst and shipped by no Debian package. A .deb that
+# installs below one ships it too (dpkg-deb records every parent), so dpkg takes the package
+# for its last owner and removes it with the package once it is empty.
+SYSTEM_DIRS = ("/mnt", "/srv", "/opt", "/etc/opt", "/var/opt", "/media")
 UNIT_DIR = "lib/systemd/system"
 
 
@@ -51,6 +55,13 @@ def render_control(spec: PackageSpec, installed_size: int) -> str:
     )
 
 
+def system_dirs(spec: PackageSpec) -> list[str]:
+    """The SYSTEM_DIRS this package installs below, which its postrm must put back."""
+    lay = spec.layout
+    shipped = (lay.prefix, lay.etc, lay.share, lay.admin_command)
+    return [d for d in SYSTEM_DIRS if any(p.startswith(f"{d}/") for p in shipped)]
+
+
 def render_scripts(spec: PackageSpec) -> dict[str, str]:
     """The maintainer scripts, each carrying the lifecycle library and Debian's argument mapping."""
     return {
@@ -61,6 +72,7 @@ def render_scripts(spec: PackageSpec) -> dict[str, str]:
             spec=spec,
             deb_version=deb_version(spec),
             fmt="deb",
+            system_dirs=system_dirs(spec),
         )
         for script in SCRIPTS
     }

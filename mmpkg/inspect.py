@@ -202,6 +202,8 @@ def _relative(member_name: str, name: str) -> str:
     parts = PurePosixPath(member_name).parts
     if ".." in parts:
         raise ReleaseError(f"{name}: member {member_name} contains '..'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in member_name):
+        raise ReleaseError(f"{name}: member {member_name!r} has a control character in its name")
     if not parts or parts[0] != TOP:
         raise ReleaseError(
             f"{name}: member {member_name} is outside the single '{TOP}/' top directory; "

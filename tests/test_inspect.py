@@ -133,6 +133,11 @@ HOSTILE: list[tuple[str, Transform, str]] = [
         "config.json is not valid JSON",
     ),
     (
+        "control character",
+        lambda m: [*m, entry("mattermost/client/new\nline.css")],
+        "control character in its name",
+    ),
+    (
         "two licences",
         lambda m: [*m, entry("mattermost/MIT-COMPILED-LICENSE.md")],
         "cannot tell the edition",

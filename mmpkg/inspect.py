@@ -263,7 +263,20 @@ def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release
         size=scan.size,
         sha256=sha256,
         source_date_epoch=scan.newest,
+        rewritten=_rewritten(scan),
     )
+
+
+def _rewritten(scan: _Scan) -> tuple[str, ...]:
+    """The files UpdateAssetsSubpathInDir rewrites: client/root.html, then every manifest.json
+    and *.css below client/ (which, unpacked, has no member below a link: _safe_parent)."""
+    files = [rel for rel, seen in scan.members.items() if seen.kind == "file"]
+    below = sorted(
+        rel
+        for rel in files
+        if rel.startswith("client/") and (rel.endswith("/manifest.json") or rel.endswith(".css"))
+    )
+    return (*(["client/root.html"] if "client/root.html" in files else []), *below)
 
 
 def _check_config(path: Path, name: str) -> None:

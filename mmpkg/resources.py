@@ -48,6 +48,17 @@ def _rpm_block(text: str, kind: str = "text") -> _RpmBlock:
     return _RpmBlock(text)
 
 
+# What a %files line can name literally: rpm splits it at blanks, treats quotes and
+# backslashes specially and takes *?[{ for a glob (% is _rpm_literal's).
+_RPM_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9._+,:=@~%/-]")
+
+
+def _rpm_path(path: str) -> str:
+    """A path for %files: any other character becomes ?, a glob that matches it (release
+    names are upstream's, which have none; _relative refuses control characters)."""
+    return _RPM_PATH_UNSAFE.sub("?", path)
+
+
 def _rpm_literal(value: object) -> str:
     """Every value a spec template renders: % doubled, so rpm expands no macro and runs no
     %(command) in it, at build time or ever; only _rpm_block text may span lines, because a
@@ -72,6 +83,7 @@ def environment() -> jinja2.Environment:
     env.filters["sh"] = lambda v: shlex.quote(str(v))
     env.filters["deb_description"] = _deb_description
     env.filters["rpm_block"] = _rpm_block
+    env.filters["rpm_path"] = _rpm_path
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
     return env
 

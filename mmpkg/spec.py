@@ -79,6 +79,9 @@ class PackageSpec:
     source_date_epoch: int
     compression: Compression
     has_db_migrate: bool
+    # Release files the server rewrites in place when SiteURL has a sub-path, relative to
+    # layout.prefix: the service's group may write them, and their content is not the package's.
+    rewritten: tuple[str, ...]
     backup_keep: int = 5
 
     @property
@@ -114,6 +117,7 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         compression=options.compression,
         # `mattermost db migrate` appeared in 6.5; older servers migrate when they start.
         has_db_migrate=release.version.at_least(6, 5),
+        rewritten=release.rewritten,
     )
 
 

@@ -200,6 +200,61 @@ def test_rpm_owns_only_its_own_directories(packages: PackageFactory) -> None:
     assert "/opt" not in sh("rpm", "-qlp", "--nosignature", rpm).splitlines()
 
 
+def with_members(tarball: Path, dest: Path, extra: dict[str, bytes]) -> Path:
+    """A copy of `tarball` with more files under its top directory."""
+    with tarfile.open(tarball) as src, tarfile.open(dest, "w:gz") as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for name, data in extra.items():
+            info = tarfile.TarInfo(f"mattermost/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+            out.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def test_files_the_server_rewrites_are_declared(packages: PackageFactory, tmp_path: Path) -> None:
+    """The rpm gives each its group's write access and leaves its content out of rpm -V; the
+    deb leaves its checksum out of md5sums. Every file is in the rpm once, nested and oddly
+    named ones too."""
+    extra = {
+        "client/emoji/sheet.css": b"a{background:url(/static/x.png)}",
+        "client/emoji/manifest.json": b"{}",
+        "client/emoji/sheet.js": b"",
+        "client/odd name [1]*.css": b"",
+        "client/odd name [1]?.js": b"",
+    }
+    tarball = with_members(
+        packages.tarball("10.5.2"), tmp_path / "mattermost-10.5.2-linux-amd64.tar.gz", extra
+    )
+    assert main(["build", str(tarball), "--out", str(tmp_path / "out")]) == 0
+    deb, rpm = tmp_path / "out/mattermost_10.5.2-1_amd64.deb", tmp_path / "out/mattermost-10.5.2-1.x86_64.rpm"
+
+    fmt = "[%{FILENAMES}|%{FILEUSERNAME}:%{FILEGROUPNAME}|%{FILEMODES:octal}|%{FILEVERIFYFLAGS:hex}\n]"
+    by_path = {line.split("|")[0]: line.split("|")[1:] for line in rpm_query(rpm, fmt).splitlines()}
+    client = "/opt/mattermost/client"
+    rewritten = {f"{client}/root.html", f"{client}/manifest.json", f"{client}/emoji/manifest.json"}
+    rewritten |= {f"{client}/emoji/sheet.css", f"{client}/odd name [1]*.css"}
+    rewritten |= {p for p in by_path if p.startswith(f"{client}/main.") and p.endswith(".css")}
+    assert len(rewritten) == 6
+    for path in rewritten:
+        owner, mode, verify = by_path[path]
+        assert (owner, mode) == ("root:mattermost", "100664"), path
+        # Every check but rpm's RPMVERIFY_FILEDIGEST (1), _FILESIZE (2) and _MTIME (32).
+        assert int(verify, 16) == 0xFFFFFFFF & ~(1 | 2 | 32), (path, verify)
+    for path, (owner, _, verify) in by_path.items():
+        if path not in rewritten and path.startswith("/opt/"):
+            assert owner == "root:root" and int(verify, 16) == 0xFFFFFFFF, (path, owner, verify)
+
+    # The same tree in both packages, and only the rewritten files without a checksum.
+    listed = rpm_query(rpm, "[%{FILENAMES}\n]").splitlines()
+    assert len(listed) == len(set(listed))
+    deb_paths = {f"/{name}" for name in deb_members(deb)}
+    assert {p for p in deb_paths if p.startswith("/opt/")} == {p for p in listed if p.startswith("/opt/")}
+    md5sums = {line.split("  ", 1)[1] for line in sh("dpkg-deb", "--info", deb, "md5sums").splitlines()}
+    deb_files = {n for n, m in deb_members(deb).items() if m.isfile()}
+    assert deb_files - md5sums == {p.lstrip("/") for p in rewritten}
+
+
 def test_changelog_copyright_and_readme(packages: PackageFactory, tmp_path: Path) -> None:
     require("dpkg-parsechangelog", root=False)
     out = tmp_path / "out"

@@ -190,6 +190,27 @@ def test_not_gzip_and_truncated(sample: Path, tmp_path: Path) -> None:
         inspect_release(text, extract_to=tmp_path / "x")
 
 
+def test_what_the_server_rewrites_is_named(sample: Path, tmp_path: Path) -> None:
+    """root.html, then every manifest.json and *.css below client/ (upstream's subpath.go)."""
+    extra = [
+        entry("mattermost/client/emoji", tarfile.DIRTYPE),
+        entry("mattermost/client/emoji/sheet.css"),
+        entry("mattermost/client/emoji/manifest.json"),
+        entry("mattermost/client/emoji/manifest.json.map"),
+        entry("mattermost/client/styles.css", tarfile.SYMTYPE, link="emoji/sheet.css"),
+        entry("mattermost/templates/mail.css"),
+    ]
+    release = inspect_release(variant(sample, tmp_path, lambda m: [*m, *extra]))
+    css = next(n for n in release.rewritten if n.startswith("client/main."))
+    assert release.rewritten == (
+        "client/root.html",
+        "client/emoji/manifest.json",
+        "client/emoji/sheet.css",
+        css,
+        "client/manifest.json",
+    )
+
+
 def test_modes_are_normalised(sample: Path, tmp_path: Path) -> None:
     def dangerous(members: list[Member]) -> list[Member]:
         for info, _ in members:

@@ -7,11 +7,12 @@ defines what it needs and the scriptlets call systemctl themselves.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mmpkg.errors import UsageError
 from mmpkg.options import Compression, PackageFormat
@@ -39,11 +40,40 @@ def rpm_version(spec: PackageSpec) -> str:
     return spec.version.package_version
 
 
-def render_spec(spec: PackageSpec) -> str:
+def release_files(spec: PackageSpec, root: Path) -> list[tuple[str, str]]:
+    """The %files lines of the release in the staged `root`, as (kind, path).
+
+    kind is "tree" (a file, a link or a whole directory), "dir" (the directory alone) or
+    "rewritten" (spec.rewritten, which carry their own attributes). Fedora wants each path
+    listed once, so the directories above a rewritten file are listed entry by entry and
+    every other directory whole.
+    """
+    prefix = spec.layout.prefix
+    if not spec.rewritten:
+        return [("tree", prefix)]
+    above = {str(parent) for rel in spec.rewritten for parent in PurePosixPath(rel).parents}
+    entries: list[tuple[str, str]] = []
+
+    def walk(rel: str) -> None:
+        entries.append(("dir", prefix if rel == "." else f"{prefix}/{rel}"))
+        for name in sorted(os.listdir(root / prefix.lstrip("/") / rel)):
+            child = name if rel == "." else f"{rel}/{name}"
+            if child in above:
+                walk(child)
+            else:
+                entries.append(("rewritten" if child in spec.rewritten else "tree", f"{prefix}/{child}"))
+
+    walk(".")
+    return entries
+
+
+def render_spec(spec: PackageSpec, files: list[tuple[str, str]]) -> str:
+    """The spec; `files` are the release's %files lines (release_files)."""
     date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
     view = {"spec": spec, "fmt": "rpm"}
     return render(
         "rpm/mattermost.spec.j2",
+        release_files=files,
         rpm_version=rpm_version(spec),
         rpm_arch=RPM_ARCH[spec.arch],
         requires=sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES}),
@@ -77,7 +107,7 @@ class RpmBackend:
         return root
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
-        write(work / f"{spec.name}.spec", render_spec(spec))
+        write(work / f"{spec.name}.spec", render_spec(spec, release_files(spec, root)))
         with _without_percent(work) as where:
             self._rpmbuild(spec, root=where / root.relative_to(work), work=where)
         return work / self.filename(spec)

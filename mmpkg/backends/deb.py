@@ -129,7 +129,8 @@ class DebBackend:
         write(doc / "copyright", copyright_text)
         write(doc / "README", render("templates/README.j2", **view))
         overrides = (data_dir() / "debian" / "lintian-overrides").read_text(encoding="utf-8")
-        write(root / "usr/share/lintian/overrides" / spec.name, overrides.replace("@PACKAGE@", spec.name))
+        overrides = overrides.replace("@PACKAGE@", spec.name).replace("@LICENCE@", spec.edition.licence_file)
+        write(root / "usr/share/lintian/overrides" / spec.name, overrides)
 
 
 def _md5sums(root: Path, *, skip: set[str]) -> str:

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import posixpath
 import re
 import tarfile
 import zlib
@@ -269,14 +270,18 @@ def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release
 
 def _rewritten(scan: _Scan) -> tuple[str, ...]:
     """The files UpdateAssetsSubpathInDir rewrites: client/root.html, then every manifest.json
-    and *.css below client/ (which, unpacked, has no member below a link: _safe_parent)."""
-    files = [rel for rel, seen in scan.members.items() if seen.kind == "file"]
-    below = sorted(
-        rel
-        for rel in files
-        if rel.startswith("client/") and (rel.endswith("/manifest.json") or rel.endswith(".css"))
-    )
-    return (*(["client/root.html"] if "client/root.html" in files else []), *below)
+    and *.css its walk of client/ meets, through a link to a file too (no member is below a
+    linked directory: _safe_parent)."""
+    found: set[str] = set()
+    for rel, seen in scan.members.items():
+        if not rel.startswith("client/") or not (rel.endswith("/manifest.json") or rel.endswith(".css")):
+            continue
+        if seen.kind == "symlink":
+            rel = posixpath.normpath(posixpath.join(posixpath.dirname(rel), seen.digest))
+        if rel != "client/root.html" and scan.members.get(rel, _Seen("dir")).kind == "file":
+            found.add(rel)
+    root_html = scan.members.get("client/root.html")
+    return (*(["client/root.html"] if root_html and root_html.kind == "file" else []), *sorted(found))
 
 
 def _check_config(path: Path, name: str) -> None:

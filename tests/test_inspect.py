@@ -197,15 +197,17 @@ def test_what_the_server_rewrites_is_named(sample: Path, tmp_path: Path) -> None
         entry("mattermost/client/emoji/sheet.css"),
         entry("mattermost/client/emoji/manifest.json"),
         entry("mattermost/client/emoji/manifest.json.map"),
-        entry("mattermost/client/styles.css", tarfile.SYMTYPE, link="emoji/sheet.css"),
+        entry("mattermost/client/emoji/sheet.js"),
+        entry("mattermost/client/styles.css", tarfile.SYMTYPE, link="emoji/sheet.js"),
         entry("mattermost/templates/mail.css"),
     ]
-    release = inspect_release(variant(sample, tmp_path, lambda m: [*m, *extra]))
+    release = inspect_release(variant(sample, tmp_path, lambda m: [*m, *extra]), extract_to=tmp_path / "x")
     css = next(n for n in release.rewritten if n.startswith("client/main."))
     assert release.rewritten == (
         "client/root.html",
         "client/emoji/manifest.json",
         "client/emoji/sheet.css",
+        "client/emoji/sheet.js",  # written through the link client/styles.css
         css,
         "client/manifest.json",
     )

@@ -684,11 +684,12 @@ def update_subpath(cfg: Config) -> str:
     # The inline script may only run if the Content-Security-Policy names its hash.
     html = CSP_RE.sub(lambda m: f"{m[1]} 'sha256-{digest}'\"", html, count=1)
     rewrite_in_place(root, html)
-    # Then every manifest.json and stylesheet below client/, links to directories not followed.
+    # Then every manifest.json and stylesheet below client/, as upstream's filepath.Walk meets
+    # them: into no linked directory, but through a link to a file.
     for folder, _, names in os.walk(client):
         for name in sorted(names):
             path = Path(folder) / name
-            if (name == "manifest.json" or name.endswith(".css")) and not path.is_symlink():
+            if name == "manifest.json" or name.endswith(".css"):
                 rewrite_in_place(path, path.read_text().replace(old_static, new_static))
     return subpath
 

@@ -183,3 +183,19 @@ def test_symlinked_config_is_refused(pm: Manager) -> None:
     assert "is a symlink" in error
     assert pm.version() == OLD
     assert Site(pm.root).schema() == schema(OLD) == site.schema()
+
+
+def test_planted_environment_file_link_gives_the_service_user_nothing(pm: Manager) -> None:
+    """The old scripts chgrp'd and chmod'ed mattermost.env by name on every configure: a link the
+    service user put there made root hand it any file. Now the package manager sets them."""
+    used_site(pm)
+    victim = "/root/victim"
+    pm.root.write_text(victim, "root only\n")
+    os.chmod(pm.root.path(victim), 0o600)
+    env = "/etc/mattermost/mattermost.env"
+    pm.root.run("runuser", "-u", "mattermost", "--", "sh", "-c", f"rm -f {env} && ln -s {victim} {env}")
+
+    pm.install(pm.build(NEW)).ok()
+
+    info = pm.root.stat(victim)
+    assert (info.owner, info.group, info.mode) == ("root", "root", 0o600)

@@ -110,7 +110,9 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         build_overrides=json.dumps(options.overrides(), indent=2, ensure_ascii=False),
         install_defaults=json.dumps(layout.install_defaults(), indent=2),
         release_sha256=release.sha256,
-        source_date_epoch=options.source_date_epoch or release.source_date_epoch,
+        source_date_epoch=(
+            release.source_date_epoch if options.source_date_epoch is None else options.source_date_epoch
+        ),
         compression=options.compression,
         # `mattermost db migrate` appeared in 6.5; older servers migrate when they start.
         has_db_migrate=release.version.at_least(6, 5),

@@ -30,9 +30,12 @@ class Arch(StrEnum):
     ARM64 = "arm64"
 
 
+# Upstream's name, also when a download tool or a mirror changed its case or its suffix: the
+# claims in it are checked against the contents either way.
 _NAME = re.compile(
     r"mattermost-(?:(?P<team>team)-)?(?P<version>\d+\.\d+\.\d+(?:-rc\d+)?)"
-    r"-linux-(?P<arch>amd64|arm64)\.tar\.gz"
+    r"-linux-(?P<arch>amd64|arm64)\.(?:tar\.gz|tgz)",
+    re.IGNORECASE,
 )
 
 
@@ -56,9 +59,9 @@ def facts_from_name(name: str) -> NameFacts:
     if m is None:
         return NameFacts(None, None, None)
     return NameFacts(
-        MattermostVersion.parse(m["version"]),
+        MattermostVersion.parse(m["version"].lower()),
         Edition.TEAM if m["team"] else Edition.ENTERPRISE,
-        Arch(m["arch"]),
+        Arch(m["arch"].lower()),
     )
 
 

@@ -10,7 +10,7 @@ class MmpkgError(Exception):
 
 
 class UsageError(MmpkgError):
-    """Bad command-line arguments or build configuration."""
+    """Bad command-line arguments or build configuration: the message names the flag or key."""
 
     exit_code = 2
 
@@ -35,3 +35,15 @@ class CommandError(MmpkgError):
     def __init__(self, message: str, *, output: str = "") -> None:
         super().__init__(message)
         self.output = output
+
+
+def _meaning(cls: type[MmpkgError]) -> str:
+    return " ".join((cls.__doc__ or "").split())
+
+
+# What each exit status of the command means (the README's table is generated from this).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "Success."),
+    (1, "A bug in mmpkg: Python's traceback says where; please report it."),
+    *((cls.exit_code, _meaning(cls)) for cls in (UsageError, ReleaseError, ToolMissingError, CommandError)),
+)

@@ -1,6 +1,9 @@
-"""Build options: one table describes each option for the TOML file and the command line alike.
+"""Build options, each declared once in OPTIONS.
 
-A TOML file given with `--config` uses the same names as the flags:
+A row of the table is the long flag of `mmpkg build`, the key of the TOML build configuration
+(`--config FILE`), the help text, and a line of the README's option list (mmpkg/docs.py). The
+defaults are BuildOptions' own. The layers, lowest first: the environment, the file, the flags;
+`--set` adds to (and wins over) the file's `[set]` table.
 
     formats = ["deb", "rpm"]
     revision = 2
@@ -8,8 +11,6 @@ A TOML file given with `--config` uses the same names as the flags:
     maintainer = "Chat Team <chat-team@example.com>"
     [set]
     "ServiceSettings.SiteURL" = "https://chat.example.com"
-
-Flags win over the file; `--set` adds to (and wins over) the file's `[set]` table.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,10 @@ def _formats(value: object) -> tuple[PackageFormat, ...]:
 def _revision(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("expected a positive whole number")
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a positive whole number, got {value!r}") from None
     if number < 1:
         raise ValueError("expected a positive whole number")
     return number
@@ -132,6 +136,9 @@ def _check_key(key: str) -> None:
 
 
 def _settings(value: object) -> tuple[tuple[str, Json], ...]:
+    """The file's `[set]` table, or the texts of the `--set` flags."""
+    if isinstance(value, list):
+        return tuple(parse_setting(str(text)) for text in value)
     if not isinstance(value, Mapping):
         raise ValueError('expected a table of "Section.Key" = value')
     for key in value:
@@ -139,20 +146,86 @@ def _settings(value: object) -> tuple[tuple[str, Json], ...]:
     return tuple((str(k), v) for k, v in value.items())
 
 
-# name -> how to read it. The same names are the TOML keys and the long flags.
-OPTIONS: dict[str, Callable[[object], object]] = {
-    "out": lambda v: Path(_text(v)),
-    "formats": _formats,
-    "revision": _revision,
-    "compression": _compression,
-    "maintainer": _text,
-    "set": _settings,
-    "source-date-epoch": _epoch,
-}
+class Kind(StrEnum):
+    VALUE = "value"  # --name VALUE
+    REPEAT = "repeat"  # --name VALUE, as often as needed; adds to the layers below
 
 
-def _field(name: str) -> str:
-    return {"set": "settings"}.get(name, name.replace("-", "_"))
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """One build option: its flag and TOML key, how a value is read, and what it does."""
+
+    name: str
+    parse: Callable[[object], object]
+    metavar: str
+    help: str
+    kind: Kind = Kind.VALUE
+    # For a default that is not a fixed value (it comes from the environment or the release).
+    default_text: str = ""
+
+    @property
+    def attr(self) -> str:
+        """The BuildOptions field it sets."""
+        return {"set": "settings"}.get(self.name, self.name.replace("-", "_"))
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    @property
+    def default(self) -> str:
+        """The default as a user would write it."""
+        if self.default_text:
+            return self.default_text
+        return _show(BuildOptions.__dataclass_fields__[self.attr].default)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_show(v) for v in value) or "none"
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(name="out", parse=lambda v: Path(_text(v)), metavar="DIR", help="directory the packages go to"),
+    Option(
+        name="formats",
+        parse=_formats,
+        metavar="deb,rpm",
+        help=f"package formats to build, comma-separated ({', '.join(PackageFormat)})",
+    ),
+    Option(
+        name="revision",
+        parse=_revision,
+        metavar="N",
+        help="package revision: raise it to ship a packaging fix",
+    ),
+    Option(
+        name="compression",
+        parse=_compression,
+        metavar="|".join(Compression),
+        help="payload compression; xz or gzip for targets older than dpkg 1.21.18 or rpm 4.14",
+    ),
+    Option(name="maintainer", parse=_text, metavar='"Name <email>"', help="who the packages say made them"),
+    Option(
+        name="set",
+        parse=_settings,
+        metavar="Section.Key=VALUE",
+        kind=Kind.REPEAT,
+        help="an enforced setting, re-applied on every upgrade; VALUE is JSON if it parses, else a string",
+        default_text="none",
+    ),
+    Option(
+        name="source-date-epoch",
+        parse=_epoch,
+        metavar="N",
+        help="the time of every file and header, in seconds since 1970, for reproducible output",
+        default_text="$SOURCE_DATE_EPOCH, else the newest file in the tarball",
+    ),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
 
 
 def load_file(path: Path) -> dict[str, object]:
@@ -165,15 +238,15 @@ def load_file(path: Path) -> dict[str, object]:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
     values: dict[str, object] = {}
     for key, value in raw.items():
-        if key not in OPTIONS:
-            raise UsageError(f"{path}: unknown key '{key}' (known: {', '.join(OPTIONS)})")
+        if key not in BY_NAME:
+            raise UsageError(f"{path}: unknown key '{key}' (known: {', '.join(BY_NAME)})")
         values[key] = _convert(key, value, f"{path}: {key}")
     return values
 
 
 def _convert(key: str, value: object, where: str) -> object:
     try:
-        return OPTIONS[key](value)
+        return BY_NAME[key].parse(value)
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}") from exc
 
@@ -196,13 +269,11 @@ def resolve(file_values: Mapping[str, object], flags: Mapping[str, object]) -> B
     for key, value in flags.items():
         if value is None:
             continue
-        if key == "set":
-            assert isinstance(value, list)
-            earlier = merged.get("set", ())
-            assert isinstance(earlier, tuple)
-            combined: dict[str, Json] = dict(earlier)
-            combined.update(parse_setting(s) for s in value)
-            merged["set"] = tuple(combined.items())
-        else:
-            merged[key] = _convert(key, value, f"--{key}")
-    return BuildOptions(**{_field(k): v for k, v in merged.items()})  # type: ignore[arg-type]
+        option = BY_NAME[key]
+        converted = _convert(key, value, option.flag)
+        if option.kind is Kind.REPEAT:
+            earlier = merged.get(key, ())
+            assert isinstance(earlier, tuple) and isinstance(converted, tuple)
+            converted = tuple((dict(earlier) | dict(converted)).items())
+        merged[key] = converted
+    return BuildOptions(**{BY_NAME[k].attr: v for k, v in merged.items()})  # type: ignore[arg-type]

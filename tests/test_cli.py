@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import mmpkg
 import mmpkg.run
 from mmpkg.cli import main
 
@@ -75,3 +76,56 @@ def test_missing_tool_is_named(
     err = capsys.readouterr().err
     assert "is not installed: install the" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "x.tar.gz", "--o", "dist"],
+        ["build", "x.tar.gz", "--form", "deb"],
+        ["sample-release", "10.5.2", "--ed", "team"],
+        ["--verb", "inspect", "x.tar.gz"],
+    ],
+)
+def test_abbreviations_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A prefix of a flag is a typo, or a flag that a later version makes ambiguous."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmpkg: error: unrecognized arguments") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["build"], "the following arguments are required: TARBALL"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["build", "x.tar.gz", "--revision"], "--revision: expected one argument"),
+        (["sample-release", "10.5.2", "--edition", "pro"], "invalid choice: 'pro'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("mmpkg: error: ") and captured.err.count("\n") == 1, captured.err
+    assert message in captured.err and "--help" in captured.err
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([flag])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"mmpkg {mmpkg.__version__}\n"
+
+
+@pytest.mark.parametrize("flags", [["-q"], ["-v"], ["--quiet"], ["--verbose"]])
+def test_verbosity_before_and_after_the_command(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sample-release", "10.5.2", "--dest", str(tmp_path)]) == 0
+    tarball = capsys.readouterr().out.strip()
+    assert main([*flags, "inspect", tarball]) == 0
+    assert main(["inspect", tarball, *flags]) == 0
+    assert main(["inspect", *flags, tarball]) == 0

@@ -166,9 +166,15 @@ def test_hostile_tarballs_are_refused(
         ),
         ("mattermost-10.5.2-linux-arm64.tar.gz", "file name says arm64 but the contents are for amd64"),
         # Upstream's name with another case or the short suffix still claims what it claims.
-        ("Mattermost-10.6.0-Linux-AMD64.tar.gz", "file name says version 10.6.0 but bin/mattermost is 10.5.2"),
+        (
+            "Mattermost-10.6.0-Linux-AMD64.tar.gz",
+            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
+        ),
         ("mattermost-10.6.0-linux-amd64.tgz", "file name says version 10.6.0 but bin/mattermost is 10.5.2"),
-        ("MATTERMOST-TEAM-10.5.2-LINUX-AMD64.TGZ", "file name says team edition but the contents are enterprise"),
+        (
+            "MATTERMOST-TEAM-10.5.2-LINUX-AMD64.TGZ",
+            "file name says team edition but the contents are enterprise",
+        ),
         ("mattermost-10.5.2-linux-arm64.TAR.GZ", "file name says arm64 but the contents are for amd64"),
     ],
 )

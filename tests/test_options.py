@@ -101,3 +101,13 @@ def test_source_date_epoch_from_the_environment_is_the_lowest_layer(tmp_path: Pa
     assert from_environment({}) == {} and from_environment({"SOURCE_DATE_EPOCH": ""}) == {}
     with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH: expected seconds since 1970, got 'yesterday'"):
         from_environment({"SOURCE_DATE_EPOCH": "yesterday"})
+
+
+def test_the_option_table_covers_the_model() -> None:
+    """Every field of BuildOptions can be set from the command line and the file, by one row."""
+    from dataclasses import fields
+
+    from mmpkg.options import OPTIONS
+
+    assert {o.attr for o in OPTIONS} == {f.name for f in fields(BuildOptions)}
+    assert len({o.name for o in OPTIONS}) == len(OPTIONS)

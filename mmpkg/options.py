@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mmpkg.errors import UsageError
+from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 
 Json = Any  # a value json.loads can return
 
@@ -39,16 +40,13 @@ class Compression(StrEnum):
     GZIP = "gzip"
 
 
-DEFAULT_MAINTAINER = "Mattermost package builders <mattermost-packages@example.com>"
-
-
 @dataclass(frozen=True, kw_only=True)
 class BuildOptions:
+    maintainer: str
     out: Path = Path("dist")
     formats: tuple[PackageFormat, ...] = (PackageFormat.DEB, PackageFormat.RPM)
     revision: int = 1
     compression: Compression = Compression.ZSTD
-    maintainer: str = DEFAULT_MAINTAINER
     # Build-time overrides (configuration layer 2): dotted key -> JSON value, in order given.
     settings: tuple[tuple[str, Json], ...] = field(default=())
     source_date_epoch: int | None = None
@@ -175,9 +173,7 @@ class Option:
     @property
     def default(self) -> str:
         """The default as a user would write it."""
-        if self.default_text:
-            return self.default_text
-        return _show(BuildOptions.__dataclass_fields__[self.attr].default)
+        return self.default_text or _show(BuildOptions.__dataclass_fields__[self.attr].default)
 
 
 def _show(value: object) -> str:
@@ -208,7 +204,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="|".join(Compression),
         help="payload compression; xz or gzip for targets older than dpkg 1.21.18 or rpm 4.14",
     ),
-    Option(name="maintainer", parse=_text, metavar='"Name <email>"', help="who the packages say made them"),
+    Option(
+        name="maintainer",
+        parse=parse_maintainer,
+        metavar='"Name <email>"',
+        help="who made the packages: their Maintainer, Packager and changelog",
+        default_text='"$DEBFULLNAME <$DEBEMAIL>"',
+    ),
     Option(
         name="set",
         parse=_settings,
@@ -253,14 +255,17 @@ def _convert(key: str, value: object, where: str) -> object:
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, object]:
     """Defaults from the environment, below the file and the flags: SOURCE_DATE_EPOCH, the
-    reproducible-builds convention that build systems set for every tool."""
+    reproducible-builds convention that build systems set for every tool, and the maintainer
+    Debian's tools take from DEBFULLNAME and DEBEMAIL."""
+    values: dict[str, object] = {}
     if environ.get("SOURCE_DATE_EPOCH"):
-        return {
-            "source-date-epoch": _convert(
-                "source-date-epoch", environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH"
-            )
-        }
-    return {}
+        values["source-date-epoch"] = _convert(
+            "source-date-epoch", environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH"
+        )
+    maintainer = maintainer_from_environment(environ)
+    if maintainer is not None:
+        values["maintainer"] = _convert("maintainer", maintainer, "DEBFULLNAME and DEBEMAIL")
+    return values
 
 
 def resolve(file_values: Mapping[str, object], flags: Mapping[str, object]) -> BuildOptions:
@@ -276,4 +281,6 @@ def resolve(file_values: Mapping[str, object], flags: Mapping[str, object]) -> B
             assert isinstance(earlier, tuple) and isinstance(converted, tuple)
             converted = tuple((dict(earlier) | dict(converted)).items())
         merged[key] = converted
+    if "maintainer" not in merged:
+        raise UsageError(f"no maintainer for the packages: {HOW_TO_GIVE}")
     return BuildOptions(**{BY_NAME[k].attr: v for k, v in merged.items()})  # type: ignore[arg-type]

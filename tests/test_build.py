@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from harness import require
-from packages import PackageFactory
+from packages import MAINTAINER, PackageFactory
 
 from mmpkg.cli import main
 from mmpkg.options import Compression
@@ -204,7 +204,7 @@ def test_reproducible(packages: PackageFactory, tmp_path: Path) -> None:
         if name == "two":
             # A different wall-clock second: anything stamped with the time of the build differs.
             time.sleep(1.1)
-        assert main(["build", str(tarball), "--out", str(tmp_path / name)]) == 0
+        assert main(["build", str(tarball), "--out", str(tmp_path / name), "--maintainer", MAINTAINER]) == 0
         outputs.append(sorted((tmp_path / name).iterdir()))
     for first, second in zip(*outputs, strict=True):
         assert first.name == second.name
@@ -216,7 +216,9 @@ def test_source_date_epoch_from_the_environment(
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     out = tmp_path / "out"
-    assert main(["build", str(packages.tarball("10.5.2")), "--out", str(out)]) == 0
+    assert (
+        main(["build", str(packages.tarball("10.5.2")), "--out", str(out), "--maintainer", MAINTAINER]) == 0
+    )
     deb, rpm = out / "mattermost_10.5.2-1_amd64.deb", out / "mattermost-10.5.2-1.x86_64.rpm"
     assert {m.mtime for m in deb_members(deb).values()} == {1_700_000_000}
     assert rpm_query(rpm, "%{BUILDTIME}") == "1700000000"
@@ -262,7 +264,8 @@ def test_build_failure_leaves_nothing(
     tarball = packages.tarball("10.5.2")
     out = tmp_path / "out"
     # A setting that cannot nest makes the build fail after inspection has already unpacked files.
-    code = main(["build", str(tarball), "--out", str(out), "--set", "A.B=1", "--set", "A.B.C=2"])
+    argv = ["build", str(tarball), "--out", str(out), "--maintainer", MAINTAINER]
+    code = main([*argv, "--set", "A.B=1", "--set", "A.B.C=2"])
     assert code == 2
     assert "A.B.C" in capsys.readouterr().err
     assert not out.exists()

@@ -10,6 +10,8 @@ import mmpkg
 import mmpkg.run
 from mmpkg.cli import main
 
+MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
+
 
 @pytest.mark.parametrize("argv", [[], ["sample-release"], ["inspect"], ["build"]])
 def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,7 +74,7 @@ def test_missing_tool_is_named(
     tarball = capsys.readouterr().out.strip()
     monkeypatch.setattr(mmpkg.run, "SAFE_PATH", str(tmp_path / "empty-path"))
     out = tmp_path / "out"
-    assert main(["build", tarball, "--out", str(out)]) == 4
+    assert main(["build", tarball, "--out", str(out), "--maintainer", MAINTAINER]) == 4
     err = capsys.readouterr().err
     assert "is not installed: install the" in err and err.count("\n") == 1
     assert not out.exists()
@@ -129,3 +131,19 @@ def test_verbosity_before_and_after_the_command(
     assert main([*flags, "inspect", tarball]) == 0
     assert main(["inspect", tarball, *flags]) == 0
     assert main(["inspect", *flags, tarball]) == 0
+
+
+def test_no_maintainer_is_refused_before_the_tarball_is_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DEBFULLNAME", "DEBEMAIL", "NAME", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["build", "/nonexistent.tar.gz"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("mmpkg: error: no maintainer for the packages: give --maintainer")
+        and err.count("\n") == 1
+    )
+    monkeypatch.setenv("DEBEMAIL", "Chat Team <chat-team@example.com>")
+    assert main(["build", "/nonexistent.tar.gz"]) == 3
+    assert "no such file" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.versions import MattermostVersion
 
+MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 Member = tuple[tarfile.TarInfo, bytes | None]
 Transform = Callable[[list[Member]], list[Member]]
 
@@ -216,7 +217,7 @@ def test_cli_error_is_one_line_and_leaves_no_output(
 ) -> None:
     bad = variant(sample, tmp_path, lambda m: [*m, entry("/etc/evil")])
     out = tmp_path / "out"
-    assert main(["build", str(bad), "--out", str(out)]) == 3
+    assert main(["build", str(bad), "--out", str(out), "--maintainer", MAINTAINER]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mmpkg: error: ") and "absolute path" in err
     assert not out.exists()
@@ -224,7 +225,7 @@ def test_cli_error_is_one_line_and_leaves_no_output(
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
-    assert main(["build", str(bad), "--out", str(existing)]) == 3
+    assert main(["build", str(bad), "--out", str(existing), "--maintainer", MAINTAINER]) == 3
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from mmpkg.errors import UsageError
 from mmpkg.options import (
+    OPTIONS,
     BuildOptions,
     Compression,
     PackageFormat,
@@ -14,6 +16,10 @@ from mmpkg.options import (
     parse_setting,
     resolve,
 )
+
+MAINTAINER = "Chat Team <chat-team@example.com>"
+# What a flag-less build gets from an environment with no maintainer in it.
+GIVEN = {"maintainer": MAINTAINER}
 
 
 @pytest.mark.parametrize(
@@ -39,7 +45,7 @@ def test_bad_settings(bad: str) -> None:
 
 
 def test_overrides_nest() -> None:
-    options = BuildOptions(settings=(("A.B", 1), ("A.C.D", "x"), ("E.F", True)))
+    options = BuildOptions(maintainer=MAINTAINER, settings=(("A.B", 1), ("A.C.D", "x"), ("E.F", True)))
     assert options.overrides() == {"A": {"B": 1, "C": {"D": "x"}}, "E": {"F": True}}
 
 
@@ -88,11 +94,12 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> Non
 
 
 def test_formats_flag_keeps_a_stable_order() -> None:
-    assert resolve({}, {"formats": "rpm,deb"}).formats == (PackageFormat.DEB, PackageFormat.RPM)
+    assert resolve(GIVEN, {"formats": "rpm,deb"}).formats == (PackageFormat.DEB, PackageFormat.RPM)
 
 
 def test_source_date_epoch_from_the_environment_is_the_lowest_layer(tmp_path: Path) -> None:
     env = from_environment({"SOURCE_DATE_EPOCH": "1700000000"})
+    env |= GIVEN
     assert resolve(env, {}).source_date_epoch == 1_700_000_000
     config = tmp_path / "build.toml"
     config.write_text("source-date-epoch = 1600000000\n")
@@ -105,9 +112,69 @@ def test_source_date_epoch_from_the_environment_is_the_lowest_layer(tmp_path: Pa
 
 def test_the_option_table_covers_the_model() -> None:
     """Every field of BuildOptions can be set from the command line and the file, by one row."""
-    from dataclasses import fields
-
-    from mmpkg.options import OPTIONS
-
     assert {o.attr for o in OPTIONS} == {f.name for f in fields(BuildOptions)}
     assert len({o.name for o in OPTIONS}) == len(OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Chat Team <chat-team@example.com>",
+        "Jörg Müller <joerg@example.org>",
+        "J. R. Hacker <j.r+pkg@mail.example.co.uk>",
+    ],
+)
+def test_maintainer_is_name_and_address(text: str) -> None:
+    assert resolve({}, {"maintainer": f"  {text} "}).maintainer == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "chat-team@example.com",
+        "Chat Team",
+        "Chat Team <chat-team>",
+        "<chat-team@example.com>",
+        "Chat Team chat-team@example.com",
+        "Chat, Team <chat-team@example.com>",
+        "Chat Team <chat-team@example.com> extra",
+        "Chat Team <chat team@example.com>",
+    ],
+)
+def test_malformed_maintainer_is_refused(text: str, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r'--maintainer: expected "Name <email>"'):
+        resolve({}, {"maintainer": text})
+    config = tmp_path / "build.toml"
+    config.write_text(f"maintainer = {text!r}\n".replace("'", '"'))
+    with pytest.raises(UsageError, match=rf'{config}: maintainer: expected "Name <email>"'):
+        load_file(config)
+
+
+def test_no_maintainer_is_an_error_saying_how_to_give_one() -> None:
+    with pytest.raises(UsageError, match="no maintainer") as info:
+        resolve(from_environment({}), {})
+    for way in ("--maintainer", "maintainer =", "DEBFULLNAME", "DEBEMAIL"):
+        assert way in str(info.value), way
+
+
+@pytest.mark.parametrize(
+    ("environ", "maintainer"),
+    [
+        ({"DEBFULLNAME": "Chat Team", "DEBEMAIL": "chat-team@example.com"}, MAINTAINER),
+        ({"DEBEMAIL": "Chat Team <chat-team@example.com>"}, MAINTAINER),
+        ({"NAME": "Chat Team", "EMAIL": "chat-team@example.com"}, MAINTAINER),
+        ({"DEBFULLNAME": "Chat Team", "EMAIL": "chat-team@example.com", "NAME": "Other"}, MAINTAINER),
+    ],
+)
+def test_maintainer_from_the_environment(environ: dict[str, str], maintainer: str) -> None:
+    """The variables dch and debchange read, below the file and the flags."""
+    assert resolve(from_environment(environ), {}).maintainer == maintainer
+    assert (
+        resolve(from_environment(environ), {"maintainer": "A B <a@b.example>"}).maintainer
+        == "A B <a@b.example>"
+    )
+
+
+def test_only_an_address_in_the_environment_is_not_enough() -> None:
+    with pytest.raises(UsageError, match="no maintainer"):
+        resolve(from_environment({"DEBEMAIL": "chat-team@example.com"}), {})

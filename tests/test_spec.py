@@ -7,6 +7,7 @@ from mmpkg.release import Arch, Edition, Release
 from mmpkg.spec import build_spec
 from mmpkg.versions import MattermostVersion
 
+MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 RELEASE = Release(
     version=MattermostVersion.parse("10.5.2"),
     edition=Edition.ENTERPRISE,
@@ -19,9 +20,11 @@ RELEASE = Release(
 
 
 def test_source_date_epoch_defaults_to_the_release() -> None:
-    assert build_spec(RELEASE, BuildOptions()).source_date_epoch == 1_700_000_000
+    assert build_spec(RELEASE, BuildOptions(maintainer=MAINTAINER)).source_date_epoch == 1_700_000_000
 
 
 def test_source_date_epoch_zero_is_a_time_like_any_other() -> None:
     """1970-01-01 is what some reproducible pipelines pin; it must not fall back to the release."""
-    assert build_spec(RELEASE, BuildOptions(source_date_epoch=0)).source_date_epoch == 0
+    assert (
+        build_spec(RELEASE, BuildOptions(maintainer=MAINTAINER, source_date_epoch=0)).source_date_epoch == 0
+    )

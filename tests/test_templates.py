@@ -33,7 +33,10 @@ def fixed_spec(version: str = "10.5.2", edition: Edition = Edition.ENTERPRISE) -
         sha256="0" * 64,
         source_date_epoch=1_700_000_000,
     )
-    options = BuildOptions(settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),))
+    options = BuildOptions(
+        maintainer="Chat Team <chat-team@example.com>",
+        settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),),
+    )
     return build_spec(release, options)
 
 

@@ -16,10 +16,16 @@ from mmpkg.inspect import inspect_release
 from mmpkg.options import OPTIONS, from_environment, load_file, resolve
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
+from mmpkg.signals import Stopped, stop_on_signals
 from mmpkg.versions import MattermostVersion
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with stop_on_signals():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = parser().parse_args(argv)
         _logging(args.verbosity)
@@ -41,9 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MmpkgError as exc:
         print(f"mmpkg: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("mmpkg: interrupted", file=sys.stderr)
-        return 130
+    except Stopped as exc:
+        print(f"mmpkg: stopped by {exc.signum.name}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

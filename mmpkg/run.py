@@ -3,18 +3,26 @@
 No shell, an explicit environment (so rpmbuild never reads ~/.rpmmacros and dpkg never sees the
 caller's locale), a throwaway HOME, SOURCE_DATE_EPOCH when the caller has one, and one clear error
 when the tool is missing or fails.
+
+Each tool runs in a process group of its own, so that it and everything it started (rpmbuild's
+shells, dpkg-deb's tar and compressor) can be stopped together: when the caller is interrupted,
+or when a ToolGroup is stopped because a job next to it failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from mmpkg.errors import CommandError, ToolMissingError
 
@@ -34,6 +42,60 @@ PROVIDERS = {
 }
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_current = threading.local()
+
+
+class ToolGroup:
+    """The tools run by the jobs of one build, in whatever threads, so that they stop together.
+
+    A job runs through `call`; stop() kills every tool its jobs are running at once, and any they
+    start afterwards, instead of waiting for them to finish. Leaving a `with ToolGroup()` block
+    by an exception stops it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self._stopped = False
+
+    def __enter__(self) -> ToolGroup:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None:
+            self.stop()
+
+    def call(self, job: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        _current.group = self
+        try:
+            return job(*args, **kwargs)
+        finally:
+            _current.group = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for proc in self._running:
+                _kill(proc)
+
+    def _started(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.add(proc)
+            if self._stopped:
+                _kill(proc)
+
+    def _ended(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    # The tool's whole process group; it may already be gone.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run(
@@ -56,16 +118,7 @@ def run(
         if source_date_epoch is not None:
             full_env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         full_env.update(env or {})
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=full_env,
-            input=input,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-        )
+        proc = _communicate(argv, cwd=cwd, env=full_env, input=input)
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         log.debug("%s", output)
@@ -77,3 +130,33 @@ def run(
             output=output,
         )
     return proc
+
+
+def _communicate(
+    argv: list[str], *, cwd: StrPath | None, env: dict[str, str], input: str | None
+) -> subprocess.CompletedProcess[str]:
+    group: ToolGroup | None = getattr(_current, "group", None)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        process_group=0,
+    )
+    if group is not None:
+        group._started(proc)
+    try:
+        stdout, stderr = proc.communicate(input)
+    except BaseException:
+        # Interrupted (SIGINT, SIGTERM): the tool stops now, not when it is done.
+        _kill(proc)
+        proc.wait()
+        raise
+    finally:
+        if group is not None:
+            group._ended(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)

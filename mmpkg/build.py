@@ -12,32 +12,62 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mmpkg.backends import BACKENDS
+from mmpkg.errors import CommandError, no_space, output_error
 from mmpkg.inspect import inspect_release
 from mmpkg.options import BuildOptions
-from mmpkg.run import ToolGroup
+from mmpkg.release import Release
+from mmpkg.run import ToolGroup, require
 from mmpkg.spec import build_spec
 from mmpkg.staging import stage_common
-from mmpkg.workspace import publish, workspace
+from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
 log = logging.getLogger("mmpkg")
+
+# Below this much room beyond the release's own size, a tool that failed to write most likely
+# ran out of space; rpmbuild then says only "Unable to write header to ...:", with no reason.
+SPARE = 1 << 20
 
 
 def build(tarball: Path, options: BuildOptions) -> list[Path]:
     """Build the packages `options` asks for and return their paths in the output directory."""
+    # What can be checked without the tarball is, before it is read.
+    check_output(options.out.absolute())
     out = options.out.resolve()
+    backends = [BACKENDS[f] for f in options.formats]
+    for backend in backends:
+        require(backend.tool)
     with workspace(out) as work:
-        release = inspect_release(tarball, extract_to=work / "release")
-        spec = build_spec(release, options)
-        log.info("building %s %s (%s) from %s", spec.name, spec.version, spec.arch, tarball.name)
-        common = stage_common(spec, work / "release", work / "common")
-        backends = [BACKENDS[f] for f in options.formats]
-        # Every tree is complete before any tool starts: a new hard link or a utime on a shared
-        # inode while dpkg-deb reads it makes tar fail with "file changed as we read it".
-        roots = [(b, b.stage(spec, common, work / b.format)) for b in backends]
-        # The two native tools then run at the same time, reading the same files. On any
-        # exception (a signal, the other format failing) the ToolGroup, left first, stops them at
-        # once, before the pool waits for its threads.
+        try:
+            return _build(tarball, options, work, out)
+        except OSError as exc:
+            problem = output_error(exc, work.parent)
+            if problem is None:
+                raise
+            raise problem from exc
+
+
+def _build(tarball: Path, options: BuildOptions, work: Path, out: Path) -> list[Path]:
+    release = inspect_release(tarball, extract_to=work / "release")
+    spec = build_spec(release, options)
+    log.info("building %s %s (%s) from %s", spec.name, spec.version, spec.arch, tarball.name)
+    common = stage_common(spec, work / "release", work / "common")
+    backends = [BACKENDS[f] for f in options.formats]
+    # Every tree is complete before any tool starts: a new hard link or a utime on a shared
+    # inode while dpkg-deb reads it makes tar fail with "file changed as we read it".
+    roots = [(b, b.stage(spec, common, work / b.format)) for b in backends]
+    # The two native tools then run at the same time, reading the same files. On any exception
+    # (a signal, the other format failing) the ToolGroup, left first, stops them at once, before
+    # the pool waits for its threads.
+    try:
         with ThreadPoolExecutor(max_workers=len(roots)) as pool, ToolGroup() as tools:
             jobs = [pool.submit(tools.call, b.package, spec, root, work / b.format) for b, root in roots]
             built = [job.result() for job in jobs]
-        return publish(built, out)
+    except CommandError as exc:
+        if _out_of_space(exc, work, release):
+            raise no_space(work.parent, str(exc)) from exc
+        raise
+    return publish(built, out)
+
+
+def _out_of_space(exc: CommandError, work: Path, release: Release) -> bool:
+    return "No space left on device" in exc.output or free_bytes(work) < release.size + SPARE

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
-from mmpkg.errors import ReleaseError
+from mmpkg.errors import ReleaseError, output_error
 from mmpkg.release import Arch, Edition, Release, facts_from_name
 from mmpkg.versions import MattermostVersion
 
@@ -58,7 +58,8 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
     """Check `tarball` and return what it is; with `extract_to`, also unpack `mattermost/` there.
 
     Files are written with normalised modes (0644, or 0755 if executable; no setuid, setgid,
-    sticky or world-writable bits). Raises ReleaseError with one line saying what is wrong.
+    sticky or world-writable bits). Raises ReleaseError with one line saying what is wrong with
+    the tarball, and OSError when `extract_to` is full or refuses writes.
     """
     name = tarball.name
     if not tarball.is_file():
@@ -77,6 +78,11 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ReleaseError(f"{name} is not a complete gzip'd tar archive ({exc}); download it again") from exc
     except OSError as exc:
+        # Reading the tarball failed, or writing the unpacked files did: a full or read-only
+        # disk is left to the caller, who knows what the disk is for; anything else is the
+        # archive's fault (a name too long, a member that cannot be a file).
+        if extract_to is not None and output_error(exc, extract_to):
+            raise
         raise ReleaseError(f"{name}: cannot unpack it: {exc.strerror or exc}") from exc
     return _conclude(name, scan, digest.hexdigest(), extract_to)
 
@@ -122,7 +128,7 @@ def _take(
         _check_link_target(rel, member.linkname, name)
         _remember(scan, rel, _Seen("symlink", digest=member.linkname), name)
         if dest is not None:
-            os.symlink(member.linkname, _safe_parent(dest, rel, name) / PurePosixPath(rel).name)
+            os.symlink(member.linkname, _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name))
         return
     if member.islnk():
         target = _relative(member.linkname, name)
@@ -134,7 +140,7 @@ def _take(
             )
         _remember(scan, rel, _Seen("file", seen.digest, seen.mode), name)
         if dest is not None:
-            os.link(dest / target, _safe_parent(dest, rel, name) / PurePosixPath(rel).name)
+            os.link(dest / target, _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name))
         return
     if not member.isfile():
         raise ReleaseError(
@@ -160,9 +166,7 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
     tail = b""
     out = None
     if dest is not None:
-        path = _safe_parent(dest, rel, name) / PurePosixPath(rel).name
-        if path.is_symlink() or path.exists():
-            path.unlink()
+        path = _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         out = os.fdopen(fd, "wb")
     try:
@@ -184,6 +188,13 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
             os.fchmod(out.fileno(), mode)  # the caller's umask must not decide the mode
             out.close()
     return digest.hexdigest()
+
+
+def _fresh(path: Path) -> Path:
+    """`path`, emptied of an earlier copy of the same member (_remember checked they agree)."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    return path
 
 
 def _read_build_facts(window: bytes, scan: _Scan) -> None:

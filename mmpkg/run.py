@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -43,6 +44,7 @@ PROVIDERS = {
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+_ERROR = re.compile(r"\berror\b", re.IGNORECASE)
 P = ParamSpec("P")
 R = TypeVar("R")
 _current = threading.local()
@@ -98,6 +100,24 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def require(tool: str) -> None:
+    """Raise ToolMissingError unless `tool` can be run, naming the package that provides it."""
+    if shutil.which(tool, path=SAFE_PATH) is None and not os.path.isabs(tool):
+        hint = PROVIDERS.get(tool, tool)
+        raise ToolMissingError(f"{tool} is not installed: install the '{hint}' package")
+
+
+def cause(output: str) -> str:
+    """The line of a tool's output that says why it failed: its first error, not whatever it
+    printed last (rpmbuild ends with a summary, and its progress goes to the same stream)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR.search(line) and line != "RPM build errors:"]
+    if not errors:
+        return lines[-1] if lines else "no output"
+    more = len(set(errors)) - 1
+    return errors[0] + (f" (and {more} more errors; -v shows them)" if more > 0 else "")
+
+
 def run(
     cmd: Sequence[StrPath],
     *,
@@ -109,9 +129,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run `cmd` and return its captured output; raise CommandError if it fails and `check`."""
     argv = [os.fspath(a) for a in cmd]
-    if shutil.which(argv[0], path=SAFE_PATH) is None and not os.path.isabs(argv[0]):
-        hint = PROVIDERS.get(argv[0], argv[0])
-        raise ToolMissingError(f"{argv[0]} is not installed: install the '{hint}' package")
+    require(argv[0])
     log.debug("+ %s", shlex.join(argv))
     with tempfile.TemporaryDirectory(prefix="mmpkg-home-") as home:
         full_env = {"PATH": SAFE_PATH, "LC_ALL": "C.UTF-8", "HOME": home, "TZ": "UTC"}
@@ -122,11 +140,8 @@ def run(
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         log.debug("%s", output)
-        lines = [line for line in output.splitlines() if line.strip()]
-        # The tool's own last word usually names the cause; --verbose shows all of it.
-        last = lines[-1].strip() if lines else "no output"
         raise CommandError(
-            f"{Path(argv[0]).name} failed with exit code {proc.returncode}: {last}",
+            f"{Path(argv[0]).name} failed with exit code {proc.returncode}: {cause(output)}",
             output=output,
         )
     return proc

@@ -22,6 +22,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mmpkg.errors import UsageError
+
 PREFIX = ".mmpkg-build-"
 
 
@@ -37,6 +39,25 @@ def workspace(out: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)
+
+
+def check_output(out: Path) -> None:
+    """Refuse, before anything is read or written, an output directory that cannot be one."""
+    found = nearest_existing(out)
+    if found.is_symlink() and not found.exists():
+        raise UsageError(f"--out {out}: {found} is a broken symbolic link")
+    if not found.is_dir():
+        what = f"--out {out} is" if found == out else f"--out {out}: {found} is"
+        raise UsageError(f"{what} a file, not a directory")
+    if not os.access(found, os.W_OK | os.X_OK):
+        read_only = os.statvfs(found).f_flag & os.ST_RDONLY
+        reason = "is on a read-only file system" if read_only else "is not writable by you"
+        raise UsageError(f"--out {out}: {found} {reason}; choose another directory")
+
+
+def free_bytes(path: Path) -> int:
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
 
 
 def nearest_existing(path: Path) -> Path:

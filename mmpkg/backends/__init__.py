@@ -13,6 +13,7 @@ from mmpkg.spec import PackageSpec
 
 class Backend(Protocol):
     format: PackageFormat
+    tool: str  # the native program that writes the package
 
     def filename(self, spec: PackageSpec) -> str:
         """The package's conventional file name in this format."""

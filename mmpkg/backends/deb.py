@@ -68,6 +68,7 @@ def render_scripts(spec: PackageSpec) -> dict[str, str]:
 
 class DebBackend:
     format = PackageFormat.DEB
+    tool = "dpkg-deb"
 
     def filename(self, spec: PackageSpec) -> str:
         return f"{spec.name}_{deb_version(spec)}_{DEB_ARCH[spec.arch]}.deb"

@@ -55,6 +55,7 @@ def render_spec(spec: PackageSpec) -> str:
 
 class RpmBackend:
     format = PackageFormat.RPM
+    tool = "rpmbuild"
 
     def filename(self, spec: PackageSpec) -> str:
         return f"{spec.name}-{rpm_version(spec)}-{spec.revision}.{RPM_ARCH[spec.arch]}.rpm"

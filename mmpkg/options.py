@@ -15,18 +15,15 @@ defaults are BuildOptions' own. The layers, lowest first: the environment, the f
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
 
 from mmpkg.errors import UsageError
 from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
-
-Json = Any  # a value json.loads can return
+from mmpkg.settings import Json, Setting, SettingError, from_table, parse_setting
 
 
 class PackageFormat(StrEnum):
@@ -48,7 +45,7 @@ class BuildOptions:
     revision: int = 1
     compression: Compression = Compression.ZSTD
     # Build-time overrides (configuration layer 2): dotted key -> JSON value, in order given.
-    settings: tuple[tuple[str, Json], ...] = field(default=())
+    settings: tuple[Setting, ...] = field(default=())
     source_date_epoch: int | None = None
 
     def overrides(self) -> dict[str, Json]:
@@ -114,34 +111,13 @@ def _epoch(value: object) -> int:
     return seconds
 
 
-def parse_setting(text: str) -> tuple[str, Json]:
-    """`Section.Key=VALUE`: VALUE is JSON when it parses as JSON, a string otherwise."""
-    key, sep, raw = text.partition("=")
-    _check_key(key)
-    if not sep:
-        raise UsageError(f"--set {text}: expected Section.Key=VALUE")
-    try:
-        value: Json = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key, value
-
-
-def _check_key(key: str) -> None:
-    parts = key.split(".")
-    if len(parts) < 2 or not all(p and p.replace("_", "").isalnum() for p in parts):
-        raise UsageError(f"'{key}' is not a setting name: expected Section.Key, e.g. ServiceSettings.SiteURL")
-
-
-def _settings(value: object) -> tuple[tuple[str, Json], ...]:
+def _settings(value: object) -> tuple[Setting, ...]:
     """The file's `[set]` table, or the texts of the `--set` flags."""
     if isinstance(value, list):
         return tuple(parse_setting(str(text)) for text in value)
     if not isinstance(value, Mapping):
         raise ValueError('expected a table of "Section.Key" = value')
-    for key in value:
-        _check_key(str(key))
-    return tuple((str(k), v) for k, v in value.items())
+    return from_table(value)
 
 
 class Kind(StrEnum):
@@ -242,13 +218,15 @@ def load_file(path: Path) -> dict[str, object]:
     for key, value in raw.items():
         if key not in BY_NAME:
             raise UsageError(f"{path}: unknown key '{key}' (known: {', '.join(BY_NAME)})")
-        values[key] = _convert(key, value, f"{path}: {key}")
+        values[key] = _convert(key, value, f"{path}: [{key}]" if key == "set" else f"{path}: {key}")
     return values
 
 
 def _convert(key: str, value: object, where: str) -> object:
     try:
         return BY_NAME[key].parse(value)
+    except SettingError as exc:
+        raise UsageError(f"{where} {exc}") from exc  # "--set Section.Key: ..."
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}") from exc
 

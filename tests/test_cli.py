@@ -49,7 +49,7 @@ def test_sample_release_prints_its_path(
             "--revision: expected a positive whole number",
         ),
         (["build", "/nonexistent.tar.gz", "--formats", "deb,apk"], 2, "--formats: formats are deb, rpm"),
-        (["build", "/nonexistent.tar.gz", "--set", "SiteURL=x"], 2, "'SiteURL' is not a setting name"),
+        (["build", "/nonexistent.tar.gz", "--set", "SiteURL=x"], 2, "--set SiteURL: not a setting name"),
         (
             ["build", "/nonexistent.tar.gz", "--config", "/nonexistent.toml"],
             2,
@@ -78,6 +78,8 @@ def test_missing_tool_is_named(
     err = capsys.readouterr().err
     assert "is not installed: install the" in err and err.count("\n") == 1
     assert not out.exists()
+    # Before the tarball is read: a large one is not unpacked for nothing.
+    assert main(["build", "/nonexistent.tar.gz", "--out", str(out), "--maintainer", MAINTAINER]) == 4
 
 
 @pytest.mark.parametrize(
@@ -147,3 +149,16 @@ def test_no_maintainer_is_refused_before_the_tarball_is_read(
     monkeypatch.setenv("DEBEMAIL", "Chat Team <chat-team@example.com>")
     assert main(["build", "/nonexistent.tar.gz"]) == 3
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_toml_date_in_set_is_one_line_before_the_tarball_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text("[set]\n'ExperimentalSettings.Since' = 2024-01-31\n")
+    assert main(["build", "/nonexistent.tar.gz", "--config", str(config), "--maintainer", MAINTAINER]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"mmpkg: error: {config}: [set] ExperimentalSettings.Since: a TOML date")
+        and err.count("\n") == 1
+    )

@@ -13,9 +13,9 @@ from mmpkg.options import (
     PackageFormat,
     from_environment,
     load_file,
-    parse_setting,
     resolve,
 )
+from mmpkg.settings import parse_setting
 
 MAINTAINER = "Chat Team <chat-team@example.com>"
 # What a flag-less build gets from an environment with no maintainer in it.
@@ -38,10 +38,19 @@ def test_set_values_are_json_when_they_parse(text: str, key: str, value: object)
     assert parse_setting(text) == (key, value)
 
 
-@pytest.mark.parametrize("bad", ["SiteURL=x", "ServiceSettings.SiteURL", ".Key=1", "A..B=1", "A.$(x)=1"])
-def test_bad_settings(bad: str) -> None:
-    with pytest.raises(UsageError):
-        parse_setting(bad)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("SiteURL=x", "--set SiteURL: not a setting name"),
+        ("ServiceSettings.SiteURL", "--set ServiceSettings.SiteURL: expected Section.Key=VALUE"),
+        (".Key=1", "--set .Key: not a setting name"),
+        ("A..B=1", "--set A..B: not a setting name"),
+        ("A.$(x)=1", r"--set A.\$\(x\): not a setting name"),
+    ],
+)
+def test_bad_settings(bad: str, message: str) -> None:
+    with pytest.raises(UsageError, match=f"^{message}"):
+        resolve(GIVEN, {"set": [bad]})
 
 
 def test_overrides_nest() -> None:
@@ -82,7 +91,7 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
         ("revision = 0\n", "revision: expected a positive whole number"),
         ('compression = "lz4"\n', "compression: choose one of zstd, xz, gzip"),
         ('formats = ["deb", "apk"]\n', "formats: formats are deb, rpm"),
-        ("set = 1\n", "set: expected a table"),
+        ("set = 1\n", r"\[set\]: expected a table"),
         ("revision = [\n", "is not valid TOML"),
     ],
 )
@@ -178,3 +187,23 @@ def test_maintainer_from_the_environment(environ: dict[str, str], maintainer: st
 def test_only_an_address_in_the_environment_is_not_enough() -> None:
     with pytest.raises(UsageError, match="no maintainer"):
         resolve(from_environment({"DEBEMAIL": "chat-team@example.com"}), {})
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("2024-01-31", "a TOML date"),
+        ("2024-01-31T10:00:00Z", "a TOML date-time"),
+        ("10:00:00", "a TOML time"),
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("[1, 2024-01-31]", "a TOML date"),
+    ],
+)
+def test_set_values_that_json_cannot_hold_are_refused(tmp_path: Path, value: str, what: str) -> None:
+    """Refused when the file is read, naming file and key, not as a traceback after unpacking."""
+    config = tmp_path / "build.toml"
+    config.write_text(f'[set]\n"ExperimentalSettings.Since" = {value}\n')
+    with pytest.raises(UsageError, match=rf"^{config}: \[set\] ExperimentalSettings.Since: {what}") as info:
+        load_file(config)
+    assert "JSON" in str(info.value)

@@ -10,7 +10,7 @@ defaults are BuildOptions' own. The layers, lowest first: the environment, the f
     compression = "xz"
     maintainer = "Chat Team <chat-team@example.com>"
     [set]
-    "ServiceSettings.SiteURL" = "https://chat.example.com"
+    ServiceSettings.SiteURL = "https://chat.example.com"
 """
 
 from __future__ import annotations

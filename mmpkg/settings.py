@@ -37,10 +37,20 @@ def parse_setting(text: str) -> Setting:
     return key, json_value(key, value)
 
 
-def from_table(table: Mapping[str, object]) -> tuple[Setting, ...]:
-    """The `[set]` table of a build config: `"Section.Key" = value` lines."""
-    settings = []
-    for key, value in table.items():
+def from_table(table: Mapping[str, object], section: str = "") -> tuple[Setting, ...]:
+    """The `[set]` table of a build config, in any of TOML's spellings of Section.Key:
+
+        [set]                           [set]                       [set.ServiceSettings]
+        "ServiceSettings.SiteURL" = x   ServiceSettings.SiteURL = x SiteURL = x
+
+    A table at section level holds settings; below Section.Key a table is the setting's JSON
+    object (PluginSettings.PluginStates has plugin ids with dots as keys)."""
+    settings: list[Setting] = []
+    for name, value in table.items():
+        key = f"{section}.{name}" if section else name
+        if not section and "." not in name and isinstance(value, Mapping):
+            settings.extend(from_table(value, key))
+            continue
         check_name(key)
         settings.append((key, json_value(key, value)))
     return tuple(settings)

@@ -207,3 +207,47 @@ def test_set_values_that_json_cannot_hold_are_refused(tmp_path: Path, value: str
     with pytest.raises(UsageError, match=rf"^{config}: \[set\] ExperimentalSettings.Since: {what}") as info:
         load_file(config)
     assert "JSON" in str(info.value)
+
+
+ORG = {"ServiceSettings": {"SiteURL": "https://a.example"}, "TeamSettings": {"MaxUsersPerTeam": 10}}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[set]\nServiceSettings.SiteURL = "https://a.example"\nTeamSettings.MaxUsersPerTeam = 10\n',
+        '[set.ServiceSettings]\nSiteURL = "https://a.example"\n[set.TeamSettings]\nMaxUsersPerTeam = 10\n',
+        '[set]\n"ServiceSettings.SiteURL" = "https://a.example"\n"TeamSettings.MaxUsersPerTeam" = 10\n',
+        'set.ServiceSettings.SiteURL = "https://a.example"\nset.TeamSettings = { MaxUsersPerTeam = 10 }\n',
+    ],
+    ids=["dotted-keys", "section-tables", "quoted-keys", "top-level-dotted"],
+)
+def test_set_in_every_toml_spelling(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text(text)
+    assert resolve(GIVEN | load_file(config), {}).overrides() == ORG
+
+
+def test_a_set_value_may_be_an_object_whose_keys_have_dots(tmp_path: Path) -> None:
+    """Plugin ids have dots: below Section.Key a table is the setting's JSON object, not more keys."""
+    config = tmp_path / "build.toml"
+    config.write_text('[set.PluginSettings.PluginStates."com.mattermost.calls"]\nEnable = true\n')
+    options = resolve(GIVEN | load_file(config), {})
+    assert options.overrides() == {
+        "PluginSettings": {"PluginStates": {"com.mattermost.calls": {"Enable": True}}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[set]\nServiceSettings = "x"\n', "ServiceSettings"),
+        ('[set.ServiceSettings]\n"Site URL" = 1\n', "ServiceSettings.Site URL"),
+        ("[set.ServiceSettings]\nSince = 2024-01-31\n", "ServiceSettings.Since"),
+    ],
+)
+def test_set_errors_name_file_and_key(tmp_path: Path, text: str, key: str) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text(text)
+    with pytest.raises(UsageError, match=rf"^{config}: \[set\] {key}: "):
+        load_file(config)

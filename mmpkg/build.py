@@ -7,17 +7,19 @@ and nothing else: other builds into the same directory keep their packages.
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mmpkg.backends import BACKENDS
-from mmpkg.errors import CommandError, no_space, output_error
+from mmpkg.errors import CommandError, UsageError, no_space, output_error
 from mmpkg.inspect import inspect_release
 from mmpkg.options import BuildOptions
 from mmpkg.release import Release
 from mmpkg.run import ToolGroup, require
-from mmpkg.spec import build_spec
+from mmpkg.settings import SettingError, check_against, check_not_secret
+from mmpkg.spec import Layout, build_spec
 from mmpkg.staging import stage_common
 from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
@@ -32,13 +34,15 @@ def build(tarball: Path, options: BuildOptions) -> list[Path]:
     """Build the packages `options` asks for and return their paths in the output directory."""
     # What can be checked without the tarball is, before it is read.
     check_output(options.out.absolute())
+    layout = Layout()
+    _refuse_secrets(options, layout)
     out = options.out.resolve()
     backends = [BACKENDS[f] for f in options.formats]
     for backend in backends:
         require(backend.tool)
     with workspace(out) as work:
         try:
-            return _build(tarball, options, work, out)
+            return _build(tarball, options, layout, work, out)
         except OSError as exc:
             problem = output_error(exc, work.parent)
             if problem is None:
@@ -46,9 +50,10 @@ def build(tarball: Path, options: BuildOptions) -> list[Path]:
             raise problem from exc
 
 
-def _build(tarball: Path, options: BuildOptions, work: Path, out: Path) -> list[Path]:
+def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out: Path) -> list[Path]:
     release = inspect_release(tarball, extract_to=work / "release")
-    spec = build_spec(release, options)
+    _check_settings(options, release)
+    spec = build_spec(release, options, layout)
     log.info("building %s %s (%s) from %s", spec.name, spec.version, spec.arch, tarball.name)
     common = stage_common(spec, work / "release", work / "common")
     backends = [BACKENDS[f] for f in options.formats]
@@ -67,6 +72,27 @@ def _build(tarball: Path, options: BuildOptions, work: Path, out: Path) -> list[
             raise no_space(work.parent, str(exc)) from exc
         raise
     return publish(built, out)
+
+
+def _refuse_secrets(options: BuildOptions, layout: Layout) -> None:
+    env_file, shipped = f"{layout.etc}/mattermost.env", f"{layout.share}/overrides.json"
+    for key, value in options.settings:
+        try:
+            check_not_secret(key, value, env_file=env_file, shipped=shipped)
+        except SettingError as exc:
+            raise UsageError(f"{options.source(key)} {exc}") from exc
+
+
+def _check_settings(options: BuildOptions, release: Release) -> None:
+    """Names and JSON types as the release's own config.json has them."""
+    defaults = json.loads(release.config)
+    for key, value in options.settings:
+        try:
+            note = check_against(key, value, defaults, allow_unknown=options.allow_unknown_settings)
+        except SettingError as exc:
+            raise UsageError(f"{options.source(key)} {exc}") from exc
+        if note:
+            log.warning("%s", note)
 
 
 def _out_of_space(exc: CommandError, work: Path, release: Release) -> bool:

@@ -42,7 +42,7 @@ def _main(argv: Sequence[str] | None) -> int:
         else:
             file_values = from_environment(os.environ) | (load_file(args.config) if args.config else {})
             flags = {option.name: getattr(args, option.name) for option in OPTIONS}
-            for path in build(args.tarball, resolve(file_values, flags)):
+            for path in build(args.tarball, resolve(file_values, flags, file=args.config)):
                 print(path)
     except MmpkgError as exc:
         print(f"mmpkg: error: {exc}", file=sys.stderr)

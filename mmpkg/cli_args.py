@@ -43,13 +43,13 @@ def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 
 def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
-    parser.add_argument(
-        option.flag,
-        dest=option.name,
-        metavar=option.metavar,
-        action="append" if option.kind is Kind.REPEAT else "store",
-        help=f"{option.help} (default: {option.default})",
-    )
+    text = f"{option.help} (default: {option.default})"
+    if option.kind is Kind.SWITCH:
+        # const True, default None: "not given" lets the file's value stand.
+        parser.add_argument(option.flag, dest=option.name, action="store_const", const=True, help=text)
+        return
+    action = "append" if option.kind is Kind.REPEAT else "store"
+    parser.add_argument(option.flag, dest=option.name, metavar=option.metavar, action=action, help=text)
 
 
 def parser() -> Parser:

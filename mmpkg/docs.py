@@ -28,9 +28,8 @@ def command_line() -> str:
         "|---|---|---|---|",
     ]
     for option in OPTIONS:
-        flag = _code(f"{option.flag} {option.metavar}") + (
-            " (repeatable)" if option.kind is Kind.REPEAT else ""
-        )
+        spelled = f"{option.flag} {option.metavar}" if option.metavar else option.flag
+        flag = _code(spelled) + (" (repeatable)" if option.kind is Kind.REPEAT else "")
         key = "`[set]` table" if option.kind is Kind.REPEAT else _code(option.name)
         default = option.default if " " in option.default else _code(option.default)
         rows.append(f"| {_cell(flag)} | {key} | {_cell(default)} | {_cell(option.help)} |")

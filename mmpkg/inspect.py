@@ -26,6 +26,9 @@ from mmpkg.versions import MattermostVersion
 
 TOP = "mattermost"
 CHUNK = 1 << 20
+CONFIG = "config/config.json"
+# Upstream's is about 30 KiB; anything near this is not a configuration file.
+CONFIG_LIMIT = 16 << 20
 
 # Release builds stamp these into the binary with -ldflags -X; Go keeps the flags in the
 # binary's build info, so they are readable without running anything.
@@ -52,6 +55,7 @@ class _Scan:
     enterprise_ready: str | None = None
     elf_arch: Arch | None = None
     plugin_arches: set[Arch] = field(default_factory=set)
+    config: bytes = b""
 
 
 def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release:
@@ -84,7 +88,7 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
         if extract_to is not None and output_error(exc, extract_to):
             raise
         raise ReleaseError(f"{name}: cannot unpack it: {exc.strerror or exc}") from exc
-    return _conclude(name, scan, digest.hexdigest(), extract_to)
+    return _conclude(name, scan, digest.hexdigest())
 
 
 class _HashingReader:
@@ -163,6 +167,8 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
     """Stream one member to disk (if extracting), hashing it and reading build facts on the way."""
     digest = hashlib.sha256()
     is_binary = rel == "bin/mattermost"
+    is_config = rel == CONFIG
+    config = bytearray()
     tail = b""
     out = None
     if dest is not None:
@@ -175,6 +181,10 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
             digest.update(chunk)
             if out is not None:
                 out.write(chunk)
+            if is_config:
+                config += chunk
+                if len(config) > CONFIG_LIMIT:
+                    raise ReleaseError(f"{name}: {TOP}/{CONFIG} is larger than {CONFIG_LIMIT >> 20} MiB")
             if is_binary:
                 if first and chunk[:4] == b"\x7fELF" and len(chunk) >= 20:
                     machine = int.from_bytes(chunk[18:20], "little")
@@ -187,6 +197,8 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
         if out is not None:
             os.fchmod(out.fileno(), mode)  # the caller's umask must not decide the mode
             out.close()
+    if is_config:
+        scan.config = bytes(config)
     return digest.hexdigest()
 
 
@@ -250,15 +262,14 @@ def _remember(scan: _Scan, rel: str, seen: _Seen, name: str) -> None:
     scan.members[rel] = seen
 
 
-def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release:
+def _conclude(name: str, scan: _Scan, sha256: str) -> Release:
     binary = scan.members.get("bin/mattermost")
     if binary is None or binary.kind != "file":
         raise ReleaseError(f"{name}: there is no {TOP}/bin/mattermost; this is not a server release")
-    config = scan.members.get("config/config.json")
+    config = scan.members.get(CONFIG)
     if config is None or config.kind != "file":
-        raise ReleaseError(f"{name}: there is no {TOP}/config/config.json")
-    if dest is not None:
-        _check_config(dest / "config/config.json", name)
+        raise ReleaseError(f"{name}: there is no {TOP}/{CONFIG}")
+    _check_config(scan.config, name)
 
     claimed = facts_from_name(name)
     version = _version(name, scan, claimed.version)
@@ -272,12 +283,13 @@ def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release
         size=scan.size,
         sha256=sha256,
         source_date_epoch=scan.newest,
+        config=scan.config.decode(),
     )
 
 
-def _check_config(path: Path, name: str) -> None:
+def _check_config(text: bytes, name: str) -> None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReleaseError(f"{name}: {TOP}/config/config.json is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

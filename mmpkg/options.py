@@ -46,7 +46,13 @@ class BuildOptions:
     compression: Compression = Compression.ZSTD
     # Build-time overrides (configuration layer 2): dotted key -> JSON value, in order given.
     settings: tuple[Setting, ...] = field(default=())
+    allow_unknown_settings: bool = False
     source_date_epoch: int | None = None
+    # Where each setting was given ("--set", "build.toml: [set]"), for error messages.
+    setting_sources: tuple[tuple[str, str], ...] = field(default=(), metadata={"option": False})
+
+    def source(self, key: str) -> str:
+        return dict(self.setting_sources).get(key, "--set")
 
     def overrides(self) -> dict[str, Json]:
         """The build-time overrides as the nested JSON object they are merged as."""
@@ -120,9 +126,16 @@ def _settings(value: object) -> tuple[Setting, ...]:
     return from_table(value)
 
 
+def _switch(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
 class Kind(StrEnum):
     VALUE = "value"  # --name VALUE
     REPEAT = "repeat"  # --name VALUE, as often as needed; adds to the layers below
+    SWITCH = "switch"  # --name alone; true or false in the file
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,6 +166,8 @@ class Option:
 
 
 def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, tuple):
         return ",".join(_show(v) for v in value) or "none"
     if isinstance(value, Enum):
@@ -194,6 +209,14 @@ OPTIONS: tuple[Option, ...] = (
         kind=Kind.REPEAT,
         help="an enforced setting, re-applied on every upgrade; VALUE is JSON if it parses, else a string",
         default_text="none",
+    ),
+    Option(
+        name="allow-unknown-settings",
+        parse=_switch,
+        metavar="",
+        kind=Kind.SWITCH,
+        help="ship --set names this release's config.json lacks (a plugin's, a later release's); "
+        "types are still checked",
     ),
     Option(
         name="source-date-epoch",
@@ -246,19 +269,28 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, object]:
     return values
 
 
-def resolve(file_values: Mapping[str, object], flags: Mapping[str, object]) -> BuildOptions:
-    """Combine the file's values with the flags given (None = not given); flags win."""
+def resolve(
+    file_values: Mapping[str, object], flags: Mapping[str, object], *, file: Path | None = None
+) -> BuildOptions:
+    """Combine the file's values (from `file`, if any) with the flags given (None = not given);
+    flags win."""
     merged: dict[str, object] = dict(file_values)
+    sources = {key: f"{file}: [set]" for key, _ in _pairs(merged.get("set", ()))} if file else {}
     for key, value in flags.items():
         if value is None:
             continue
         option = BY_NAME[key]
         converted = _convert(key, value, option.flag)
         if option.kind is Kind.REPEAT:
-            earlier = merged.get(key, ())
-            assert isinstance(earlier, tuple) and isinstance(converted, tuple)
-            converted = tuple((dict(earlier) | dict(converted)).items())
+            sources.update((k, option.flag) for k, _ in _pairs(converted))
+            converted = tuple((dict(_pairs(merged.get(key, ()))) | dict(_pairs(converted))).items())
         merged[key] = converted
     if "maintainer" not in merged:
         raise UsageError(f"no maintainer for the packages: {HOW_TO_GIVE}")
-    return BuildOptions(**{BY_NAME[k].attr: v for k, v in merged.items()})  # type: ignore[arg-type]
+    fields = {BY_NAME[k].attr: v for k, v in merged.items()}
+    return BuildOptions(**fields, setting_sources=tuple(sources.items()))  # type: ignore[arg-type]
+
+
+def _pairs(value: object) -> tuple[Setting, ...]:
+    assert isinstance(value, tuple)
+    return value

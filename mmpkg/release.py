@@ -76,3 +76,6 @@ class Release:
     size: int  # bytes of file content once unpacked
     sha256: str  # of the tarball itself
     source_date_epoch: int  # newest member mtime: the release's own build time
+    # The release's config/config.json, as JSON text (a str keeps the model immutable): the
+    # names and types build-time settings are checked against.
+    config: str = "{}"

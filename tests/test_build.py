@@ -265,7 +265,7 @@ def test_build_failure_leaves_nothing(
     out = tmp_path / "out"
     # A setting that cannot nest makes the build fail after inspection has already unpacked files.
     argv = ["build", str(tarball), "--out", str(out), "--maintainer", MAINTAINER]
-    code = main([*argv, "--set", "A.B=1", "--set", "A.B.C=2"])
+    code = main([*argv, "--allow-unknown-settings", "--set", "A.B=1", "--set", "A.B.C=2"])
     assert code == 2
     assert "A.B.C" in capsys.readouterr().err
     assert not out.exists()

@@ -20,7 +20,7 @@ def test_readme_is_generated_from_the_option_table() -> None:
 def test_every_option_is_in_the_readme() -> None:
     text = README.read_text(encoding="utf-8")
     for option in OPTIONS:
-        assert f"`{option.flag} " in text, option.name
+        assert f"`{option.flag}" in text, option.name
 
 
 def test_a_readme_without_the_markers_is_an_error() -> None:

@@ -12,14 +12,15 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mmpkg.backends import BACKENDS
+from mmpkg.backends import BACKENDS, Backend
+from mmpkg.backends.naming import BuiltPackage
 from mmpkg.errors import CommandError, UsageError, no_space, output_error
 from mmpkg.inspect import inspect_release
 from mmpkg.options import BuildOptions
 from mmpkg.release import Release
 from mmpkg.run import ToolGroup, require
 from mmpkg.settings import SettingError, check_against, check_not_secret
-from mmpkg.spec import Layout, build_spec
+from mmpkg.spec import Layout, PackageSpec, build_spec
 from mmpkg.staging import stage_common
 from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
@@ -30,8 +31,10 @@ log = logging.getLogger("mmpkg")
 SPARE = 1 << 20
 
 
-def build(tarball: Path, options: BuildOptions) -> list[Path]:
-    """Build the packages `options` asks for and return their paths in the output directory."""
+def build(tarball: Path, options: BuildOptions) -> list[BuiltPackage]:
+    """Build the packages `options` asks for into the output directory.
+
+    Progress goes to the "mmpkg" logger: each stage at INFO, each tool run at DEBUG."""
     # What can be checked without the tarball is, before it is read.
     check_output(options.out.absolute())
     layout = Layout()
@@ -50,11 +53,12 @@ def build(tarball: Path, options: BuildOptions) -> list[Path]:
             raise problem from exc
 
 
-def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out: Path) -> list[Path]:
+def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out: Path) -> list[BuiltPackage]:
+    log.info("reading %s", tarball.name)
     release = inspect_release(tarball, extract_to=work / "release")
     _check_settings(options, release)
     spec = build_spec(release, options, layout)
-    log.info("building %s %s (%s) from %s", spec.name, spec.version, spec.arch, tarball.name)
+    log.info("staging %s %s (%s)", spec.name, spec.version, spec.arch)
     common = stage_common(spec, work / "release", work / "common")
     backends = [BACKENDS[f] for f in options.formats]
     # Every tree is complete before any tool starts: a new hard link or a utime on a shared
@@ -65,13 +69,23 @@ def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out
     # the pool waits for its threads.
     try:
         with ThreadPoolExecutor(max_workers=len(roots)) as pool, ToolGroup() as tools:
-            jobs = [pool.submit(tools.call, b.package, spec, root, work / b.format) for b, root in roots]
+            jobs = [pool.submit(tools.call, _package, b, spec, root, work / b.format) for b, root in roots]
             built = [job.result() for job in jobs]
     except CommandError as exc:
         if _out_of_space(exc, work, release):
             raise no_space(work.parent, str(exc)) from exc
         raise
-    return publish(built, out)
+    paths = publish(built, out)
+    ids = [b.identify(spec.name, spec.version, spec.revision, spec.arch) for b in backends]
+    return [BuiltPackage.of(id, path) for id, path in zip(ids, paths, strict=True)]
+
+
+def _package(backend: Backend, spec: PackageSpec, root: Path, work: Path) -> Path:
+    name = backend.identify(spec.name, spec.version, spec.revision, spec.arch).file
+    log.info("building %s", name)
+    path = backend.package(spec, root, work)
+    log.info("built %s (%d KiB)", name, (path.stat().st_size + 1023) // 1024)
+    return path
 
 
 def _refuse_secrets(options: BuildOptions, layout: Layout) -> None:
@@ -96,4 +110,4 @@ def _check_settings(options: BuildOptions, release: Release) -> None:
 
 
 def _out_of_space(exc: CommandError, work: Path, release: Release) -> bool:
-    return "No space left on device" in exc.output or free_bytes(work) < release.size + SPARE
+    return "No space left on device" in exc.output or free_bytes(work) < release.unpacked_bytes + SPARE

@@ -9,11 +9,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmpkg.backends import BACKENDS
+from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build import build
 from mmpkg.cli_args import parser
 from mmpkg.errors import MmpkgError
 from mmpkg.inspect import inspect_release
-from mmpkg.options import OPTIONS, from_environment, load_file, resolve
+from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.signals import Stopped, stop_on_signals
@@ -38,12 +40,13 @@ def _main(argv: Sequence[str] | None) -> int:
             )
             print(path)
         elif args.command == "inspect":
-            _inspect(args.tarball, as_json=args.json)
+            revision = resolve_revision(args.revision)
+            _inspect(args.tarball, revision, as_json=args.json)
         else:
             file_values = from_environment(os.environ) | (load_file(args.config) if args.config else {})
             flags = {option.name: getattr(args, option.name) for option in OPTIONS}
-            for path in build(args.tarball, resolve(file_values, flags, file=args.config)):
-                print(path)
+            built = build(args.tarball, resolve(file_values, flags, file=args.config))
+            _built(built, as_json=args.json)
     except MmpkgError as exc:
         print(f"mmpkg: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -54,22 +57,55 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _logging(verbosity: int) -> None:
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.DEBUG}[verbosity]
-    logging.basicConfig(level=level, format="mmpkg: %(message)s", stream=sys.stderr, force=True)
+    """Progress (INFO) on a terminal only, -q for errors only, -v for every tool run anywhere."""
+    if verbosity > 0:
+        level = logging.DEBUG
+    elif verbosity < 0:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if sys.stderr.isatty() else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mmpkg: %(message)s"))
+    log = logging.getLogger("mmpkg")
+    log.handlers = [handler]
+    log.setLevel(level)
+    log.propagate = False
 
 
-def _inspect(tarball: Path, *, as_json: bool) -> None:
+def _inspect(tarball: Path, revision: int, *, as_json: bool) -> None:
     release = inspect_release(tarball)
-    facts = {
+    name = release.edition.package_name
+    packages = [BACKENDS[f].identify(name, release.version, revision, release.arch) for f in PackageFormat]
+    facts: dict[str, object] = {
         "version": str(release.version),
         "edition": str(release.edition),
         "arch": str(release.arch),
         "files": release.file_count,
-        "size": release.size,
-        "sha256": release.sha256,
+        "unpacked_bytes": release.unpacked_bytes,
+        "tarball_bytes": release.tarball_bytes,
+        "tarball_sha256": release.sha256,
     }
     if as_json:
+        facts["packages"] = [{"format": str(p.format), **_id(p), "file": p.file} for p in packages]
         print(json.dumps(facts, indent=2))
-    else:
-        for key, value in facts.items():
-            print(f"{key + ':':9} {value}")
+        return
+    for key, value in facts.items():
+        print(f"{key + ':':15} {value}")
+    for p in packages:
+        print(f"{p.format + ':':15} {p.name} {p.version} {p.arch} ({p.file})")
+
+
+def _built(built: list[BuiltPackage], *, as_json: bool) -> None:
+    if not as_json:
+        for package in built:
+            print(package.path)
+        return
+    facts = [
+        {"format": str(b.id.format), **_id(b.id), "path": str(b.path), "size": b.size, "sha256": b.sha256}
+        for b in built
+    ]
+    print(json.dumps(facts, indent=2))
+
+
+def _id(package: PackageId) -> dict[str, str]:
+    return {"name": package.name, "version": package.version, "arch": package.arch}

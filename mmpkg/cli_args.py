@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from mmpkg import __version__
 from mmpkg.errors import UsageError
-from mmpkg.options import OPTIONS, Kind, Option
+from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.release import Arch, Edition
 
 
@@ -89,11 +89,15 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     inspect = commands["inspect"]
     inspect.add_argument("tarball", type=Path, metavar="TARBALL")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    add_option(inspect, BY_NAME["revision"])
 
     build = commands["build"]
     build.add_argument("tarball", type=Path, metavar="TARBALL")
     build.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with the options below as keys (flags win)"
+    )
+    build.add_argument(
+        "--json", action="store_true", help="print what was built as JSON (format, name, version, ...)"
     )
     for option in OPTIONS:
         add_option(build, option)

@@ -49,7 +49,7 @@ class _Seen:
 class _Scan:
     members: dict[str, _Seen] = field(default_factory=dict)
     file_count: int = 0
-    size: int = 0
+    unpacked_bytes: int = 0
     newest: int = 0
     build_number: str | None = None
     enterprise_ready: str | None = None
@@ -88,7 +88,7 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
         if extract_to is not None and output_error(exc, extract_to):
             raise
         raise ReleaseError(f"{name}: cannot unpack it: {exc.strerror or exc}") from exc
-    return _conclude(name, scan, digest.hexdigest())
+    return _conclude(name, scan, digest.hexdigest(), hashing.count)
 
 
 class _HashingReader:
@@ -97,10 +97,12 @@ class _HashingReader:
     def __init__(self, raw: BinaryIO, digest: hashlib._Hash) -> None:
         self._raw = raw
         self._digest = digest
+        self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
         self._digest.update(data)
+        self.count += len(data)
         return data
 
     def drain(self) -> None:
@@ -154,10 +156,12 @@ def _take(
     mode = 0o755 if member.mode & 0o111 else 0o644
     fileobj = tar.extractfile(member)
     assert fileobj is not None  # a regular file always has content
+    first = rel not in scan.members
     digest = _copy(fileobj, rel, scan, dest, mode, name)
     _remember(scan, rel, _Seen("file", digest, mode), name)
-    scan.file_count += 1
-    scan.size += member.size
+    if first:  # upstream's tarball holds some members twice
+        scan.file_count += 1
+        scan.unpacked_bytes += member.size
     m = _PLUGIN_ARCH.search(rel)
     if rel.startswith("prepackaged_plugins/") and m:
         scan.plugin_arches.add(Arch(m[1]))
@@ -262,7 +266,7 @@ def _remember(scan: _Scan, rel: str, seen: _Seen, name: str) -> None:
     scan.members[rel] = seen
 
 
-def _conclude(name: str, scan: _Scan, sha256: str) -> Release:
+def _conclude(name: str, scan: _Scan, sha256: str, tarball_bytes: int) -> Release:
     binary = scan.members.get("bin/mattermost")
     if binary is None or binary.kind != "file":
         raise ReleaseError(f"{name}: there is no {TOP}/bin/mattermost; this is not a server release")
@@ -280,7 +284,8 @@ def _conclude(name: str, scan: _Scan, sha256: str) -> Release:
         edition=edition,
         arch=arch,
         file_count=scan.file_count,
-        size=scan.size,
+        unpacked_bytes=scan.unpacked_bytes,
+        tarball_bytes=tarball_bytes,
         sha256=sha256,
         source_date_epoch=scan.newest,
         config=scan.config.decode(),

@@ -291,6 +291,15 @@ def resolve(
     return BuildOptions(**fields, setting_sources=tuple(sources.items()))  # type: ignore[arg-type]
 
 
+def resolve_revision(flag: object) -> int:
+    """The revision alone (`inspect --revision`), as `build` would take it."""
+    if flag is None:
+        return BuildOptions.revision  # the field's default
+    number = _convert("revision", flag, "--revision")
+    assert isinstance(number, int)
+    return number
+
+
 def _pairs(value: object) -> tuple[Setting, ...]:
     assert isinstance(value, tuple)
     return value

@@ -73,7 +73,8 @@ class Release:
     edition: Edition
     arch: Arch
     file_count: int
-    size: int  # bytes of file content once unpacked
+    unpacked_bytes: int  # of file content, once unpacked
+    tarball_bytes: int
     sha256: str  # of the tarball itself
     source_date_epoch: int  # newest member mtime: the release's own build time
     # The release's config/config.json, as JSON text (a str keeps the model immutable): the

@@ -46,7 +46,7 @@ class PackageFactory:
         key = (version, edition, arch, revision, settings, compression)
         if key not in self._cache:
             out = self.base / "out" / str(len(self._cache))
-            paths = build(
+            built = build(
                 self.tarball(version, edition, arch),
                 BuildOptions(
                     maintainer=MAINTAINER,
@@ -56,6 +56,6 @@ class PackageFactory:
                     compression=compression,
                 ),
             )
-            by_format = {PackageFormat(p.suffix.lstrip(".")): p for p in paths}
+            by_format = {p.id.format: p.path for p in built}
             self._cache[key] = Built(deb=by_format[PackageFormat.DEB], rpm=by_format[PackageFormat.RPM])
         return self._cache[key]

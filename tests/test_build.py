@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import subprocess
@@ -269,3 +270,26 @@ def test_build_failure_leaves_nothing(
     assert code == 2
     assert "A.B.C" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_build_json_describes_each_package(
+    packages: PackageFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["build", str(packages.tarball("10.5.2")), "--out", str(out), "--maintainer", MAINTAINER]
+    assert main([*argv, "--revision", "2", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert [b["format"] for b in built] == ["deb", "rpm"]
+    for entry in built:
+        assert set(entry) == {"format", "name", "version", "arch", "path", "size", "sha256"}
+        path = Path(entry["path"])
+        assert path.parent == out and path.is_file()
+        assert entry["size"] == path.stat().st_size
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    deb, rpm = (Path(b["path"]) for b in built)
+    assert [built[0][k] for k in ("name", "version", "arch")] == [
+        deb_field(deb, f) for f in ("Package", "Version", "Architecture")
+    ]
+    assert [built[1][k] for k in ("name", "version", "arch")] == rpm_query(
+        rpm, "%{NAME} %{VERSION}-%{RELEASE} %{ARCH}"
+    ).split()

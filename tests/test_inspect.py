@@ -67,7 +67,7 @@ def test_sample_is_accepted_and_extracted(sample: Path, tmp_path: Path) -> None:
         Edition.ENTERPRISE,
         Arch.AMD64,
     )
-    assert release.file_count > 10 and release.size > 0
+    assert release.file_count > 10 and release.unpacked_bytes > 0
     assert (tmp_path / "x/bin/mattermost").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "x/config/config.json").stat().st_mode & 0o777 == 0o644
     assert release.sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
@@ -233,4 +233,54 @@ def test_inspect_cli_json(sample: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["inspect", "--json", str(sample)]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["version"] == "10.5.2" and facts["edition"] == "enterprise" and facts["arch"] == "amd64"
-    assert set(facts) == {"version", "edition", "arch", "files", "size", "sha256"}
+    assert set(facts) == {
+        "version",
+        "edition",
+        "arch",
+        "files",
+        "unpacked_bytes",
+        "tarball_bytes",
+        "tarball_sha256",
+        "packages",
+    }
+    assert facts["tarball_bytes"] == sample.stat().st_size
+    assert facts["tarball_sha256"] == hashlib.sha256(sample.read_bytes()).hexdigest()
+    with tarfile.open(sample) as tar:
+        # Members written twice (upstream's tarball has the shared tree twice) count once.
+        sizes = {m.name: m.size for m in tar.getmembers() if m.isfile()}
+    assert facts["unpacked_bytes"] == sum(sizes.values())
+    assert facts["packages"] == [
+        {
+            "format": "deb",
+            "name": "mattermost",
+            "version": "10.5.2-1",
+            "arch": "amd64",
+            "file": "mattermost_10.5.2-1_amd64.deb",
+        },
+        {
+            "format": "rpm",
+            "name": "mattermost",
+            "version": "10.5.2-1",
+            "arch": "x86_64",
+            "file": "mattermost-10.5.2-1.x86_64.rpm",
+        },
+    ]
+
+
+def test_inspect_names_the_packages_a_build_would_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    team = write_sample_release(
+        MattermostVersion.parse("11.0.0-rc1"), edition=Edition.TEAM, arch=Arch.ARM64, dest=tmp_path
+    )
+    assert main(["inspect", str(team), "--revision", "3", "--json"]) == 0
+    packages = json.loads(capsys.readouterr().out)["packages"]
+    assert [p["file"] for p in packages] == [
+        "mattermost-team_11.0.0~rc1-3_arm64.deb",
+        "mattermost-team-11.0.0~rc1-3.aarch64.rpm",
+    ]
+    assert main(["inspect", str(team)]) == 0
+    text = capsys.readouterr().out
+    assert "unpacked_bytes:" in text and "tarball_sha256:" in text
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert "deb: mattermost-team 11.0.0~rc1-1 arm64 (mattermost-team_11.0.0~rc1-1_arm64.deb)" in lines

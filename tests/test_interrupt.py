@@ -156,7 +156,7 @@ def test_a_failed_build_leaves_the_other_builds_packages(packages: PackageFactor
         failing.send_signal(signal.SIGCONT)
         failing.communicate(timeout=PATIENCE)
     assert failing.returncode == 130
-    assert sorted(dist.iterdir()) == sorted(good)
+    assert sorted(dist.iterdir()) == sorted(p.path for p in good)
 
 
 def test_builds_side_by_side_keep_each_others_work(packages: PackageFactory, tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_builds_side_by_side_keep_each_others_work(packages: PackageFactory, tmp
         first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=PATIENCE)
     assert first.returncode == 0, err
-    assert sorted(dist.iterdir()) == sorted([*mine, *(Path(p) for p in out.split())])
+    assert sorted(dist.iterdir()) == sorted([*(p.path for p in mine), *(Path(p) for p in out.split())])
     assert staging(tmp_path) == []
 
 
@@ -193,7 +193,7 @@ def test_after_sigkill_the_output_is_clean_and_the_next_build_clears_up(
     assert not dist.exists() or list(dist.rglob("*")) == []
     assert staging(tmp_path) != []
     built = build(tarball, BuildOptions(maintainer=MAINTAINER, out=dist))
-    assert sorted(dist.iterdir()) == sorted(built)
+    assert sorted(dist.iterdir()) == sorted(p.path for p in built)
     assert staging(tmp_path) == []
 
 
@@ -206,4 +206,4 @@ def test_staging_an_older_mmpkg_left_inside_the_output_is_cleared(
     (left / "deb").mkdir(parents=True)
     (left / "deb/mattermost_10.5.2-1_amd64.deb").write_bytes(b"half a package")
     built = build(packages.tarball("10.5.2"), BuildOptions(maintainer=MAINTAINER, out=dist))
-    assert sorted(dist.iterdir()) == sorted(built)
+    assert sorted(dist.iterdir()) == sorted(p.path for p in built)

@@ -13,7 +13,8 @@ RELEASE = Release(
     edition=Edition.ENTERPRISE,
     arch=Arch.AMD64,
     file_count=24,
-    size=62931,
+    unpacked_bytes=62931,
+    tarball_bytes=21345,
     sha256="0" * 64,
     source_date_epoch=1_700_000_000,
 )

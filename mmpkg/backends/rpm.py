@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mmpkg.backends.naming import PackageId
 from mmpkg.options import Compression, PackageFormat
 from mmpkg.release import Arch
 from mmpkg.resources import render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
 from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
+from mmpkg.versions import MattermostVersion
 
 RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}
 PAYLOAD = {Compression.ZSTD: "w3.zstdio", Compression.XZ: "w6.xzdio", Compression.GZIP: "w9.gzdio"}
@@ -57,8 +59,10 @@ class RpmBackend:
     format = PackageFormat.RPM
     tool = "rpmbuild"
 
-    def filename(self, spec: PackageSpec) -> str:
-        return f"{spec.name}-{rpm_version(spec)}-{spec.revision}.{RPM_ARCH[spec.arch]}.rpm"
+    def identify(self, name: str, version: MattermostVersion, revision: int, arch: Arch) -> PackageId:
+        full = f"{version.package_version}-{revision}"  # VERSION-RELEASE
+        file = f"{name}-{full}.{RPM_ARCH[arch]}.rpm"
+        return PackageId(format=self.format, name=name, version=full, arch=RPM_ARCH[arch], file=file)
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
@@ -107,4 +111,4 @@ class RpmBackend:
             specfile,
         ]  # fmt: skip
         run(cmd, source_date_epoch=spec.source_date_epoch)
-        return work / self.filename(spec)
+        return work / self.identify(spec.name, spec.version, spec.revision, spec.arch).file

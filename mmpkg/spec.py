@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mmpkg import __version__
 from mmpkg.options import BuildOptions, Compression
 from mmpkg.release import Arch, Edition, Release
 from mmpkg.versions import MattermostVersion
@@ -80,6 +81,9 @@ class PackageSpec:
     compression: Compression
     has_db_migrate: bool
     backup_keep: int = 5
+    # Which mmpkg built it, recorded in the package: a packaging fix shows as a new mmpkg
+    # version with the same upstream version.
+    mmpkg_version: str = __version__
 
     @property
     def changelog_url(self) -> str:

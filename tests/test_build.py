@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.metadata
 import io
 import json
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from harness import require
 from packages import MAINTAINER, PackageFactory
 
+import mmpkg
 from mmpkg.cli import main
 from mmpkg.options import Compression
 from mmpkg.release import Arch, Edition
@@ -293,3 +295,18 @@ def test_build_json_describes_each_package(
     assert [built[1][k] for k in ("name", "version", "arch")] == rpm_query(
         rpm, "%{NAME} %{VERSION}-%{RELEASE} %{ARCH}"
     ).split()
+
+
+def test_packages_record_the_mmpkg_that_built_them(packages: PackageFactory, tmp_path: Path) -> None:
+    """So that an administrator can tell a packaging fix from an upstream release."""
+    built = packages.build("10.5.2")
+    by = f"mmpkg {mmpkg.__version__}"
+    assert deb_field(built.deb, "Built-Using") == f"mmpkg (= {mmpkg.__version__})"
+    changelog = gzip.decompress(deb_file(built.deb, "usr/share/doc/mattermost/changelog.Debian.gz")).decode()
+    assert f"packaged by {by} from" in " ".join(changelog.split())
+    rpm_log = sh("rpm", "-qp", "--nosignature", "--changelog", built.rpm)
+    assert f"packaged by {by} from" in " ".join(rpm_log.split())
+
+
+def test_the_version_is_single_sourced() -> None:
+    assert importlib.metadata.version("mmpkg") == mmpkg.__version__

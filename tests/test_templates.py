@@ -6,6 +6,7 @@ A change to a template shows here as a diff to review. After reviewing, regenera
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def fixed_spec(version: str = "10.5.2", edition: Edition = Edition.ENTERPRISE) -
         maintainer="Chat Team <chat-team@example.com>",
         settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),),
     )
-    return build_spec(release, options)
+    # A fixed mmpkg version too, so that releasing mmpkg does not change the golden files.
+    return dataclasses.replace(build_spec(release, options), mmpkg_version="1.2.3")
 
 
 def rendered() -> dict[str, str]:

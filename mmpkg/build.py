@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from mmpkg.backends import BACKENDS, Backend
@@ -70,7 +70,7 @@ def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out
     try:
         with ThreadPoolExecutor(max_workers=len(roots)) as pool, ToolGroup() as tools:
             jobs = [pool.submit(tools.call, _package, b, spec, root, work / b.format) for b, root in roots]
-            built = [job.result() for job in jobs]
+            built = [_result(job) for job in jobs]
     except CommandError as exc:
         if _out_of_space(exc, work, release):
             raise no_space(work.parent, str(exc)) from exc
@@ -78,6 +78,17 @@ def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out
     paths = publish(built, out)
     ids = [b.identify(spec.name, spec.version, spec.revision, spec.arch) for b in backends]
     return [BuiltPackage.of(id, path) for id, path in zip(ids, paths, strict=True)]
+
+
+def _result(job: Future[Path]) -> Path:
+    """The job's result, waited for in slices. The kernel may hand SIGINT or SIGTERM to a worker
+    thread, which does not wake a main thread blocked on a lock; Python runs the handler, in the
+    main thread, only once that thread runs again."""
+    while True:
+        try:
+            return job.result(timeout=0.1)
+        except TimeoutError:
+            continue
 
 
 def _package(backend: Backend, spec: PackageSpec, root: Path, work: Path) -> Path:

@@ -7,6 +7,7 @@ leaves is out of --out's way and cleared by the next build.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -40,19 +41,17 @@ def _tools() -> None:
     require("dpkg-deb", "rpmbuild", root=False)
 
 
-def start(tarball: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "mmpkg",
-        "build",
-        str(tarball),
-        "--out",
-        str(out),
-        "--maintainer",
-        MAINTAINER,
-    ]
-    return subprocess.Popen([*argv, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def started(tarball: Path, out: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """A `mmpkg build` process, killed and reaped at the end whatever the test did to it."""
+    argv = [sys.executable, "-m", "mmpkg", "build", str(tarball), "--out", str(out)]
+    argv += ["--maintainer", MAINTAINER, *extra]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def wait_for(what: Callable[[], T], proc: subprocess.Popen[str]) -> T:
@@ -123,18 +122,18 @@ def test_a_signal_stops_the_tools_at_once_and_leaves_nothing(
 ) -> None:
     tarball = slow_release(packages, tmp_path)
     out = tmp_path / "dist"
-    proc = start(tarball, out, "--compression", "xz")
-    tools = wait_for(lambda: {p: n for p, n in descendants(proc.pid).items() if n in TOOLS}, proc)
-    # Frozen tools never finish on their own: the build can only end by stopping them.
-    frozen = list(descendants(proc.pid))
-    for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=PATIENCE)
-    finally:
-        for pid in alive([*frozen, proc.pid]):
-            os.kill(pid, signal.SIGKILL)
+    with started(tarball, out, "--compression", "xz") as proc:
+        tools = wait_for(lambda: {p: n for p, n in descendants(proc.pid).items() if n in TOOLS}, proc)
+        # Frozen tools never finish on their own: the build can only end by stopping them.
+        frozen = list(descendants(proc.pid))
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=PATIENCE)
+        finally:
+            for pid in alive(frozen):
+                os.kill(pid, signal.SIGKILL)
     assert proc.returncode == code, err
     assert err == f"mmpkg: stopped by {signum.name}\n"
     assert alive(list(tools)) == []
@@ -146,15 +145,15 @@ def test_a_failed_build_leaves_the_other_builds_packages(packages: PackageFactor
     """Two builds start into one fresh dist/ (a CI matrix); the one that fails removes only its own."""
     tarball = packages.tarball("10.5.2")
     dist = tmp_path / "dist"
-    failing = start(tarball, dist)
-    wait_for(lambda: staging(tmp_path), failing)
-    failing.send_signal(signal.SIGSTOP)
-    try:
-        good = build(tarball, BuildOptions(maintainer=MAINTAINER, out=dist, revision=2))
-    finally:
-        failing.send_signal(signal.SIGINT)
-        failing.send_signal(signal.SIGCONT)
-        failing.communicate(timeout=PATIENCE)
+    with started(tarball, dist) as failing:
+        wait_for(lambda: staging(tmp_path), failing)
+        failing.send_signal(signal.SIGSTOP)
+        try:
+            good = build(tarball, BuildOptions(maintainer=MAINTAINER, out=dist, revision=2))
+        finally:
+            failing.send_signal(signal.SIGINT)
+            failing.send_signal(signal.SIGCONT)
+            failing.communicate(timeout=PATIENCE)
     assert failing.returncode == 130
     assert sorted(dist.iterdir()) == sorted(p.path for p in good)
 
@@ -163,15 +162,15 @@ def test_builds_side_by_side_keep_each_others_work(packages: PackageFactory, tmp
     """A build clears stale staging next to --out, never the staging of a build still running."""
     tarball = packages.tarball("10.5.2")
     dist = tmp_path / "dist"
-    first = start(tarball, dist)
-    (theirs,) = wait_for(lambda: staging(tmp_path), first)
-    first.send_signal(signal.SIGSTOP)
-    try:
-        mine = build(tarball, BuildOptions(maintainer=MAINTAINER, out=dist, revision=2))
-        assert theirs.is_dir()
-    finally:
-        first.send_signal(signal.SIGCONT)
-    out, err = first.communicate(timeout=PATIENCE)
+    with started(tarball, dist) as first:
+        (theirs,) = wait_for(lambda: staging(tmp_path), first)
+        first.send_signal(signal.SIGSTOP)
+        try:
+            mine = build(tarball, BuildOptions(maintainer=MAINTAINER, out=dist, revision=2))
+            assert theirs.is_dir()
+        finally:
+            first.send_signal(signal.SIGCONT)
+        out, err = first.communicate(timeout=PATIENCE)
     assert first.returncode == 0, err
     assert sorted(dist.iterdir()) == sorted([*(p.path for p in mine), *(Path(p) for p in out.split())])
     assert staging(tmp_path) == []
@@ -182,11 +181,11 @@ def test_after_sigkill_the_output_is_clean_and_the_next_build_clears_up(
 ) -> None:
     tarball = packages.tarball("10.5.2")
     dist = tmp_path / "dist"
-    proc = start(tarball, dist)
-    wait_for(lambda: staging(tmp_path), proc)
-    orphans = list(descendants(proc.pid))
-    proc.kill()
-    proc.communicate()
+    with started(tarball, dist) as proc:
+        wait_for(lambda: staging(tmp_path), proc)
+        orphans = list(descendants(proc.pid))
+        proc.kill()
+        proc.communicate()
     for pid in alive(orphans):
         os.kill(pid, signal.SIGKILL)
     # Nothing of it is where a scan of the output directory would find it.

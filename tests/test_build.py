@@ -232,7 +232,7 @@ def test_files_the_server_rewrites_are_declared(packages: PackageFactory, tmp_pa
     tarball = with_members(
         packages.tarball("10.5.2"), tmp_path / "mattermost-10.5.2-linux-amd64.tar.gz", extra
     )
-    assert main(["build", str(tarball), "--out", str(tmp_path / "out")]) == 0
+    assert main(["build", str(tarball), "--out", str(tmp_path / "out"), "--maintainer", MAINTAINER]) == 0
     deb, rpm = tmp_path / "out/mattermost_10.5.2-1_amd64.deb", tmp_path / "out/mattermost-10.5.2-1.x86_64.rpm"
 
     fmt = "[%{FILENAMES}|%{FILEUSERNAME}:%{FILEGROUPNAME}|%{FILEMODES:octal}|%{FILEVERIFYFLAGS:hex}\n]"

@@ -79,6 +79,7 @@ class PackageSpec:
     source_date_epoch: int
     compression: Compression
     has_db_migrate: bool
+    has_db_ping: bool
     backup_keep: int = 5
 
     @property
@@ -114,6 +115,8 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         compression=options.compression,
         # `mattermost db migrate` appeared in 6.5; older servers migrate when they start.
         has_db_migrate=release.version.at_least(6, 5),
+        # `mattermost db ping` appeared in 11.9: a readiness probe that needs no free text.
+        has_db_ping=release.version.at_least(11, 9),
     )
 
 

@@ -38,6 +38,7 @@ def stage_common(spec: PackageSpec, release: Path, root: Path) -> Path:
     write(share / "version", f"{spec.version}\n")
 
     write(_mkdirs(root, lay.etc) / "mattermost.env", render("templates/mattermost.env.j2", spec=spec), 0o640)
+    write(root / lay.etc.lstrip("/") / "package.conf", render("templates/package.conf.j2", spec=spec))
     man = _mkdirs(root, "/usr/share/man/man8") / "mattermost-pkg.8.gz"
     man.write_bytes(gzip_bytes(render("templates/mattermost-pkg.8.j2", spec=spec).encode()))
     man.chmod(0o644)

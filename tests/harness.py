@@ -71,6 +71,7 @@ PROVIDERS = {
     "mount": "mount", "umount": "mount", "nsenter": "util-linux", "rpm": "rpm",
     "rpmbuild": "rpm", "dnf": "dnf", "createrepo_c": "createrepo-c", "dpkg-deb": "dpkg",
     "systemd-nspawn": "systemd-container", "dpkg-parsechangelog": "dpkg-dev",
+    "piuparts": "piuparts", "apt-ftparchive": "apt-utils", "env": "coreutils",
 }  # fmt: skip
 
 # dpkg's conffile prompt reads stdin; at EOF it fails the install, so decide up front.

@@ -239,23 +239,6 @@ def test_compression(
     assert rpm_query(built.rpm, "%{PAYLOADCOMPRESSOR}") == rpm_compressor
 
 
-def test_scripts_are_shellcheck_clean(packages: PackageFactory, tmp_path: Path) -> None:
-    require("shellcheck", root=False)
-    built = packages.build("10.5.2")
-    sh("dpkg-deb", "--control", built.deb, tmp_path / "DEBIAN")
-    scripts = [tmp_path / "DEBIAN" / s for s in ("preinst", "postinst", "prerm", "postrm")]
-    admin = tmp_path / "mattermost-pkg"
-    admin.write_bytes(deb_file(built.deb, "usr/sbin/mattermost-pkg"))
-    scripts.append(admin)
-    for tag in ("PREIN", "POSTIN", "PREUN", "POSTUN", "POSTTRANS"):
-        path = tmp_path / f"rpm-{tag}"
-        path.write_text("#!/bin/sh\n" + rpm_query(built.rpm, f"%{{{tag}}}"))
-        scripts.append(path)
-    for script in scripts:
-        result = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
-        assert result.returncode == 0, f"{script.name}:\n{result.stdout}"
-
-
 def test_build_failure_leaves_nothing(
     packages: PackageFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -320,6 +320,14 @@ def test_unreachable_database(v10: Install) -> None:
     assert (missing.returncode, missing.stderr.splitlines()[-1]) == (1, refused)
 
 
+def test_refused_login(v10: Install) -> None:
+    proc = v10.run("db", "migrate", env={"MMPKG_SAMPLE_DB_AUTH_FAIL": "1"})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].startswith(
+        'Error: failed to ping DB: pq: password authentication failed for user "'
+    )
+
+
 def test_failed_migration_leaves_the_schema_alone(v10: Install) -> None:
     old = {"schema_version": 90500, "migrations": [{"name": "sample_090500", "version": "9.5.0"}]}
     (v10.db_dir / "mattermost_test.json").write_text(json.dumps(old))

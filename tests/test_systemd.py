@@ -521,7 +521,8 @@ def test_apply_overrides_refuses_a_broken_file_without_stopping_the_server(
 
     assert proc.returncode != 0
     assert proc.stderr.strip() == (
-        "mattermost: error: /etc/mattermost/overrides.d/10-typo.json is not a JSON object; fix or remove it and try again"
+        "mattermost: error: /etc/mattermost/overrides.d/10-typo.json is not a JSON object"
+        " (parse error: Unfinished JSON term at EOF at line 1, column 17); fix or remove it and try again"
     )
     assert server.assert_running(V1) == pid
 

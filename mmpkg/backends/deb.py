@@ -32,6 +32,7 @@ DEPENDS = {
 # a Pre-Depends to be there then.
 PRE_DEPENDS = (DEPENDS[Need.JQ],)
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+CONFFILES = ("mattermost.env", "package.conf")
 UNIT_DIR = "lib/systemd/system"
 
 
@@ -82,7 +83,7 @@ class DebBackend:
         control.mkdir()
         for script, text in render_scripts(spec).items():
             write(control / script, text, 0o755)
-        write(control / "conffiles", f"{spec.layout.etc}/mattermost.env\n")
+        write(control / "conffiles", "".join(f"{spec.layout.etc}/{name}\n" for name in CONFFILES))
         write(control / "md5sums", _md5sums(root))
         write(control / "control", render_control(spec, finish_tree(root, spec.source_date_epoch)))
         finish_tree(control, spec.source_date_epoch)

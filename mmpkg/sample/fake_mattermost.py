@@ -10,7 +10,8 @@ file-store and log directories, the ping endpoint and sd_notify READY=1.
 
 The simulated database server is the directory $MMPKG_SAMPLE_DB_DIR (default
 /var/lib/mattermost-sample-db); database NAME is the JSON file NAME.json in it. Test knobs:
-MMPKG_SAMPLE_DB_UNREACHABLE=1 and MMPKG_SAMPLE_MIGRATION_FAIL=1.
+MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is
+refused) and MMPKG_SAMPLE_MIGRATION_FAIL=1.
 
 mmpkg's generator fills in the build constants below; the two -ldflags lines above mimic the Go
 build info that release tooling reads the build number and edition from. This is one file
@@ -427,11 +428,15 @@ class Database:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", self.name):
             raise Fatal(f"failed to ping DB: invalid database name {self.name!r}")
         self.path = self.dir / f"{self.name}.json"
+        self.user = (urlsplit(dsn).username if "://" in dsn else dsn.partition(":")[0]) or "mmuser"
 
     def check_reachable(self) -> None:
         if os.environ.get("MMPKG_SAMPLE_DB_UNREACHABLE") == "1" or not self.dir.is_dir():
             port = 3306 if self.driver == "mysql" else 5432
             raise Fatal(f"failed to ping DB: dial tcp 127.0.0.1:{port}: connect: connection refused")
+        if os.environ.get("MMPKG_SAMPLE_DB_AUTH_FAIL") == "1":
+            # What lib/pq reports for a wrong password: the server answered and refused us.
+            raise Fatal(f'failed to ping DB: pq: password authentication failed for user "{self.user}"')
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

@@ -1,0 +1,473 @@
+"""The lifecycle shell library on its own: rendered once per format, run under dash and under
+bash --posix (RHEL's /bin/sh), table-driven, in milliseconds and without root.
+
+Install tests prove the scripts with real package managers; these pin down the small decisions
+those scripts make (version order, the upgrade guard, every setting's check, the environment
+file parser, the JSON merge) for every input, including the ones no install test reaches.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import require
+from packages import PackageFactory
+from test_templates import fixed_spec
+
+from mmpkg.resources import render
+
+SHELLS = ("dash", "bash --posix")
+FORMATS = ("deb", "rpm")
+
+
+@functools.cache
+def library(fmt: str) -> str:
+    return render("templates/lifecycle.sh.j2", spec=fixed_spec(), fmt=fmt, context="maintscript")
+
+
+def run_sh(
+    fmt: str,
+    shell: str,
+    body: str,
+    tmp: Path,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Source the library with its paths moved under `tmp`, then run `body` with errexit on."""
+    if shutil.which(shell.split()[0]) is None:
+        require(shell.split()[0], root=False)
+    script = tmp / "script.sh"
+    script.write_text(
+        "set -e\n"
+        + library(fmt)
+        + f"""
+MM_ETC={tmp}/etc MM_SHARE={tmp}/share MM_BACKUPS={tmp}/backups MM_LOGS={tmp}/logs MM_STATE={tmp}/state
+MM_CONFIG="$MM_ETC/config.json" MM_ENV_FILE="$MM_ETC/mattermost.env"
+MM_PACKAGE_CONF="$MM_ETC/package.conf" MM_OVERRIDES_DIR="$MM_ETC/overrides.d"
+MM_PENDING="$MM_BACKUPS/pending" MM_LAST_CONFIGURED="$MM_BACKUPS/last-configured-version"
+mm_systemd_running() {{ return 1; }}
+"""
+        + body
+        + "\n"
+    )
+    full_env = {"PATH": os.environ["PATH"], "HOME": str(tmp)} | dict(env or {})
+    return subprocess.run(
+        [*shell.split(), str(script)], capture_output=True, text=True, env=full_env, cwd=tmp, timeout=30
+    )
+
+
+@pytest.fixture(params=[(f, s) for f in FORMATS for s in SHELLS], ids=lambda p: f"{p[0]}-{p[1].split()[0]}")
+def sh(request: pytest.FixtureRequest, tmp_path: Path) -> ShellRunner:
+    fmt, shell = request.param
+    return ShellRunner(fmt, shell, tmp_path)
+
+
+class ShellRunner:
+    def __init__(self, fmt: str, shell: str, tmp: Path) -> None:
+        self.fmt, self.shell, self.tmp = fmt, shell, tmp
+        for sub in ("etc", "share", "backups", "logs", "state"):
+            (tmp / sub).mkdir(exist_ok=True)
+
+    def __call__(self, body: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return run_sh(self.fmt, self.shell, body, self.tmp, env)
+
+    def ok(self, body: str, **env: str) -> str:
+        proc = self(body, **env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def fails(self, body: str, **env: str) -> str:
+        """The body must end the script with exactly one `mattermost: error:` line."""
+        proc = self(body, **env)
+        assert proc.returncode != 0, proc.stdout
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("mattermost: error: ")]
+        assert len(errors) == 1, proc.stderr
+        return errors[0]
+
+
+# ---- versions ----
+
+ORDER = [
+    ("10.5.2", "10.11.1"),
+    ("9.11.0", "10.0.0"),
+    ("10.0.0-rc1", "10.0.0"),
+    ("10.0.0-rc2", "10.0.0-rc10"),
+    ("5.37.9", "5.37.10"),
+    ("0.0.1", "999999.0.0"),
+    ("7.1.0", "7.10.0"),
+]
+NOT_VERSIONS = [
+    "", "unreadable", "unknown", "10.5", "10.5.2.1", "10..2", ".10.5", "10.5.", "10.5.x",
+    "v10.5.2", "10.5.2-beta1", "10.5.2-rc", "1234567.0.0", "10.5.2 ", "-1.0.0", "10.5.2-rc1-rc2",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("older", "newer"), ORDER)
+def test_version_order(sh: ShellRunner, older: str, newer: str) -> None:
+    out = sh.ok(
+        f"""
+        if mm_version_lt {older} {newer}; then echo lt; fi
+        if mm_version_lt {newer} {older}; then echo gt; fi
+        if mm_version_lt {older} {older}; then echo self; fi
+        """
+    )
+    assert out.split() == ["lt"]
+
+
+@pytest.mark.parametrize("text", NOT_VERSIONS)
+def test_not_a_version(sh: ShellRunner, text: str) -> None:
+    assert sh.ok(f"if mm_version_valid '{text}'; then echo valid; else echo invalid; fi").strip() == "invalid"
+    # Compared anyway, it ends the script instead of answering "not older".
+    assert "cannot compare" in sh.fails(f"if mm_version_lt '{text}' 10.5.2; then :; fi; echo unreachable")
+
+
+# ---- the upgrade guard (the package is 10.5.2) ----
+
+GUARD = [
+    # (installed, environment, refused because ...)
+    ("", {}, None),
+    ("10.5.2", {}, None),
+    ("10.5.1", {}, None),
+    ("9.11.0", {}, None),
+    ("7.1.0", {}, None),
+    ("10.11.1", {}, "refusing to downgrade"),
+    ("10.11.1", {"MMPKG_ALLOW_DOWNGRADE": "1"}, None),
+    ("7.0.0", {}, "upgrade to 7.1 (ESR) first"),
+    ("5.36.0", {}, "upgrade to 5.37 (ESR) first"),
+    ("7.0.0", {"MMPKG_ALLOW_UNSUPPORTED_UPGRADE": "1"}, None),
+    ("unreadable", {}, "cannot read the installed version"),
+    ("unknown", {}, "cannot read the installed version"),
+    ("10.5", {}, "cannot read the installed version"),
+    ("garbage", {"MMPKG_ALLOW_DOWNGRADE": "1"}, "cannot read the installed version"),
+    ("garbage", {"MMPKG_ALLOW_UNSUPPORTED_UPGRADE": "1"}, None),
+]
+
+
+@pytest.mark.parametrize(("installed", "env", "refusal"), GUARD)
+def test_guard(sh: ShellRunner, installed: str, env: dict[str, str], refusal: str | None) -> None:
+    body = f"mm_load_settings strict\nmm_check_upgrade_path '{installed}'\necho allowed"
+    if refusal is None:
+        assert sh.ok(body, **env).strip().endswith("allowed")
+    else:
+        assert refusal in sh.fails(body, **env)
+
+
+def test_guard_reads_an_empty_version_file_as_unreadable(sh: ShellRunner) -> None:
+    (sh.tmp / "share").mkdir(exist_ok=True)
+    (sh.tmp / "share/version").write_text("")
+    assert "cannot read the installed version ('unreadable'" in sh.fails(
+        'mm_load_settings strict\nv=$(mm_installed_version)\nmm_check_upgrade_path "$v"'
+    )
+
+
+# ---- settings: checked before anything changes, the same in dash and bash ----
+
+BAD_SETTINGS = [
+    ("MMPKG_BACKUP_KEEP", "abc"),
+    ("MMPKG_BACKUP_KEEP", "0"),
+    ("MMPKG_BACKUP_KEEP", "-1"),
+    ("MMPKG_BACKUP_KEEP", ""),
+    ("MMPKG_BACKUP_KEEP", "1e3"),
+    ("MMPKG_BACKUP_KEEP", "99999999999999999999"),
+    ("MMPKG_BACKUP_KEEP", "a[$(touch pwned)]"),
+    ("MMPKG_BACKUP_KEEP", "x[`touch pwned`]"),
+    ("MMPKG_START_TIMEOUT", "2m"),
+    ("MMPKG_START_TIMEOUT", "1.5"),
+    ("MMPKG_ALLOW_DOWNGRADE", "yes"),
+    ("MMPKG_ALLOW_UNSUPPORTED_UPGRADE", "true"),
+    ("MMPKG_PURGE_DATA", "2"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
+def test_bad_setting_is_refused(sh: ShellRunner, name: str, value: str) -> None:
+    line = sh.fails("mm_load_settings strict\necho loaded", **{name: value})
+    assert name in line
+    assert not (sh.tmp / "pwned").exists()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("5", "5"), ("08", "8"), ("000012", "12"), ("1", "1")])
+def test_counts_are_read_as_decimal(sh: ShellRunner, value: str, expected: str) -> None:
+    assert (
+        sh.ok('mm_load_settings strict\necho "$MM_BACKUP_KEEP"', MMPKG_BACKUP_KEEP=value).strip() == expected
+    )
+
+
+def write_conf(sh: ShellRunner, text: str, mode: int = 0o644) -> Path:
+    conf = sh.tmp / "etc/package.conf"
+    conf.write_text(text)
+    conf.chmod(mode)
+    return conf
+
+
+def test_package_conf_holds_the_persistent_settings(sh: ShellRunner) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("package.conf is only trusted when owned by root")
+    write_conf(sh, "# kept for the upgrade robot\nMMPKG_BACKUP_KEEP=9\n  MMPKG_START_TIMEOUT = '30'\n")
+    out = sh.ok('mm_load_settings strict\necho "$MM_BACKUP_KEEP $MM_START_TIMEOUT"')
+    assert out.split() == ["9", "30"]
+    # The environment still wins.
+    out = sh.ok('mm_load_settings strict\necho "$MM_BACKUP_KEEP"', MMPKG_BACKUP_KEEP="2")
+    assert out.strip() == "2"
+
+
+def test_package_conf_values_are_checked(sh: ShellRunner) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("package.conf is only trusted when owned by root")
+    write_conf(sh, "MMPKG_BACKUP_KEEP=lots\n")
+    line = sh.fails("mm_load_settings strict")
+    assert "MMPKG_BACKUP_KEEP in" in line and "package.conf" in line and "'lots'" in line
+
+
+def test_package_conf_one_off_switches_and_typos_are_ignored_with_a_warning(sh: ShellRunner) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("package.conf is only trusted when owned by root")
+    write_conf(sh, "MMPKG_ALLOW_DOWNGRADE=1\nMMPKG_BACKUP_KEPP=3\n")
+    proc = sh('mm_load_settings strict\necho "$MM_ALLOW_DOWNGRADE $MM_BACKUP_KEEP"')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "5"]
+    assert "MMPKG_ALLOW_DOWNGRADE in" in proc.stderr and "one-off switch" in proc.stderr
+    assert "MMPKG_BACKUP_KEPP" in proc.stderr
+
+
+def test_package_conf_others_can_write_is_not_read(sh: ShellRunner) -> None:
+    write_conf(sh, "MMPKG_BACKUP_KEEP=1\n", mode=0o666)
+    proc = sh('mm_load_settings strict\necho "$MM_BACKUP_KEEP"')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"
+    assert "ignoring" in proc.stderr and "package.conf" in proc.stderr
+
+
+# ---- the environment file, parsed as systemd's EnvironmentFile= (systemd.exec(5)) ----
+
+ENV_LINES = [
+    ("MM_A=plain", "plain"),
+    ("MM_A = spaced ", "spaced"),
+    ('MM_A="double quoted"', "double quoted"),
+    ("MM_A='single quoted'", "single quoted"),
+    ("  MM_A=leading blanks", "leading blanks"),
+    ("MM_A=has=equals", "has=equals"),
+    ("MM_A=$(touch pwned)", "$(touch pwned)"),
+    ("MM_A=`touch pwned`", "`touch pwned`"),
+    ("MM_A=a;b", "a;b"),
+    ("# MM_A=commented", ""),
+    ("; MM_A=commented", ""),
+    ("export MM_A=not-an-assignment", ""),
+    ("MM A=bad key", ""),
+    ("1MM_A=bad key", ""),
+]
+
+
+@pytest.mark.parametrize(("line", "value"), ENV_LINES)
+def test_env_file_parser(sh: ShellRunner, line: str, value: str) -> None:
+    (sh.tmp / "etc/mattermost.env").write_text(f"MM_B=before\n{line}\nMM_C=after")
+    out = sh.ok('printf \'[%s]\' "$(mm_env_value MM_A)" "$(mm_env_value MM_C)"')
+    assert out == f"[{value}][after]"
+    assert not (sh.tmp / "pwned").exists()
+
+
+def test_env_file_last_assignment_wins(sh: ShellRunner) -> None:
+    (sh.tmp / "etc/mattermost.env").write_text("MM_A=one\nMM_A=two\n")
+    assert sh.ok("mm_env_value MM_A; echo").strip() == "two"
+
+
+# ---- settings as the server sees them, and the JSON merge ----
+
+
+def test_setting_keeps_false_and_zero(sh: ShellRunner) -> None:
+    (sh.tmp / "etc/config.json").write_text(json.dumps({"S": {"F": False, "Z": 0, "E": "", "N": None}}))
+    out = sh.ok("for k in F Z E N; do printf '[%s]' \"$(mm_setting S $k)\"; done")
+    assert out == "[false][0][][]"
+
+
+def test_environment_wins_over_config(sh: ShellRunner) -> None:
+    (sh.tmp / "etc/config.json").write_text(json.dumps({"ServiceSettings": {"SiteURL": "file"}}))
+    (sh.tmp / "etc/mattermost.env").write_text("MM_SERVICESETTINGS_SITEURL=env\n")
+    assert sh.ok("mm_setting ServiceSettings SiteURL").strip() == "env"
+
+
+PING = [
+    (":8065", "http://127.0.0.1:8065/api/v4/system/ping"),
+    ("", "http://127.0.0.1:8065/api/v4/system/ping"),
+    ("localhost", "http://localhost:8065/api/v4/system/ping"),
+    ("10.0.0.5:9000", "http://10.0.0.5:9000/api/v4/system/ping"),
+    ("0.0.0.0:80", "http://127.0.0.1:80/api/v4/system/ping"),
+    ("[::]:8065", "http://[::1]:8065/api/v4/system/ping"),
+    ("[::1]", "http://[::1]:8065/api/v4/system/ping"),
+    ("[fe80::1]:8443", "http://[fe80::1]:8443/api/v4/system/ping"),
+]
+
+
+@pytest.mark.parametrize(("listen", "url"), PING)
+def test_ping_url(sh: ShellRunner, listen: str, url: str) -> None:
+    (sh.tmp / "etc/config.json").write_text(json.dumps({"ServiceSettings": {"ListenAddress": listen}}))
+    assert sh.ok("mm_ping_url").strip() == url
+
+
+def deep_merge(base: Any, layer: Any) -> Any:
+    out = dict(base)
+    for key, value in layer.items():
+        old = out.get(key)
+        out[key] = deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def test_merge_layers_in_name_order(sh: ShellRunner) -> None:
+    live: dict[str, Any] = {"A": {"x": 1, "keep": "yes", "nested": {"a": 1}}, "B": [1, 2], "Salt": "s3cr3t"}
+    build: dict[str, Any] = {"A": {"x": 2, "nested": {"b": 2}}, "B": [3]}
+    admin: dict[str, Any] = {
+        "10 first.json": {"A": {"x": 3}, "C": False},
+        "20-second.json": {"A": {"x": 4, "nested": {"a": None}}},
+        "Z-upper.json": {"D": "upper sorts before lower in C"},
+        "a-lower.json": {"D": "lower wins"},
+    }
+    (sh.tmp / "etc/config.json").write_text(json.dumps(live))
+    (sh.tmp / "share/overrides.json").write_text(json.dumps(build))
+    (sh.tmp / "etc/overrides.d").mkdir()
+    for name, data in admin.items():
+        (sh.tmp / "etc/overrides.d" / name).write_text(json.dumps(data))
+    (sh.tmp / "etc/overrides.d/ignored.txt").write_text("{not json")
+    sh.ok(f'mm_merge_into "{sh.tmp}/merged.json" "$MM_CONFIG"')
+    expected = deep_merge(live, build)
+    for name in sorted(admin, key=lambda n: n.encode()):
+        expected = deep_merge(expected, admin[name])
+    assert json.loads((sh.tmp / "merged.json").read_text()) == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("", "not a JSON object"),
+        ("[1]", "not a JSON object"),
+        ("{", "not a JSON object"),
+        ('"x"', "not a JSON object"),
+    ],
+)
+def test_bad_override_file_is_refused_with_jq_reason(sh: ShellRunner, content: str, why: str) -> None:
+    (sh.tmp / "etc/overrides.d").mkdir()
+    (sh.tmp / "etc/overrides.d/50-bad.json").write_text(content)
+    line = sh.fails("mm_check_overrides")
+    assert "50-bad.json" in line and why in line
+
+
+# ---- "database unreachable" against "database refused us" ----
+
+DB_OUTPUT = [
+    ("Error: failed to ping DB: dial tcp 127.0.0.1:5432: connect: connection refused", True),
+    ("Error: failed to ping DB: dial tcp: lookup db.internal: no such host", True),
+    ("Error: failed to ping DB: dial tcp 10.1.1.1:5432: i/o timeout", True),
+    ("Error: failed to ping DB: dial tcp 10.1.1.1:5432: connect: network is unreachable", True),
+    ('Error: failed to ping DB: pq: password authentication failed for user "mmuser"', False),
+    (
+        "failed to connect to `host=db user=mm`: failed SASL auth (FATAL: password authentication failed)",
+        False,
+    ),
+    ('Error: failed to ping DB: pq: role "mmuser" does not exist', False),
+    ('Error: failed to ping DB: pq: database "mattermost" does not exist', False),
+    ("Error: failed to apply database migrations: pq: relation already exists", False),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize(("output", "unreachable"), DB_OUTPUT)
+def test_db_unreachable_is_only_a_network_failure(sh: ShellRunner, output: str, unreachable: bool) -> None:
+    out = sh.ok(f"if mm_db_unreachable {_quote(output)}; then echo yes; else echo no; fi")
+    assert out.strip() == ("yes" if unreachable else "no")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+# ---- the strictest shellcheck on every script the packages carry ----
+
+# SC2250 asks for ${var} braces around every expansion: style, with no effect on safety (SC2086
+# quoting is enforced). SC2310 (errexit is off in a function called from a condition) is allowed
+# only for the functions below: predicates with no side effects, and wrappers of a single command
+# whose exit status is the whole answer. Any other function called from `if`, `!`, `||` or `&&`
+# fails this test.
+EXCLUDED = ("SC2250",)
+CONDITION_SAFE = {
+    # predicates
+    "mm_version_key", "mm_version_valid", "mm_version_lt", "mm_env_assignment", "mm_config_in_database",
+    "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
+    "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
+    "mm_pending_value", "mm_setting", "mm_conf_value",
+    # one command each
+    "mm_invoke", "mm_run_as_service",
+}  # fmt: skip
+
+
+def package_scripts(packages: PackageFactory, dest: Path) -> list[Path]:
+    built = packages.build("10.5.2")
+    subprocess.run(["dpkg-deb", "--control", built.deb, dest / "DEBIAN"], check=True)
+    scripts = [dest / "DEBIAN" / s for s in ("preinst", "postinst", "prerm", "postrm")]
+    admin = dest / "mattermost-pkg"
+    subprocess.run(["dpkg-deb", "-x", built.deb, dest / "data"], check=True)
+    shutil.copy(dest / "data/usr/sbin/mattermost-pkg", admin)
+    scripts.append(admin)
+    rpm_admin = dest / "rpm-mattermost-pkg"
+    cpio = subprocess.run(["rpm2cpio", built.rpm], capture_output=True, check=True).stdout
+    (dest / "rpmdata").mkdir()
+    subprocess.run(["cpio", "-idm", "--quiet"], input=cpio, cwd=dest / "rpmdata", check=True)
+    shutil.copy(dest / "rpmdata/usr/sbin/mattermost-pkg", rpm_admin)
+    scripts.append(rpm_admin)
+    for tag in ("PREIN", "POSTIN", "PREUN", "POSTUN", "POSTTRANS"):
+        path = dest / f"rpm-{tag}"
+        text = subprocess.run(
+            ["rpm", "-qp", "--qf", f"%{{{tag}}}", built.rpm], capture_output=True, text=True, check=True
+        ).stdout
+        path.write_text("#!/bin/sh\n" + text)
+        scripts.append(path)
+    return scripts
+
+
+@pytest.mark.tools
+def test_scripts_pass_the_strictest_shellcheck(packages: PackageFactory, tmp_path: Path) -> None:
+    require("shellcheck", "rpm2cpio", "cpio", root=False)
+    for script in package_scripts(packages, tmp_path):
+        text = script.read_text().splitlines()
+        proc = subprocess.run(
+            ["shellcheck", "-s", "sh", "-o", "all", "-e", ",".join(EXCLUDED), "-f", "json1", str(script)],
+            capture_output=True,
+            text=True,
+        )
+        comments = json.loads(proc.stdout)["comments"]
+        problems = []
+        for c in comments:
+            where = text[c["line"] - 1][c["column"] - 1 :]
+            called = re.match(r"!?\s*(\w+)", where)
+            if c["code"] == 2310 and called and called.group(1) in CONDITION_SAFE:
+                continue
+            problems.append(f"{script.name}:{c['line']}: SC{c['code']} {c['message']}\n    {where.strip()}")
+        assert not problems, "\n".join(problems)
+        for shell in SHELLS:
+            syntax = subprocess.run([*shell.split(), "-n", str(script)], capture_output=True, text=True)
+            assert syntax.returncode == 0, f"{shell} {script.name}: {syntax.stderr}"
+
+
+def test_lenient_settings_warn_and_use_the_default(sh: ShellRunner) -> None:
+    """dpkg's unwinding and removals load settings leniently: a typo must not break them."""
+    proc = sh('mm_load_settings lenient\necho "$MM_BACKUP_KEEP $MM_START_TIMEOUT"', MMPKG_BACKUP_KEEP="abc")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["5", "120"]
+    assert "mattermost: warning: the environment variable MMPKG_BACKUP_KEEP is 'abc'" in proc.stderr
+
+
+def test_rpm_scriptlet_refuses_a_missing_count(tmp_path: Path) -> None:
+    """An empty $1 would otherwise read as a first install."""
+    text = render("rpm/scriptlet.j2", scriptlet="pre", context="maintscript", spec=fixed_spec(), fmt="rpm")
+    script = tmp_path / "pre.sh"
+    script.write_text(text)
+    for shell in SHELLS:
+        proc = subprocess.run([*shell.split(), str(script), ""], capture_output=True, text=True)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().startswith("mattermost: error: rpm gave this scriptlet '' instead of")

@@ -1,0 +1,135 @@
+"""Systemd tier, the edges: adopting a hand-made server on a booted host that never had
+mattermost.service, an upgrade that fails to unpack after an old package that is not ours, and
+a full backup file system with the server running. Same booted roots as tests/test_systemd.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import harness
+import pytest
+from packages import Built, PackageFactory
+from scenario import BACKUPS, CONFIG, Site, free_port
+from test_systemd import PENDING, UNIT, V1, V2, Server, answers, ping, schema_of
+
+pytestmark = pytest.mark.systemd
+
+PREFIX = "/opt/mattermost"
+
+
+@pytest.fixture(scope="module")
+def releases(packages: PackageFactory) -> tuple[Built, Built]:
+    return packages.build(V1), packages.build(V2)
+
+
+@pytest.fixture(params=["deb", "rpm"])
+def server(request: pytest.FixtureRequest, root: harness.Root, booted: harness.BootFactory) -> Server:
+    return Server(fmt=request.param, root=root, box=booted(), port=free_port())
+
+
+def install_by_hand_without_unit(server: Server, packages: PackageFactory, version: str) -> None:
+    """upstream's tarball steps, but the server is run some other way: no mattermost.service."""
+    root = server.root
+    root.run("tar", "-xzf", root.copy_in(packages.tarball(version)), "-C", "/opt")
+    root.run("useradd", "--system", "--user-group", "mattermost")
+    root.run("mkdir", f"{PREFIX}/data")
+    root.run("chown", "-R", "mattermost:mattermost", PREFIX)
+    Site(root).create_database()
+
+
+def run_by_hand(server: Server) -> None:
+    """The hand-made server under a transient unit of another name, as a supervisor would."""
+    server.box.exec(
+        "systemd-run", "--unit=handmade-chat", "--uid=mattermost", f"--working-directory={PREFIX}",
+        f"--setenv=MM_SERVICESETTINGS_LISTENADDRESS=127.0.0.1:{server.port}", f"{PREFIX}/bin/mattermost",
+    )  # fmt: skip
+    harness.wait_until(lambda: answers(server.url), timeout=30, what="the hand-made server")
+
+
+def test_adoption_on_a_booted_host_without_the_unit(
+    server: Server, packages: PackageFactory, releases: tuple[Built, Built]
+) -> None:
+    install_by_hand_without_unit(server, packages, V1)
+    run_by_hand(server)
+    handmade = server.root.path(f"{PREFIX}/config/config.json").read_bytes()
+
+    # While it runs, its configuration cannot move under it: refused, nothing changed.
+    said = refused(server, releases[1])
+    assert "is running outside systemd" in said, said
+    assert ping(server.url) == V1
+    assert server.root.path(f"{PREFIX}/config/config.json").read_bytes() == handmade
+
+    server.box.exec("systemctl", "stop", "handmade-chat")
+    said = server.install(releases[1])
+    assert "adopting the Mattermost server installed by hand" in said, said
+    assert "not loaded" not in said
+    assert server.root.path(CONFIG).read_bytes() == handmade
+    assert server.is_enabled() == "enabled"
+    server.site.set_env(MM_SERVICESETTINGS_LISTENADDRESS=f"127.0.0.1:{server.port}")
+    server.systemctl("start", UNIT)
+    server.assert_running(V2)
+    assert server.site.schema() == schema_of(V2)
+
+
+def refused(server: Server, built: Built) -> str:
+    """Install or upgrade, which must fail; what the package manager and scripts said."""
+    root = server.root
+    if server.fmt == "deb":
+        proc = root.dpkg("-i", root.copy_in(built.deb), check=False)
+    else:
+        proc = root.run(
+            "rpm", "--dbpath", harness.RPM_DBPATH, "--nodeps", "-U", root.copy_in(built.rpm), check=False
+        )
+    assert proc.returncode != 0, proc.stdout
+    return proc.stdout + proc.stderr
+
+
+def test_failed_unpack_after_an_old_package_not_ours_restarts_the_server(
+    root: harness.Root, booted: harness.BootFactory, releases: tuple[Built, Built], tmp_path: Path
+) -> None:
+    server = Server(fmt="deb", root=root, box=booted(), port=free_port())
+    v1, v2 = releases
+    server.start_running(v1, V1)
+    # An old package whose postinst does nothing on abort-upgrade, as one not built by mmpkg.
+    root.write_text("/var/lib/dpkg/info/mattermost.postinst", "#!/bin/sh\nexit 0\n")
+    # Another package owns a file of ours, so dpkg fails while unpacking, after preinst stopped
+    # the server; it then runs the new package's postrm abort-upgrade.
+    tree = tmp_path / "squatter"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        "Package: squatter\nVersion: 1\nArchitecture: all\nMaintainer: x <x@example.com>\nDescription: x\n"
+    )
+    (tree / "usr/share/man/man8").mkdir(parents=True)
+    (tree / "usr/share/man/man8/mattermost-pkg.8.gz").write_bytes(b"")
+    harness.run_host(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(tmp_path / "squatter.deb")])
+    root.dpkg("--force-overwrite", "-i", root.copy_in(tmp_path / "squatter.deb"))
+
+    proc = root.dpkg("-i", root.copy_in(v2.deb), check=False)
+
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "trying to overwrite '/usr/share/man/man8/mattermost-pkg.8.gz'" in said
+    assert "mattermost: stopping mattermost.service" in said
+    assert root.dpkg_status("mattermost") == "install ok installed"
+    server.assert_running(V1)
+    assert not root.exists(PENDING, follow_symlinks=False)
+
+
+def test_full_backup_filesystem_leaves_the_server_running(
+    server: Server, releases: tuple[Built, Built]
+) -> None:
+    v1, v2 = releases
+    old_pid = server.start_running(v1, V1)
+    # Inside the container, where the scripts run: a full file system over the backups.
+    box = server.box
+    box.exec("mount", "-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs", BACKUPS)
+    try:
+        box.exec("sh", "-c", f"dd if=/dev/zero of={BACKUPS}/filler bs=4k 2>/dev/null || true")
+        said = refused(server, v2)
+        assert "not enough space for the pre-upgrade snapshot" in said, said
+        assert server.assert_running(V1) == old_pid
+        assert box.exec("ls", "-A", BACKUPS).stdout.split() == ["filler"]
+    finally:
+        box.exec("umount", "-l", BACKUPS)
+    assert not server.root.exists(PENDING, follow_symlinks=False)

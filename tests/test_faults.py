@@ -320,8 +320,9 @@ STEPS: tuple[Step, ...] = (
 )  # fmt: skip
 
 # Rows of the chroot tier that the booted tier runs again with the server running: what the
-# administrator sees of a full backup disk and a failed migration.
-BOOTED_AGAIN = (("snapshot: copy", "enospc"), ("migrate", "knob: migration fails"))
+# administrator sees of a full backup disk, a step failing after the server was stopped, and a
+# failed migration.
+BOOTED_AGAIN = (("snapshot: copy", "enospc"), ("prune", "fail"), ("migrate", "knob: migration fails"))
 
 
 @dataclass(frozen=True)

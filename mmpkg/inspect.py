@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import posixpath
 import re
 import tarfile
 import zlib
@@ -202,6 +203,8 @@ def _relative(member_name: str, name: str) -> str:
     parts = PurePosixPath(member_name).parts
     if ".." in parts:
         raise ReleaseError(f"{name}: member {member_name} contains '..'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in member_name):
+        raise ReleaseError(f"{name}: member {member_name!r} has a control character in its name")
     if not parts or parts[0] != TOP:
         raise ReleaseError(
             f"{name}: member {member_name} is outside the single '{TOP}/' top directory; "
@@ -261,7 +264,24 @@ def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release
         size=scan.size,
         sha256=sha256,
         source_date_epoch=scan.newest,
+        rewritten=_rewritten(scan),
     )
+
+
+def _rewritten(scan: _Scan) -> tuple[str, ...]:
+    """The files UpdateAssetsSubpathInDir rewrites: client/root.html, then every manifest.json
+    and *.css its walk of client/ meets, through a link to a file too (no member is below a
+    linked directory: _safe_parent)."""
+    found: set[str] = set()
+    for rel, seen in scan.members.items():
+        if not rel.startswith("client/") or not (rel.endswith("/manifest.json") or rel.endswith(".css")):
+            continue
+        if seen.kind == "symlink":
+            rel = posixpath.normpath(posixpath.join(posixpath.dirname(rel), seen.digest))
+        if rel != "client/root.html" and scan.members.get(rel, _Seen("dir")).kind == "file":
+            found.add(rel)
+    root_html = scan.members.get("client/root.html")
+    return (*(["client/root.html"] if root_html and root_html.kind == "file" else []), *sorted(found))
 
 
 def _check_config(path: Path, name: str) -> None:

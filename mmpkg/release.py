@@ -73,3 +73,6 @@ class Release:
     size: int  # bytes of file content once unpacked
     sha256: str  # of the tarball itself
     source_date_epoch: int  # newest member mtime: the release's own build time
+    # What the server rewrites in place when SiteURL has a sub-path (upstream's subpath.go):
+    # client/root.html and every manifest.json and *.css below client/, paths in the release.
+    rewritten: tuple[str, ...]

@@ -80,6 +80,9 @@ class PackageSpec:
     compression: Compression
     has_db_migrate: bool
     has_db_ping: bool
+    # Release files the server rewrites in place when SiteURL has a sub-path, relative to
+    # layout.prefix: the service's group may write them, and their content is not the package's.
+    rewritten: tuple[str, ...]
     backup_keep: int = 5
 
     @property
@@ -117,6 +120,7 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         has_db_migrate=release.version.at_least(6, 5),
         # `mattermost db ping` appeared in 11.9: a readiness probe that needs no free text.
         has_db_ping=release.version.at_least(11, 9),
+        rewritten=release.rewritten,
     )
 
 

@@ -30,9 +30,12 @@ def stage_common(spec: PackageSpec, release: Path, root: Path) -> Path:
     os.symlink(lay.etc, prefix / "config")
 
     (config_dir / "config.json").rename(share / "config.defaults.json")
-    for extra in ("cloud_defaults.json", "README.md"):
-        if (config_dir / extra).is_file():
-            (config_dir / extra).rename(share / f"config-{extra}" if extra == "README.md" else share / extra)
+    if (config_dir / "cloud_defaults.json").is_file():
+        (config_dir / "cloud_defaults.json").rename(share / "cloud_defaults.json")
+    # Upstream's note on the configuration directory is documentation.
+    if (config_dir / "README.md").is_file():
+        doc = _mkdirs(root, f"/usr/share/doc/{spec.name}")
+        (config_dir / "README.md").rename(doc / "config-README.md")
     write(share / "install-defaults.json", spec.install_defaults + "\n")
     write(share / "overrides.json", spec.build_overrides + "\n")
     write(share / "version", f"{spec.version}\n")

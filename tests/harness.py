@@ -70,8 +70,8 @@ PROVIDERS = {
     "mmdebstrap": "mmdebstrap", "chroot": "coreutils", "timeout": "coreutils",
     "mount": "mount", "umount": "mount", "nsenter": "util-linux", "rpm": "rpm",
     "rpmbuild": "rpm", "dnf": "dnf", "createrepo_c": "createrepo-c", "dpkg-deb": "dpkg",
-    "systemd-nspawn": "systemd-container", "dpkg-parsechangelog": "dpkg-dev",
-    "piuparts": "piuparts", "apt-ftparchive": "apt-utils", "env": "coreutils",
+    "systemd-nspawn": "systemd-container", "dpkg-parsechangelog": "dpkg-dev", "debsums": "debsums",
+    "rpm2cpio": "rpm", "cpio": "cpio", "piuparts": "piuparts", "apt-ftparchive": "apt-utils", "env": "coreutils",
 }  # fmt: skip
 
 # dpkg's conffile prompt reads stdin; at EOF it fails the install, so decide up front.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -14,9 +15,13 @@ import pytest
 from harness import require
 from packages import PackageFactory
 
+from mmpkg.backends import BACKENDS
 from mmpkg.cli import main
-from mmpkg.options import Compression
+from mmpkg.inspect import inspect_release
+from mmpkg.options import BuildOptions, Compression, PackageFormat
 from mmpkg.release import Arch, Edition
+from mmpkg.spec import build_spec
+from mmpkg.staging import stage_common
 
 pytestmark = pytest.mark.tools
 
@@ -51,6 +56,30 @@ def deb_file(deb: Path, path: str) -> bytes:
         capture_output=True,
     )
     return proc.stdout
+
+
+def rpm_file(rpm: Path, path: str) -> bytes:
+    """One file of the rpm's payload, as rpm2cpio and cpio unpack it."""
+    proc = subprocess.run(
+        ["sh", "-c", f'rpm2cpio "$0" | cpio --quiet -i --to-stdout ./{path}', str(rpm)],
+        check=True,
+        capture_output=True,
+    )
+    return proc.stdout
+
+
+def deb_description(deb: Path) -> tuple[str, str]:
+    """(summary, extended description) of a .deb, its deb-control(5) formatting undone."""
+    first, *rest = deb_field(deb, "Description").split("\n")
+    return first, "\n".join("" if line == " ." else line.removeprefix(" ") for line in rest)
+
+
+def hostile_text(marker: Path) -> str:
+    """rpm would expand, run or swallow these if they reached a spec file unescaped."""
+    return (
+        f"%{{_arch}} %(touch {marker}) %% 100% %{{?foo}} %{{!?bar:baz}} %{{quote:q}} "
+        "back\\slash trailing\\ \"dq\" 'sq' $(id) `id`"
+    )
 
 
 def test_names_follow_each_format(packages: PackageFactory) -> None:
@@ -157,6 +186,75 @@ def test_installed_layout(packages: PackageFactory) -> None:
     assert "/opt/mattermost/logs" not in by_path
 
 
+def test_rpm_owns_only_its_own_directories(packages: PackageFactory) -> None:
+    """/opt, /etc, /usr/share and the rest belong to Fedora's filesystem package (the unit
+    directory to systemd): the rpm lists only directories of its own, so erasing it never
+    takes one of them away."""
+    rpm = packages.build("10.5.2").rpm
+    listed = rpm_query(rpm, "[%{FILEMODES:perms} %{FILENAMES}\n]").splitlines()
+    dirs = {line.split(" ", 1)[1] for line in listed if line.startswith("d")}
+    own = tuple(
+        f"{d}/mattermost" for d in ("/opt", "/etc", "/usr/share", "/usr/share/doc", "/usr/share/licenses")
+    )
+    assert dirs and all(d in own or d.startswith(tuple(f"{o}/" for o in own)) for d in dirs), sorted(dirs)
+    assert "/opt" not in sh("rpm", "-qlp", "--nosignature", rpm).splitlines()
+
+
+def with_members(tarball: Path, dest: Path, extra: dict[str, bytes]) -> Path:
+    """A copy of `tarball` with more files under its top directory."""
+    with tarfile.open(tarball) as src, tarfile.open(dest, "w:gz") as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for name, data in extra.items():
+            info = tarfile.TarInfo(f"mattermost/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+            out.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def test_files_the_server_rewrites_are_declared(packages: PackageFactory, tmp_path: Path) -> None:
+    """The rpm gives each its group's write access and leaves its content out of rpm -V; the
+    deb leaves its checksum out of md5sums. Every file is in the rpm once, nested and oddly
+    named ones too."""
+    extra = {
+        "client/emoji/sheet.css": b"a{background:url(/static/x.png)}",
+        "client/emoji/manifest.json": b"{}",
+        "client/emoji/sheet.js": b"",
+        "client/odd name [1]*.css": b"",
+        "client/odd name [1]?.js": b"",
+    }
+    tarball = with_members(
+        packages.tarball("10.5.2"), tmp_path / "mattermost-10.5.2-linux-amd64.tar.gz", extra
+    )
+    assert main(["build", str(tarball), "--out", str(tmp_path / "out")]) == 0
+    deb, rpm = tmp_path / "out/mattermost_10.5.2-1_amd64.deb", tmp_path / "out/mattermost-10.5.2-1.x86_64.rpm"
+
+    fmt = "[%{FILENAMES}|%{FILEUSERNAME}:%{FILEGROUPNAME}|%{FILEMODES:octal}|%{FILEVERIFYFLAGS:hex}\n]"
+    by_path = {line.split("|")[0]: line.split("|")[1:] for line in rpm_query(rpm, fmt).splitlines()}
+    client = "/opt/mattermost/client"
+    rewritten = {f"{client}/root.html", f"{client}/manifest.json", f"{client}/emoji/manifest.json"}
+    rewritten |= {f"{client}/emoji/sheet.css", f"{client}/odd name [1]*.css"}
+    rewritten |= {p for p in by_path if p.startswith(f"{client}/main.") and p.endswith(".css")}
+    assert len(rewritten) == 6
+    for path in rewritten:
+        owner, mode, verify = by_path[path]
+        assert (owner, mode) == ("root:mattermost", "100664"), path
+        # Every check but rpm's RPMVERIFY_FILEDIGEST (1), _FILESIZE (2) and _MTIME (32).
+        assert int(verify, 16) == 0xFFFFFFFF & ~(1 | 2 | 32), (path, verify)
+    for path, (owner, _, verify) in by_path.items():
+        if path not in rewritten and path.startswith("/opt/"):
+            assert owner == "root:root" and int(verify, 16) == 0xFFFFFFFF, (path, owner, verify)
+
+    # The same tree in both packages, and only the rewritten files without a checksum.
+    listed = rpm_query(rpm, "[%{FILENAMES}\n]").splitlines()
+    assert len(listed) == len(set(listed))
+    deb_paths = {f"/{name}" for name in deb_members(deb)}
+    assert {p for p in deb_paths if p.startswith("/opt/")} == {p for p in listed if p.startswith("/opt/")}
+    md5sums = {line.split("  ", 1)[1] for line in sh("dpkg-deb", "--info", deb, "md5sums").splitlines()}
+    deb_files = {n for n, m in deb_members(deb).items() if m.isfile()}
+    assert deb_files - md5sums == {p.lstrip("/") for p in rewritten}
+
+
 def test_changelog_copyright_and_readme(packages: PackageFactory, tmp_path: Path) -> None:
     require("dpkg-parsechangelog", root=False)
     out = tmp_path / "out"
@@ -249,3 +347,65 @@ def test_build_failure_leaves_nothing(
     assert code == 2
     assert "A.B.C" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_hostile_build_values_reach_both_packages_literally(packages: PackageFactory, tmp_path: Path) -> None:
+    """A maintainer and --set values full of rpm macro syntax: nothing expands, nothing runs."""
+    require("rpm2cpio", "cpio", "dpkg-parsechangelog", root=False)
+    marker = tmp_path / "PWNED"
+    maintainer = f"Chat Team {hostile_text(marker)} <ops@example.com>"
+    site_name = f"{hostile_text(marker)}\nsecond line %{{_arch}}\n%files\n# not a comment"
+    out = tmp_path / "out"
+    argv = ["build", str(packages.tarball("10.11.1")), "--out", str(out), "--maintainer", maintainer]
+    argv += ["--set", f"TeamSettings.SiteName={site_name}", "--set", "TeamSettings.CustomBrandText=%{_arch}"]
+    assert main(argv) == 0
+    deb, rpm = out / "mattermost_10.11.1-1_amd64.deb", out / "mattermost-10.11.1-1.x86_64.rpm"
+
+    assert rpm_query(rpm, "%{PACKAGER}") == maintainer == deb_field(deb, "Maintainer")
+    changelog = tmp_path / "changelog"
+    changelog.write_bytes(gzip.decompress(deb_file(deb, "usr/share/doc/mattermost/changelog.Debian.gz")))
+    assert sh("dpkg-parsechangelog", "-l", changelog, "-S", "Maintainer").strip() == maintainer
+    header = sh("rpm", "-qp", "--nosignature", "--changelog", rpm).splitlines()[0]
+    assert header.endswith(f" {maintainer} - 10.11.1-1"), header
+
+    overrides = {"TeamSettings": {"SiteName": site_name, "CustomBrandText": "%{_arch}"}}
+    path = "usr/share/mattermost/overrides.json"
+    assert json.loads(rpm_file(rpm, path)) == overrides == json.loads(deb_file(deb, path))
+
+    # rpmbuild is given paths inside the output directory, whatever its name.
+    odd = tmp_path / f"out %{{_arch}} %(touch {marker}-out)"
+    assert main([*argv[:3], str(odd), *argv[4:]]) == 0
+    assert [(p.name, p.read_bytes()) for p in sorted(odd.iterdir())] == [
+        (p.name, p.read_bytes()) for p in sorted(out.iterdir())
+    ]
+    assert not list(tmp_path.glob("PWNED*"))
+
+
+def test_hostile_model_text_reaches_both_packages_literally(packages: PackageFactory, tmp_path: Path) -> None:
+    """Summary and description go into the spec's header and %description as they are."""
+    marker = tmp_path / "PWNED"
+    summary = f"Chat {hostile_text(marker)}"
+    description = "\n".join(
+        [
+            f"First line {hostile_text(marker)}",
+            "second line, 100% %%literal%% and %{?foo}",
+            " %files after a space is text, not a section",
+            "",
+            "  an indented line",
+            "- a dash and * a star",
+            "* a star at the start",
+            "the last line ends in a backslash\\",
+        ]
+    )
+    work = tmp_path / "work"
+    release = inspect_release(packages.tarball("10.5.2"), extract_to=work / "release")
+    spec = build_spec(release, BuildOptions())
+    spec = dataclasses.replace(spec, summary=summary, description=description)
+    common = stage_common(spec, work / "release", work / "common")
+    roots = {fmt: BACKENDS[fmt].stage(spec, common, work / fmt) for fmt in PackageFormat}
+    deb, rpm = (BACKENDS[fmt].package(spec, roots[fmt], work / fmt) for fmt in PackageFormat)
+
+    assert rpm_query(rpm, "%{SUMMARY}") == summary
+    assert rpm_query(rpm, "%{DESCRIPTION}") == description
+    assert deb_description(deb) == (summary, description)
+    assert not list(tmp_path.glob("PWNED*"))

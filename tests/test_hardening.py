@@ -33,6 +33,7 @@ from test_lifecycle import (
 pytestmark = pytest.mark.install
 
 PACKAGE_CONF = "/etc/mattermost/package.conf"
+MIDDLE = "10.6.0"
 
 
 @pytest.fixture(params=sorted(MANAGERS))
@@ -113,14 +114,13 @@ def test_package_conf_holds_for_upgrades_without_the_environment(pm: Manager) ->
     site = used_site(pm)
     # The package shipped the file, every setting commented out, as a configuration file.
     assert "#MMPKG_BACKUP_KEEP=" in pm.root.read_text(PACKAGE_CONF)
-    for _ in range(3):
-        pm.root.run("mattermost-pkg", "backup")
-    assert len(snapshots(pm.root)) == 3
+    pm.install(pm.build(MIDDLE)).ok()
+    assert len(snapshots(pm.root)) == 1
     pm.root.write_text(PACKAGE_CONF, "MMPKG_BACKUP_KEEP=1\n")
     pm.install(pm.build(NEW)).ok()
-    # Only the upgrade's own snapshot is left, and the administrator's file is kept as it was.
+    # Only the last upgrade's own snapshot is left, and the administrator's file is kept as it was.
     (snapshot,) = snapshots(pm.root)
-    assert f"_{OLD}_to_{NEW}" in snapshot
+    assert f"_{MIDDLE}_to_{NEW}" in snapshot
     assert pm.root.read_text(PACKAGE_CONF) == "MMPKG_BACKUP_KEEP=1\n"
     assert site.schema() == schema(NEW)
 
@@ -183,3 +183,19 @@ def test_symlinked_config_is_refused(pm: Manager) -> None:
     assert "is a symlink" in error
     assert pm.version() == OLD
     assert Site(pm.root).schema() == schema(OLD) == site.schema()
+
+
+def test_planted_environment_file_link_gives_the_service_user_nothing(pm: Manager) -> None:
+    """The old scripts chgrp'd and chmod'ed mattermost.env by name on every configure: a link the
+    service user put there made root hand it any file. Now the package manager sets them."""
+    used_site(pm)
+    victim = "/root/victim"
+    pm.root.write_text(victim, "root only\n")
+    os.chmod(pm.root.path(victim), 0o600)
+    env = "/etc/mattermost/mattermost.env"
+    pm.root.run("runuser", "-u", "mattermost", "--", "sh", "-c", f"rm -f {env} && ln -s {victim} {env}")
+
+    pm.install(pm.build(NEW)).ok()
+
+    info = pm.root.stat(victim)
+    assert (info.owner, info.group, info.mode) == ("root", "root", 0o600)

@@ -133,6 +133,11 @@ HOSTILE: list[tuple[str, Transform, str]] = [
         "config.json is not valid JSON",
     ),
     (
+        "control character",
+        lambda m: [*m, entry("mattermost/client/new\nline.css")],
+        "control character in its name",
+    ),
+    (
         "two licences",
         lambda m: [*m, entry("mattermost/MIT-COMPILED-LICENSE.md")],
         "cannot tell the edition",
@@ -183,6 +188,29 @@ def test_not_gzip_and_truncated(sample: Path, tmp_path: Path) -> None:
     text.write_bytes(data[: len(data) // 2])
     with pytest.raises(ReleaseError, match="not a complete gzip'd tar archive"):
         inspect_release(text, extract_to=tmp_path / "x")
+
+
+def test_what_the_server_rewrites_is_named(sample: Path, tmp_path: Path) -> None:
+    """root.html, then every manifest.json and *.css below client/ (upstream's subpath.go)."""
+    extra = [
+        entry("mattermost/client/emoji", tarfile.DIRTYPE),
+        entry("mattermost/client/emoji/sheet.css"),
+        entry("mattermost/client/emoji/manifest.json"),
+        entry("mattermost/client/emoji/manifest.json.map"),
+        entry("mattermost/client/emoji/sheet.js"),
+        entry("mattermost/client/styles.css", tarfile.SYMTYPE, link="emoji/sheet.js"),
+        entry("mattermost/templates/mail.css"),
+    ]
+    release = inspect_release(variant(sample, tmp_path, lambda m: [*m, *extra]), extract_to=tmp_path / "x")
+    css = next(n for n in release.rewritten if n.startswith("client/main."))
+    assert release.rewritten == (
+        "client/root.html",
+        "client/emoji/manifest.json",
+        "client/emoji/sheet.css",
+        "client/emoji/sheet.js",  # written through the link client/styles.css
+        css,
+        "client/manifest.json",
+    )
 
 
 def test_modes_are_normalised(sample: Path, tmp_path: Path) -> None:

@@ -728,7 +728,10 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
     assert_migrated(root, site, V2)
 
     unknown = root.run(ADMIN_COMMAND, "frobnicate", check=False)
-    assert unknown.returncode == 2 and unknown.stderr.startswith("Usage: mattermost-pkg COMMAND")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith(
+        "mattermost-pkg: unknown command 'frobnicate'\nUsage: mattermost-pkg COMMAND"
+    )
 
 
 # --- B 9: remove, reinstall, purge --------------------------------------------------------------
@@ -771,6 +774,98 @@ def test_remove_keeps_site_and_reinstall_gives_it_back(pkg: Pkg, root: harness.R
     served = root.read_json(CONFIG)
     for key in ("SqlSettings.AtRestEncryptKey", "FileSettings.PublicLinkSalt"):
         assert setting(served, key) == setting(before.config, key), key
+
+
+# What the server rewrites in place when SiteURL has a sub-path (upstream's subpath.go).
+CLIENT = "/opt/mattermost/client"
+
+
+def rewritten_assets(root: harness.Root) -> list[str]:
+    base = root.path(CLIENT)
+    found = [p for p in base.rglob("*") if p.name == "manifest.json" or p.suffix == ".css"]
+    return [f"{CLIENT}/root.html", *sorted(f"{CLIENT}/{p.relative_to(base)}" for p in found)]
+
+
+def verification(pkg: Pkg) -> list[str]:
+    """What the package manager's own checks find changed in the installed package: rpm -V,
+    or dpkg --verify and debsums (the host's, on the root's dpkg database)."""
+    if pkg.fmt == "rpm":
+        proc = pkg.root.rpm("-V", pkg.name, check=False)
+        return [*proc.stdout.splitlines(), *proc.stderr.splitlines()]
+    dpkg = pkg.root.run("dpkg", "--verify", pkg.name, check=False)
+    debsums = harness.run_host(
+        ["debsums", "--root", pkg.root.dir, "--all", "--silent", pkg.name], check=False
+    )
+    return [
+        *dpkg.stdout.splitlines(),
+        *dpkg.stderr.splitlines(),
+        *debsums.stdout.splitlines(),
+        *debsums.stderr.splitlines(),
+    ]
+
+
+def statoverrides(root: harness.Root) -> dict[str, str]:
+    """dpkg-statoverride's records below the release: path -> "owner group mode"."""
+    # Exit code 1: no record matches.
+    out = root.run("dpkg-statoverride", "--list", "/opt/mattermost/*", check=False).stdout
+    return {line.split(" ", 3)[3]: line.rsplit(" ", 1)[0] for line in out.splitlines()}
+
+
+@pytest.mark.parametrize("pkg", ADMIN_TOOLS, indirect=True)
+def test_verification_finds_nothing_the_package_did(pkg: Pkg, root: harness.Root, site: Site) -> None:
+    """Files the server may rewrite are declared so: the service's group may write them, and
+    the package's checksums do not cover them. After install, a sub-path server start and an
+    upgrade, the package manager finds nothing changed."""
+    if pkg.fmt == "deb":
+        harness.require("debsums")
+    pkg.install(V1)
+    assert verification(pkg) == []
+    site.create_database()
+    site.edit_config("ServiceSettings", "SiteURL", "https://chat.example.com/chat")
+    for version in (V1, V2):
+        if version == V2:
+            pkg.upgrade(V2)
+            assert verification(pkg) == []
+        assets = rewritten_assets(root)
+        assert len(assets) >= 3
+        with site.serve():
+            pass
+        for path in assets:
+            assert "/chat/static/" in root.read_text(path), path
+            info = root.stat(path)
+            assert (info.owner, info.group, info.mode) == ("root", USER, 0o664), path
+        assert verification(pkg) == []
+        if pkg.fmt == "deb":
+            # Recorded in dpkg's database, for exactly the files there are now.
+            assert statoverrides(root) == {path: f"root {USER} 664" for path in assets}
+    if pkg.fmt == "deb":
+        pkg.purge()
+        assert statoverrides(root) == {}
+
+
+@pytest.mark.parametrize(
+    ("pkg", "steps"),
+    [
+        (Tool.DPKG, ("remove", "purge")),
+        (Tool.DPKG, ("purge",)),
+        (Tool.APT, ("remove", "purge")),
+        (Tool.APT, ("purge",)),
+        (Tool.RPM, ("remove",)),
+        (Tool.DNF, ("remove",)),
+    ],
+    ids=["dpkg-remove-purge", "dpkg-purge", "apt-remove-purge", "apt-purge", "rpm", "dnf"],
+    indirect=["pkg"],
+)
+def test_removal_keeps_an_empty_opt(pkg: Pkg, root: harness.Root, steps: tuple[str, ...]) -> None:
+    """/opt belongs to the system (base-files' postinst makes it; no package ships it): it
+    stays when the package that put the only thing in it goes."""
+    assert not any(root.path("/opt").iterdir())
+    pkg.install(V1)
+    for step in steps:
+        getattr(pkg, step)()
+        info = root.stat("/opt")
+        assert (info.kind, info.owner, info.group, info.mode) == ("dir", "root", "root", 0o755), step
+    assert pkg.installed_version() is None
 
 
 @pytest.mark.parametrize("purge_data", [False, True], ids=["keep-store", "purge-data"])

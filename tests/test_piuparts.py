@@ -10,8 +10,7 @@ previous version comes from a local flat repository (tests/aptrepo.py), bind-mou
 chroot and named with `--extra-repo`, as `man piuparts` shows.
 
 The only ignores are what a purge keeps by design (README, "Tests"). Anything else piuparts
-reports fails the test, except the defects listed in KNOWN_DEFECTS, which make it xfail until
-they are fixed.
+reports fails the test.
 """
 
 from __future__ import annotations
@@ -58,12 +57,6 @@ IGNORES = (
 
 # Defects piuparts finds in the package today: (its heading, the path) -> what is wrong. A test
 # that finds only these xfails; once one is fixed the tests fail until it is deleted here.
-KNOWN_DEFECTS = {
-    ("After purging files have disappeared:", "/opt/"): (
-        "the .deb lists ./opt/ in its data.tar, so dpkg -r removes /opt (which base-files' postinst "
-        "creates and no package owns) when nothing else is in it"
-    ),
-}
 # piuparts' closing verdicts, which only repeat the findings above them.
 VERDICTS = ("Installation and purging test.", "Installation, upgrade and purging tests.")
 
@@ -174,20 +167,14 @@ def piuparts(deb: Path, *options: str, basetgz: Path, workdir: Path) -> Piuparts
 
 
 def assert_piuparts_passed(result: Piuparts, verdict: str, *, kept: Iterable[str]) -> None:
-    """piuparts found nothing but KNOWN_DEFECTS (an xfail if any), the purge kept each of `kept`
-    (in-root paths, directories ending in /), and piuparts said PASS for `verdict`."""
-    found = result.findings()
-    unexpected = sorted(found - KNOWN_DEFECTS.keys())
-    assert not unexpected, f"piuparts found {unexpected}:\n{result.excerpt()}"
+    """piuparts found nothing, the purge kept each of `kept` (in-root paths, directories ending
+    in /), and piuparts said PASS for `verdict`."""
+    found = sorted(result.findings())
+    assert not found, f"piuparts found {found}:\n{result.excerpt()}"
     missing = sorted(set(kept) - result.kept())
     assert not missing, f"the purge did not keep {missing}:\n{result.excerpt()}"
-    if found:
-        pytest.xfail("known defect: " + "; ".join(KNOWN_DEFECTS[f] for f in sorted(found)))
     # A PASS for this test, not just exit 0: piuparts skips an upgrade test it cannot set up.
     assert result.passed(verdict), f"piuparts did not pass {verdict!r}:\n{result.excerpt()}"
-    assert not KNOWN_DEFECTS, (
-        f"piuparts no longer finds {sorted(KNOWN_DEFECTS)}: delete them from KNOWN_DEFECTS"
-    )
 
 
 @pytest.fixture
@@ -218,20 +205,6 @@ def test_upgrade_from_previous_version(basetgz: Path, packages: PackageFactory, 
     upgraded = f"Unpacking {PACKAGE} ({CURRENT}-1) over ({PREVIOUS}-1)"
     assert upgraded in result.log, f"no {upgraded!r}:\n{result.excerpt()}"
     assert_piuparts_passed(result, "Installation, upgrade and purging tests.", kept=STORE_DIRS)
-
-
-def test_remove_leaves_opt_in_place(root: harness.Root, packages: PackageFactory) -> None:
-    # piuparts' /opt finding, reproduced with dpkg alone.
-    assert root.exists("/opt")
-    assert root.run("dpkg-query", "-S", "/opt", check=False).returncode != 0, (
-        "/opt already belongs to a package"
-    )
-    root.dpkg("-i", packages.build(CURRENT).deb)
-    root.dpkg("-r", PACKAGE)
-    defect = ("After purging files have disappeared:", "/opt/")
-    if not root.exists("/opt"):
-        pytest.xfail(f"known defect: {KNOWN_DEFECTS[defect]}")
-    assert defect not in KNOWN_DEFECTS, f"/opt stays now: delete {defect} from KNOWN_DEFECTS"
 
 
 def test_findings_are_read_from_the_log() -> None:

@@ -520,6 +520,10 @@ def test_server_keeps_unknown_keys_secrets_and_mode(v10: Install) -> None:
     html = (v10.root / "client" / "root.html").read_text()
     assert "window.publicPath='/team/static/'" in html
     assert 'href="/team/static/manifest.json"' in html
+    client = v10.root / "client"
+    assert "/team/static/images/logo.png" in (client / "manifest.json").read_text()
+    (css,) = client.glob("*.css")
+    assert "url(/team/static/images/logo.png)" in css.read_text()
 
 
 def test_empty_config_is_a_fresh_install(v10: Install) -> None:

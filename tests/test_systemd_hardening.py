@@ -133,3 +133,37 @@ def test_full_backup_filesystem_leaves_the_server_running(
     finally:
         box.exec("umount", "-l", BACKUPS)
     assert not server.root.exists(PENDING, follow_symlinks=False)
+
+
+def test_resume_by_hand_starts_the_server_the_upgrade_stopped(
+    server: Server, releases: tuple[Built, Built]
+) -> None:
+    v1, v2 = releases
+    server.start_running(v1, V1)
+    server.site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="1")
+    said = refused(server, v2) if server.fmt == "deb" else server.install(v2)
+    assert "the database migration to" in said
+    assert not answers(server.url)
+    # The administrator fixes the cause and finishes the upgrade by hand.
+    server.site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="0")
+    out = server.box.exec("mattermost-pkg", "resume").stdout
+    assert f"finishing the upgrade to {V2}" in out
+    server.assert_running(V2)
+    assert server.site.schema() == schema_of(V2)
+    assert not server.root.exists(PENDING, follow_symlinks=False)
+    if server.fmt == "deb":
+        server.root.dpkg("--configure", "-a")
+        assert server.root.dpkg_status("mattermost") == "install ok installed"
+        server.assert_running(V2)
+
+
+def test_apply_overrides_restarts_only_for_a_change(server: Server, releases: tuple[Built, Built]) -> None:
+    pid = server.start_running(releases[0], V1)
+    out = server.box.exec("mattermost-pkg", "apply-overrides").stdout
+    assert "nothing to do" in out and "stopping" not in out
+    assert server.assert_running(V1) == pid
+    server.site.add_override("50-name.json", {"TeamSettings": {"SiteName": "Changed"}})
+    out = server.box.exec("mattermost-pkg", "apply-overrides").stdout
+    assert f"stopping {UNIT} to change {CONFIG}" in out
+    assert server.assert_running(V1) != pid
+    assert server.root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "Changed"

@@ -33,6 +33,10 @@ DEPENDS = {
 PRE_DEPENDS = (DEPENDS[Need.JQ],)
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 CONFFILES = ("mattermost.env", "package.conf")
+# Made 0755 root:root by base-files' postinst and shipped by no Debian package. A .deb that
+# installs below one ships it too (dpkg-deb records every parent), so dpkg takes the package
+# for its last owner and removes it with the package once it is empty.
+SYSTEM_DIRS = ("/mnt", "/srv", "/opt", "/etc/opt", "/var/opt", "/media")
 UNIT_DIR = "lib/systemd/system"
 
 
@@ -52,6 +56,13 @@ def render_control(spec: PackageSpec, installed_size: int) -> str:
     )
 
 
+def system_dirs(spec: PackageSpec) -> list[str]:
+    """The SYSTEM_DIRS this package installs below, which its postrm must put back."""
+    lay = spec.layout
+    shipped = (lay.prefix, lay.etc, lay.share, lay.admin_command)
+    return [d for d in SYSTEM_DIRS if any(p.startswith(f"{d}/") for p in shipped)]
+
+
 def render_scripts(spec: PackageSpec) -> dict[str, str]:
     """The maintainer scripts, each carrying the lifecycle library and Debian's argument mapping."""
     return {
@@ -62,6 +73,7 @@ def render_scripts(spec: PackageSpec) -> dict[str, str]:
             spec=spec,
             deb_version=deb_version(spec),
             fmt="deb",
+            system_dirs=system_dirs(spec),
         )
         for script in SCRIPTS
     }
@@ -84,7 +96,10 @@ class DebBackend:
         for script, text in render_scripts(spec).items():
             write(control / script, text, 0o755)
         write(control / "conffiles", "".join(f"{spec.layout.etc}/{name}\n" for name in CONFFILES))
-        write(control / "md5sums", _md5sums(root))
+        # What the server rewrites has no fixed content, so no checksum for dpkg --verify and
+        # debsums to hold it to (the rpm says so with %verify).
+        rewritten = {f"{spec.layout.prefix.lstrip('/')}/{rel}" for rel in spec.rewritten}
+        write(control / "md5sums", _md5sums(root, skip=rewritten))
         write(control / "control", render_control(spec, finish_tree(root, spec.source_date_epoch)))
         finish_tree(control, spec.source_date_epoch)
         return root
@@ -115,14 +130,15 @@ class DebBackend:
         write(doc / "copyright", copyright_text)
         write(doc / "README", render("templates/README.j2", **view))
         overrides = (data_dir() / "debian" / "lintian-overrides").read_text(encoding="utf-8")
-        write(root / "usr/share/lintian/overrides" / spec.name, overrides.replace("@PACKAGE@", spec.name))
+        overrides = overrides.replace("@PACKAGE@", spec.name).replace("@LICENCE@", spec.edition.licence_file)
+        write(root / "usr/share/lintian/overrides" / spec.name, overrides)
 
 
-def _md5sums(root: Path) -> str:
+def _md5sums(root: Path, *, skip: set[str]) -> str:
     lines = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(root).as_posix()
-        if rel.startswith("DEBIAN/"):
+        if rel.startswith("DEBIAN/") or rel in skip:
             continue
         digest = hashlib.md5(usedforsecurity=False)
         with path.open("rb") as fh:

@@ -7,9 +7,14 @@ defines what it needs and the scriptlets call systemctl themselves.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from mmpkg.errors import UsageError
 from mmpkg.options import Compression, PackageFormat
 from mmpkg.release import Arch
 from mmpkg.resources import render
@@ -35,11 +40,40 @@ def rpm_version(spec: PackageSpec) -> str:
     return spec.version.package_version
 
 
-def render_spec(spec: PackageSpec) -> str:
+def release_files(spec: PackageSpec, root: Path) -> list[tuple[str, str]]:
+    """The %files lines of the release in the staged `root`, as (kind, path).
+
+    kind is "tree" (a file, a link or a whole directory), "dir" (the directory alone) or
+    "rewritten" (spec.rewritten, which carry their own attributes). Fedora wants each path
+    listed once, so the directories above a rewritten file are listed entry by entry and
+    every other directory whole.
+    """
+    prefix = spec.layout.prefix
+    if not spec.rewritten:
+        return [("tree", prefix)]
+    above = {str(parent) for rel in spec.rewritten for parent in PurePosixPath(rel).parents}
+    entries: list[tuple[str, str]] = []
+
+    def walk(rel: str) -> None:
+        entries.append(("dir", prefix if rel == "." else f"{prefix}/{rel}"))
+        for name in sorted(os.listdir(root / prefix.lstrip("/") / rel)):
+            child = name if rel == "." else f"{rel}/{name}"
+            if child in above:
+                walk(child)
+            else:
+                entries.append(("rewritten" if child in spec.rewritten else "tree", f"{prefix}/{child}"))
+
+    walk(".")
+    return entries
+
+
+def render_spec(spec: PackageSpec, files: list[tuple[str, str]]) -> str:
+    """The spec; `files` are the release's %files lines (release_files)."""
     date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
     view = {"spec": spec, "fmt": "rpm"}
     return render(
         "rpm/mattermost.spec.j2",
+        release_files=files,
         rpm_version=rpm_version(spec),
         rpm_arch=RPM_ARCH[spec.arch],
         requires=sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES}),
@@ -73,7 +107,13 @@ class RpmBackend:
         return root
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
-        specfile = write(work / f"{spec.name}.spec", render_spec(spec))
+        write(work / f"{spec.name}.spec", render_spec(spec, release_files(spec, root)))
+        with _without_percent(work) as where:
+            self._rpmbuild(spec, root=where / root.relative_to(work), work=where)
+        return work / self.filename(spec)
+
+    def _rpmbuild(self, spec: PackageSpec, *, root: Path, work: Path) -> None:
+        specfile = work / f"{spec.name}.spec"
         top = work / "topdir"
         cmd: list[str | Path] = [
             "rpmbuild",
@@ -106,4 +146,22 @@ class RpmBackend:
             specfile,
         ]  # fmt: skip
         run(cmd, source_date_epoch=spec.source_date_epoch)
-        return work / self.filename(spec)
+
+
+@contextmanager
+def _without_percent(work: Path) -> Iterator[Path]:
+    """`work`, as a path rpmbuild can be given.
+
+    rpmbuild expands macros in the spec file's path, in its directories and (twice) in the
+    build root, so a % in the output directory's name would change them or run a %(command).
+    A link from a private temporary directory reaches the same files under a name without one.
+    """
+    if "%" not in str(work):
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix="mmpkg-rpmbuild-") as private:
+        if "%" in private:
+            raise UsageError(f"the temporary directory {private} has a % in its name; set TMPDIR")
+        link = Path(private) / "work"
+        link.symlink_to(work)
+        yield link

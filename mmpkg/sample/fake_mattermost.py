@@ -669,7 +669,8 @@ def check_file_store(cfg: Config, log: Logger) -> None:
 
 
 def update_subpath(cfg: Config) -> str:
-    """UpdateAssetsSubpathFromConfig: point root.html's static paths below SiteURL's path."""
+    """UpdateAssetsSubpathFromConfig: point the static paths in root.html, and in every
+    manifest.json and *.css below client/, below SiteURL's path."""
     subpath: str = urlsplit(cfg.section("ServiceSettings")["SiteURL"]).path.rstrip("/")
     client = find_dir("client")
     if client is None or not (client / "root.html").is_file():
@@ -687,13 +688,24 @@ def update_subpath(cfg: Config) -> str:
     html = SCRIPT_RE.sub(lambda m: f"{m[1]}{script}{m[2]}", html)
     # The inline script may only run if the Content-Security-Policy names its hash.
     html = CSP_RE.sub(lambda m: f"{m[1]} 'sha256-{digest}'\"", html, count=1)
+    rewrite_in_place(root, html)
+    # Then every manifest.json and stylesheet below client/, as upstream's filepath.Walk meets
+    # them: into no linked directory, but through a link to a file.
+    for folder, _, names in os.walk(client):
+        for name in sorted(names):
+            path = Path(folder) / name
+            if name == "manifest.json" or name.endswith(".css"):
+                rewrite_in_place(path, path.read_text().replace(old_static, new_static))
+    return subpath
+
+
+def rewrite_in_place(path: Path, text: str) -> None:
     try:
-        with open(root, "r+") as f:  # in place, as upstream does: the file must be writable
-            f.write(html)
+        with open(path, "r+") as f:  # in place, as upstream does: the file must be writable
+            f.write(text)
             f.truncate()
     except OSError as e:
         raise Fatal(f"failed to update assets subpath from config: {describe(e)}") from e
-    return subpath
 
 
 class Httpd(ThreadingHTTPServer):

@@ -77,6 +77,7 @@ Phase = Literal["pre", "unpack", "post", "old"]
 
 ETC = "/etc/mattermost"
 OPT = "/opt"
+PREFIX = "/opt/mattermost"
 TEMP_GLOB = ".config.json.*"  # the package's temporary files next to config.json
 FAULT_STATE = "/var/lib/mmpkg-tests-faults"
 FIRED = f"{FAULT_STATE}/fired"
@@ -253,6 +254,10 @@ STEPS: tuple[Step, ...] = (
     Step(
         "dirs", "deb postinst, rpm %post: directories, owners and modes (install -d)",
         both("post"), each(Probe("install", ("-m", "0770", ETC))), names=re.escape(ETC),
+    ),
+    Step(
+        "rewritten files", "deb postinst: dpkg-statoverride records the new release's rewritten files",
+        {"deb": "post"}, {"deb": Probe("dpkg-statoverride", ("--add", "664", PREFIX))}, names=re.escape(PREFIX),
     ),
     Step(
         "dirs (%posttrans)", "rpm %posttrans: the same again before configuring (install -d)",
@@ -514,8 +519,10 @@ def sweep_manager(
 
 
 def shown(output: str) -> str:
-    """A package manager's output without dpkg's progress lines, for failure messages."""
-    return "\n".join(line for line in output.splitlines() if not line.startswith("(Reading database"))
+    """A package manager's output without dpkg's progress lines and Debian rpm's reminder of
+    alien, for failure messages."""
+    noise = ("(Reading database", "rpm: RPM should not be used directly", "rpm: However assuming")
+    return "\n".join(line for line in output.splitlines() if not line.startswith(noise))
 
 
 def admins_only(state: State) -> State:

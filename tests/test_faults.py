@@ -146,6 +146,7 @@ class Step:
     as_user: bool = False  # runs as the service user, who can only kill its own shell
     knobs: tuple[Knob, ...] = ()
     booted: bool = False  # only does something while systemd runs (the booted tier)
+    misleading: str | None = None  # a regex the message about a failing command must not match
 
     def outcome(self, fmt: Format, fault: str) -> Outcome:
         for knob in self.knobs:
@@ -203,7 +204,9 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "guard: config", "config.json and overrides.d are JSON objects (jq)",
-        both("pre"), each(Probe("jq", ('type == "object"', CONFIG))), names=re.escape(CONFIG),
+        both("pre"), each(Probe("jq", ('type == "object"', CONFIG), status=2)), names=re.escape(CONFIG),
+        # The file is fine; only jq failed (2 is its own error): restoring a backup is no cure.
+        misleading=r"not a JSON object|not valid JSON",
     ),
     Step(
         "guard: versions", "no downgrade, no forbidden jump (expr compares version keys; 2 is its error)",
@@ -681,6 +684,10 @@ def expect_failed_as_expected(case: Case, result: Result, found: Findings) -> No
             len(errors) == 1, f"expected one 'mattermost: error:' line naming {names}, got {errors}"
         ):
             found.expect(re.search(names, errors[0]), f"{errors[0]!r} does not name {names}")
+            if step.misleading and row.fault == "fail":
+                found.expect(
+                    not re.search(step.misleading, errors[0]), f"{errors[0]!r} blames the wrong cause"
+                )
     if outcome is Outcome.REFUSED:
         found.expect(pm.version() == OLD, f"{OLD} is no longer installed (rpm/dpkg say {pm.version()})")
         found.expect(case.root.read_text(VERSION_FILE).strip() == OLD, f"{VERSION_FILE} is not {OLD}")

@@ -13,14 +13,22 @@ Faults are injected inside the throw-away root only:
   the probe's call returns (harness `Root.mount_small_fs`, `Root.fill`);
 - the step's program replaced by a wrapper (harness `Root.wrap`) that acts at its Nth call whose
   arguments match, and otherwise runs the real one. The program itself is replaced rather than
-  shadowed in /usr/local/bin: rpm runs scriptlets with its own PATH, which has no /usr/local
-  (`test_scripts_run_with_the_path_the_sweep_relies_on`).
+  shadowed in /usr/local/bin: apt and rpm run scripts with PATHs of their own, without
+  /usr/local (`test_scripts_run_with_the_path_the_sweep_relies_on`). "kill" sends SIGKILL to
+  the maintainer script or scriptlet that made the call (the topmost process running it); a
+  command the service user runs can only kill the shell it runs in.
 
-After the recovery every row asserts the same: the new version is installed and configured,
-the database is at its schema, no upgrade is pending, nothing of the site is lost
-(`assert_nothing_lost`), the administrator's override is applied, every snapshot is complete,
-no temporary file is left, and the unit is still enabled. The chroot tier never runs the
-service; `test_running_service_*` boot a few rows under systemd to check that it runs again.
+Right after the fault a row checks what the package manager did (refused before unpacking,
+failed after it, or went on) and what was printed: the package's one `mattermost: error:` line
+naming the step or the full file system, or dpkg's and rpm's report of a killed script. A
+refused upgrade must leave the old version usable (its next start finishes nothing). After the
+recovery every row asserts the same: the new version is installed and configured, the
+database is at its schema, no upgrade is pending, the configured version is on record, nothing
+of the site is lost (`assert_nothing_lost`), the administrator's override is applied, every
+snapshot is complete, no temporary file is left, and the unit is still enabled. Problems are
+collected and reported together. The chroot tier never runs the service;
+`test_running_service_upgrade_fault` boots some rows under systemd with the server running and
+checks that it runs again, as the old version after a refusal and the new one after recovery.
 """
 
 from __future__ import annotations

@@ -113,7 +113,10 @@ def test_deb_metadata(packages: PackageFactory) -> None:
     team = packages.build("10.5.2", edition=Edition.TEAM, arch=Arch.ARM64, revision=3).deb
     assert deb_field(team, "Conflicts") == "mattermost"
     assert deb_field(team, "Architecture") == "arm64"
-    assert sh("dpkg-deb", "--info", deb, "conffiles").split() == ["/etc/mattermost/mattermost.env"]
+    assert sh("dpkg-deb", "--info", deb, "conffiles").split() == [
+        "/etc/mattermost/mattermost.env",
+        "/etc/mattermost/package.conf",
+    ]
 
 
 def test_rpm_metadata(packages: PackageFactory) -> None:

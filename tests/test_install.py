@@ -704,12 +704,13 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
         assert line in status.splitlines(), status
     assert "pending:" not in status
 
-    # backup: a snapshot now, like the one an upgrade takes.
+    # backup: a snapshot now, named apart from the upgrades' snapshots.
     for command in ("backup", "migrate"):
         denied = root.run("runuser", "-u", USER, "--", ADMIN_COMMAND, command, check=False)
         assert denied.returncode != 0 and f"mattermost-pkg {command} must run as root" in denied.stderr
     said = root.run(ADMIN_COMMAND, "backup").stdout
-    (taken,) = snapshots(root)
+    assert snapshots(root) == []
+    (taken,) = (p.name for p in root.path(BACKUPS).glob(f"*_manual_{V1}"))
     assert f"saved the configuration in {BACKUPS}/{taken}" in said
     assert root.path(f"{BACKUPS}/{taken}/etc-mattermost/config.json").read_bytes() == config_bytes(root)
     assert root.stat(f"{BACKUPS}/{taken}").mode == 0o700

@@ -471,3 +471,10 @@ def test_rpm_scriptlet_refuses_a_missing_count(tmp_path: Path) -> None:
         proc = subprocess.run([*shell.split(), str(script), ""], capture_output=True, text=True)
         assert proc.returncode == 1
         assert proc.stderr.strip().startswith("mattermost: error: rpm gave this scriptlet '' instead of")
+
+
+def test_temporary_directory_when_tmpdir_does_not_exist(sh: ShellRunner) -> None:
+    """dpkg hands its caller's TMPDIR to the scripts, even where it does not exist (a chroot)."""
+    out = sh.ok('mm_make_tmp\necho "$MM_TMP"', TMPDIR=str(sh.tmp / "gone"))
+    assert out.strip()
+    assert not out.strip().startswith(str(sh.tmp / "gone"))

@@ -433,9 +433,9 @@ state={FAULT_STATE}
 matches() {{
     case "$*" in {_glob(probe.args)}) ;; *) return 1 ;; esac
 {lines}}}
-# The script that made this call: the topmost of the processes running it (its subshells
-# carry its command line too), from this process up. The service user can only kill the
-# shell it runs in.
+# The script that made this call and its subshells on the way here (they carry its command
+# line too), topmost first: killed in that order, the script cannot notice a subshell's death
+# and exit on its own first. The service user can only kill the shell it runs in.
 script_pids() {{
     if [ "$(/usr/bin/id -u)" != 0 ]; then
         printf '%s\\n' "$PPID"
@@ -445,7 +445,7 @@ script_pids() {{
     while [ "$sp_pid" -gt 1 ]; do
         sp_cmd=$(/usr/bin/tr '\\0' ' ' </proc/"$sp_pid"/cmdline 2>/dev/null) || break
         case "$sp_cmd" in
-            {globs}) sp_found="$sp_found $sp_pid" ;;
+            {globs}) sp_found="$sp_pid $sp_found" ;;
             *) [ -z "$sp_found" ] || break ;;
         esac
         read -r sp_stat </proc/"$sp_pid"/stat || break

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: deps demo test lint format bench clean
+.PHONY: deps demo test lint format bench clean readme
 
 # apt-get installs missing system tools when run as root; a no-op once they are there.
 deps:
@@ -39,3 +39,7 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache
+
+# The README's command line and exit codes are generated from the code (tests/test_docs.py).
+readme: $(STAMP)
+	$(BIN)/python -m mmpkg.docs README.md

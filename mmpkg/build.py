@@ -1,56 +1,124 @@
 """The build: inspect the tarball, make the model, stage once, run the backends side by side.
 
-Everything happens in a private directory inside the output directory (same file system, so
-finished packages are renamed into place): a failed build leaves nothing behind.
+Everything happens in a private workspace beside the output directory (mmpkg/workspace.py);
+finished packages are renamed into place. A failed or interrupted build removes what it wrote
+and nothing else: other builds into the same directory keep their packages.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import os
-import shutil
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from mmpkg.backends import BACKENDS
+from mmpkg.backends import BACKENDS, Backend
+from mmpkg.backends.naming import BuiltPackage
+from mmpkg.errors import CommandError, UsageError, no_space, output_error
 from mmpkg.inspect import inspect_release
 from mmpkg.options import BuildOptions
-from mmpkg.spec import build_spec
+from mmpkg.release import Release
+from mmpkg.run import ToolGroup, require
+from mmpkg.settings import SettingError, check_against, check_not_secret
+from mmpkg.spec import Layout, PackageSpec, build_spec
 from mmpkg.staging import stage_common
+from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
 log = logging.getLogger("mmpkg")
 
+# Below this much room beyond the release's own size, a tool that failed to write most likely
+# ran out of space; rpmbuild then says only "Unable to write header to ...:", with no reason.
+SPARE = 1 << 20
 
-def build(tarball: Path, options: BuildOptions) -> list[Path]:
-    """Build the packages `options` asks for and return their paths in the output directory."""
+
+def build(tarball: Path, options: BuildOptions) -> list[BuiltPackage]:
+    """Build the packages `options` asks for into the output directory.
+
+    Progress goes to the "mmpkg" logger: each stage at INFO, each tool run at DEBUG."""
+    # What can be checked without the tarball is, before it is read.
+    check_output(options.out.absolute())
+    layout = Layout()
+    _refuse_secrets(options, layout)
     out = options.out.resolve()
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".mmpkg-build-", dir=out))
+    backends = [BACKENDS[f] for f in options.formats]
+    for backend in backends:
+        require(backend.tool)
+    with workspace(out) as work:
+        try:
+            return _build(tarball, options, layout, work, out)
+        except OSError as exc:
+            problem = output_error(exc, work.parent)
+            if problem is None:
+                raise
+            raise problem from exc
+
+
+def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out: Path) -> list[BuiltPackage]:
+    log.info("reading %s", tarball.name)
+    release = inspect_release(tarball, extract_to=work / "release")
+    _check_settings(options, release)
+    spec = build_spec(release, options, layout)
+    log.info("staging %s %s (%s)", spec.name, spec.version, spec.arch)
+    common = stage_common(spec, work / "release", work / "common")
+    backends = [BACKENDS[f] for f in options.formats]
+    # Every tree is complete before any tool starts: a new hard link or a utime on a shared
+    # inode while dpkg-deb reads it makes tar fail with "file changed as we read it".
+    roots = [(b, b.stage(spec, common, work / b.format)) for b in backends]
+    # The two native tools then run at the same time, reading the same files. On any exception
+    # (a signal, the other format failing) the ToolGroup, left first, stops them at once, before
+    # the pool waits for its threads.
     try:
-        release = inspect_release(tarball, extract_to=work / "release")
-        spec = build_spec(release, options)
-        log.info("building %s %s (%s) from %s", spec.name, spec.version, spec.arch, tarball.name)
-        common = stage_common(spec, work / "release", work / "common")
-        backends = [BACKENDS[f] for f in options.formats]
-        # Every tree is complete before any tool starts: a new hard link or a utime on a shared
-        # inode while dpkg-deb reads it makes tar fail with "file changed as we read it".
-        roots = [(b, b.stage(spec, common, work / b.format)) for b in backends]
-        # The two native tools then run at the same time, reading the same files.
-        with ThreadPoolExecutor(max_workers=len(roots)) as pool:
-            jobs = [pool.submit(b.package, spec, root, work / b.format) for b, root in roots]
-            built = [job.result() for job in jobs]
-        finished = []
-        for path in built:
-            target = out / path.name
-            os.replace(path, target)
-            finished.append(target)
-        return finished
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
+        with ThreadPoolExecutor(max_workers=len(roots)) as pool, ToolGroup() as tools:
+            jobs = [pool.submit(tools.call, _package, b, spec, root, work / b.format) for b, root in roots]
+            built = [_result(job) for job in jobs]
+    except CommandError as exc:
+        if _out_of_space(exc, work, release):
+            raise no_space(work.parent, str(exc)) from exc
         raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    paths = publish(built, out)
+    ids = [b.identify(spec.name, spec.version, spec.revision, spec.arch) for b in backends]
+    return [BuiltPackage.of(id, path) for id, path in zip(ids, paths, strict=True)]
+
+
+def _result(job: Future[Path]) -> Path:
+    """The job's result, waited for in slices. The kernel may hand SIGINT or SIGTERM to a worker
+    thread, which does not wake a main thread blocked on a lock; Python runs the handler, in the
+    main thread, only once that thread runs again."""
+    while True:
+        try:
+            return job.result(timeout=0.1)
+        except TimeoutError:
+            continue
+
+
+def _package(backend: Backend, spec: PackageSpec, root: Path, work: Path) -> Path:
+    name = backend.identify(spec.name, spec.version, spec.revision, spec.arch).file
+    log.info("building %s", name)
+    path = backend.package(spec, root, work)
+    log.info("built %s (%d KiB)", name, (path.stat().st_size + 1023) // 1024)
+    return path
+
+
+def _refuse_secrets(options: BuildOptions, layout: Layout) -> None:
+    env_file, shipped = f"{layout.etc}/mattermost.env", f"{layout.share}/overrides.json"
+    for key, value in options.settings:
+        try:
+            check_not_secret(key, value, env_file=env_file, shipped=shipped)
+        except SettingError as exc:
+            raise UsageError(f"{options.source(key)} {exc}") from exc
+
+
+def _check_settings(options: BuildOptions, release: Release) -> None:
+    """Names and JSON types as the release's own config.json has them."""
+    defaults = json.loads(release.config)
+    for key, value in options.settings:
+        try:
+            note = check_against(key, value, defaults, allow_unknown=options.allow_unknown_settings)
+        except SettingError as exc:
+            raise UsageError(f"{options.source(key)} {exc}") from exc
+        if note:
+            log.warning("%s", note)
+
+
+def _out_of_space(exc: CommandError, work: Path, release: Release) -> bool:
+    return "No space left on device" in exc.output or free_bytes(work) < release.unpacked_bytes + SPARE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -10,64 +9,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmpkg import __version__
+from mmpkg.backends import BACKENDS
+from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build import build
+from mmpkg.cli_args import parser
 from mmpkg.errors import MmpkgError
 from mmpkg.inspect import inspect_release
-from mmpkg.options import from_environment, load_file, resolve
+from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
+from mmpkg.signals import Stopped, stop_on_signals
 from mmpkg.versions import MattermostVersion
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mmpkg",
-        description="Turn Mattermost server release tarballs into upgrade-safe .deb and .rpm packages.",
-    )
-    parser.add_argument("--version", action="version", version=f"mmpkg {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show each step and tool run")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sample = sub.add_parser("sample-release", help="write a sample release tarball for tests and demos")
-    sample.add_argument("version", help="X.Y.Z or X.Y.Z-rcN")
-    sample.add_argument("--edition", choices=[e.value for e in Edition], default=Edition.ENTERPRISE.value)
-    sample.add_argument("--arch", choices=[a.value for a in Arch], default=Arch.AMD64.value)
-    sample.add_argument("--dest", type=Path, default=Path("."), help="directory to write to (default: .)")
-
-    inspect = sub.add_parser("inspect", help="check a release tarball and say what it is")
-    inspect.add_argument("tarball", type=Path)
-    inspect.add_argument("--json", action="store_true", help="print JSON")
-
-    b = sub.add_parser("build", help="build .deb and .rpm packages from a release tarball")
-    b.add_argument("tarball", type=Path)
-    b.add_argument("--config", type=Path, help="TOML file with the options below (flags win)")
-    b.add_argument("--out", help="output directory (default: dist)")
-    b.add_argument("--formats", help="comma-separated: deb,rpm (default: both)")
-    b.add_argument("--revision", help="package revision (default: 1)")
-    b.add_argument("--compression", help="zstd (default), xz or gzip")
-    b.add_argument("--maintainer", help='"Name <email>" for the package metadata')
-    b.add_argument(
-        "--source-date-epoch",
-        help="timestamp for reproducible output (default: $SOURCE_DATE_EPOCH, else the release's)",
-    )
-    b.add_argument(
-        "--set",
-        action="append",
-        metavar="Section.Key=VALUE",
-        help="enforced setting, re-applied on every upgrade; VALUE is JSON if it parses, else a string",
-    )
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="mmpkg: %(message)s",
-        stream=sys.stderr,
-    )
+    with stop_on_signals():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
+        args = parser().parse_args(argv)
+        _logging(args.verbosity)
         if args.command == "sample-release":
             path = write_sample_release(
                 MattermostVersion.parse(args.version),
@@ -77,41 +40,72 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(path)
         elif args.command == "inspect":
-            _inspect(args.tarball, as_json=args.json)
+            revision = resolve_revision(args.revision)
+            _inspect(args.tarball, revision, as_json=args.json)
         else:
             file_values = from_environment(os.environ) | (load_file(args.config) if args.config else {})
-            flags = {
-                "out": args.out,
-                "formats": args.formats,
-                "revision": args.revision,
-                "compression": args.compression,
-                "maintainer": args.maintainer,
-                "source-date-epoch": args.source_date_epoch,
-                "set": args.set,
-            }
-            for path in build(args.tarball, resolve(file_values, flags)):
-                print(path)
+            flags = {option.name: getattr(args, option.name) for option in OPTIONS}
+            built = build(args.tarball, resolve(file_values, flags, file=args.config))
+            _built(built, as_json=args.json)
     except MmpkgError as exc:
         print(f"mmpkg: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("mmpkg: interrupted", file=sys.stderr)
-        return 130
+    except Stopped as exc:
+        print(f"mmpkg: stopped by {exc.signum.name}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 
-def _inspect(tarball: Path, *, as_json: bool) -> None:
+def _logging(verbosity: int) -> None:
+    """Progress (INFO) on a terminal only, -q for errors only, -v for every tool run anywhere."""
+    if verbosity > 0:
+        level = logging.DEBUG
+    elif verbosity < 0:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if sys.stderr.isatty() else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mmpkg: %(message)s"))
+    log = logging.getLogger("mmpkg")
+    log.handlers = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _inspect(tarball: Path, revision: int, *, as_json: bool) -> None:
     release = inspect_release(tarball)
-    facts = {
+    name = release.edition.package_name
+    packages = [BACKENDS[f].identify(name, release.version, revision, release.arch) for f in PackageFormat]
+    facts: dict[str, object] = {
         "version": str(release.version),
         "edition": str(release.edition),
         "arch": str(release.arch),
         "files": release.file_count,
-        "size": release.size,
-        "sha256": release.sha256,
+        "unpacked_bytes": release.unpacked_bytes,
+        "tarball_bytes": release.tarball_bytes,
+        "tarball_sha256": release.sha256,
     }
     if as_json:
+        facts["packages"] = [{"format": str(p.format), **_id(p), "file": p.file} for p in packages]
         print(json.dumps(facts, indent=2))
-    else:
-        for key, value in facts.items():
-            print(f"{key + ':':9} {value}")
+        return
+    for key, value in facts.items():
+        print(f"{key + ':':15} {value}")
+    for p in packages:
+        print(f"{p.format + ':':15} {p.name} {p.version} {p.arch} ({p.file})")
+
+
+def _built(built: list[BuiltPackage], *, as_json: bool) -> None:
+    if not as_json:
+        for package in built:
+            print(package.path)
+        return
+    facts = [
+        {"format": str(b.id.format), **_id(b.id), "path": str(b.path), "size": b.size, "sha256": b.sha256}
+        for b in built
+    ]
+    print(json.dumps(facts, indent=2))
+
+
+def _id(package: PackageId) -> dict[str, str]:
+    return {"name": package.name, "version": package.version, "arch": package.arch}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 
 class MmpkgError(Exception):
     """Something the user can fix: the message says what is wrong and what to do."""
@@ -10,7 +13,7 @@ class MmpkgError(Exception):
 
 
 class UsageError(MmpkgError):
-    """Bad command-line arguments or build configuration."""
+    """Bad command-line arguments or build configuration: the message names the flag or key."""
 
     exit_code = 2
 
@@ -35,3 +38,45 @@ class CommandError(MmpkgError):
     def __init__(self, message: str, *, output: str = "") -> None:
         super().__init__(message)
         self.output = output
+
+
+class OutputError(MmpkgError):
+    """The packages could not be written: the file system is full, or refused a write."""
+
+    exit_code = 6
+
+
+# errno values that are about the disk being written to, not about what is written.
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_REFUSED = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
+
+
+def output_error(exc: OSError, where: Path) -> OutputError | None:
+    """What an OSError of writing below `where` means, or None when it is not the disk's doing."""
+    if exc.errno in _FULL:
+        return no_space(where)
+    if exc.errno in _REFUSED:
+        return OutputError(f"cannot write {exc.filename or where}: {exc.strerror}")
+    return None
+
+
+def no_space(where: Path, detail: str = "") -> OutputError:
+    prefix = f"{detail.rstrip(': ')}; " if detail else ""
+    return OutputError(f"{prefix}no space left on {where}: free some space there, or choose another --out")
+
+
+def _meaning(cls: type[MmpkgError]) -> str:
+    return " ".join((cls.__doc__ or "").split())
+
+
+# What each exit status of the command means (the README's table is generated from this).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "Success."),
+    (1, "A bug in mmpkg: Python's traceback says where; please report it."),
+    *(
+        (cls.exit_code, _meaning(cls))
+        for cls in (UsageError, ReleaseError, ToolMissingError, CommandError, OutputError)
+    ),
+    (130, "Stopped by SIGINT (Ctrl-C): the tools were stopped and what the build wrote removed."),
+    (143, "Stopped by SIGTERM, in the same way."),
+)

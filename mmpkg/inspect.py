@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
-from mmpkg.errors import ReleaseError
+from mmpkg.errors import ReleaseError, output_error
 from mmpkg.release import Arch, Edition, Release, facts_from_name
 from mmpkg.versions import MattermostVersion
 
 TOP = "mattermost"
 CHUNK = 1 << 20
+CONFIG = "config/config.json"
+# Upstream's is about 30 KiB; anything near this is not a configuration file.
+CONFIG_LIMIT = 16 << 20
 
 # Release builds stamp these into the binary with -ldflags -X; Go keeps the flags in the
 # binary's build info, so they are readable without running anything.
@@ -47,19 +50,21 @@ class _Seen:
 class _Scan:
     members: dict[str, _Seen] = field(default_factory=dict)
     file_count: int = 0
-    size: int = 0
+    unpacked_bytes: int = 0
     newest: int = 0
     build_number: str | None = None
     enterprise_ready: str | None = None
     elf_arch: Arch | None = None
     plugin_arches: set[Arch] = field(default_factory=set)
+    config: bytes = b""
 
 
 def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release:
     """Check `tarball` and return what it is; with `extract_to`, also unpack `mattermost/` there.
 
     Files are written with normalised modes (0644, or 0755 if executable; no setuid, setgid,
-    sticky or world-writable bits). Raises ReleaseError with one line saying what is wrong.
+    sticky or world-writable bits). Raises ReleaseError with one line saying what is wrong with
+    the tarball, and OSError when `extract_to` is full or refuses writes.
     """
     name = tarball.name
     if not tarball.is_file():
@@ -78,8 +83,13 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ReleaseError(f"{name} is not a complete gzip'd tar archive ({exc}); download it again") from exc
     except OSError as exc:
+        # Reading the tarball failed, or writing the unpacked files did: a full or read-only
+        # disk is left to the caller, who knows what the disk is for; anything else is the
+        # archive's fault (a name too long, a member that cannot be a file).
+        if extract_to is not None and output_error(exc, extract_to):
+            raise
         raise ReleaseError(f"{name}: cannot unpack it: {exc.strerror or exc}") from exc
-    return _conclude(name, scan, digest.hexdigest(), extract_to)
+    return _conclude(name, scan, digest.hexdigest(), hashing.count)
 
 
 class _HashingReader:
@@ -88,10 +98,12 @@ class _HashingReader:
     def __init__(self, raw: BinaryIO, digest: hashlib._Hash) -> None:
         self._raw = raw
         self._digest = digest
+        self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
         self._digest.update(data)
+        self.count += len(data)
         return data
 
     def drain(self) -> None:
@@ -123,7 +135,7 @@ def _take(
         _check_link_target(rel, member.linkname, name)
         _remember(scan, rel, _Seen("symlink", digest=member.linkname), name)
         if dest is not None:
-            os.symlink(member.linkname, _safe_parent(dest, rel, name) / PurePosixPath(rel).name)
+            os.symlink(member.linkname, _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name))
         return
     if member.islnk():
         target = _relative(member.linkname, name)
@@ -135,7 +147,7 @@ def _take(
             )
         _remember(scan, rel, _Seen("file", seen.digest, seen.mode), name)
         if dest is not None:
-            os.link(dest / target, _safe_parent(dest, rel, name) / PurePosixPath(rel).name)
+            os.link(dest / target, _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name))
         return
     if not member.isfile():
         raise ReleaseError(
@@ -145,10 +157,12 @@ def _take(
     mode = 0o755 if member.mode & 0o111 else 0o644
     fileobj = tar.extractfile(member)
     assert fileobj is not None  # a regular file always has content
+    first = rel not in scan.members
     digest = _copy(fileobj, rel, scan, dest, mode, name)
     _remember(scan, rel, _Seen("file", digest, mode), name)
-    scan.file_count += 1
-    scan.size += member.size
+    if first:  # upstream's tarball holds some members twice
+        scan.file_count += 1
+        scan.unpacked_bytes += member.size
     m = _PLUGIN_ARCH.search(rel)
     if rel.startswith("prepackaged_plugins/") and m:
         scan.plugin_arches.add(Arch(m[1]))
@@ -158,12 +172,12 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
     """Stream one member to disk (if extracting), hashing it and reading build facts on the way."""
     digest = hashlib.sha256()
     is_binary = rel == "bin/mattermost"
+    is_config = rel == CONFIG
+    config = bytearray()
     tail = b""
     out = None
     if dest is not None:
-        path = _safe_parent(dest, rel, name) / PurePosixPath(rel).name
-        if path.is_symlink() or path.exists():
-            path.unlink()
+        path = _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         out = os.fdopen(fd, "wb")
     try:
@@ -172,6 +186,10 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
             digest.update(chunk)
             if out is not None:
                 out.write(chunk)
+            if is_config:
+                config += chunk
+                if len(config) > CONFIG_LIMIT:
+                    raise ReleaseError(f"{name}: {TOP}/{CONFIG} is larger than {CONFIG_LIMIT >> 20} MiB")
             if is_binary:
                 if first and chunk[:4] == b"\x7fELF" and len(chunk) >= 20:
                     machine = int.from_bytes(chunk[18:20], "little")
@@ -184,7 +202,16 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
         if out is not None:
             os.fchmod(out.fileno(), mode)  # the caller's umask must not decide the mode
             out.close()
+    if is_config:
+        scan.config = bytes(config)
     return digest.hexdigest()
+
+
+def _fresh(path: Path) -> Path:
+    """`path`, emptied of an earlier copy of the same member (_remember checked they agree)."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    return path
 
 
 def _read_build_facts(window: bytes, scan: _Scan) -> None:
@@ -242,15 +269,14 @@ def _remember(scan: _Scan, rel: str, seen: _Seen, name: str) -> None:
     scan.members[rel] = seen
 
 
-def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release:
+def _conclude(name: str, scan: _Scan, sha256: str, tarball_bytes: int) -> Release:
     binary = scan.members.get("bin/mattermost")
     if binary is None or binary.kind != "file":
         raise ReleaseError(f"{name}: there is no {TOP}/bin/mattermost; this is not a server release")
-    config = scan.members.get("config/config.json")
+    config = scan.members.get(CONFIG)
     if config is None or config.kind != "file":
-        raise ReleaseError(f"{name}: there is no {TOP}/config/config.json")
-    if dest is not None:
-        _check_config(dest / "config/config.json", name)
+        raise ReleaseError(f"{name}: there is no {TOP}/{CONFIG}")
+    _check_config(scan.config, name)
 
     claimed = facts_from_name(name)
     version = _version(name, scan, claimed.version)
@@ -261,10 +287,12 @@ def _conclude(name: str, scan: _Scan, sha256: str, dest: Path | None) -> Release
         edition=edition,
         arch=arch,
         file_count=scan.file_count,
-        size=scan.size,
+        unpacked_bytes=scan.unpacked_bytes,
+        tarball_bytes=tarball_bytes,
         sha256=sha256,
         source_date_epoch=scan.newest,
         rewritten=_rewritten(scan),
+        config=scan.config.decode(),
     )
 
 
@@ -284,9 +312,9 @@ def _rewritten(scan: _Scan) -> tuple[str, ...]:
     return (*(["client/root.html"] if root_html and root_html.kind == "file" else []), *sorted(found))
 
 
-def _check_config(path: Path, name: str) -> None:
+def _check_config(text: bytes, name: str) -> None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReleaseError(f"{name}: {TOP}/config/config.json is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -1,30 +1,29 @@
-"""Build options: one table describes each option for the TOML file and the command line alike.
+"""Build options, each declared once in OPTIONS.
 
-A TOML file given with `--config` uses the same names as the flags:
+A row of the table is the long flag of `mmpkg build`, the key of the TOML build configuration
+(`--config FILE`), the help text, and a line of the README's option list (mmpkg/docs.py). The
+defaults are BuildOptions' own. The layers, lowest first: the environment, the file, the flags;
+`--set` adds to (and wins over) the file's `[set]` table.
 
     formats = ["deb", "rpm"]
     revision = 2
     compression = "xz"
     maintainer = "Chat Team <chat-team@example.com>"
     [set]
-    "ServiceSettings.SiteURL" = "https://chat.example.com"
-
-Flags win over the file; `--set` adds to (and wins over) the file's `[set]` table.
+    ServiceSettings.SiteURL = "https://chat.example.com"
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
 
 from mmpkg.errors import UsageError
-
-Json = Any  # a value json.loads can return
+from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
+from mmpkg.settings import Json, Setting, SettingError, from_table, parse_setting
 
 
 class PackageFormat(StrEnum):
@@ -38,19 +37,22 @@ class Compression(StrEnum):
     GZIP = "gzip"
 
 
-DEFAULT_MAINTAINER = "Mattermost package builders <mattermost-packages@example.com>"
-
-
 @dataclass(frozen=True, kw_only=True)
 class BuildOptions:
+    maintainer: str
     out: Path = Path("dist")
     formats: tuple[PackageFormat, ...] = (PackageFormat.DEB, PackageFormat.RPM)
     revision: int = 1
     compression: Compression = Compression.ZSTD
-    maintainer: str = DEFAULT_MAINTAINER
     # Build-time overrides (configuration layer 2): dotted key -> JSON value, in order given.
-    settings: tuple[tuple[str, Json], ...] = field(default=())
+    settings: tuple[Setting, ...] = field(default=())
+    allow_unknown_settings: bool = False
     source_date_epoch: int | None = None
+    # Where each setting was given ("--set", "build.toml: [set]"), for error messages.
+    setting_sources: tuple[tuple[str, str], ...] = field(default=(), metadata={"option": False})
+
+    def source(self, key: str) -> str:
+        return dict(self.setting_sources).get(key, "--set")
 
     def overrides(self) -> dict[str, Json]:
         """The build-time overrides as the nested JSON object they are merged as."""
@@ -81,7 +83,10 @@ def _formats(value: object) -> tuple[PackageFormat, ...]:
 def _revision(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("expected a positive whole number")
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a positive whole number, got {value!r}") from None
     if number < 1:
         raise ValueError("expected a positive whole number")
     return number
@@ -112,47 +117,116 @@ def _epoch(value: object) -> int:
     return seconds
 
 
-def parse_setting(text: str) -> tuple[str, Json]:
-    """`Section.Key=VALUE`: VALUE is JSON when it parses as JSON, a string otherwise."""
-    key, sep, raw = text.partition("=")
-    _check_key(key)
-    if not sep:
-        raise UsageError(f"--set {text}: expected Section.Key=VALUE")
-    try:
-        value: Json = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key, value
-
-
-def _check_key(key: str) -> None:
-    parts = key.split(".")
-    if len(parts) < 2 or not all(p and p.replace("_", "").isalnum() for p in parts):
-        raise UsageError(f"'{key}' is not a setting name: expected Section.Key, e.g. ServiceSettings.SiteURL")
-
-
-def _settings(value: object) -> tuple[tuple[str, Json], ...]:
+def _settings(value: object) -> tuple[Setting, ...]:
+    """The file's `[set]` table, or the texts of the `--set` flags."""
+    if isinstance(value, list):
+        return tuple(parse_setting(str(text)) for text in value)
     if not isinstance(value, Mapping):
         raise ValueError('expected a table of "Section.Key" = value')
-    for key in value:
-        _check_key(str(key))
-    return tuple((str(k), v) for k, v in value.items())
+    return from_table(value)
 
 
-# name -> how to read it. The same names are the TOML keys and the long flags.
-OPTIONS: dict[str, Callable[[object], object]] = {
-    "out": lambda v: Path(_text(v)),
-    "formats": _formats,
-    "revision": _revision,
-    "compression": _compression,
-    "maintainer": _text,
-    "set": _settings,
-    "source-date-epoch": _epoch,
-}
+def _switch(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
 
 
-def _field(name: str) -> str:
-    return {"set": "settings"}.get(name, name.replace("-", "_"))
+class Kind(StrEnum):
+    VALUE = "value"  # --name VALUE
+    REPEAT = "repeat"  # --name VALUE, as often as needed; adds to the layers below
+    SWITCH = "switch"  # --name alone; true or false in the file
+
+
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """One build option: its flag and TOML key, how a value is read, and what it does."""
+
+    name: str
+    parse: Callable[[object], object]
+    metavar: str
+    help: str
+    kind: Kind = Kind.VALUE
+    # For a default that is not a fixed value (it comes from the environment or the release).
+    default_text: str = ""
+
+    @property
+    def attr(self) -> str:
+        """The BuildOptions field it sets."""
+        return {"set": "settings"}.get(self.name, self.name.replace("-", "_"))
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    @property
+    def default(self) -> str:
+        """The default as a user would write it."""
+        return self.default_text or _show(BuildOptions.__dataclass_fields__[self.attr].default)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(_show(v) for v in value) or "none"
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(name="out", parse=lambda v: Path(_text(v)), metavar="DIR", help="directory the packages go to"),
+    Option(
+        name="formats",
+        parse=_formats,
+        metavar="deb,rpm",
+        help=f"package formats to build, comma-separated ({', '.join(PackageFormat)})",
+    ),
+    Option(
+        name="revision",
+        parse=_revision,
+        metavar="N",
+        help="package revision: raise it to ship a packaging fix",
+    ),
+    Option(
+        name="compression",
+        parse=_compression,
+        metavar="|".join(Compression),
+        help="payload compression; xz or gzip for targets older than dpkg 1.21.18 or rpm 4.14",
+    ),
+    Option(
+        name="maintainer",
+        parse=parse_maintainer,
+        metavar='"Name <email>"',
+        help="who made the packages: their Maintainer, Packager and changelog",
+        default_text='"$DEBFULLNAME <$DEBEMAIL>"',
+    ),
+    Option(
+        name="set",
+        parse=_settings,
+        metavar="Section.Key=VALUE",
+        kind=Kind.REPEAT,
+        help="an enforced setting, re-applied on every upgrade; VALUE is JSON if it parses, else a string",
+        default_text="none",
+    ),
+    Option(
+        name="allow-unknown-settings",
+        parse=_switch,
+        metavar="",
+        kind=Kind.SWITCH,
+        help="ship --set names this release's config.json lacks (a plugin's, a later release's); "
+        "types are still checked",
+    ),
+    Option(
+        name="source-date-epoch",
+        parse=_epoch,
+        metavar="N",
+        help="the time of every file and header, in seconds since 1970, for reproducible output",
+        default_text="$SOURCE_DATE_EPOCH, else the newest file in the tarball",
+    ),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
 
 
 def load_file(path: Path) -> dict[str, object]:
@@ -165,44 +239,67 @@ def load_file(path: Path) -> dict[str, object]:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
     values: dict[str, object] = {}
     for key, value in raw.items():
-        if key not in OPTIONS:
-            raise UsageError(f"{path}: unknown key '{key}' (known: {', '.join(OPTIONS)})")
-        values[key] = _convert(key, value, f"{path}: {key}")
+        if key not in BY_NAME:
+            raise UsageError(f"{path}: unknown key '{key}' (known: {', '.join(BY_NAME)})")
+        values[key] = _convert(key, value, f"{path}: [{key}]" if key == "set" else f"{path}: {key}")
     return values
 
 
 def _convert(key: str, value: object, where: str) -> object:
     try:
-        return OPTIONS[key](value)
+        return BY_NAME[key].parse(value)
+    except SettingError as exc:
+        raise UsageError(f"{where} {exc}") from exc  # "--set Section.Key: ..."
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}") from exc
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, object]:
     """Defaults from the environment, below the file and the flags: SOURCE_DATE_EPOCH, the
-    reproducible-builds convention that build systems set for every tool."""
+    reproducible-builds convention that build systems set for every tool, and the maintainer
+    Debian's tools take from DEBFULLNAME and DEBEMAIL."""
+    values: dict[str, object] = {}
     if environ.get("SOURCE_DATE_EPOCH"):
-        return {
-            "source-date-epoch": _convert(
-                "source-date-epoch", environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH"
-            )
-        }
-    return {}
+        values["source-date-epoch"] = _convert(
+            "source-date-epoch", environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH"
+        )
+    maintainer = maintainer_from_environment(environ)
+    if maintainer is not None:
+        values["maintainer"] = _convert("maintainer", maintainer, "DEBFULLNAME and DEBEMAIL")
+    return values
 
 
-def resolve(file_values: Mapping[str, object], flags: Mapping[str, object]) -> BuildOptions:
-    """Combine the file's values with the flags given (None = not given); flags win."""
+def resolve(
+    file_values: Mapping[str, object], flags: Mapping[str, object], *, file: Path | None = None
+) -> BuildOptions:
+    """Combine the file's values (from `file`, if any) with the flags given (None = not given);
+    flags win."""
     merged: dict[str, object] = dict(file_values)
+    sources = {key: f"{file}: [set]" for key, _ in _pairs(merged.get("set", ()))} if file else {}
     for key, value in flags.items():
         if value is None:
             continue
-        if key == "set":
-            assert isinstance(value, list)
-            earlier = merged.get("set", ())
-            assert isinstance(earlier, tuple)
-            combined: dict[str, Json] = dict(earlier)
-            combined.update(parse_setting(s) for s in value)
-            merged["set"] = tuple(combined.items())
-        else:
-            merged[key] = _convert(key, value, f"--{key}")
-    return BuildOptions(**{_field(k): v for k, v in merged.items()})  # type: ignore[arg-type]
+        option = BY_NAME[key]
+        converted = _convert(key, value, option.flag)
+        if option.kind is Kind.REPEAT:
+            sources.update((k, option.flag) for k, _ in _pairs(converted))
+            converted = tuple((dict(_pairs(merged.get(key, ()))) | dict(_pairs(converted))).items())
+        merged[key] = converted
+    if "maintainer" not in merged:
+        raise UsageError(f"no maintainer for the packages: {HOW_TO_GIVE}")
+    fields = {BY_NAME[k].attr: v for k, v in merged.items()}
+    return BuildOptions(**fields, setting_sources=tuple(sources.items()))  # type: ignore[arg-type]
+
+
+def resolve_revision(flag: object) -> int:
+    """The revision alone (`inspect --revision`), as `build` would take it."""
+    if flag is None:
+        return BuildOptions.revision  # the field's default
+    number = _convert("revision", flag, "--revision")
+    assert isinstance(number, int)
+    return number
+
+
+def _pairs(value: object) -> tuple[Setting, ...]:
+    assert isinstance(value, tuple)
+    return value

@@ -30,9 +30,12 @@ class Arch(StrEnum):
     ARM64 = "arm64"
 
 
+# Upstream's name, also when a download tool or a mirror changed its case or its suffix: the
+# claims in it are checked against the contents either way.
 _NAME = re.compile(
     r"mattermost-(?:(?P<team>team)-)?(?P<version>\d+\.\d+\.\d+(?:-rc\d+)?)"
-    r"-linux-(?P<arch>amd64|arm64)\.tar\.gz"
+    r"-linux-(?P<arch>amd64|arm64)\.(?:tar\.gz|tgz)",
+    re.IGNORECASE,
 )
 
 
@@ -56,9 +59,9 @@ def facts_from_name(name: str) -> NameFacts:
     if m is None:
         return NameFacts(None, None, None)
     return NameFacts(
-        MattermostVersion.parse(m["version"]),
+        MattermostVersion.parse(m["version"].lower()),
         Edition.TEAM if m["team"] else Edition.ENTERPRISE,
-        Arch(m["arch"]),
+        Arch(m["arch"].lower()),
     )
 
 
@@ -70,9 +73,13 @@ class Release:
     edition: Edition
     arch: Arch
     file_count: int
-    size: int  # bytes of file content once unpacked
+    unpacked_bytes: int  # of file content, once unpacked
+    tarball_bytes: int
     sha256: str  # of the tarball itself
     source_date_epoch: int  # newest member mtime: the release's own build time
     # What the server rewrites in place when SiteURL has a sub-path (upstream's subpath.go):
     # client/root.html and every manifest.json and *.css below client/, paths in the release.
     rewritten: tuple[str, ...]
+    # The release's config/config.json, as JSON text (a str keeps the model immutable): the
+    # names and types build-time settings are checked against.
+    config: str = "{}"

@@ -3,18 +3,27 @@
 No shell, an explicit environment (so rpmbuild never reads ~/.rpmmacros and dpkg never sees the
 caller's locale), a throwaway HOME, SOURCE_DATE_EPOCH when the caller has one, and one clear error
 when the tool is missing or fails.
+
+Each tool runs in a process group of its own, so that it and everything it started (rpmbuild's
+shells, dpkg-deb's tar and compressor) can be stopped together: when the caller is interrupted,
+or when a ToolGroup is stopped because a job next to it failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from mmpkg.errors import CommandError, ToolMissingError
 
@@ -35,6 +44,79 @@ PROVIDERS = {
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+_ERROR = re.compile(r"\berror\b", re.IGNORECASE)
+P = ParamSpec("P")
+R = TypeVar("R")
+_current = threading.local()
+
+
+class ToolGroup:
+    """The tools run by the jobs of one build, in whatever threads, so that they stop together.
+
+    A job runs through `call`; stop() kills every tool its jobs are running at once, and any they
+    start afterwards, instead of waiting for them to finish. Leaving a `with ToolGroup()` block
+    by an exception stops it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self._stopped = False
+
+    def __enter__(self) -> ToolGroup:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None:
+            self.stop()
+
+    def call(self, job: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        _current.group = self
+        try:
+            return job(*args, **kwargs)
+        finally:
+            _current.group = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for proc in self._running:
+                _kill(proc)
+
+    def _started(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.add(proc)
+            if self._stopped:
+                _kill(proc)
+
+    def _ended(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    # The tool's whole process group; it may already be gone.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def require(tool: str) -> None:
+    """Raise ToolMissingError unless `tool` can be run, naming the package that provides it."""
+    if shutil.which(tool, path=SAFE_PATH) is None and not os.path.isabs(tool):
+        hint = PROVIDERS.get(tool, tool)
+        raise ToolMissingError(f"{tool} is not installed: install the '{hint}' package")
+
+
+def cause(output: str) -> str:
+    """The line of a tool's output that says why it failed: its first error, not whatever it
+    printed last (rpmbuild ends with a summary, and its progress goes to the same stream)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR.search(line) and line != "RPM build errors:"]
+    if not errors:
+        return lines[-1] if lines else "no output"
+    more = len(set(errors)) - 1
+    return errors[0] + (f" (and {more} more errors; -v shows them)" if more > 0 else "")
+
 
 def run(
     cmd: Sequence[StrPath],
@@ -47,33 +129,49 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run `cmd` and return its captured output; raise CommandError if it fails and `check`."""
     argv = [os.fspath(a) for a in cmd]
-    if shutil.which(argv[0], path=SAFE_PATH) is None and not os.path.isabs(argv[0]):
-        hint = PROVIDERS.get(argv[0], argv[0])
-        raise ToolMissingError(f"{argv[0]} is not installed: install the '{hint}' package")
+    require(argv[0])
     log.debug("+ %s", shlex.join(argv))
     with tempfile.TemporaryDirectory(prefix="mmpkg-home-") as home:
         full_env = {"PATH": SAFE_PATH, "LC_ALL": "C.UTF-8", "HOME": home, "TZ": "UTC"}
         if source_date_epoch is not None:
             full_env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         full_env.update(env or {})
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=full_env,
-            input=input,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-        )
+        proc = _communicate(argv, cwd=cwd, env=full_env, input=input)
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         log.debug("%s", output)
-        lines = [line for line in output.splitlines() if line.strip()]
-        # The tool's own last word usually names the cause; --verbose shows all of it.
-        last = lines[-1].strip() if lines else "no output"
         raise CommandError(
-            f"{Path(argv[0]).name} failed with exit code {proc.returncode}: {last}",
+            f"{Path(argv[0]).name} failed with exit code {proc.returncode}: {cause(output)}",
             output=output,
         )
     return proc
+
+
+def _communicate(
+    argv: list[str], *, cwd: StrPath | None, env: dict[str, str], input: str | None
+) -> subprocess.CompletedProcess[str]:
+    group: ToolGroup | None = getattr(_current, "group", None)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        process_group=0,
+    )
+    if group is not None:
+        group._started(proc)
+    try:
+        stdout, stderr = proc.communicate(input)
+    except BaseException:
+        # Interrupted (SIGINT, SIGTERM): the tool stops now, not when it is done.
+        _kill(proc)
+        proc.wait()
+        raise
+    finally:
+        if group is not None:
+            group._ended(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)

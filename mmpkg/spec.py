@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mmpkg import __version__
 from mmpkg.options import BuildOptions, Compression
 from mmpkg.release import Arch, Edition, Release
 from mmpkg.versions import MattermostVersion
@@ -84,6 +85,9 @@ class PackageSpec:
     # layout.prefix: the service's group may write them, and their content is not the package's.
     rewritten: tuple[str, ...]
     backup_keep: int = 5
+    # Which mmpkg built it, recorded in the package: a packaging fix shows as a new mmpkg
+    # version with the same upstream version.
+    mmpkg_version: str = __version__
 
     @property
     def changelog_url(self) -> str:
@@ -114,7 +118,9 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         build_overrides=json.dumps(options.overrides(), indent=2, ensure_ascii=False),
         install_defaults=json.dumps(layout.install_defaults(), indent=2),
         release_sha256=release.sha256,
-        source_date_epoch=options.source_date_epoch or release.source_date_epoch,
+        source_date_epoch=(
+            release.source_date_epoch if options.source_date_epoch is None else options.source_date_epoch
+        ),
         compression=options.compression,
         # `mattermost db migrate` appeared in 6.5; older servers migrate when they start.
         has_db_migrate=release.version.at_least(6, 5),

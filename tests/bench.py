@@ -27,13 +27,14 @@ from mmpkg.sample import write_sample_release
 from mmpkg.versions import MattermostVersion
 
 VERSION = MattermostVersion.parse("10.5.2")
+MAINTAINER = "bench <bench@example.com>"
 NFPM_YAML = """\
 name: mattermost
 arch: amd64
 version: {version}
 version_schema: none
 release: 1
-maintainer: bench <bench@example.com>
+maintainer: {maintainer}
 description: bench
 license: Proprietary
 deb:
@@ -105,11 +106,30 @@ def main() -> int:
         for run in range(args.runs):
             out = work / f"mmpkg-{run}"
             results["mmpkg"].append(
-                timed([[[sys.executable, "-m", "mmpkg", "build", str(tarball), "--out", str(out)]]], work)
+                timed(
+                    [
+                        [
+                            [
+                                sys.executable,
+                                "-m",
+                                "mmpkg",
+                                "build",
+                                str(tarball),
+                                "--out",
+                                str(out),
+                                "--maintainer",
+                                MAINTAINER,
+                            ]
+                        ]
+                    ],
+                    work,
+                )
             )
             tree = work / f"tree-{run}"
             tree.mkdir()
-            (work / "nfpm.yaml").write_text(NFPM_YAML.format(version=VERSION, tree=tree / "mattermost"))
+            (work / "nfpm.yaml").write_text(
+                NFPM_YAML.format(version=VERSION, tree=tree / "mattermost", maintainer=MAINTAINER)
+            )
             results["nfpm"].append(
                 timed(
                     [

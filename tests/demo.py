@@ -27,6 +27,7 @@ from mmpkg.cli import main as mmpkg
 TOP = Path(__file__).resolve().parent.parent
 DEMO = TOP / "demo"
 VERSIONS = ("10.5.2", "10.11.1")
+MAINTAINER = "mmpkg demo <mmpkg-demo@example.com>"
 
 
 def say(text: str) -> None:
@@ -43,8 +44,8 @@ def build() -> list[Path]:
         tarball = releases / f"mattermost-{version}-linux-amd64.tar.gz"
         say(f"mmpkg inspect {tarball.name}")
         mmpkg(["inspect", str(tarball)])
-        say(f"mmpkg build {tarball.name} --out demo/dist")
-        if mmpkg(["build", str(tarball), "--out", str(DEMO / "dist")]) != 0:
+        say(f"mmpkg build {tarball.name} --out demo/dist --maintainer '{MAINTAINER}'")
+        if mmpkg(["build", str(tarball), "--out", str(DEMO / "dist"), "--maintainer", MAINTAINER]) != 0:
             raise SystemExit(1)
         debs.append(DEMO / "dist" / f"mattermost_{version}-1_amd64.deb")
     return debs

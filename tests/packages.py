@@ -11,6 +11,9 @@ from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.versions import MattermostVersion
 
+# Who the test packages say made them (mmpkg has no default maintainer).
+MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
+
 
 @dataclass(frozen=True)
 class Built:
@@ -43,10 +46,16 @@ class PackageFactory:
         key = (version, edition, arch, revision, settings, compression)
         if key not in self._cache:
             out = self.base / "out" / str(len(self._cache))
-            paths = build(
+            built = build(
                 self.tarball(version, edition, arch),
-                BuildOptions(out=out, revision=revision, settings=settings, compression=compression),
+                BuildOptions(
+                    maintainer=MAINTAINER,
+                    out=out,
+                    revision=revision,
+                    settings=settings,
+                    compression=compression,
+                ),
             )
-            by_format = {PackageFormat(p.suffix.lstrip(".")): p for p in paths}
+            by_format = {p.id.format: p.path for p in built}
             self._cache[key] = Built(deb=by_format[PackageFormat.DEB], rpm=by_format[PackageFormat.RPM])
         return self._cache[key]

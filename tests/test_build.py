@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
+import importlib.metadata
 import io
 import json
 import subprocess
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from harness import require
-from packages import PackageFactory
+from packages import MAINTAINER, PackageFactory
 
+import mmpkg
 from mmpkg.backends import BACKENDS
 from mmpkg.cli import main
 from mmpkg.inspect import inspect_release
@@ -305,7 +308,7 @@ def test_reproducible(packages: PackageFactory, tmp_path: Path) -> None:
         if name == "two":
             # A different wall-clock second: anything stamped with the time of the build differs.
             time.sleep(1.1)
-        assert main(["build", str(tarball), "--out", str(tmp_path / name)]) == 0
+        assert main(["build", str(tarball), "--out", str(tmp_path / name), "--maintainer", MAINTAINER]) == 0
         outputs.append(sorted((tmp_path / name).iterdir()))
     for first, second in zip(*outputs, strict=True):
         assert first.name == second.name
@@ -317,7 +320,9 @@ def test_source_date_epoch_from_the_environment(
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     out = tmp_path / "out"
-    assert main(["build", str(packages.tarball("10.5.2")), "--out", str(out)]) == 0
+    assert (
+        main(["build", str(packages.tarball("10.5.2")), "--out", str(out), "--maintainer", MAINTAINER]) == 0
+    )
     deb, rpm = out / "mattermost_10.5.2-1_amd64.deb", out / "mattermost-10.5.2-1.x86_64.rpm"
     assert {m.mtime for m in deb_members(deb).values()} == {1_700_000_000}
     assert rpm_query(rpm, "%{BUILDTIME}") == "1700000000"
@@ -346,7 +351,8 @@ def test_build_failure_leaves_nothing(
     tarball = packages.tarball("10.5.2")
     out = tmp_path / "out"
     # A setting that cannot nest makes the build fail after inspection has already unpacked files.
-    code = main(["build", str(tarball), "--out", str(out), "--set", "A.B=1", "--set", "A.B.C=2"])
+    argv = ["build", str(tarball), "--out", str(out), "--maintainer", MAINTAINER]
+    code = main([*argv, "--allow-unknown-settings", "--set", "A.B=1", "--set", "A.B.C=2"])
     assert code == 2
     assert "A.B.C" in capsys.readouterr().err
     assert not out.exists()
@@ -402,7 +408,7 @@ def test_hostile_model_text_reaches_both_packages_literally(packages: PackageFac
     )
     work = tmp_path / "work"
     release = inspect_release(packages.tarball("10.5.2"), extract_to=work / "release")
-    spec = build_spec(release, BuildOptions())
+    spec = build_spec(release, BuildOptions(maintainer=MAINTAINER))
     spec = dataclasses.replace(spec, summary=summary, description=description)
     common = stage_common(spec, work / "release", work / "common")
     roots = {fmt: BACKENDS[fmt].stage(spec, common, work / fmt) for fmt in PackageFormat}
@@ -412,3 +418,41 @@ def test_hostile_model_text_reaches_both_packages_literally(packages: PackageFac
     assert rpm_query(rpm, "%{DESCRIPTION}") == description
     assert deb_description(deb) == (summary, description)
     assert not list(tmp_path.glob("PWNED*"))
+
+
+def test_build_json_describes_each_package(
+    packages: PackageFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["build", str(packages.tarball("10.5.2")), "--out", str(out), "--maintainer", MAINTAINER]
+    assert main([*argv, "--revision", "2", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert [b["format"] for b in built] == ["deb", "rpm"]
+    for entry in built:
+        assert set(entry) == {"format", "name", "version", "arch", "path", "size", "sha256"}
+        path = Path(entry["path"])
+        assert path.parent == out and path.is_file()
+        assert entry["size"] == path.stat().st_size
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    deb, rpm = (Path(b["path"]) for b in built)
+    assert [built[0][k] for k in ("name", "version", "arch")] == [
+        deb_field(deb, f) for f in ("Package", "Version", "Architecture")
+    ]
+    assert [built[1][k] for k in ("name", "version", "arch")] == rpm_query(
+        rpm, "%{NAME} %{VERSION}-%{RELEASE} %{ARCH}"
+    ).split()
+
+
+def test_packages_record_the_mmpkg_that_built_them(packages: PackageFactory, tmp_path: Path) -> None:
+    """So that an administrator can tell a packaging fix from an upstream release."""
+    built = packages.build("10.5.2")
+    by = f"mmpkg {mmpkg.__version__}"
+    assert deb_field(built.deb, "Mmpkg-Version") == mmpkg.__version__
+    changelog = gzip.decompress(deb_file(built.deb, "usr/share/doc/mattermost/changelog.Debian.gz")).decode()
+    assert f"packaged by {by} from" in " ".join(changelog.split())
+    rpm_log = sh("rpm", "-qp", "--nosignature", "--changelog", built.rpm)
+    assert f"packaged by {by} from" in " ".join(rpm_log.split())
+
+
+def test_the_version_is_single_sourced() -> None:
+    assert importlib.metadata.version("mmpkg") == mmpkg.__version__

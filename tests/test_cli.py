@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+import mmpkg
 import mmpkg.run
 from mmpkg.cli import main
+
+MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 
 
 @pytest.mark.parametrize("argv", [[], ["sample-release"], ["inspect"], ["build"]])
@@ -46,7 +49,7 @@ def test_sample_release_prints_its_path(
             "--revision: expected a positive whole number",
         ),
         (["build", "/nonexistent.tar.gz", "--formats", "deb,apk"], 2, "--formats: formats are deb, rpm"),
-        (["build", "/nonexistent.tar.gz", "--set", "SiteURL=x"], 2, "'SiteURL' is not a setting name"),
+        (["build", "/nonexistent.tar.gz", "--set", "SiteURL=x"], 2, "--set SiteURL: not a setting name"),
         (
             ["build", "/nonexistent.tar.gz", "--config", "/nonexistent.toml"],
             2,
@@ -71,7 +74,91 @@ def test_missing_tool_is_named(
     tarball = capsys.readouterr().out.strip()
     monkeypatch.setattr(mmpkg.run, "SAFE_PATH", str(tmp_path / "empty-path"))
     out = tmp_path / "out"
-    assert main(["build", tarball, "--out", str(out)]) == 4
+    assert main(["build", tarball, "--out", str(out), "--maintainer", MAINTAINER]) == 4
     err = capsys.readouterr().err
     assert "is not installed: install the" in err and err.count("\n") == 1
     assert not out.exists()
+    # Before the tarball is read: a large one is not unpacked for nothing.
+    assert main(["build", "/nonexistent.tar.gz", "--out", str(out), "--maintainer", MAINTAINER]) == 4
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "x.tar.gz", "--o", "dist"],
+        ["build", "x.tar.gz", "--form", "deb"],
+        ["sample-release", "10.5.2", "--ed", "team"],
+        ["--verb", "inspect", "x.tar.gz"],
+    ],
+)
+def test_abbreviations_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A prefix of a flag is a typo, or a flag that a later version makes ambiguous."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmpkg: error: unrecognized arguments") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["build"], "the following arguments are required: TARBALL"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["build", "x.tar.gz", "--revision"], "--revision: expected one argument"),
+        (["sample-release", "10.5.2", "--edition", "pro"], "invalid choice: 'pro'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("mmpkg: error: ") and captured.err.count("\n") == 1, captured.err
+    assert message in captured.err and "--help" in captured.err
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([flag])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"mmpkg {mmpkg.__version__}\n"
+
+
+@pytest.mark.parametrize("flags", [["-q"], ["-v"], ["--quiet"], ["--verbose"]])
+def test_verbosity_before_and_after_the_command(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sample-release", "10.5.2", "--dest", str(tmp_path)]) == 0
+    tarball = capsys.readouterr().out.strip()
+    assert main([*flags, "inspect", tarball]) == 0
+    assert main(["inspect", tarball, *flags]) == 0
+    assert main(["inspect", *flags, tarball]) == 0
+
+
+def test_no_maintainer_is_refused_before_the_tarball_is_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DEBFULLNAME", "DEBEMAIL", "NAME", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["build", "/nonexistent.tar.gz"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("mmpkg: error: no maintainer for the packages: give --maintainer")
+        and err.count("\n") == 1
+    )
+    monkeypatch.setenv("DEBEMAIL", "Chat Team <chat-team@example.com>")
+    assert main(["build", "/nonexistent.tar.gz"]) == 3
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_a_toml_date_in_set_is_one_line_before_the_tarball_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text("[set]\n'ExperimentalSettings.Since' = 2024-01-31\n")
+    assert main(["build", "/nonexistent.tar.gz", "--config", str(config), "--maintainer", MAINTAINER]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"mmpkg: error: {config}: [set] ExperimentalSettings.Since: a TOML date")
+        and err.count("\n") == 1
+    )

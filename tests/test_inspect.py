@@ -19,6 +19,7 @@ from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.versions import MattermostVersion
 
+MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 Member = tuple[tarfile.TarInfo, bytes | None]
 Transform = Callable[[list[Member]], list[Member]]
 
@@ -66,7 +67,7 @@ def test_sample_is_accepted_and_extracted(sample: Path, tmp_path: Path) -> None:
         Edition.ENTERPRISE,
         Arch.AMD64,
     )
-    assert release.file_count > 10 and release.size > 0
+    assert release.file_count > 10 and release.unpacked_bytes > 0
     assert (tmp_path / "x/bin/mattermost").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "x/config/config.json").stat().st_mode & 0o777 == 0o644
     assert release.sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
@@ -170,6 +171,17 @@ def test_hostile_tarballs_are_refused(
             "file name says team edition but the contents are enterprise",
         ),
         ("mattermost-10.5.2-linux-arm64.tar.gz", "file name says arm64 but the contents are for amd64"),
+        # Upstream's name with another case or the short suffix still claims what it claims.
+        (
+            "Mattermost-10.6.0-Linux-AMD64.tar.gz",
+            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
+        ),
+        ("mattermost-10.6.0-linux-amd64.tgz", "file name says version 10.6.0 but bin/mattermost is 10.5.2"),
+        (
+            "MATTERMOST-TEAM-10.5.2-LINUX-AMD64.TGZ",
+            "file name says team edition but the contents are enterprise",
+        ),
+        ("mattermost-10.5.2-linux-arm64.TAR.GZ", "file name says arm64 but the contents are for amd64"),
     ],
 )
 def test_name_contradicting_contents(sample: Path, tmp_path: Path, name: str, message: str) -> None:
@@ -233,7 +245,7 @@ def test_cli_error_is_one_line_and_leaves_no_output(
 ) -> None:
     bad = variant(sample, tmp_path, lambda m: [*m, entry("/etc/evil")])
     out = tmp_path / "out"
-    assert main(["build", str(bad), "--out", str(out)]) == 3
+    assert main(["build", str(bad), "--out", str(out), "--maintainer", MAINTAINER]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mmpkg: error: ") and "absolute path" in err
     assert not out.exists()
@@ -241,7 +253,7 @@ def test_cli_error_is_one_line_and_leaves_no_output(
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
-    assert main(["build", str(bad), "--out", str(existing)]) == 3
+    assert main(["build", str(bad), "--out", str(existing), "--maintainer", MAINTAINER]) == 3
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
 
 
@@ -249,4 +261,54 @@ def test_inspect_cli_json(sample: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["inspect", "--json", str(sample)]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["version"] == "10.5.2" and facts["edition"] == "enterprise" and facts["arch"] == "amd64"
-    assert set(facts) == {"version", "edition", "arch", "files", "size", "sha256"}
+    assert set(facts) == {
+        "version",
+        "edition",
+        "arch",
+        "files",
+        "unpacked_bytes",
+        "tarball_bytes",
+        "tarball_sha256",
+        "packages",
+    }
+    assert facts["tarball_bytes"] == sample.stat().st_size
+    assert facts["tarball_sha256"] == hashlib.sha256(sample.read_bytes()).hexdigest()
+    with tarfile.open(sample) as tar:
+        # Members written twice (upstream's tarball has the shared tree twice) count once.
+        sizes = {m.name: m.size for m in tar.getmembers() if m.isfile()}
+    assert facts["unpacked_bytes"] == sum(sizes.values())
+    assert facts["packages"] == [
+        {
+            "format": "deb",
+            "name": "mattermost",
+            "version": "10.5.2-1",
+            "arch": "amd64",
+            "file": "mattermost_10.5.2-1_amd64.deb",
+        },
+        {
+            "format": "rpm",
+            "name": "mattermost",
+            "version": "10.5.2-1",
+            "arch": "x86_64",
+            "file": "mattermost-10.5.2-1.x86_64.rpm",
+        },
+    ]
+
+
+def test_inspect_names_the_packages_a_build_would_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    team = write_sample_release(
+        MattermostVersion.parse("11.0.0-rc1"), edition=Edition.TEAM, arch=Arch.ARM64, dest=tmp_path
+    )
+    assert main(["inspect", str(team), "--revision", "3", "--json"]) == 0
+    packages = json.loads(capsys.readouterr().out)["packages"]
+    assert [p["file"] for p in packages] == [
+        "mattermost-team_11.0.0~rc1-3_arm64.deb",
+        "mattermost-team-11.0.0~rc1-3.aarch64.rpm",
+    ]
+    assert main(["inspect", str(team)]) == 0
+    text = capsys.readouterr().out
+    assert "unpacked_bytes:" in text and "tarball_sha256:" in text
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert "deb: mattermost-team 11.0.0~rc1-1 arm64 (mattermost-team_11.0.0~rc1-1_arm64.deb)" in lines

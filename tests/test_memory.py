@@ -54,7 +54,8 @@ def peak_rss_kib(tarball: Path, out: Path) -> int:
     ru_maxrss), measured from a fresh process."""
     code = (
         "import resource, subprocess, sys;"
-        "subprocess.run([sys.executable, '-m', 'mmpkg', 'build', sys.argv[1], '--out', sys.argv[2]], check=True,"
+        "subprocess.run([sys.executable, '-m', 'mmpkg', 'build', sys.argv[1], '--out', sys.argv[2],"
+        " '--maintainer', 'A B <a@b.example>'], check=True,"
         " stdout=subprocess.DEVNULL);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )

@@ -31,13 +31,18 @@ def fixed_spec(version: str = "10.5.2", edition: Edition = Edition.ENTERPRISE) -
         edition=edition,
         arch=Arch.AMD64,
         file_count=24,
-        size=62931,
+        unpacked_bytes=62931,
+        tarball_bytes=21345,
         sha256="0" * 64,
         source_date_epoch=1_700_000_000,
         rewritten=("client/root.html", "client/manifest.json", "client/main.0123456789abcdef0123.css"),
     )
-    options = BuildOptions(settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),))
-    return build_spec(release, options)
+    options = BuildOptions(
+        maintainer="Chat Team <chat-team@example.com>",
+        settings=(("ServiceSettings.SiteURL", "https://chat.example.com"),),
+    )
+    # A fixed mmpkg version too, so that releasing mmpkg does not change the golden files.
+    return dataclasses.replace(build_spec(release, options), mmpkg_version="1.2.3")
 
 
 def fixed_files(spec: PackageSpec) -> list[tuple[str, str]]:

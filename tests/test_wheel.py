@@ -63,6 +63,6 @@ def test_wheel_carries_the_templates_and_builds_outside_the_checkout(tmp_path: P
     ).stdout
     assert where.startswith(str(site)), where
     tarball = mmpkg("sample-release", "10.5.2").strip()
-    built = mmpkg("build", tarball, "--formats", "deb").split()
+    built = mmpkg("build", tarball, "--formats", "deb", "--maintainer", "A B <a@b.example>").split()
     assert [Path(p).name for p in built] == ["mattermost_10.5.2-1_amd64.deb"]
     assert (work / "dist" / "mattermost_10.5.2-1_amd64.deb").is_file()

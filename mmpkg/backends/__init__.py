@@ -6,16 +6,20 @@ from pathlib import Path
 from typing import Protocol
 
 from mmpkg.backends.deb import DebBackend
+from mmpkg.backends.naming import PackageId
 from mmpkg.backends.rpm import RpmBackend
 from mmpkg.options import PackageFormat
+from mmpkg.release import Arch
 from mmpkg.spec import PackageSpec
+from mmpkg.versions import MattermostVersion
 
 
 class Backend(Protocol):
     format: PackageFormat
+    tool: str  # the native program that writes the package
 
-    def filename(self, spec: PackageSpec) -> str:
-        """The package's conventional file name in this format."""
+    def identify(self, name: str, version: MattermostVersion, revision: int, arch: Arch) -> PackageId:
+        """What the package is called in this format: its version, architecture and file name."""
         ...
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:

@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
+from mmpkg.backends.naming import PackageId
 from mmpkg.options import Compression, PackageFormat
 from mmpkg.release import Arch
 from mmpkg.resources import data_dir, gzip_bytes, render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
 from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
+from mmpkg.versions import MattermostVersion
 
 DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64"}
 COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}
@@ -81,9 +83,12 @@ def render_scripts(spec: PackageSpec) -> dict[str, str]:
 
 class DebBackend:
     format = PackageFormat.DEB
+    tool = "dpkg-deb"
 
-    def filename(self, spec: PackageSpec) -> str:
-        return f"{spec.name}_{deb_version(spec)}_{DEB_ARCH[spec.arch]}.deb"
+    def identify(self, name: str, version: MattermostVersion, revision: int, arch: Arch) -> PackageId:
+        full = f"{version.package_version}-{revision}"
+        file = f"{name}_{full}_{DEB_ARCH[arch]}.deb"
+        return PackageId(format=self.format, name=name, version=full, arch=DEB_ARCH[arch], file=file)
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
@@ -105,7 +110,7 @@ class DebBackend:
         return root
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
-        out = work / self.filename(spec)
+        out = work / self.identify(spec.name, spec.version, spec.revision, spec.arch).file
         cmd: list[str | Path] = [
             "dpkg-deb",
             "--root-owner-group",

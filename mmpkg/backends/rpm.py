@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from mmpkg.backends.naming import PackageId
 from mmpkg.errors import UsageError
 from mmpkg.options import Compression, PackageFormat
 from mmpkg.release import Arch
@@ -21,6 +22,7 @@ from mmpkg.resources import render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
 from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
+from mmpkg.versions import MattermostVersion
 
 RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}
 PAYLOAD = {Compression.ZSTD: "w3.zstdio", Compression.XZ: "w6.xzdio", Compression.GZIP: "w9.gzdio"}
@@ -89,9 +91,12 @@ def render_spec(spec: PackageSpec, files: list[tuple[str, str]]) -> str:
 
 class RpmBackend:
     format = PackageFormat.RPM
+    tool = "rpmbuild"
 
-    def filename(self, spec: PackageSpec) -> str:
-        return f"{spec.name}-{rpm_version(spec)}-{spec.revision}.{RPM_ARCH[spec.arch]}.rpm"
+    def identify(self, name: str, version: MattermostVersion, revision: int, arch: Arch) -> PackageId:
+        full = f"{version.package_version}-{revision}"  # VERSION-RELEASE
+        file = f"{name}-{full}.{RPM_ARCH[arch]}.rpm"
+        return PackageId(format=self.format, name=name, version=full, arch=RPM_ARCH[arch], file=file)
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
@@ -110,7 +115,7 @@ class RpmBackend:
         write(work / f"{spec.name}.spec", render_spec(spec, release_files(spec, root)))
         with _without_percent(work) as where:
             self._rpmbuild(spec, root=where / root.relative_to(work), work=where)
-        return work / self.filename(spec)
+        return work / self.identify(spec.name, spec.version, spec.revision, spec.arch).file
 
     def _rpmbuild(self, spec: PackageSpec, *, root: Path, work: Path) -> None:
         specfile = work / f"{spec.name}.spec"

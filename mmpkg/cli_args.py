@@ -1,0 +1,104 @@
+"""The command line's grammar. `mmpkg build`'s options come from the one table, mmpkg/options.py."""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mmpkg import __version__
+from mmpkg.errors import UsageError
+from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
+from mmpkg.release import Arch, Edition
+
+
+class Parser(argparse.ArgumentParser):
+    """Abbreviations off (a prefix is a typo, or ambiguous once a flag is added), and a mistake is
+    a UsageError, which the CLI prints as its one line, rather than argparse's usage and exit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """-q and -v, before the command or after it (the later one wins)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default, help="errors only"
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        default=default,
+        help="also each tool run and its output",
+    )
+
+
+def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    text = f"{option.help} (default: {option.default})"
+    if option.kind is Kind.SWITCH:
+        # const True, default None: "not given" lets the file's value stand.
+        parser.add_argument(option.flag, dest=option.name, action="store_const", const=True, help=text)
+        return
+    action = "append" if option.kind is Kind.REPEAT else "store"
+    parser.add_argument(option.flag, dest=option.name, metavar=option.metavar, action=action, help=text)
+
+
+def parser() -> Parser:
+    return parsers()[0]
+
+
+def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
+    """The top parser and one per command; `width` fixes the help's width (the README's)."""
+    formatter = partial(argparse.HelpFormatter, width=width) if width else argparse.HelpFormatter
+    top = Parser(
+        prog="mmpkg",
+        description="Turn Mattermost server release tarballs into upgrade-safe .deb and .rpm packages.",
+        formatter_class=formatter,
+    )
+    top.add_argument("-V", "--version", action="version", version=f"mmpkg {__version__}")
+    _verbosity(top, default=0)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    commands = {
+        name: sub.add_parser(name, help=text, formatter_class=formatter)
+        for name, text in (
+            ("sample-release", "write a sample release tarball for tests and demos"),
+            ("inspect", "check a release tarball and say what it is"),
+            ("build", "build .deb and .rpm packages from a release tarball"),
+        )
+    }
+    for command in commands.values():
+        _verbosity(command, default=argparse.SUPPRESS)
+
+    sample = commands["sample-release"]
+    sample.add_argument("version", metavar="VERSION", help="X.Y.Z or X.Y.Z-rcN")
+    sample.add_argument("--edition", choices=[e.value for e in Edition], default=Edition.ENTERPRISE.value)
+    sample.add_argument("--arch", choices=[a.value for a in Arch], default=Arch.AMD64.value)
+    sample.add_argument(
+        "--dest", type=Path, default=Path("."), metavar="DIR", help="where to write (default: .)"
+    )
+
+    inspect = commands["inspect"]
+    inspect.add_argument("tarball", type=Path, metavar="TARBALL")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    add_option(inspect, BY_NAME["revision"])
+
+    build = commands["build"]
+    build.add_argument("tarball", type=Path, metavar="TARBALL")
+    build.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML file with the options below as keys (flags win)"
+    )
+    build.add_argument(
+        "--json", action="store_true", help="print what was built as JSON (format, name, version, ...)"
+    )
+    for option in OPTIONS:
+        add_option(build, option)
+    return top, commands

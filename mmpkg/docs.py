@@ -1,0 +1,84 @@
+"""The README's generated parts: the command line (from the option table, through the parsers that
+use it) and the exit codes (from the error classes). `make readme` rewrites them in place;
+tests/test_docs.py fails when the README and the code disagree.
+
+A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mmpkg.cli_args import parsers
+from mmpkg.errors import EXIT_CODES
+from mmpkg.options import OPTIONS, Kind
+
+# Narrow enough for a README read on GitHub or in a terminal.
+WIDTH = 96
+
+
+def command_line() -> str:
+    _, commands = parsers(width=WIDTH)
+    usage = "".join(_usage(command.format_usage()) for command in commands.values())
+    rows = [
+        "| flag | TOML key (`--config`) | default | what |",
+        "|---|---|---|---|",
+    ]
+    for option in OPTIONS:
+        spelled = f"{option.flag} {option.metavar}" if option.metavar else option.flag
+        flag = _code(spelled) + (" (repeatable)" if option.kind is Kind.REPEAT else "")
+        key = "`[set]` table" if option.kind is Kind.REPEAT else _code(option.name)
+        default = option.default if " " in option.default else _code(option.default)
+        rows.append(f"| {_cell(flag)} | {key} | {_cell(default)} | {_cell(option.help)} |")
+    return f"```\n{usage}```\n\n" + "\n".join(rows) + "\n"
+
+
+def _usage(text: str) -> str:
+    """argparse's usage without its 'usage: ', continuation lines moved left to match."""
+    lines = text.removeprefix("usage: ").splitlines(keepends=True)
+    indent = len("usage: ")
+    return "".join([lines[0], *(line[indent:] for line in lines[1:])])
+
+
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: a | would end the cell, and <...> outside code is taken for HTML."""
+    text = text.replace("|", "\\|")
+    return text if "`" in text else text.replace("<", "&lt;")
+
+
+def exit_codes() -> str:
+    rows = ["| exit code | meaning |", "|---|---|"]
+    rows += [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES]
+    return "\n".join(rows) + "\n"
+
+
+PARTS: dict[str, Callable[[], str]] = {"command-line": command_line, "exit-codes": exit_codes}
+
+
+def update(text: str) -> str:
+    """`text` with every generated part as the code says it is now."""
+    for name, make in PARTS.items():
+        pattern = re.compile(rf"(<!-- begin {name} -->\n).*?(<!-- end {name} -->)", re.DOTALL)
+        match = pattern.search(text)
+        if match is None:
+            raise ValueError(f"no '<!-- begin {name} -->' ... '<!-- end {name} -->' block")
+        text = text[: match.end(1)] + make() + "\n" + text[match.start(2) :]
+    return text
+
+
+def main(argv: list[str]) -> int:
+    for name in argv:
+        path = Path(name)
+        path.write_text(update(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

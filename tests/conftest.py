@@ -5,12 +5,14 @@ Install-test fixtures (`pristine`, `root`, `booted`) wrap tests/harness.py; see 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import harness
 import pytest
 from packages import PackageFactory
+
+_SUMMARY = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +49,18 @@ def booted(root: harness.Root) -> Iterator[harness.BootFactory]:
 def packages(tmp_path_factory: pytest.TempPathFactory) -> PackageFactory:
     """Sample releases and their packages, each built once per session."""
     return PackageFactory(tmp_path_factory.mktemp("packages"))
+
+
+@pytest.fixture
+def terminal_summary(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """`terminal_summary(text)` prints `text` in pytest's summary at the end of the run, with or
+    without -s (what a test measured or covered, for the log)."""
+    return request.config.stash.setdefault(_SUMMARY, []).append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    texts = terminalreporter.config.stash.get(_SUMMARY, [])
+    if texts:
+        terminalreporter.write_sep("=", "measured and covered")
+        for text in texts:
+            terminalreporter.write_line(text)

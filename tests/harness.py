@@ -7,6 +7,10 @@ Three tiers, measured in /work/shared/reference/harness.md:
   with `--root`/`--installroot`. A policy-rc.d keeps maintainer scripts from starting anything.
 - `Booted`: the same directory booted with `systemd-nspawn -b` and entered with nsenter.
 
+For fault injection, a `Root` can put a directory on a small file system of its own and fill
+it (`mount_small_fs`, `fill`), and replace a program by a wrapper (`wrap`). A root can be
+frozen into a layer later roots start from (`freeze`, `Root(lower, layers=...)`).
+
 Everything runs as root. Per-test directories live under a per-process session directory that is
 locked while in use, so a later run can unmount and delete what a crashed run left behind.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import fcntl
 import functools
 import hashlib
@@ -77,6 +82,9 @@ DEFAULT_TIMEOUT = 300.0
 RPM_DBPATH = "/var/lib/rpm"
 PKG_DIR = "/root/pkgs/"  # not /tmp: the booted tier mounts a tmpfs there
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
+# Root.wrap() keeps the real programs here; fill_fs() writes this file.
+WRAPPED_DIR = "/usr/lib/mmpkg-tests/real"
+FILLER = ".mmpkg-tests-filler"
 
 SHIM_NAME = "harness-base-provides"
 # What a Fedora/RHEL server package may require that the Debian root has but rpm does not know.
@@ -266,6 +274,19 @@ def _remove_tree(path: Path) -> None:
     run_host(["rm", "-rf", "--one-file-system", "--", path])
 
 
+def fill_fs(directory: Path) -> None:
+    """Write zeros into `directory` until its file system has no room left (ENOSPC)."""
+    chunk = b"\0" * (1 << 16)
+    with (directory / FILLER).open("ab", buffering=0) as out:
+        try:
+            while True:
+                # Unbuffered: a short write takes what is left, the next one fails.
+                out.write(chunk)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+
+
 # --- session directory --------------------------------------------------------------------------
 
 
@@ -413,8 +434,12 @@ _roots = itertools.count()
 class Root:
     """An overlayfs root for one test; `with Root(pristine_root()) as root: root.dpkg("-i", deb)`."""
 
-    def __init__(self, lower: Path, *, name: str = "root", policy_rc_d: bool = True) -> None:
+    def __init__(
+        self, lower: Path, *, layers: Sequence[Path] = (), name: str = "root", policy_rc_d: bool = True
+    ) -> None:
         self.lower = lower.resolve()
+        # Read-only layers over `lower`, topmost first: a root frozen by freeze() and reused.
+        self.layers = tuple(p.resolve() for p in layers)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
         self.workdir = session_dir() / f"{safe}-{next(_roots)}"
         self.upper = self.workdir / "upper"
@@ -423,6 +448,7 @@ class Root:
         self.booted: Booted | None = None
         self._api_mounted = False
         self._shim_installed = False
+        self._wrapped: dict[str, tuple[str, str | None]] = {}  # command -> (its path, symlink target)
 
     def __enter__(self) -> Root:
         try:
@@ -441,9 +467,10 @@ class Root:
         work = self.workdir / "work"
         for d in (self.upper, work, self.dir):
             d.mkdir(parents=True)
-        if any(c in str(p) for p in (self.lower, self.upper, work) for c in ",:"):
+        if any(c in str(p) for p in (*self.layers, self.lower, self.upper, work) for c in ",:"):
             raise HarnessError(f"overlay paths must not contain ',' or ':': {self.workdir}")
-        opts = f"lowerdir={self.lower},upperdir={self.upper},workdir={work}"
+        lowers = ":".join(str(p) for p in (*self.layers, self.lower))
+        opts = f"lowerdir={lowers},upperdir={self.upper},workdir={work}"
         run_host(["mount", "-t", "overlay", "overlay", "-o", opts, self.dir])
         self.attach_api_mounts()
         self.set_policy_rc_d(self.policy_rc_d)
@@ -456,6 +483,18 @@ class Root:
         finally:
             self._api_mounted = False
             _remove_tree(self.workdir)
+
+    def freeze(self, dest: Path) -> Path:
+        """Unmount this root and keep what the test wrote as `dest`, a layer for later roots
+        (`Root(lower, layers=[dest])`): a set-up several tests share, made once."""
+        if self.booted is not None:
+            raise HarnessError(f"{self.dir} is booted")
+        _unmount_under(self.dir)
+        self._api_mounted = False
+        # -a keeps overlayfs's whiteouts (character devices) and opaque directories (xattrs).
+        run_host(["cp", "-a", "--", self.upper, dest])
+        self.close()
+        return dest
 
     def attach_api_mounts(self) -> None:
         """/proc, an rslave rbind of /dev, and a tmpfs /run, as a chroot needs them."""
@@ -589,6 +628,66 @@ class Root:
         else:
             shutil.copy2(src, target)
         return inside
+
+    # --- faults: small file systems and wrapped commands ---
+
+    def mount_small_fs(self, p: str, *, size: str = "16m") -> None:
+        """Put in-root directory `p` on a tmpfs of its own (size `size`) with the same content,
+        owner and mode, so that `fill()` can make exactly that file system full. Unmounted with
+        the root."""
+        host = self.path(p)
+        st = host.stat()
+        keep = self.workdir / f"keep-{len(list(self.workdir.glob('keep-*')))}"
+        run_host(["cp", "-a", "--", host, keep])
+        run_host(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", host])
+        run_host(["cp", "-a", "--", f"{keep}/.", host])
+        os.chown(host, st.st_uid, st.st_gid)
+        host.chmod(stat.S_IMODE(st.st_mode))
+        _remove_tree(keep)
+
+    def fill(self, p: str) -> None:
+        """Fill the file system holding in-root directory `p` until a write fails with ENOSPC."""
+        fill_fs(self.path(p))
+
+    def unfill(self, p: str) -> None:
+        """Free what fill() took on the file system holding `p` (the administrator made room)."""
+        self.path(p).joinpath(FILLER).unlink()
+
+    def wrap(self, command: str, script: Callable[[str], str]) -> None:
+        """Replace `command` inside the root by the executable `script(real)`, where `real` is
+        the in-root path the real program is kept at, whatever PATH its caller has (rpm gives
+        scriptlets its own). `unwrap()` puts it back."""
+        if command in self._wrapped:
+            raise HarnessError(f"{command} is already wrapped in {self.dir}")
+        found = self.run("sh", "-c", 'command -v "$1"', "sh", command, check=False).stdout.strip()
+        if not found.startswith("/"):
+            raise HarnessError(f"{command} is not a program in {self.dir}")
+        host = self.path(found, follow_symlinks=False)
+        link = os.readlink(host) if host.is_symlink() else None
+        if link is not None:
+            # sh -> dash: the program stays where the link pointed, only the link is replaced.
+            real = self.run("readlink", "-f", found).stdout.strip()
+            host.unlink()
+        else:
+            real = f"{WRAPPED_DIR}/{command}"
+            self.path(WRAPPED_DIR).mkdir(parents=True, exist_ok=True)
+            os.rename(host, self.path(real))
+        self._wrapped[command] = (found, link)
+        host.write_text(script(real))
+        host.chmod(0o755)
+
+    def unwrap(self, command: str) -> None:
+        found, link = self._wrapped.pop(command)
+        host = self.path(found, follow_symlinks=False)
+        if link is not None:
+            host.unlink()
+            host.symlink_to(link)
+        else:
+            os.replace(self.path(f"{WRAPPED_DIR}/{command}"), host)
+
+    def unwrap_all(self) -> None:
+        for command in list(self._wrapped):
+            self.unwrap(command)
 
     def _in_root(self, args: Iterable[StrPath]) -> list[str]:
         # A host Path is a package file to copy in; a str is already an in-root path or a name.

@@ -143,6 +143,41 @@ def test_paths_and_owners_are_resolved_inside_the_root(root: harness.Root) -> No
         pwd.getpwnam("harnessu")  # the name really came from the root's /etc/passwd
 
 
+def test_small_file_system_fills_and_wrapped_program_comes_back(root: harness.Root) -> None:
+    root.run("install", "-d", "-o", "nobody", "-m", "0710", "/srv/small")
+    root.write_text("/srv/small/kept", "kept\n")
+    root.mount_small_fs("/srv/small", size="256k")
+    assert root.read_text("/srv/small/kept") == "kept\n"
+    assert (root.stat("/srv/small").owner, root.stat("/srv/small").mode) == ("nobody", 0o710)
+
+    root.fill("/srv/small")
+    full = root.run("sh", "-c", "head -c 8192 /dev/zero > /srv/small/more", check=False)
+    assert full.returncode != 0 and "No space left on device" in full.stderr
+    root.unfill("/srv/small")
+    root.run("sh", "-c", "head -c 8192 /dev/zero > /srv/small/more")
+
+    root.wrap("cp", lambda real: f'#!/bin/sh\necho wrapped >&2\nexec {real} "$@"\n')
+    copied = root.run("cp", "/srv/small/kept", "/srv/small/copy")
+    assert copied.stderr == "wrapped\n" and root.read_text("/srv/small/copy") == "kept\n"
+    root.unwrap_all()
+    assert root.run("cp", "/srv/small/kept", "/srv/small/again").stderr == ""
+
+
+def test_frozen_root_is_a_layer_for_later_roots(pristine: Path) -> None:
+    with harness.Root(pristine, name="to-freeze") as first:
+        first.write_text("/etc/frozen", "set up once\n")
+        first.path("/etc/hostname").unlink()
+        layer = first.freeze(harness.session_dir() / "frozen-layer")
+    try:
+        with harness.Root(pristine, layers=[layer], name="from-layer") as later:
+            assert later.read_text("/etc/frozen") == "set up once\n"
+            assert not later.exists("/etc/hostname")  # the whiteout came along
+            later.write_text("/etc/frozen", "changed\n")
+        assert (layer / "etc/frozen").read_text() == "set up once\n"
+    finally:
+        harness.run_host(["rm", "-rf", "--one-file-system", layer])
+
+
 def test_dpkg_install_upgrade_remove_purge(root: harness.Root, toy_debs: dict[str, Path]) -> None:
     root.dpkg("-i", toy_debs["1.0"])
     assert root.dpkg_status("toy") == "install ok installed"

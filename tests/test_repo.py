@@ -169,3 +169,89 @@ def served(published: Repository) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def _apt_client(root: harness.Root, repo: Repository, url: str) -> None:
+    """Point the root at the served repository only, trusting its key alone."""
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /etc/apt/keyrings")
+    root.write_text("/etc/apt/keyrings/mmpkg-archive-keyring.asc", repo.export_key())
+    root.write_text("/etc/apt/sources.list.d/mmpkg.sources", repo.client_config(url, "stable", "deb"))
+
+
+def _installed_deb(root: harness.Root) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout.split("-")[0]
+
+
+@pytest.mark.install
+def test_apt_installs_and_upgrades_from_the_served_tree(
+    published: Repository, served: str, root: harness.Root, packages: PackageFactory
+) -> None:
+    _apt_client(root, published, served)
+    root.run("apt-get", "update", "--error-on=any")
+    root.apt_install("mattermost")
+    assert _installed_deb(root) == V1
+    v2 = packages.build(V2)
+    published.add([v2.deb, v2.rpm], "stable", KEY)
+    root.run("apt-get", "update", "--error-on=any")
+    root.run(
+        "apt-get",
+        "upgrade",
+        "-y",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    )
+    assert _installed_deb(root) == V2
+
+
+@pytest.mark.install
+def test_apt_refuses_a_tampered_packages_index(
+    published: Repository, served: str, root: harness.Root
+) -> None:
+    _apt_client(root, published, served)
+    for index in (published.path / "dists/stable/main/binary-amd64").rglob("Packages*"):
+        index.write_bytes(index.read_bytes() + b"\n")
+    for index in (published.path / "dists/stable/main/binary-amd64/by-hash/SHA256").iterdir():
+        index.write_bytes(index.read_bytes() + b"\n")
+    proc = root.run("apt-get", "update", "--error-on=any", check=False)
+    assert proc.returncode != 0
+    assert (
+        "Hash Sum mismatch" in proc.stdout + proc.stderr
+        or "File has unexpected size" in proc.stdout + proc.stderr
+    )
+
+
+def _dnf(root: harness.Root, repo: Repository, url: str, tmp: Path, *args: str, check: bool = True) -> str:
+    reposdir = tmp / "yum.repos.d"
+    reposdir.mkdir(exist_ok=True)
+    (reposdir / "mmpkg.repo").write_text(repo.client_config(url, "stable", "rpm"))
+    proc = root.dnf(f"--setopt=reposdir={reposdir}", *args, repo_dir=None, check=check)
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.install
+def test_dnf_installs_and_upgrades_with_gpg_checks(
+    published: Repository, served: str, root: harness.Root, packages: PackageFactory, tmp_path: Path
+) -> None:
+    harness.require(*harness.DNF_TOOLS)
+    out = _dnf(root, published, served, tmp_path, "install", "mattermost")
+    # The key came from the .repo's gpgkey=, so gpgcheck and repo_gpgcheck were in force.
+    assert "Importing GPG key" in out
+    assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V1
+    v2 = packages.build(V2)
+    published.add([v2.deb, v2.rpm], "stable", KEY)
+    _dnf(root, published, served, tmp_path, "upgrade", "mattermost")
+    assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V2
+
+
+@pytest.mark.install
+def test_dnf_refuses_a_tampered_repomd(
+    published: Repository, served: str, root: harness.Root, tmp_path: Path
+) -> None:
+    harness.require(*harness.DNF_TOOLS)
+    repomd = published.path / "rpm/stable/x86_64/repodata/repomd.xml"
+    repomd.write_text(repomd.read_text().replace("<revision>", "<revision>1"))
+    out = _dnf(root, published, served, tmp_path, "install", "mattermost", check=False)
+    assert not root.rpm_installed("mattermost")
+    assert "repomd.xml GPG signature verification error" in out, out

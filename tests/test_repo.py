@@ -13,6 +13,7 @@ import pytest
 from packages import PackageFactory
 
 from mmpkg.errors import RepoError
+from mmpkg.release import Edition
 from mmpkg.repo import Repository
 
 V1, V2 = "10.5.2", "10.11.1"
@@ -76,7 +77,8 @@ def test_add_publishes_signed_indices_that_check_clean(published: Repository) ->
 
 def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packages: PackageFactory) -> None:
     v1, v2 = packages.build(V1), packages.build(V2)
-    assert published.add([v1.deb], "stable", KEY) == []
+    # The published rpm is signed, the incoming one is not: still the same package.
+    assert published.add([v1.deb, v1.rpm], "stable", KEY) == []
     published.add([v2.deb, v2.rpm], "stable", KEY)
     debs = [e.version for e in published.list("stable") if e.format == "deb"]
     assert [v.split("-")[0] for v in debs] == [V2, V1]
@@ -146,6 +148,46 @@ def test_check_reports_tampering(published: Repository) -> None:
     problems = published.check()
     assert "dists/stable/main/binary-amd64/Packages: does not match Release" in problems
     assert "rpm/stable/x86_64/repodata/repomd.xml.asc: signature does not verify" in problems
+
+
+def test_check_reports_unindexed_files(published: Repository) -> None:
+    (published.path / "pool/stable/stray.deb").write_text("x")
+    assert published.check() == ["pool/stable/stray.deb: not in any index"]
+
+
+def test_concurrent_adds_serialise(published: Repository, packages: PackageFactory) -> None:
+    import threading
+
+    v2, team = packages.build(V2), packages.build(V2, edition=Edition.TEAM)
+    errors: list[BaseException] = []
+
+    def add(pkgs: list[Path]) -> None:
+        try:
+            Repository(published.path, gnupghome=published.gnupghome).add(pkgs, "stable", KEY)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=([b.deb, b.rpm],)) for b in (v2, team)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {e.name for e in published.list("stable")} == {"mattermost", "mattermost-team"}
+    assert published.check() == []
+
+
+def test_refuses_another_key_once_published(published: Repository, gnupghome: Path) -> None:
+    env = {**os.environ, "GNUPGHOME": str(gnupghome)}
+    other = "other@example.invalid"
+    subprocess.run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", other, "rsa3072", "sign", "never"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    before = tree_hash(published.path)
+    with pytest.raises(RepoError, match="is not the repository's key"):
+        published.add([], "stable", other)
+    assert tree_hash(published.path) == before
 
 
 def test_client_config(published: Repository) -> None:

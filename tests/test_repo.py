@@ -79,7 +79,11 @@ def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packa
     v1, v2 = packages.build(V1), packages.build(V2)
     # The published rpm is signed, the incoming one is not: still the same package.
     assert published.add([v1.deb, v1.rpm], "stable", KEY) == []
+    by_hash = published.path / "dists/stable/main/binary-amd64/by-hash/SHA256"
+    first = {f.name for f in by_hash.iterdir()}
     published.add([v2.deb, v2.rpm], "stable", KEY)
+    # Clients that read the previous Release can still fetch its indices.
+    assert first < {f.name for f in by_hash.iterdir()}
     debs = [e.version for e in published.list("stable") if e.format == "deb"]
     assert [v.split("-")[0] for v in debs] == [V2, V1]
     assert published.check() == []

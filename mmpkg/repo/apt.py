@@ -17,6 +17,8 @@ from mmpkg.repo.signing import Signer
 from mmpkg.run import run
 
 ARCHES = ("amd64", "arm64")
+# by-hash copies of each index kept from earlier generations, for clients still reading those.
+KEEP_BY_HASH = 3
 COMPONENT = "main"
 
 
@@ -49,10 +51,23 @@ def publish_suite(tree: Path, channel: str, signer: Signer) -> None:
         by_hash = index.parent / "by-hash" / "SHA256"
         by_hash.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(index, by_hash / digest)
+    _keep_old_by_hash(live, new)
     (new / "Release").write_text(release)
     signer.clearsign(new / "Release", new / "InRelease")
     signer.detach(new / "Release", new / "Release.gpg")
     publish.swap(new, live)
+
+
+def _keep_old_by_hash(live: Path, new: Path) -> None:
+    """Carry the newest KEEP_BY_HASH earlier copies of each index's by-hash directory over."""
+    for old_dir in live.glob(f"{COMPONENT}/binary-*/by-hash/SHA256"):
+        new_dir = new / old_dir.relative_to(live)
+        if not new_dir.is_dir():
+            continue
+        old = sorted(old_dir.iterdir(), key=lambda f: f.stat().st_mtime, reverse=True)
+        for f in old[: KEEP_BY_HASH * 3]:  # three compressions of Packages per generation
+            if not (new_dir / f.name).exists():
+                shutil.copy2(f, new_dir / f.name)
 
 
 def parse_deb822(text: str) -> list[dict[str, str]]:

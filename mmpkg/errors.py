@@ -51,6 +51,12 @@ _FULL = {errno.ENOSPC, errno.EDQUOT}
 _REFUSED = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
 
 
+class RepoError(MmpkgError):
+    """The package repository refused a change or is inconsistent: nothing was changed."""
+
+    exit_code = 7
+
+
 def output_error(exc: OSError, where: Path) -> OutputError | None:
     """What an OSError of writing below `where` means, or None when it is not the disk's doing."""
     if exc.errno in _FULL:

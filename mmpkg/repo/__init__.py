@@ -1,0 +1,7 @@
+"""A signed internal apt + dnf repository in one static tree (see repository.py for its layout)."""
+
+from __future__ import annotations
+
+from mmpkg.repo.repository import Entry, Repository
+
+__all__ = ["Entry", "Repository"]

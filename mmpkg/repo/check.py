@@ -1,0 +1,91 @@
+"""Consistency check of a published tree: indices against files, signatures against the key."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmpkg.repo import apt, dnf
+from mmpkg.repo.signing import rpm_is_signed, verify
+
+if TYPE_CHECKING:
+    from mmpkg.repo.repository import Repository
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def problems(repo: Repository) -> list[str]:
+    tree = repo.path
+    key_file = tree / "keys" / "archive-key.asc"
+    if not key_file.exists():
+        return [f"{key_file.relative_to(tree)} is missing"]
+    key = key_file.read_text()
+    found: list[str] = []
+    for channel in repo.channels():
+        found += _apt(tree, channel, key)
+        for arch in dnf.ARCHES:
+            found += _dnf(tree, channel, arch, key)
+    return found
+
+
+def _apt(tree: Path, channel: str, key: str) -> list[str]:
+    suite = tree / "dists" / channel
+    found: list[str] = []
+    if not verify(key, suite / "InRelease"):
+        found.append(f"dists/{channel}/InRelease: signature does not verify")
+    if not verify(key, suite / "Release", suite / "Release.gpg"):
+        found.append(f"dists/{channel}/Release.gpg: signature does not verify")
+    release = apt.parse_deb822((suite / "Release").read_text())[0]
+    for line in release.get("SHA256", "").splitlines():
+        if not line.strip():
+            continue
+        digest, size, name = line.split()
+        f = suite / name
+        if not f.exists() or f.stat().st_size != int(size) or _sha256(f) != digest:
+            found.append(f"dists/{channel}/{name}: does not match Release")
+    indexed: set[str] = set()
+    for arch in apt.ARCHES:
+        packages = suite / apt.COMPONENT / f"binary-{arch}" / "Packages"
+        for para in apt.parse_deb822(packages.read_text()):
+            name = para.get("Filename", "")
+            indexed.add(name)
+            f = tree / name
+            if not f.is_file():
+                found.append(f"{name}: listed in dists/{channel} but missing")
+            elif f.stat().st_size != int(para.get("Size", -1)) or _sha256(f) != para.get("SHA256"):
+                found.append(f"{name}: size or SHA256 differs from dists/{channel}")
+    pool = tree / "pool" / channel
+    for deb in sorted(pool.glob("*")) if pool.is_dir() else []:
+        if str(deb.relative_to(tree)) not in indexed:
+            found.append(f"{deb.relative_to(tree)}: not in any index")
+    return found
+
+
+def _dnf(tree: Path, channel: str, arch: str, key: str) -> list[str]:
+    repo = tree / "rpm" / channel / arch
+    rel = f"rpm/{channel}/{arch}"
+    repomd = repo / "repodata" / "repomd.xml"
+    if not repomd.exists():
+        return [f"{rel}/repodata/repomd.xml is missing"]
+    found: list[str] = []
+    if not verify(key, repomd, repomd.with_name("repomd.xml.asc")):
+        found.append(f"{rel}/repodata/repomd.xml.asc: signature does not verify")
+    try:
+        listed = dnf.primary_locations(repo)
+    except (OSError, ValueError, SyntaxError) as exc:
+        return [*found, f"{rel}/repodata: unreadable ({exc})"]
+    for href, (size, digest) in listed.items():
+        f = repo / href
+        if not f.is_file():
+            found.append(f"{rel}/{href}: listed in repodata but missing")
+        elif f.stat().st_size != size or _sha256(f) != digest:
+            found.append(f"{rel}/{href}: size or SHA256 differs from repodata")
+        elif not rpm_is_signed(f):
+            found.append(f"{rel}/{href}: not signed")
+    for rpm in sorted((repo / "Packages").glob("*")):
+        if str(rpm.relative_to(repo)) not in listed:
+            found.append(f"{rel}/{rpm.relative_to(repo)}: not in repodata")
+    return found

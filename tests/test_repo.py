@@ -1,0 +1,303 @@
+"""The signed apt + dnf repository: refusals leave the tree unchanged; real clients install from it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import harness
+import pytest
+from packages import PackageFactory
+
+from mmpkg.errors import RepoError
+from mmpkg.release import Edition
+from mmpkg.repo import Repository
+
+V1, V2 = "10.5.2", "10.11.1"
+TOOLS = ("gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb")
+
+
+@pytest.fixture(scope="module")
+def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    harness.require(*TOOLS, root=False)
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    params = "%no-protection\nKey-Type: RSA\nKey-Length: 3072\nKey-Usage: sign\nName-Real: mmpkg test\n"
+    params += "Name-Email: repo@example.invalid\nExpire-Date: 0\n%commit\n"
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True)
+    return home
+
+
+KEY = "repo@example.invalid"
+
+
+def tree_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        h.update(str(f.relative_to(path)).encode())
+        if f.is_file():
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, gnupghome: Path) -> Repository:
+    return Repository(tmp_path / "repo", gnupghome=gnupghome)
+
+
+@pytest.fixture
+def published(repo: Repository, packages: PackageFactory) -> Repository:
+    v1 = packages.build(V1)
+    repo.add([v1.deb, v1.rpm], "stable", KEY)
+    return repo
+
+
+def test_add_publishes_signed_indices_that_check_clean(published: Repository) -> None:
+    tree = published.path
+    assert (tree / "dists/stable/InRelease").exists()
+    assert (tree / "dists/stable/Release.gpg").exists()
+    release = (tree / "dists/stable/Release").read_text()
+    assert "Acquire-By-Hash: yes" in release
+    packages = (tree / "dists/stable/main/binary-amd64/Packages").read_bytes()
+    digest = hashlib.sha256(packages).hexdigest()
+    assert (tree / f"dists/stable/main/binary-amd64/by-hash/SHA256/{digest}").read_bytes() == packages
+    assert b"Filename: pool/stable/mattermost_" in packages
+    assert (tree / "rpm/stable/x86_64/repodata/repomd.xml.asc").exists()
+    assert published.check() == []
+    entries = published.list("stable")
+    assert {(e.name, e.format, e.arch) for e in entries} == {
+        ("mattermost", "deb", "amd64"),
+        ("mattermost", "rpm", "x86_64"),
+    }
+
+
+def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packages: PackageFactory) -> None:
+    v1, v2 = packages.build(V1), packages.build(V2)
+    # The published rpm is signed, the incoming one is not: still the same package.
+    assert published.add([v1.deb, v1.rpm], "stable", KEY) == []
+    by_hash = published.path / "dists/stable/main/binary-amd64/by-hash/SHA256"
+    first = {f.name for f in by_hash.iterdir()}
+    published.add([v2.deb, v2.rpm], "stable", KEY)
+    # Clients that read the previous Release can still fetch its indices.
+    assert first < {f.name for f in by_hash.iterdir()}
+    debs = [e.version for e in published.list("stable") if e.format == "deb"]
+    assert [v.split("-")[0] for v in debs] == [V2, V1]
+    assert published.check() == []
+
+
+def test_remove_withdraws_a_version(published: Repository, packages: PackageFactory) -> None:
+    v1 = packages.build(V1)
+    version = next(e.version for e in published.list("stable") if e.format == "deb")
+    gone = published.remove("mattermost", version, "stable", KEY)
+    assert sorted(e.format for e in gone) == ["deb", "rpm"]
+    assert published.list("stable") == []
+    assert (published.path / "dists/stable/main/binary-amd64/Packages").read_text() == ""
+    assert v1.rpm.name not in (published.path / "rpm/stable/x86_64/repodata/repomd.xml").read_text()
+    assert published.check() == []
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("not-a-package", "is not a readable package"),
+        ("bad-channel", "bad channel name"),
+        ("missing-key", "is missing or cannot sign"),
+        ("other-contents", "already published in stable with different contents"),
+    ],
+)
+def test_refusals_leave_the_tree_unchanged(
+    published: Repository, packages: PackageFactory, tmp_path: Path, what: str, message: str
+) -> None:
+    before = tree_hash(published.path)
+    channel, key = "stable", KEY
+    pkg = packages.build(V1).deb
+    if what == "not-a-package":
+        pkg = tmp_path / "mattermost_1.0_amd64.deb"
+        pkg.write_text("not a deb\n")
+    elif what == "bad-channel":
+        channel = "../stable"
+    elif what == "missing-key":
+        key = "nobody@example.invalid"
+    else:
+        pkg = packages.build(V1, revision=1, settings=(("ServiceSettings.SiteURL", "https://x.invalid"),)).deb
+    with pytest.raises(RepoError, match=message):
+        published.add([pkg], channel, key)
+    assert tree_hash(published.path) == before
+
+
+def test_refuses_a_package_of_another_name(repo: Repository, tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN/control").write_text(
+        "Package: other\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@example.invalid>\nDescription: x\n"
+    )
+    deb = tmp_path / "other.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True, capture_output=True
+    )
+    with pytest.raises(RepoError, match="is not mattermost or mattermost-team"):
+        repo.add([deb], "stable", KEY)
+    assert not repo.path.exists()
+
+
+def test_check_reports_tampering(published: Repository) -> None:
+    packages = published.path / "dists/stable/main/binary-amd64/Packages"
+    packages.write_text(packages.read_text() + "\n")
+    repomd = published.path / "rpm/stable/x86_64/repodata/repomd.xml"
+    repomd.write_text(repomd.read_text().replace("<revision>", "<revision>1"))
+    problems = published.check()
+    assert "dists/stable/main/binary-amd64/Packages: does not match Release" in problems
+    assert "rpm/stable/x86_64/repodata/repomd.xml.asc: signature does not verify" in problems
+
+
+def test_check_reports_unindexed_files(published: Repository) -> None:
+    (published.path / "pool/stable/stray.deb").write_text("x")
+    assert published.check() == ["pool/stable/stray.deb: not in any index"]
+
+
+def test_concurrent_adds_serialise(published: Repository, packages: PackageFactory) -> None:
+    import threading
+
+    v2, team = packages.build(V2), packages.build(V2, edition=Edition.TEAM)
+    errors: list[BaseException] = []
+
+    def add(pkgs: list[Path]) -> None:
+        try:
+            Repository(published.path, gnupghome=published.gnupghome).add(pkgs, "stable", KEY)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=([b.deb, b.rpm],)) for b in (v2, team)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {e.name for e in published.list("stable")} == {"mattermost", "mattermost-team"}
+    assert published.check() == []
+
+
+def test_refuses_another_key_once_published(published: Repository, gnupghome: Path) -> None:
+    env = {**os.environ, "GNUPGHOME": str(gnupghome)}
+    other = "other@example.invalid"
+    subprocess.run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", other, "rsa3072", "sign", "never"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    before = tree_hash(published.path)
+    with pytest.raises(RepoError, match="is not the repository's key"):
+        published.add([], "stable", other)
+    assert tree_hash(published.path) == before
+
+
+def test_client_config(published: Repository) -> None:
+    sources = published.client_config("http://127.0.0.1:8080", "stable", "deb")
+    assert "Suites: stable\n" in sources and "Signed-By: " in sources
+    repo = published.client_config("http://127.0.0.1:8080", "stable", "rpm")
+    assert "gpgcheck=1\nrepo_gpgcheck=1\n" in repo
+    assert "BEGIN PGP PUBLIC KEY BLOCK" in published.export_key()
+
+
+@pytest.fixture
+def served(published: Repository) -> Iterator[str]:
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(published.path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _apt_client(root: harness.Root, repo: Repository, url: str) -> None:
+    """Point the root at the served repository only, trusting its key alone."""
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /etc/apt/keyrings")
+    root.write_text("/etc/apt/keyrings/mmpkg-archive-keyring.asc", repo.export_key())
+    root.write_text("/etc/apt/sources.list.d/mmpkg.sources", repo.client_config(url, "stable", "deb"))
+
+
+def _installed_deb(root: harness.Root) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout.split("-")[0]
+
+
+@pytest.mark.install
+def test_apt_installs_and_upgrades_from_the_served_tree(
+    published: Repository, served: str, root: harness.Root, packages: PackageFactory
+) -> None:
+    _apt_client(root, published, served)
+    root.run("apt-get", "update", "--error-on=any")
+    root.apt_install("mattermost")
+    assert _installed_deb(root) == V1
+    v2 = packages.build(V2)
+    published.add([v2.deb, v2.rpm], "stable", KEY)
+    root.run("apt-get", "update", "--error-on=any")
+    root.run(
+        "apt-get",
+        "upgrade",
+        "-y",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    )
+    assert _installed_deb(root) == V2
+
+
+@pytest.mark.install
+def test_apt_refuses_a_tampered_packages_index(
+    published: Repository, served: str, root: harness.Root
+) -> None:
+    _apt_client(root, published, served)
+    for index in (published.path / "dists/stable/main/binary-amd64").rglob("Packages*"):
+        index.write_bytes(index.read_bytes() + b"\n")
+    for index in (published.path / "dists/stable/main/binary-amd64/by-hash/SHA256").iterdir():
+        index.write_bytes(index.read_bytes() + b"\n")
+    proc = root.run("apt-get", "update", "--error-on=any", check=False)
+    assert proc.returncode != 0
+    assert (
+        "Hash Sum mismatch" in proc.stdout + proc.stderr
+        or "File has unexpected size" in proc.stdout + proc.stderr
+    )
+
+
+def _dnf(root: harness.Root, repo: Repository, url: str, tmp: Path, *args: str, check: bool = True) -> str:
+    reposdir = tmp / "yum.repos.d"
+    reposdir.mkdir(exist_ok=True)
+    (reposdir / "mmpkg.repo").write_text(repo.client_config(url, "stable", "rpm"))
+    proc = root.dnf(f"--setopt=reposdir={reposdir}", *args, repo_dir=None, check=check)
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.install
+def test_dnf_installs_and_upgrades_with_gpg_checks(
+    published: Repository, served: str, root: harness.Root, packages: PackageFactory, tmp_path: Path
+) -> None:
+    harness.require(*harness.DNF_TOOLS)
+    out = _dnf(root, published, served, tmp_path, "install", "mattermost")
+    # The key came from the .repo's gpgkey=, so gpgcheck and repo_gpgcheck were in force.
+    assert "Importing GPG key" in out
+    assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V1
+    v2 = packages.build(V2)
+    published.add([v2.deb, v2.rpm], "stable", KEY)
+    _dnf(root, published, served, tmp_path, "upgrade", "mattermost")
+    assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V2
+
+
+@pytest.mark.install
+def test_dnf_refuses_a_tampered_repomd(
+    published: Repository, served: str, root: harness.Root, tmp_path: Path
+) -> None:
+    harness.require(*harness.DNF_TOOLS)
+    repomd = published.path / "rpm/stable/x86_64/repodata/repomd.xml"
+    repomd.write_text(repomd.read_text().replace("<revision>", "<revision>1"))
+    out = _dnf(root, published, served, tmp_path, "install", "mattermost", check=False)
+    assert not root.rpm_installed("mattermost")
+    assert "repomd.xml GPG signature verification error" in out, out

@@ -400,9 +400,9 @@ CONDITION_SAFE = {
     "mm_version_key", "mm_version_valid", "mm_version_lt", "mm_env_assignment", "mm_config_in_database",
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
-    "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files",
+    "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     # one command each
-    "mm_invoke", "mm_run_as_service",
+    "mm_invoke", "mm_run_as_service", "mm_service_stop",
 }  # fmt: skip
 
 

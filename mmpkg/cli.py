@@ -13,6 +13,7 @@ from mmpkg.backends import BACKENDS
 from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build import build
 from mmpkg.cli_args import parser
+from mmpkg.cli_repo import run_repo
 from mmpkg.errors import MmpkgError
 from mmpkg.inspect import inspect_release
 from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
@@ -39,6 +40,8 @@ def _main(argv: Sequence[str] | None) -> int:
                 dest=args.dest,
             )
             print(path)
+        elif args.command == "repo":
+            return run_repo(args)
         elif args.command == "inspect":
             revision = resolve_revision(args.revision)
             _inspect(args.tarball, revision, as_json=args.json)

@@ -11,6 +11,7 @@ from mmpkg import __version__
 from mmpkg.errors import UsageError
 from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.release import Arch, Edition
+from mmpkg.repo.clients import ClientFormat
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,6 +74,7 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
             ("sample-release", "write a sample release tarball for tests and demos"),
             ("inspect", "check a release tarball and say what it is"),
             ("build", "build .deb and .rpm packages from a release tarball"),
+            ("repo", "publish packages in a signed apt + dnf repository, and inspect it"),
         )
     }
     for command in commands.values():
@@ -101,4 +103,78 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     )
     for option in OPTIONS:
         add_option(build, option)
+    commands |= repo_commands(commands.pop("repo"), formatter)
     return top, commands
+
+
+def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Parser]:
+    """`mmpkg repo COMMAND`: one parser per command, named "repo COMMAND"."""
+    sub = repo.add_subparsers(dest="repo_command", required=True, metavar="COMMAND", parser_class=Parser)
+    commands = {
+        f"repo {name}": sub.add_parser(name, help=text, formatter_class=formatter)
+        for name, text in (
+            ("add", "add packages to a channel (creating the repository on first use)"),
+            ("list", "what each channel holds, newest first"),
+            ("remove", "withdraw a version from a channel"),
+            ("check", "verify every index, file and signature; list each problem"),
+            ("export-key", "print the public keys clients trust"),
+            ("client-config", "print the apt or dnf set-up for a server using the repository"),
+        )
+    }
+    for command in commands.values():
+        _verbosity(command, default=argparse.SUPPRESS)
+    for name in ("add", "list", "remove", "check", "export-key"):
+        commands[f"repo {name}"].add_argument("repo", type=Path, metavar="REPO", help="the tree")
+    channel = partial(_channel, default="stable")
+    add = commands["repo add"]
+    add.add_argument("packages", type=Path, nargs="+", metavar="PACKAGE", help=".deb or .rpm files")
+    channel(add)
+    add.add_argument(
+        "--keep",
+        type=int,
+        default=5,
+        metavar="N",
+        help="newest versions kept per package and architecture, besides upstream's required stops "
+        "(default: 5)",
+    )
+    _sign_key(add)
+    remove = commands["repo remove"]
+    remove.add_argument("name", metavar="PACKAGE_NAME")
+    remove.add_argument("version", metavar="VERSION", help="as listed, for example 10.11.1-1")
+    channel(remove)
+    _sign_key(remove)
+    _channel(commands["repo list"], default=None)
+    client = commands["repo client-config"]
+    client.add_argument(
+        "url", metavar="URL", help="where the tree is served, for example https://pkgs.example.com/mattermost"
+    )
+    channel(client)
+    client.add_argument(
+        "--format",
+        choices=[f.value for f in ClientFormat],
+        default=ClientFormat.APT.value,
+        help="(default: apt)",
+    )
+    client.add_argument(
+        "--unattended",
+        action="store_true",
+        help="also the set-up for unattended-upgrades or dnf-automatic to apply updates by themselves",
+    )
+    for name in ("add", "list", "remove", "check", "client-config"):
+        commands[f"repo {name}"].add_argument("--json", action="store_true", help="print JSON")
+    return commands
+
+
+def _channel(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+    text = f"(default: {default})" if default else "(default: every channel)"
+    parser.add_argument(
+        "--channel", default=default, metavar="NAME", help=f"apt suite and dnf repository {text}"
+    )
+
+
+def _sign_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        help="gpg key (fingerprint or e-mail) in $GNUPGHOME to sign with (default: $MMPKG_SIGN_KEY)",
+    )

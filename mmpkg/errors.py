@@ -81,7 +81,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (1, "A bug in mmpkg: Python's traceback says where; please report it."),
     *(
         (cls.exit_code, _meaning(cls))
-        for cls in (UsageError, ReleaseError, ToolMissingError, CommandError, OutputError)
+        for cls in (UsageError, ReleaseError, ToolMissingError, CommandError, OutputError, RepoError)
     ),
     (130, "Stopped by SIGINT (Ctrl-C): the tools were stopped and what the build wrote removed."),
     (143, "Stopped by SIGTERM, in the same way."),

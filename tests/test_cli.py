@@ -13,7 +13,10 @@ from mmpkg.cli import main
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 
 
-@pytest.mark.parametrize("argv", [[], ["sample-release"], ["inspect"], ["build"]])
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["sample-release"], ["inspect"], ["build"], ["repo"], ["repo", "add"], ["repo", "client-config"]],
+)
 def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--help"])

@@ -1,33 +1,55 @@
-"""What `mmpkg repo ...` subcommands do, as functions returning data for the CLI to print."""
+"""What the `mmpkg repo ...` commands do, as functions returning data for the CLI to print."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from mmpkg.errors import RepoError
+from mmpkg.repo.clients import ClientFormat, Snippet
+from mmpkg.repo.clients import client_config as _client_config
 from mmpkg.repo.repository import Entry, Repository
 
 
-def add(tree: Path, packages: list[Path], *, channel: str, key: str) -> list[str]:
-    """The paths (relative to the tree) of the files newly published."""
-    return [str(e.path) for e in Repository(tree).add(packages, channel, key)]
+def sign_key(given: str | None) -> str:
+    """The key to sign with: the flag, else $MMPKG_SIGN_KEY (where CI keeps it)."""
+    key = given or os.environ.get("MMPKG_SIGN_KEY", "")
+    if not key:
+        raise RepoError("no signing key: give --sign-key KEY or set MMPKG_SIGN_KEY (a gpg key in $GNUPGHOME)")
+    return key
 
 
-def remove(tree: Path, name: str, version: str, *, channel: str, key: str) -> list[str]:
-    return [str(e.path) for e in Repository(tree).remove(name, version, channel, key)]
+def add(tree: Path, packages: list[Path], *, channel: str, keep: int, key: str | None) -> list[Entry]:
+    """What was newly published."""
+    return Repository(tree).add(packages, channel, sign_key(key))
 
 
-def listing(tree: Path, *, channel: str) -> list[Entry]:
-    return Repository(tree).list(channel)
+def remove(tree: Path, name: str, version: str, *, channel: str, key: str | None) -> list[Entry]:
+    return Repository(tree).remove(name, version, channel, sign_key(key))
+
+
+def listing(tree: Path, *, channel: str | None) -> dict[str, list[Entry]]:
+    """Each channel's packages (or the one asked for), newest first."""
+    repo = _existing(tree)
+    channels = [channel] if channel else repo.channels()
+    return {c: repo.list(c) for c in channels}
 
 
 def check(tree: Path) -> list[str]:
     """The problems found; an empty list means the tree is consistent."""
-    return Repository(tree).check()
+    return _existing(tree).check()
 
 
 def export_key(tree: Path) -> str:
-    return Repository(tree).export_key()
+    return _existing(tree).export_key()
 
 
-def client_config(tree: Path, *, url: str, channel: str, fmt: str) -> str:
-    return Repository(tree).client_config(url, channel, fmt)
+def client_config(url: str, *, channel: str, fmt: ClientFormat, unattended: bool) -> list[Snippet]:
+    return _client_config(url, channel, fmt, unattended=unattended)
+
+
+def _existing(tree: Path) -> Repository:
+    """A tree that reading commands can read: one that `repo add` has made."""
+    if not (tree / "dists").is_dir():
+        raise RepoError(f"{tree} is not a repository: create it with 'mmpkg repo add {tree} PACKAGE...'")
+    return Repository(tree)

@@ -93,5 +93,8 @@ def verify(public_key: str, data: Path, signature: Path | None = None) -> bool:
 
 
 def rpm_is_signed(rpm: Path) -> bool:
-    out = run(["rpm", "-qp", "--nosignature", "--qf", "%{RSAHEADER:pgpsig}", str(rpm)]).stdout.strip()
-    return bool(out) and out != "(none)"
+    """Whether the rpm carries a header signature: rpm keeps RSA ones in RSAHEADER, and DSA and
+    EdDSA ones in DSAHEADER."""
+    qf = "%{RSAHEADER:pgpsig}\\n%{DSAHEADER:pgpsig}\\n"
+    out = run(["rpm", "-qp", "--nosignature", "--qf", qf, str(rpm)]).stdout.split("\n")
+    return any(line.strip() not in ("", "(none)") for line in out)

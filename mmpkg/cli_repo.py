@@ -1,0 +1,77 @@
+"""`mmpkg repo ...`: what each repository command prints (text, or JSON with --json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from mmpkg.errors import RepoError
+from mmpkg.repo import commands
+from mmpkg.repo.clients import ClientFormat
+from mmpkg.repo.repository import Entry
+
+
+def run_repo(args: argparse.Namespace) -> int:
+    command: str = args.repo_command
+    if command == "add":
+        added = commands.add(
+            args.repo, args.packages, channel=args.channel, keep=args.keep, key=args.sign_key
+        )
+        _entries({"channel": args.channel, "added": added}, args.json, verb="added")
+    elif command == "remove":
+        gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
+        _entries({"channel": args.channel, "removed": gone}, args.json, verb="removed")
+    elif command == "list":
+        _listing(commands.listing(args.repo, channel=args.channel), args.json)
+    elif command == "check":
+        return _check(commands.check(args.repo), args.json)
+    elif command == "export-key":
+        print(commands.export_key(args.repo), end="")
+    else:
+        fmt = ClientFormat(args.format)
+        snippets = commands.client_config(args.url, channel=args.channel, fmt=fmt, unattended=args.unattended)
+        if args.json:
+            print(json.dumps([asdict(s) for s in snippets], indent=2))
+        else:
+            print("\n".join(f"# {s.path}\n{s.text}" for s in snippets), end="")
+    return 0
+
+
+def _entry(e: Entry) -> dict[str, str]:
+    return {"name": e.name, "version": e.version, "arch": e.arch, "format": e.format, "path": str(e.path)}
+
+
+def _entries(report: dict[str, object], as_json: bool, *, verb: str) -> None:
+    """One line per file that changed ("added pool/stable/...deb"), or JSON of the same."""
+    lists = {k: v for k, v in report.items() if isinstance(v, list)}
+    if as_json:
+        print(json.dumps(report | {k: [_entry(e) for e in v] for k, v in lists.items()}, indent=2))
+        return
+    for key, entries in lists.items():
+        for e in entries:
+            print(f"{key} {e.path}")
+    if not lists.get(verb):
+        print(f"nothing {verb}: channel {report['channel']} already had every package")
+
+
+def _listing(channels: dict[str, list[Entry]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({c: [_entry(e) for e in es] for c, es in channels.items()}, indent=2))
+        return
+    for channel, entries in channels.items():
+        for e in entries:
+            print(f"{channel:8} {e.name:28} {e.format:3} {e.arch:7} {e.version}")
+
+
+def _check(problems: list[str], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"problems": problems}, indent=2))
+    else:
+        for problem in problems:
+            print(problem)
+    if problems:
+        print(f"mmpkg: error: {len(problems)} problem(s) found; see above", file=sys.stderr)
+        return RepoError.exit_code
+    return 0

@@ -1,0 +1,236 @@
+"""`mmpkg repo ...` as people run it: what it prints, its JSON, its exit codes, and what the real
+tools (dpkg-deb, gpg, apt) make of its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import harness
+import pytest
+from packages import PackageFactory
+
+from mmpkg.cli import main
+
+V1, V2 = "10.5.2", "10.11.1"
+KEY = "cli@example.invalid"
+
+
+@pytest.fixture(scope="module")
+def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ed25519 key: rpm keeps its signatures in another header tag than RSA ones."""
+    harness.require("gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb", root=False)
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nName-Real: mmpkg cli\n"
+    params += f"Name-Email: {KEY}\nExpire-Date: 0\n%commit\n"
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True)
+    return home
+
+
+Mmpkg = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def mmpkg(gnupghome: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Mmpkg:
+    """Run `mmpkg ARGS...`; return (exit code, stdout, stderr)."""
+    monkeypatch.setenv("GNUPGHOME", str(gnupghome))
+    monkeypatch.delenv("MMPKG_SIGN_KEY", raising=False)
+
+    def call(*args: object) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
+
+
+def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory) -> None:
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    code, out, _ = mmpkg("repo", "add", tree, v1.deb, v1.rpm, "--sign-key", KEY)
+    assert code == 0
+    assert sorted(out.split()) == sorted(
+        [
+            "added",
+            "pool/stable/mattermost_10.5.2-1_amd64.deb",
+            "added",
+            "rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm",
+        ]
+    )
+    # Again: nothing new, and it says so.
+    code, out, _ = mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)
+    assert (code, out) == (0, "nothing added: channel stable already had every package\n")
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, v2.rpm, "--sign-key", KEY, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["channel"] == "stable"
+    # What the JSON says of each file is what the package's own tool says of it.
+    for entry in report["added"]:
+        if entry["format"] == "deb":
+            fields = [
+                "dpkg-deb",
+                "--showformat",
+                "${Package} ${Version}",
+                "--show",
+                str(tree / entry["path"]),
+            ]
+        else:
+            fields = [
+                "rpm",
+                "-qp",
+                "--nosignature",
+                "--qf",
+                "%{NAME} %{VERSION}-%{RELEASE}",
+                str(tree / entry["path"]),
+            ]
+        assert subprocess.run(fields, capture_output=True, text=True, check=True).stdout.strip() == (
+            f"{entry['name']} {entry['version']}"
+        )
+
+    code, out, _ = mmpkg("repo", "list", tree, "--json")
+    listed = json.loads(out)["stable"]
+    debs = [e["version"] for e in listed if e["format"] == "deb"]
+    assert debs == ["10.11.1-1", "10.5.2-1"]  # newest first
+    code, out, _ = mmpkg("repo", "list", tree)
+    assert out.splitlines()[0].split() == ["stable", "mattermost", "deb", "amd64", "10.11.1-1"]
+
+    assert mmpkg("repo", "check", tree)[:2] == (0, "")
+    code, out, _ = mmpkg("repo", "remove", tree, "mattermost", "10.5.2-1", "--sign-key", KEY)
+    assert code == 0
+    assert "removed pool/stable/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    code, out, _ = mmpkg("repo", "list", tree, "--channel", "stable", "--json")
+    assert {e["version"] for e in json.loads(out)["stable"]} == {"10.11.1-1"}
+    assert mmpkg("repo", "check", tree, "--json")[:2] == (0, json.dumps({"problems": []}, indent=2) + "\n")
+
+
+def test_check_lists_each_problem_and_fails(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory) -> None:
+    tree = tmp_path / "repo"
+    v1 = packages.build(V1)
+    assert mmpkg("repo", "add", tree, v1.deb, v1.rpm, "--sign-key", KEY)[0] == 0
+    deb = tree / "pool/stable/mattermost_10.5.2-1_amd64.deb"
+    deb.write_bytes(deb.read_bytes() + b"x")
+    (tree / "pool/stable/stray.deb").write_bytes(b"")
+    code, out, err = mmpkg("repo", "check", tree)
+    assert code == 7
+    assert out.splitlines() == [
+        "pool/stable/mattermost_10.5.2-1_amd64.deb: size or SHA256 differs from dists/stable",
+        "pool/stable/stray.deb: not in any index",
+    ]
+    assert err == "mmpkg: error: 2 problem(s) found; see above\n"
+
+
+def test_export_key_is_the_signing_key(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, gnupghome: Path
+) -> None:
+    tree = tmp_path / "repo"
+    v1 = packages.build(V1)
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)[0] == 0
+    code, out, _ = mmpkg("repo", "export-key", tree)
+    assert code == 0
+
+    def fingerprints(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> set[str]:
+        colons = subprocess.run(
+            ["gpg", "--batch", "--with-colons", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            input=input,
+            env=env,
+        ).stdout
+        return {line.split(":")[9] for line in colons.splitlines() if line.startswith("fpr")}
+
+    env = {**os.environ, "GNUPGHOME": str(gnupghome)}
+    assert fingerprints("--show-keys", input=out) == fingerprints("--list-keys", KEY, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["repo", "add", "{tree}", "{deb}", "--channel", "Stable!", "--sign-key", KEY],
+            7,
+            "bad channel name 'Stable!'",
+        ),
+        (["repo", "add", "{tree}", "{deb}"], 7, "no signing key: give --sign-key KEY or set MMPKG_SIGN_KEY"),
+        (
+            ["repo", "add", "{tree}", "{deb}", "--sign-key", "nobody@example.invalid"],
+            7,
+            "signing key 'nobody@example.invalid' is missing",
+        ),
+        (
+            ["repo", "add", "{tree}", "/etc/hostname", "--sign-key", KEY],
+            7,
+            "/etc/hostname is not a .deb or .rpm package",
+        ),
+        (["repo", "list", "{tree}"], 7, "is not a repository: create it with 'mmpkg repo add"),
+        (["repo", "check", "{tree}"], 7, "is not a repository"),
+        (["repo", "client-config", "127.0.0.1/repo"], 7, "'127.0.0.1/repo' is not a repository URL"),
+        (
+            ["repo", "client-config", "http://h/", "--format", "yum"],
+            2,
+            "argument --format: invalid choice: 'yum'",
+        ),
+        (["repo", "frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_errors_are_one_line_and_change_nothing(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, args: list[str], code: int, message: str
+) -> None:
+    tree = tmp_path / "repo"
+    deb = packages.build(V1).deb
+    got, out, err = mmpkg(*(a.format(tree=tree, deb=deb) for a in args))
+    assert (got, out) == (code, "")
+    assert err.count("\n") == 1 and message in err, err
+    assert not tree.exists()
+
+
+def test_the_sign_key_may_come_from_the_environment(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MMPKG_SIGN_KEY", KEY)
+    assert mmpkg("repo", "add", tmp_path / "repo", packages.build(V1).deb)[0] == 0
+
+
+def _apt_options(base: Path) -> list[str]:
+    """apt-get reading only `base`: its sources, state and cache."""
+    for d in ("parts", "state/lists/partial", "cache/archives/partial"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+    return [
+        "-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={base}/parts",
+        "-o", f"Dir::State={base}/state", "-o", f"Dir::Cache={base}/cache",
+    ]  # fmt: skip
+
+
+def test_client_config_is_what_apt_reads(mmpkg: Mmpkg, tmp_path: Path) -> None:
+    harness.require("apt-get", "apt-config", root=False)
+    code, out, _ = mmpkg(
+        "repo", "client-config", "http://127.0.0.1:9/mm/", "--channel", "esr", "--unattended"
+    )
+    assert code == 0
+    code, js, _ = mmpkg(
+        "repo", "client-config", "http://127.0.0.1:9/mm/", "--channel", "esr", "--unattended", "--json"
+    )
+    files = {f["path"]: f["text"] for f in json.loads(js)}
+    # The text form is the same files, each under a comment naming where it goes.
+    assert out == "\n".join(f"# {path}\n{text}" for path, text in files.items())
+    sources = "/etc/apt/sources.list.d/mattermost.sources"
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts/mattermost.sources").write_text(files[sources])
+    uris = subprocess.run(
+        ["apt-get", *_apt_options(tmp_path), "update", "--print-uris"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "'http://127.0.0.1:9/mm/dists/esr/InRelease'" in uris
+    unattended = tmp_path / "uu.conf"
+    unattended.write_text(files["/etc/apt/apt.conf.d/52mattermost-unattended-upgrades"])
+    dump = subprocess.run(
+        ["apt-config", "-c", str(unattended), "dump"], capture_output=True, text=True, check=True
+    )
+    assert 'Unattended-Upgrade::Origins-Pattern:: "origin=mmpkg,suite=esr";' in dump.stdout.splitlines()

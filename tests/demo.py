@@ -1,20 +1,30 @@
-"""`make demo`: the main job on sample releases, then (as root) a real install and upgrade.
+"""`make demo`: the whole job on sample releases, then (as root) a real install and upgrade.
 
 1. mmpkg writes two sample releases and builds a .deb and an .rpm from each, into demo/dist.
-2. As root, with the system tools present: a throw-away Debian root is booted with systemd, the
-   first .deb is installed with apt, the database is configured and the server started; then
-   the second .deb is installed over it like `apt upgrade` would, and the server answers as the
-   new version with its configuration intact. Nothing outside the throw-away root changes.
+2. The first release's packages are published into a signed apt + dnf repository, demo/repo,
+   with a signing key made for the demo (demo/gnupg), and the tree is served on loopback.
+3. As root, with the system tools present: a throw-away Debian root is booted with systemd and
+   set up as a client of the repository the way an administrator would (`mmpkg repo
+   client-config`); `apt-get install mattermost` installs the first release, the database is
+   configured and the server started. The second release is published, and `apt-get upgrade`
+   takes the server to it with its configuration intact. Nothing outside the throw-away root
+   and demo/ changes.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
+import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,16 +38,18 @@ TOP = Path(__file__).resolve().parent.parent
 DEMO = TOP / "demo"
 VERSIONS = ("10.5.2", "10.11.1")
 MAINTAINER = "mmpkg demo <mmpkg-demo@example.com>"
+SIGN_KEY = "mmpkg-demo@example.com"
 
 
 def say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def build() -> list[Path]:
+def build() -> list[list[Path]]:
+    """Each version's .deb and .rpm."""
     shutil.rmtree(DEMO, ignore_errors=True)
     releases = DEMO / "releases"
-    debs = []
+    built = []
     for version in VERSIONS:
         say(f"mmpkg sample-release {version} --dest {releases.relative_to(TOP)}")
         mmpkg(["sample-release", version, "--dest", str(releases)])
@@ -47,8 +59,64 @@ def build() -> list[Path]:
         say(f"mmpkg build {tarball.name} --out demo/dist --maintainer '{MAINTAINER}'")
         if mmpkg(["build", str(tarball), "--out", str(DEMO / "dist"), "--maintainer", MAINTAINER]) != 0:
             raise SystemExit(1)
-        debs.append(DEMO / "dist" / f"mattermost_{version}-1_amd64.deb")
-    return debs
+        dist = DEMO / "dist"
+        built.append(
+            [dist / f"mattermost_{version}-1_amd64.deb", dist / f"mattermost-{version}-1.x86_64.rpm"]
+        )
+    return built
+
+
+def signing_key() -> None:
+    """A key for the demo's repository, in demo/gnupg (a real one would come from a CI secret)."""
+    home = DEMO / "gnupg"
+    home.mkdir(mode=0o700)
+    os.environ["GNUPGHOME"] = str(home)
+    params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
+    params += f"Name-Real: mmpkg demo repository\nName-Email: {SIGN_KEY}\nExpire-Date: 1y\n%commit\n"
+    say(f"gpg --gen-key: the repository's signing key, {SIGN_KEY}, in demo/gnupg")
+    subprocess.run(["gpg", "--batch", "--quiet", "--gen-key"], input=params, text=True, check=True)
+
+
+def publish(packages: list[Path]) -> None:
+    names = " ".join(p.name for p in packages)
+    say(f"mmpkg repo add demo/repo {names} --channel stable --sign-key {SIGN_KEY}")
+    if mmpkg(["repo", "add", str(DEMO / "repo"), *map(str, packages), "--sign-key", SIGN_KEY]) != 0:
+        raise SystemExit(1)
+
+
+@contextmanager
+def served(tree: Path) -> Iterator[str]:
+    """The tree on http://127.0.0.1:PORT: any static web server will do."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tree)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def client_setup(root: harness.Root, url: str) -> None:
+    """What an administrator does once: the repository's key and its apt source."""
+    from mmpkg.repo import commands
+    from mmpkg.repo.clients import APT_KEYRING, ClientFormat
+
+    say(f"on the server: the key from {url}/keys, and `mmpkg repo client-config {url}`")
+    armoured = commands.export_key(DEMO / "repo")
+    key = subprocess.run(
+        ["gpg", "--dearmor"], input=armoured.encode(), capture_output=True, check=True
+    ).stdout
+    root.path(APT_KEYRING).write_bytes(key)
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
+    for snippet in commands.client_config(url, channel="stable", fmt=ClientFormat.APT, unattended=False):
+        root.write_text(snippet.path, snippet.text)
+        print(f"    {snippet.path}:")
+        print("".join(f"        {line}\n" for line in snippet.text.splitlines()), end="")
 
 
 def show(output: str) -> None:
@@ -75,12 +143,16 @@ def wait_ping(url: str, timeout: float = 60) -> str:
             time.sleep(0.2)
 
 
-def install_and_upgrade(v1: Path, v2: Path) -> None:
+def install_and_upgrade(url: str, v2: list[Path]) -> None:
     lower = harness.pristine_root()
     with harness.Root(lower, name="demo") as root, harness.Booted(root):
         site = Site(root)
-        say(f"apt-get install ./{v1.name}   (in a throw-away Debian 12 root, booted with systemd)")
-        show(root.apt_install(v1).stdout)
+        client_setup(root, url)
+        say(
+            "apt-get update && apt-get install mattermost   (in a throw-away Debian 12 root, booted with systemd)"
+        )
+        root.run("apt-get", "update", "--error-on=any")
+        show(root.apt_install("mattermost").stdout)
         port = free_port()
         say("configure: a database, and a port for this demo in /etc/mattermost/mattermost.env")
         site.create_database()
@@ -91,8 +163,17 @@ def install_and_upgrade(v1: Path, v2: Path) -> None:
         salt = root.read_json("/etc/mattermost/config.json")["FileSettings"]["PublicLinkSalt"]
         print(f"the server generated FileSettings.PublicLinkSalt = {salt}")
 
-        say(f"apt-get install ./{v2.name}   (an upgrade, with the server running)")
-        show(root.apt_install(v2).stdout)
+        publish(v2)
+        say("apt-get update && apt-get upgrade   (with the server running)")
+        root.run("apt-get", "update", "--error-on=any")
+        show(
+            root.run(
+                "apt-get",
+                "upgrade",
+                "-y",
+                *(a for c in harness.CONF_OLD for a in ("-o", f"Dpkg::Options::={c}")),
+            ).stdout
+        )
         after = root.read_json("/etc/mattermost/config.json")["FileSettings"]["PublicLinkSalt"]
         print(f"the server answers version {wait_ping(url)}; PublicLinkSalt kept: {after == salt}")
         print(f"database schema: {site.schema()}")
@@ -103,16 +184,25 @@ def install_and_upgrade(v1: Path, v2: Path) -> None:
 
 
 def main() -> int:
-    debs = build()
+    v1, v2 = build()
     say("built:")
     for path in sorted((DEMO / "dist").iterdir()):
         print(f"    {path.relative_to(TOP)}")
+    signing_key()
+    publish(v1)
+    say("mmpkg repo list demo/repo")
+    mmpkg(["repo", "list", str(DEMO / "repo")])
     tools = ("mmdebstrap", "systemd-nspawn", "nsenter")
     if os.geteuid() != 0 or any(shutil.which(t) is None for t in tools):
+        publish(v2)
         say("not root (or no mmdebstrap/systemd-nspawn): skipping the install into a throw-away root")
         return 0
-    install_and_upgrade(*debs)
-    say("done: the throw-away root is gone; the packages stay in demo/dist")
+    with served(DEMO / "repo") as url:
+        install_and_upgrade(url, v2)
+    say("mmpkg repo check demo/repo")
+    if mmpkg(["repo", "check", str(DEMO / "repo")]) != 0:
+        raise SystemExit(1)
+    say("done: the throw-away root is gone; the packages stay in demo/dist, the repository in demo/repo")
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmpkg.repo import apt, dnf
+from mmpkg.repo.journal import JOURNAL, PRIVATE
 from mmpkg.repo.signing import rpm_is_signed, verify
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ def problems(repo: Repository) -> list[str]:
         return [f"{key_file.relative_to(tree)} is missing"]
     key = key_file.read_text()
     found: list[str] = []
+    if (tree / PRIVATE / JOURNAL).exists():
+        found.append(f"{PRIVATE}/{JOURNAL}: a change was interrupted; the next add or remove finishes it")
     for channel in repo.channels():
         found += _apt(tree, channel, key)
         for arch in dnf.ARCHES:
@@ -46,6 +49,10 @@ def _apt(tree: Path, channel: str, key: str) -> list[str]:
         f = suite / name
         if not f.exists() or f.stat().st_size != int(size) or _sha256(f) != digest:
             found.append(f"dists/{channel}/{name}: does not match Release")
+        # apt fetches by hash (Acquire-By-Hash), so that copy is the one clients see.
+        by_hash = f.parent / "by-hash" / "SHA256" / digest
+        if not by_hash.is_file() or _sha256(by_hash) != digest:
+            found.append(f"dists/{channel}/{name}: its by-hash copy is missing or differs")
     indexed: set[str] = set()
     for arch in apt.ARCHES:
         packages = suite / apt.COMPONENT / f"binary-{arch}" / "Packages"

@@ -67,7 +67,7 @@ def _stanzas(
     apt-ftparchive reads only the debs that are not there yet (new ones, and those of a tree
     published before the cache)."""
     cache = tx.tree / PRIVATE / "stanzas" / channel
-    gone = {p.name for p in removed}
+    gone = {p.name for p in removed} | {dest.name for _, dest in added}
     # apt-ftparchive names each deb by the path it was given: a scratch tree with the pool's shape.
     scan = tx.path("apt-scan")
     (scan / "pool" / channel).mkdir(parents=True)
@@ -92,8 +92,9 @@ def _stanzas(
                 staged = tx.path(f"stanza-{name}")
                 staged.write_text(stanzas[name])
                 tx.move(staged, cache / name)
-    for name in gone:
-        tx.delete(cache / name)
+    for path in removed:
+        if (cache / path.name).exists():
+            tx.delete(cache / path.name)
     return dict(sorted(stanzas.items()))
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mmpkg.repo import apt, dnf
 from mmpkg.repo.journal import JOURNAL, PRIVATE
+from mmpkg.repo.publish import withdrawn
 from mmpkg.repo.signing import rpm_is_signed, verify
 
 if TYPE_CHECKING:
@@ -65,8 +66,9 @@ def _apt(tree: Path, channel: str, key: str) -> list[str]:
             elif f.stat().st_size != int(para.get("Size", -1)) or _sha256(f) != para.get("SHA256"):
                 found.append(f"{name}: size or SHA256 differs from dists/{channel}")
     pool = tree / "pool" / channel
+    hidden = withdrawn(tree)
     for deb in sorted(pool.glob("*")) if pool.is_dir() else []:
-        if str(deb.relative_to(tree)) not in indexed:
+        if str(deb.relative_to(tree)) not in indexed | hidden:
             found.append(f"{deb.relative_to(tree)}: not in any index")
     return found
 
@@ -92,7 +94,8 @@ def _dnf(tree: Path, channel: str, arch: str, key: str) -> list[str]:
             found.append(f"{rel}/{href}: size or SHA256 differs from repodata")
         elif not rpm_is_signed(f):
             found.append(f"{rel}/{href}: not signed")
+    hidden = withdrawn(tree)
     for rpm in sorted((repo / "Packages").glob("*")):
-        if str(rpm.relative_to(repo)) not in listed:
+        if str(rpm.relative_to(repo)) not in listed and str(rpm.relative_to(tree)) not in hidden:
             found.append(f"{rel}/{rpm.relative_to(repo)}: not in repodata")
     return found

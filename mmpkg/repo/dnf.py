@@ -38,7 +38,7 @@ def prepare_arch(
     # The pool-to-be, as hard links (same size and mtime, which is what --update compares).
     scan = tx.path(f"rpm-{channel}-{arch}")
     (scan / "Packages").mkdir(parents=True)
-    gone = set(removed)
+    gone = set(removed) | {dest for _, dest in added}
     for rpm in sorted((repo / "Packages").glob("*.rpm")):
         if rpm not in gone:
             os.link(rpm, scan / "Packages" / rpm.name)

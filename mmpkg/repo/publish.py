@@ -17,12 +17,14 @@ A client that fetched the previous InRelease or repomd.xml still asks for the fi
 through the link that now shows the new generation: each generation therefore carries hard
 links to the content-addressed files of the previous KEEP_GENERATIONS - 1 ones (by-hash
 indices, hash-named dnf metadata). The replaced generation directory itself is deleted at once:
-no name leads to it any more.
+no name leads to it any more. For the same clients a removed package file stays in the pool,
+unlisted, for as many publishes (withdraw()).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from mmpkg.repo.journal import PRIVATE, Transaction
 # Publishes whose content-addressed files stay fetchable: a client that read an index three
 # publishes ago and is still downloading is slower than any mirror sync we need to serve.
 KEEP_GENERATIONS = 3
+WITHDRAWN = "withdrawn"
 
 
 @contextmanager
@@ -98,3 +101,26 @@ def publish_generation(tx: Transaction, index: Path, staged: Path, retained: str
     tx.move(link, index)
     if old is not None and index.is_symlink():
         tx.delete(old)
+
+
+def withdrawn(tree: Path) -> set[str]:
+    """Package files (relative to the tree) no index lists any more, still served for clients
+    holding an earlier index until their generation is no longer carried."""
+    f = tree / PRIVATE / journal.STATE
+    return set(json.loads(f.read_text()).get(WITHDRAWN, {})) if f.exists() else set()
+
+
+def withdraw(tx: Transaction, removed: list[Path], readded: list[Path]) -> None:
+    """Record `removed` as withdrawn, and delete those withdrawn long enough ago."""
+    pending: dict[str, int] = tx.state.setdefault(WITHDRAWN, {})
+    for path in readded:
+        pending.pop(str(path.relative_to(tx.tree)), None)
+    for rel, left in sorted(pending.items()):
+        if left <= 1:
+            del pending[rel]
+            tx.delete(tx.tree / rel)
+        else:
+            pending[rel] = left - 1
+    for path in removed:
+        # The publish that withdraws it is the first of the KEEP_GENERATIONS that may name it.
+        pending[str(path.relative_to(tx.tree))] = KEEP_GENERATIONS - 1

@@ -130,9 +130,10 @@ class Repository:
         with publish.locked(self.path) as tx:
             self._check_key(signer)
             new: list[_Incoming] = []
+            hidden = publish.withdrawn(self.path)
             for inc in incoming:
                 dest = self.path / inc.entry.path
-                if dest.exists():
+                if dest.exists() and str(inc.entry.path) not in hidden:
                     if self._identity(inc.entry) != inc.identity:
                         raise RepoError(
                             f"{inc.src}: {inc.entry.name} {inc.entry.version} ({inc.entry.arch}) is already "
@@ -188,14 +189,16 @@ class Repository:
         removed: builtins.list[Path],
     ) -> None:
         """Stage the indices of `channel` with `added` (staged copy, destination) and without
-        `removed`, then commit: new packages first, the indices after, removed files last."""
+        `removed`, then commit: new packages first, the indices after, expired files last."""
         for copy, dest in added:
             tx.move(copy, dest)
-        for path in removed:
-            tx.delete(path)
-        apt.prepare_suite(tx, channel, signer, added=added, removed=removed)
+        readded = [dest for _, dest in added]
+        unlisted = [self.path / p for p in publish.withdrawn(self.path)]
+        unlisted = [p for p in unlisted if p not in readded] + removed
+        publish.withdraw(tx, removed, readded)
+        apt.prepare_suite(tx, channel, signer, added=added, removed=unlisted)
         for arch in dnf.ARCHES:
-            dnf.prepare_arch(tx, channel, arch, signer, added=added, removed=removed)
+            dnf.prepare_arch(tx, channel, arch, signer, added=added, removed=unlisted)
         tx.commit()
 
     # -- reading ----------------------------------------------------------------------------
@@ -204,12 +207,17 @@ class Repository:
         """Every package file in `channel`, by name and architecture, newest first."""
         check_channel(channel)
         found: list[Entry] = []
+        hidden = publish.withdrawn(self.path)
         pool = self.path / "pool" / channel
         for deb in sorted(pool.glob("*.deb")) if pool.is_dir() else []:
+            if str(deb.relative_to(self.path)) in hidden:
+                continue
             name, version, arch = deb.stem.split("_")
             found.append(Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path)))
         for arch in dnf.ARCHES:
             for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*.rpm")):
+                if str(rpm.relative_to(self.path)) in hidden:
+                    continue
                 stem = rpm.name.removesuffix(f".{arch}.rpm")
                 name, version, release = stem.rsplit("-", 2)
                 found.append(Entry(name, f"{version}-{release}", arch, "rpm", rpm.relative_to(self.path)))

@@ -126,6 +126,26 @@ def test_a_removed_package_is_served_until_no_kept_index_names_it(
     assert published.check() == []
 
 
+def test_a_tree_from_before_generations_is_taken_over(
+    published: Repository, packages: PackageFactory, ring: Path
+) -> None:
+    """Real index directories, no private state: the next add makes them generations."""
+    tree = published.path
+    for index in INDICES:
+        gen = tree / index
+        target = gen.parent / os.readlink(gen)
+        gen.unlink()
+        target.rename(gen)
+    shutil.rmtree(tree / PRIVATE)
+    by_hash = {f.name for f in (tree / "dists/stable/main/binary-amd64/by-hash/SHA256").iterdir()}
+    v2 = packages.build(V2)
+    published.add([v2.deb, v2.rpm], "stable", KEY)
+    assert all((tree / index).is_symlink() for index in INDICES)
+    assert by_hash < {f.name for f in (tree / "dists/stable/main/binary-amd64/by-hash/SHA256").iterdir()}
+    assert published.check() == []
+    assert repo_reader.problems(repo_reader.file_fetch(tree), ring, "stable", DNF_ARCHES) == []
+
+
 # --- killed adds ---------------------------------------------------------------------------------
 
 # A `repo add` in a process of its own that SIGKILLs itself at its Nth step: before each tool

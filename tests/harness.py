@@ -751,18 +751,25 @@ class Root:
         repo_dir: Path | None,
         repo_opts: Mapping[str, str] | None = None,
         check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """dnf --installroot with only `repo_dir` as repository "local" (options per `repo_opts`,
-        default gpgcheck=0). The provides shim is installed first, in its own transaction."""
+        default gpgcheck=0), `env` added to its (and the scriptlets') environment. The provides
+        shim is installed first, in its own transaction."""
         if not self._shim_installed and not self.rpm_installed(SHIM_NAME):
             # In the same transaction as the package, rpm's check still fails on /bin/sh (file
             # dependencies are matched against file lists there): harness.md §4.
             self._dnf(["install", str(base_provides_rpm())], None, {}, check=True)
         self._shim_installed = True
-        return self._dnf(list(args), repo_dir, {"gpgcheck": "0", **(repo_opts or {})}, check)
+        return self._dnf(list(args), repo_dir, {"gpgcheck": "0", **(repo_opts or {})}, check, env)
 
     def _dnf(
-        self, args: list[str], repo_dir: Path | None, repo_opts: Mapping[str, str], check: bool
+        self,
+        args: list[str],
+        repo_dir: Path | None,
+        repo_opts: Mapping[str, str],
+        check: bool,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         opts = [
             "-y", f"--installroot={self.dir}", "--releasever=9", "--setopt=reposdir=/dev/null",
@@ -772,7 +779,10 @@ class Root:
             opts.append(f"--repofrompath=local,file://{repo_dir.resolve()}")
             opts += [f"--setopt=local.{k}={v}" for k, v in repo_opts.items()]
         return run_host(
-            ["dnf", *opts, *args], check=check, env=rpm_env(), where=f"dnf --installroot={self.dir}"
+            ["dnf", *opts, *args],
+            check=check,
+            env={**rpm_env(), **(env or {})},
+            where=f"dnf --installroot={self.dir}",
         )
 
 

@@ -2,6 +2,7 @@
 
 Format: https://wiki.debian.org/DebianRepository/Format; indices come from apt-ftparchive(1).
 Debs live in `pool/CHANNEL/`; each channel is a suite `dists/CHANNEL` with one component, main.
+Packages is assembled from one cached stanza per deb, so publishing reads only the new debs.
 """
 
 from __future__ import annotations
@@ -9,32 +10,34 @@ from __future__ import annotations
 import gzip
 import hashlib
 import lzma
+import os
+import re
 import shutil
 from pathlib import Path
 
 from mmpkg.repo import publish
+from mmpkg.repo.journal import PRIVATE, Transaction
 from mmpkg.repo.signing import Signer
 from mmpkg.run import run
 
 ARCHES = ("amd64", "arm64")
-# by-hash copies of each index kept from earlier generations, for clients still reading those.
-KEEP_BY_HASH = 3
 COMPONENT = "main"
+# The content-addressed files of a generation, carried by the next ones (publish.py).
+BY_HASH = f"{COMPONENT}/binary-*/by-hash/SHA256/*"
 
 
-def publish_suite(tree: Path, channel: str, signer: Signer) -> None:
-    """Write a new generation of dists/CHANNEL from pool/CHANNEL and swap it in."""
-    live = tree / "dists" / channel
-    new = publish.staging(live)
+def prepare_suite(
+    tx: Transaction, channel: str, signer: Signer, *, added: list[tuple[Path, Path]], removed: list[Path]
+) -> None:
+    """Stage the next generation of dists/CHANNEL: the pool as it will be after `added`
+    (staged file, path in the tree) and `removed` (paths in the tree)."""
+    stanzas = _stanzas(tx, channel, added, removed)
+    new = tx.path(f"dists-{channel}")
     indices: list[Path] = []
     for arch in ARCHES:
         d = new / COMPONENT / f"binary-{arch}"
         d.mkdir(parents=True)
-        pool = f"pool/{channel}"
-        text = ""
-        if (tree / pool).is_dir():
-            text = run(["apt-ftparchive", "--arch", arch, "packages", pool], cwd=tree).stdout
-        raw = text.encode()
+        raw = "".join(text for text in stanzas.values() if _arch(text) in (arch, "all")).encode()
         (d / "Packages").write_bytes(raw)
         (d / "Packages.gz").write_bytes(gzip.compress(raw, 9, mtime=0))
         (d / "Packages.xz").write_bytes(lzma.compress(raw))
@@ -51,23 +54,53 @@ def publish_suite(tree: Path, channel: str, signer: Signer) -> None:
         by_hash = index.parent / "by-hash" / "SHA256"
         by_hash.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(index, by_hash / digest)
-    _keep_old_by_hash(live, new)
     (new / "Release").write_text(release)
     signer.clearsign(new / "Release", new / "InRelease")
     signer.detach(new / "Release", new / "Release.gpg")
-    publish.swap(new, live)
+    publish.publish_generation(tx, tx.tree / "dists" / channel, new, BY_HASH)
 
 
-def _keep_old_by_hash(live: Path, new: Path) -> None:
-    """Carry the newest KEEP_BY_HASH earlier copies of each index's by-hash directory over."""
-    for old_dir in live.glob(f"{COMPONENT}/binary-*/by-hash/SHA256"):
-        new_dir = new / old_dir.relative_to(live)
-        if not new_dir.is_dir():
+def _stanzas(
+    tx: Transaction, channel: str, added: list[tuple[Path, Path]], removed: list[Path]
+) -> dict[str, str]:
+    """Each deb's Packages stanza by file name, read from the cache in .mmpkg/stanzas/CHANNEL;
+    apt-ftparchive reads only the debs that are not there yet (new ones, and those of a tree
+    published before the cache)."""
+    cache = tx.tree / PRIVATE / "stanzas" / channel
+    gone = {p.name for p in removed} | {dest.name for _, dest in added}
+    # apt-ftparchive names each deb by the path it was given: a scratch tree with the pool's shape.
+    scan = tx.path("apt-scan")
+    (scan / "pool" / channel).mkdir(parents=True)
+    for staged, dest in added:
+        os.link(staged, scan / "pool" / channel / dest.name)
+    stanzas: dict[str, str] = {}
+    pool = tx.tree / "pool" / channel
+    for deb in sorted(pool.glob("*.deb")) if pool.is_dir() else []:
+        if deb.name in gone:
             continue
-        old = sorted(old_dir.iterdir(), key=lambda f: f.stat().st_mtime, reverse=True)
-        for f in old[: KEEP_BY_HASH * 3]:  # three compressions of Packages per generation
-            if not (new_dir / f.name).exists():
-                shutil.copy2(f, new_dir / f.name)
+        if (cache / deb.name).is_file():
+            stanzas[deb.name] = (cache / deb.name).read_text()
+        else:
+            os.link(deb, scan / "pool" / channel / deb.name)
+    if any((scan / "pool" / channel).iterdir()):
+        out = run(["apt-ftparchive", "packages", f"pool/{channel}"], cwd=scan).stdout
+        for para in out.split("\n\n"):
+            found = re.search(r"^Filename: (.+)$", para, re.MULTILINE)
+            if found:
+                name = Path(found.group(1)).name
+                stanzas[name] = para.strip("\n") + "\n\n"
+                staged = tx.path(f"stanza-{name}")
+                staged.write_text(stanzas[name])
+                tx.move(staged, cache / name)
+    for path in removed:
+        if (cache / path.name).exists():
+            tx.delete(cache / path.name)
+    return dict(sorted(stanzas.items()))
+
+
+def _arch(stanza: str) -> str:
+    found = re.search(r"^Architecture: (\S+)$", stanza, re.MULTILINE)
+    return found.group(1) if found else ""
 
 
 def parse_deb822(text: str) -> list[dict[str, str]]:

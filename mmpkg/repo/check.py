@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmpkg.repo import apt, dnf
+from mmpkg.repo.journal import JOURNAL, PRIVATE
+from mmpkg.repo.publish import withdrawn
 from mmpkg.repo.signing import rpm_is_signed, verify
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ def problems(repo: Repository) -> list[str]:
         return [f"{key_file.relative_to(tree)} is missing"]
     key = key_file.read_text()
     found: list[str] = []
+    if (tree / PRIVATE / JOURNAL).exists():
+        found.append(f"{PRIVATE}/{JOURNAL}: a change was interrupted; the next add or remove finishes it")
     for channel in repo.channels():
         found += _apt(tree, channel, key)
         for arch in dnf.ARCHES:
@@ -46,6 +50,10 @@ def _apt(tree: Path, channel: str, key: str) -> list[str]:
         f = suite / name
         if not f.exists() or f.stat().st_size != int(size) or _sha256(f) != digest:
             found.append(f"dists/{channel}/{name}: does not match Release")
+        # apt fetches by hash (Acquire-By-Hash), so that copy is the one clients see.
+        by_hash = f.parent / "by-hash" / "SHA256" / digest
+        if not by_hash.is_file() or _sha256(by_hash) != digest:
+            found.append(f"dists/{channel}/{name}: its by-hash copy is missing or differs")
     indexed: set[str] = set()
     for arch in apt.ARCHES:
         packages = suite / apt.COMPONENT / f"binary-{arch}" / "Packages"
@@ -58,8 +66,9 @@ def _apt(tree: Path, channel: str, key: str) -> list[str]:
             elif f.stat().st_size != int(para.get("Size", -1)) or _sha256(f) != para.get("SHA256"):
                 found.append(f"{name}: size or SHA256 differs from dists/{channel}")
     pool = tree / "pool" / channel
+    hidden = withdrawn(tree)
     for deb in sorted(pool.glob("*")) if pool.is_dir() else []:
-        if str(deb.relative_to(tree)) not in indexed:
+        if str(deb.relative_to(tree)) not in indexed | hidden:
             found.append(f"{deb.relative_to(tree)}: not in any index")
     return found
 
@@ -85,7 +94,8 @@ def _dnf(tree: Path, channel: str, arch: str, key: str) -> list[str]:
             found.append(f"{rel}/{href}: size or SHA256 differs from repodata")
         elif not rpm_is_signed(f):
             found.append(f"{rel}/{href}: not signed")
+    hidden = withdrawn(tree)
     for rpm in sorted((repo / "Packages").glob("*")):
-        if str(rpm.relative_to(repo)) not in listed:
+        if str(rpm.relative_to(repo)) not in listed and str(rpm.relative_to(tree)) not in hidden:
             found.append(f"{rel}/{rpm.relative_to(repo)}: not in repodata")
     return found

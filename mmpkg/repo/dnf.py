@@ -1,33 +1,58 @@
 """The dnf half: one repository per channel and architecture, `rpm/CHANNEL/ARCH/`.
 
-Metadata from createrepo_c(8) into a fresh directory, signed as repodata/repomd.xml.asc
-(read by dnf's repo_gpgcheck=1), then swapped in for the old repodata/.
+Metadata from createrepo_c(8) `--update`, which reads only the rpms its previous metadata does
+not describe, into a fresh generation of repodata/ (publish.py), signed as repomd.xml.asc (read
+by dnf's repo_gpgcheck=1).
 """
 
 from __future__ import annotations
 
 import gzip
-import shutil
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from mmpkg.repo import publish
+from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer
 from mmpkg.run import run
 
 ARCHES = ("x86_64", "aarch64")
+# The hash-named metadata files of a generation, carried by the next ones (publish.py).
+HASHED = "?*-*"
 _NS = {"c": "http://linux.duke.edu/metadata/common", "r": "http://linux.duke.edu/metadata/repo"}
 
 
-def publish_arch(tree: Path, channel: str, arch: str, signer: Signer) -> None:
-    repo = tree / "rpm" / channel / arch
-    (repo / "Packages").mkdir(parents=True, exist_ok=True)
-    out = publish.staging(repo.parent / f".{arch}.out")
-    run(["createrepo_c", "--quiet", "--outputdir", str(out), str(repo)])
+def prepare_arch(
+    tx: Transaction,
+    channel: str,
+    arch: str,
+    signer: Signer,
+    *,
+    added: list[tuple[Path, Path]],
+    removed: list[Path],
+) -> None:
+    """Stage the next generation of rpm/CHANNEL/ARCH/repodata for the pool as it will be after
+    `added` (staged file, path in the tree) and `removed` (paths in the tree)."""
+    repo = tx.tree / "rpm" / channel / arch
+    # The pool-to-be, as hard links (same size and mtime, which is what --update compares).
+    scan = tx.path(f"rpm-{channel}-{arch}")
+    (scan / "Packages").mkdir(parents=True)
+    gone = set(removed) | {dest for _, dest in added}
+    for rpm in sorted((repo / "Packages").glob("*.rpm")):
+        if rpm not in gone:
+            os.link(rpm, scan / "Packages" / rpm.name)
+    for staged, dest in added:
+        if dest.parent == repo / "Packages":
+            os.link(staged, scan / "Packages" / dest.name)
+    out = tx.path(f"repodata-{channel}-{arch}")
+    out.mkdir()
+    has_metadata = (repo / "repodata" / "repomd.xml").is_file()
+    update = ["--update", "--update-md-path", str(repo)] if has_metadata else []
+    run(["createrepo_c", "--quiet", *update, "--outputdir", str(out), str(scan)])
     new = out / "repodata"
     signer.detach(new / "repomd.xml", new / "repomd.xml.asc")
-    publish.swap(new, repo / "repodata")
-    shutil.rmtree(out)
+    publish.publish_generation(tx, repo / "repodata", new, HASHED)
 
 
 def primary_locations(repo: Path) -> dict[str, tuple[int, str]]:

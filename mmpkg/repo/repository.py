@@ -3,8 +3,11 @@
     pool/CHANNEL/NAME_VERSION_ARCH.deb          dists/CHANNEL/{InRelease,Release,Release.gpg}
     dists/CHANNEL/main/binary-{amd64,arm64}/    rpm/CHANNEL/{x86_64,aarch64}/{Packages,repodata}/
     keys/archive-key.asc                        (the public key clients trust)
+    .mmpkg/                                     private: lock, journal, staging, stanza cache
 
-Every change validates all its inputs first, so a refused `add` leaves the tree as it was.
+Every change validates all its inputs first, so a refused `add` leaves the tree as it was, and
+is published all-or-nothing (journal.py, publish.py). `.mmpkg/` need not be served (and should
+not be: it is the publisher's state, not the clients').
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from mmpkg.errors import CommandError, RepoError
 from mmpkg.repo import apt, dnf, publish
+from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer, verify
 from mmpkg.run import run
 
@@ -123,12 +127,13 @@ class Repository:
         signer = Signer(sign_key, self.gnupghome)
         signer.check_usable()
         incoming = [self._inspect(p, channel) for p in packages]
-        with publish.locked(self.path):
+        with publish.locked(self.path) as tx:
             self._check_key(signer)
             new: list[_Incoming] = []
+            hidden = publish.withdrawn(self.path)
             for inc in incoming:
                 dest = self.path / inc.entry.path
-                if dest.exists():
+                if dest.exists() and str(inc.entry.path) not in hidden:
                     if self._identity(inc.entry) != inc.identity:
                         raise RepoError(
                             f"{inc.src}: {inc.entry.name} {inc.entry.version} ({inc.entry.arch}) is already "
@@ -136,19 +141,15 @@ class Repository:
                         )
                     continue
                 new.append(inc)
-            with tempfile.TemporaryDirectory(prefix=".mmpkg-add-", dir=self.path) as tmp:
-                staged = []
-                for inc in new:
-                    copy = Path(tmp) / inc.entry.path.name
-                    shutil.copyfile(inc.src, copy)
-                    if inc.entry.format == "rpm":
-                        signer.sign_rpm(copy)
-                    copy.chmod(0o644)
-                    staged.append((copy, self.path / inc.entry.path))
-                for copy, dest in staged:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(copy, dest)
-            self._publish(channel, signer)
+            staged = []
+            for inc in new:
+                copy = tx.path(inc.entry.path.name)
+                shutil.copyfile(inc.src, copy)
+                if inc.entry.format == "rpm":
+                    signer.sign_rpm(copy)
+                copy.chmod(0o644)
+                staged.append((copy, self.path / inc.entry.path))
+            self._publish(tx, channel, signer, added=staged, removed=[])
         return [inc.entry for inc in new]
 
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
@@ -156,14 +157,12 @@ class Repository:
         check_channel(channel)
         signer = Signer(sign_key, self.gnupghome)
         signer.check_usable()
-        with publish.locked(self.path):
+        with publish.locked(self.path) as tx:
             self._check_key(signer)
             gone = [e for e in self.list(channel) if e.name == name and e.version == version]
             if not gone:
                 raise RepoError(f"{name} {version} is not published in {channel}")
-            for e in gone:
-                (self.path / e.path).unlink()
-            self._publish(channel, signer)
+            self._publish(tx, channel, signer, added=[], removed=[self.path / e.path for e in gone])
         return gone
 
     def _check_key(self, signer: Signer) -> None:
@@ -180,10 +179,27 @@ class Repository:
             if not verify(key_file.read_text(), data, sig):
                 raise RepoError(f"signing key {signer.key!r} is not the repository's key ({KEY_FILE})")
 
-    def _publish(self, channel: str, signer: Signer) -> None:
-        apt.publish_suite(self.path, channel, signer)
+    def _publish(
+        self,
+        tx: Transaction,
+        channel: str,
+        signer: Signer,
+        *,
+        added: builtins.list[tuple[Path, Path]],
+        removed: builtins.list[Path],
+    ) -> None:
+        """Stage the indices of `channel` with `added` (staged copy, destination) and without
+        `removed`, then commit: new packages first, the indices after, expired files last."""
+        for copy, dest in added:
+            tx.move(copy, dest)
+        readded = [dest for _, dest in added]
+        unlisted = [self.path / p for p in publish.withdrawn(self.path)]
+        unlisted = [p for p in unlisted if p not in readded] + removed
+        publish.withdraw(tx, removed, readded)
+        apt.prepare_suite(tx, channel, signer, added=added, removed=unlisted)
         for arch in dnf.ARCHES:
-            dnf.publish_arch(self.path, channel, arch, signer)
+            dnf.prepare_arch(tx, channel, arch, signer, added=added, removed=unlisted)
+        tx.commit()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -191,12 +207,17 @@ class Repository:
         """Every package file in `channel`, by name and architecture, newest first."""
         check_channel(channel)
         found: list[Entry] = []
+        hidden = publish.withdrawn(self.path)
         pool = self.path / "pool" / channel
         for deb in sorted(pool.glob("*.deb")) if pool.is_dir() else []:
+            if str(deb.relative_to(self.path)) in hidden:
+                continue
             name, version, arch = deb.stem.split("_")
             found.append(Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path)))
         for arch in dnf.ARCHES:
             for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*.rpm")):
+                if str(rpm.relative_to(self.path)) in hidden:
+                    continue
                 stem = rpm.name.removesuffix(f".{arch}.rpm")
                 name, version, release = stem.rsplit("-", 2)
                 found.append(Entry(name, f"{version}-{release}", arch, "rpm", rpm.relative_to(self.path)))

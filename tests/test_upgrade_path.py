@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from test_shell import run_sh
 
-from mmpkg.errors import UpgradePathError
+from mmpkg.errors import RepoError, UpgradePathError
+from mmpkg.repo.repository import Entry
+from mmpkg.repo.retention import to_prune, upstream_version
 from mmpkg.upgrade_path import TABLE, plan, refusal
 from mmpkg.versions import MattermostVersion
 
@@ -149,3 +151,69 @@ def test_the_guard_refuses_exactly_what_the_table_refuses(tmp_path: Path) -> Non
             assert (rc, message) == ("1", f"mattermost: error: {why}"), line
     # The grid reaches both sides of every row.
     assert 0 < refused < len(pairs)
+
+
+# ---- retention: the newest `keep` versions, and the stops anything older needs ----
+
+
+def _entries(*versions: str, fmt: str = "deb", arch: str = "amd64", name: str = "mattermost") -> list[Entry]:
+    def path(v: str) -> Path:
+        return Path("pool/stable") / f"{name}_{v}_{arch}.{fmt}"
+
+    return [Entry(name, v, arch, fmt, path(v)) for v in versions]
+
+
+CHANNEL = ("5.35.0-1", "5.37.10-1", "6.0.0-1", "7.0.0-1", "7.1.8-1", "7.2.0-1", "7.3.0-1")
+
+
+def _versions(entries: list[Entry]) -> list[str]:
+    return [e.version for e in sorted(entries, key=lambda e: (upstream_version(e), e.version))]
+
+
+def test_retention_keeps_the_stops_older_installations_need() -> None:
+    entries = _entries(*CHANNEL)
+    pruned = to_prune(entries, 2)
+    assert _versions(pruned) == ["5.35.0-1", "6.0.0-1", "7.0.0-1"]
+    kept = [upstream_version(e) for e in entries if e not in pruned]
+    newest = max(kept)
+    # Every version the channel carried still reaches the newest through what is left.
+    for old in {upstream_version(e) for e in entries} - {newest}:
+        assert plan(old, newest, kept)[-1] == newest
+
+
+def test_retention_without_old_versions_is_the_newest_keep() -> None:
+    assert _versions(to_prune(_entries("7.1.8-1", "7.2.0-1", "7.3.0-1", "10.5.2-1"), 2)) == [
+        "7.1.8-1",
+        "7.2.0-1",
+    ]
+    assert to_prune(_entries("7.3.0-1", "10.5.2-1"), 5) == []
+
+
+def test_retention_counts_revisions_as_one_version() -> None:
+    entries = _entries(
+        "10.5.2-1", "10.5.2-2", "10.11.1-1", "10.11.1-3", "10.11.1-2", "11.0.0~rc1-1", "11.0.0-1"
+    )
+    # 11.0.0, its release candidate (a version of its own, below it) and 10.11.1's newest revision.
+    assert _versions(to_prune(entries, 3)) == ["10.5.2-1", "10.5.2-2", "10.11.1-1", "10.11.1-2"]
+    assert _versions(to_prune(entries, 1)) == _versions([e for e in entries if e.version != "11.0.0-1"])
+
+
+def test_retention_is_per_package_format_and_architecture() -> None:
+    debs = _entries("10.5.2-1", "10.11.1-1")
+    rpms = _entries("10.5.2-1", fmt="rpm", arch="x86_64")
+    team = _entries("10.5.2-1", "10.11.1-1", name="mattermost-team")
+    assert to_prune([*debs, *rpms, *team], 1) == [debs[0], team[0]]
+
+
+def test_retention_keeps_what_it_cannot_read_and_refuses_keep_zero(caplog: pytest.LogCaptureFixture) -> None:
+    odd = _entries("1:10.5.2-1", "10.11.1-1", "11.0.0-1")
+    assert to_prune(odd, 1) == [odd[1]]
+    assert "is not a Mattermost package version" in caplog.text
+    with pytest.raises(RepoError, match="keep must be at least 1"):
+        to_prune(odd, 0)
+
+
+def test_retention_warns_when_an_old_version_has_no_path(caplog: pytest.LogCaptureFixture) -> None:
+    stranded = _entries("5.35.0-1", "7.3.0-1")
+    assert to_prune(stranded, 1) == [stranded[0]]
+    assert "installations of 5.35.0 cannot reach the newest" in caplog.text

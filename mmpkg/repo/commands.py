@@ -7,9 +7,11 @@ from pathlib import Path
 from mmpkg.repo.repository import Entry, Repository
 
 
-def add(tree: Path, packages: list[Path], *, channel: str, key: str) -> list[str]:
-    """The paths (relative to the tree) of the files newly published."""
-    return [str(e.path) for e in Repository(tree).add(packages, channel, key)]
+def add(tree: Path, packages: list[Path], *, channel: str, key: str, keep: int = 5) -> dict[str, list[str]]:
+    """The paths (relative to the tree) of the files newly published ("added") and of those
+    retention deleted ("pruned")."""
+    result = Repository(tree).add(packages, channel, key, keep=keep)
+    return {"added": [str(e.path) for e in result.added], "pruned": [str(e.path) for e in result.pruned]}
 
 
 def remove(tree: Path, name: str, version: str, *, channel: str, key: str) -> list[str]:

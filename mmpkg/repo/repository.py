@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmpkg.errors import CommandError, RepoError
-from mmpkg.repo import apt, dnf, publish
+from mmpkg.repo import apt, dnf, publish, retention
 from mmpkg.repo.signing import Signer, verify
 from mmpkg.run import run
 
@@ -41,6 +41,12 @@ class Entry:
 
 
 Entries = list[Entry]
+
+
+@dataclass(frozen=True)
+class AddResult:
+    added: Entries  # the files that were new
+    pruned: Entries  # the files retention deleted (an added file among them, if it was too old)
 
 
 @dataclass(frozen=True)
@@ -117,9 +123,11 @@ class Repository:
 
     # -- changes ----------------------------------------------------------------------------
 
-    def add(self, packages: list[Path], channel: str, sign_key: str) -> Entries:
-        """Publish `packages` in `channel`, signed with `sign_key`; return what was new."""
+    def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int = 5) -> AddResult:
+        """Publish `packages` in `channel`, signed with `sign_key`, keeping the newest `keep`
+        versions and the upgrade path's stops (retention.py); return what came and went."""
         check_channel(channel)
+        retention.check_keep(keep)
         signer = Signer(sign_key, self.gnupghome)
         signer.check_usable()
         incoming = [self._inspect(p, channel) for p in packages]
@@ -148,8 +156,11 @@ class Repository:
                 for copy, dest in staged:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(copy, dest)
+            pruned = retention.to_prune(self.list(channel), keep)
+            for e in pruned:
+                (self.path / e.path).unlink()
             self._publish(channel, signer)
-        return [inc.entry for inc in new]
+        return AddResult(added=[inc.entry for inc in new], pruned=pruned)
 
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
         """Withdraw every file of `name` `version` from `channel`; return what went."""

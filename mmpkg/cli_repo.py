@@ -16,10 +16,11 @@ from mmpkg.repo.repository import Entry
 def run_repo(args: argparse.Namespace) -> int:
     command: str = args.repo_command
     if command == "add":
-        added = commands.add(
+        result = commands.add(
             args.repo, args.packages, channel=args.channel, keep=args.keep, key=args.sign_key
         )
-        _entries({"channel": args.channel, "added": added}, args.json, verb="added")
+        report = {"channel": args.channel, "added": result.added, "pruned": result.pruned}
+        _entries(report, args.json, verb="added")
     elif command == "remove":
         gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
         _entries({"channel": args.channel, "removed": gone}, args.json, verb="removed")
@@ -43,16 +44,19 @@ def _entry(e: Entry) -> dict[str, str]:
     return {"name": e.name, "version": e.version, "arch": e.arch, "format": e.format, "path": str(e.path)}
 
 
-def _entries(report: dict[str, object], as_json: bool, *, verb: str) -> None:
+def _entries(report: dict[str, str | list[Entry]], as_json: bool, *, verb: str) -> None:
     """One line per file that changed ("added pool/stable/...deb"), or JSON of the same."""
-    lists = {k: v for k, v in report.items() if isinstance(v, list)}
     if as_json:
-        print(json.dumps(report | {k: [_entry(e) for e in v] for k, v in lists.items()}, indent=2))
+        print(
+            json.dumps(
+                {k: v if isinstance(v, str) else [_entry(e) for e in v] for k, v in report.items()}, indent=2
+            )
+        )
         return
-    for key, entries in lists.items():
-        for e in entries:
+    for key, value in report.items():
+        for e in value if isinstance(value, list) else ():
             print(f"{key} {e.path}")
-    if not lists.get(verb):
+    if not report[verb]:
         print(f"nothing {verb}: channel {report['channel']} already had every package")
 
 

@@ -57,6 +57,12 @@ class RepoError(MmpkgError):
     exit_code = 7
 
 
+class UpgradePathError(MmpkgError):
+    """Upstream's upgrade path does not lead from one version to the other with the versions at hand."""
+
+    exit_code = 8
+
+
 def output_error(exc: OSError, where: Path) -> OutputError | None:
     """What an OSError of writing below `where` means, or None when it is not the disk's doing."""
     if exc.errno in _FULL:

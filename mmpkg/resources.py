@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from mmpkg import upgrade_path
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -69,6 +71,14 @@ def _rpm_literal(value: object) -> str:
     return text.replace("%", "%%")
 
 
+def _sh_dq(value: object) -> str:
+    """Text for inside a shell "..." string, refused if the shell would read any of it."""
+    text = str(value)
+    if any(c in text for c in '$`"\\\n'):
+        raise ValueError(f"text for a double-quoted shell string has a special character: {text!r}")
+    return text
+
+
 @cache
 def environment() -> jinja2.Environment:
     # StrictUndefined: a typo in a template fails the build instead of rendering an empty field.
@@ -81,10 +91,13 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["sh"] = lambda v: shlex.quote(str(v))
+    env.filters["sh_dq"] = _sh_dq
     env.filters["deb_description"] = _deb_description
     env.filters["rpm_block"] = _rpm_block
     env.filters["rpm_path"] = _rpm_path
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
+    # Every template that carries the lifecycle library renders the guard from the one table.
+    env.globals["upgrade_path"] = upgrade_path.TABLE
     return env
 
 

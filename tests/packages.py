@@ -27,6 +27,7 @@ class PackageFactory:
 
     base: Path
     _cache: dict[tuple[object, ...], Built] = field(default_factory=dict)
+    _debs: dict[str, Path] = field(default_factory=dict)
 
     def tarball(self, version: str, edition: Edition = Edition.ENTERPRISE, arch: Arch = Arch.AMD64) -> Path:
         dest = self.base / "releases"
@@ -59,3 +60,15 @@ class PackageFactory:
             by_format = {p.id.format: p.path for p in built}
             self._cache[key] = Built(deb=by_format[PackageFormat.DEB], rpm=by_format[PackageFormat.RPM])
         return self._cache[key]
+
+    def deb(self, version: str) -> Path:
+        """Only the default .deb of `version`, for tests that need many versions and no rpm."""
+        both = self._cache.get((version, Edition.ENTERPRISE, Arch.AMD64, 1, (), Compression.ZSTD))
+        if both is not None:
+            return both.deb
+        if version not in self._debs:
+            out = self.base / "out" / f"deb-{len(self._debs)}"
+            options = BuildOptions(maintainer=MAINTAINER, out=out, formats=(PackageFormat.DEB,))
+            (built,) = build(self.tarball(version), options)
+            self._debs[version] = built.path
+        return self._debs[version]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -14,7 +15,10 @@ from packages import PackageFactory
 
 from mmpkg.errors import RepoError
 from mmpkg.release import Edition
-from mmpkg.repo import Repository
+from mmpkg.repo import AddResult, Repository
+from mmpkg.repo.retention import upstream_version
+from mmpkg.upgrade_path import plan, refusal
+from mmpkg.versions import MattermostVersion
 
 V1, V2 = "10.5.2", "10.11.1"
 TOOLS = ("gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb")
@@ -78,7 +82,7 @@ def test_add_publishes_signed_indices_that_check_clean(published: Repository) ->
 def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packages: PackageFactory) -> None:
     v1, v2 = packages.build(V1), packages.build(V2)
     # The published rpm is signed, the incoming one is not: still the same package.
-    assert published.add([v1.deb, v1.rpm], "stable", KEY) == []
+    assert published.add([v1.deb, v1.rpm], "stable", KEY).added == []
     by_hash = published.path / "dists/stable/main/binary-amd64/by-hash/SHA256"
     first = {f.name for f in by_hash.iterdir()}
     published.add([v2.deb, v2.rpm], "stable", KEY)
@@ -202,19 +206,27 @@ def test_client_config(published: Repository) -> None:
     assert "BEGIN PGP PUBLIC KEY BLOCK" in published.export_key()
 
 
-@pytest.fixture
-def served(published: Repository) -> Iterator[str]:
+@contextlib.contextmanager
+def _serve(tree: Path) -> Iterator[str]:
     import functools
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(published.path))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tree))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def served(published: Repository) -> Iterator[str]:
+    with _serve(published.path) as url:
+        yield url
 
 
 def _apt_client(root: harness.Root, repo: Repository, url: str) -> None:
@@ -301,3 +313,71 @@ def test_dnf_refuses_a_tampered_repomd(
     out = _dnf(root, published, served, tmp_path, "install", "mattermost", check=False)
     assert not root.rpm_installed("mattermost")
     assert "repomd.xml GPG signature verification error" in out, out
+
+
+# ---- retention: the newest versions and the upgrade path's stops stay ----
+
+# Two ESR stops (5.37, 7.1) between the oldest and the newest; the others are plain versions.
+HISTORY = ("5.35.0", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "7.3.0")
+
+
+@pytest.fixture
+def retained(repo: Repository, packages: PackageFactory) -> tuple[Repository, AddResult]:
+    result = repo.add([packages.deb(v) for v in HISTORY], "stable", KEY, keep=2)
+    return repo, result
+
+
+def _indexed_versions(repo: Repository) -> list[str]:
+    """The versions apt-ftparchive put into the channel's amd64 Packages index."""
+    text = (repo.path / "dists/stable/main/binary-amd64/Packages").read_text()
+    return [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Version: ")]
+
+
+def test_add_prunes_all_but_the_newest_and_the_upgrade_stops(retained: tuple[Repository, AddResult]) -> None:
+    repo, result = retained
+    assert sorted(e.version for e in result.pruned) == ["5.35.0-1", "6.0.0-1", "7.0.0-1"]
+    # What retention drops at once is not published at all.
+    assert sorted(e.version for e in result.added) == ["5.37.10-1", "7.1.8-1", "7.2.0-1", "7.3.0-1"]
+    for e in result.pruned:
+        assert not (repo.path / e.path).exists()
+    listed = [e.version for e in repo.list("stable")]
+    assert listed == ["7.3.0-1", "7.2.0-1", "7.1.8-1", "5.37.10-1"]
+    assert sorted(_indexed_versions(repo)) == sorted(listed)
+    assert repo.check() == []
+
+
+def test_add_refuses_keep_zero_and_changes_nothing(
+    retained: tuple[Repository, AddResult], packages: PackageFactory
+) -> None:
+    repo, _ = retained
+    before = tree_hash(repo.path)
+    with pytest.raises(RepoError, match="keep must be at least 1"):
+        repo.add([packages.deb(HISTORY[0])], "stable", KEY, keep=0)
+    assert tree_hash(repo.path) == before
+
+
+@pytest.mark.install
+def test_apt_installs_a_kept_stop_but_not_a_pruned_version(
+    retained: tuple[Repository, AddResult], root: harness.Root
+) -> None:
+    repo, _ = retained
+    with _serve(repo.path) as url:
+        _apt_client(root, repo, url)
+        root.run("apt-get", "update", "--error-on=any")
+        madison = root.run("apt-cache", "madison", "mattermost").stdout
+        offered = sorted(line.split("|")[1].strip() for line in madison.splitlines())
+        assert offered == sorted(e.version for e in repo.list("stable"))
+        refused = root.run("apt-get", "install", "-s", "mattermost=6.0.0-1", check=False)
+        assert refused.returncode != 0
+        root.apt_install("mattermost=5.37.10-1")
+        assert _installed_deb(root) == "5.37.10"
+        # Straight to the newest, the package's guard refuses; the plan's stops are all there.
+        old, newest = MattermostVersion.parse("5.37.10"), MattermostVersion.parse(HISTORY[-1])
+        direct = root.apt_install(f"mattermost={newest}-1", check=False)
+        assert direct.returncode != 0
+        assert f"mattermost: error: {refusal(old, newest)}" in direct.stdout + direct.stderr
+        assert _installed_deb(root) == str(old)
+        kept = [upstream_version(e) for e in repo.list("stable")]
+        for stop in plan(old, newest, kept):
+            root.apt_install(f"mattermost={stop}-1")
+            assert _installed_deb(root) == str(stop)

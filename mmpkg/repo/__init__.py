@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mmpkg.repo.repository import Entry, Repository
+from mmpkg.repo.repository import AddResult, Entry, Repository
 
-__all__ = ["Entry", "Repository"]
+__all__ = ["AddResult", "Entry", "Repository"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from mmpkg.errors import RepoError
 from mmpkg.repo.clients import ClientFormat, Snippet
 from mmpkg.repo.clients import client_config as _client_config
-from mmpkg.repo.repository import Entry, Repository
+from mmpkg.repo.repository import AddResult, Entry, Repository
 
 
 def sign_key(given: str | None) -> str:
@@ -19,9 +19,9 @@ def sign_key(given: str | None) -> str:
     return key
 
 
-def add(tree: Path, packages: list[Path], *, channel: str, keep: int, key: str | None) -> list[Entry]:
-    """What was newly published."""
-    return Repository(tree).add(packages, channel, sign_key(key))
+def add(tree: Path, packages: list[Path], *, channel: str, keep: int, key: str | None) -> AddResult:
+    """What was newly published, and what retention withdrew."""
+    return Repository(tree).add(packages, channel, sign_key(key), keep=keep)
 
 
 def remove(tree: Path, name: str, version: str, *, channel: str, key: str | None) -> list[Entry]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmpkg.errors import CommandError, RepoError
-from mmpkg.repo import apt, dnf, publish
+from mmpkg.repo import apt, dnf, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer, verify
 from mmpkg.run import run
@@ -45,6 +45,12 @@ class Entry:
 
 
 Entries = list[Entry]
+
+
+@dataclass(frozen=True)
+class AddResult:
+    added: Entries  # the files that were new
+    pruned: Entries  # the files retention deleted (an added file among them, if it was too old)
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,11 @@ class Repository:
 
     # -- changes ----------------------------------------------------------------------------
 
-    def add(self, packages: list[Path], channel: str, sign_key: str) -> Entries:
-        """Publish `packages` in `channel`, signed with `sign_key`; return what was new."""
+    def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int = 5) -> AddResult:
+        """Publish `packages` in `channel`, signed with `sign_key`, keeping the newest `keep`
+        versions and the upgrade path's stops (retention.py); return what came and went."""
         check_channel(channel)
+        retention.check_keep(keep)
         signer = Signer(sign_key, self.gnupghome)
         signer.check_usable()
         incoming = [self._inspect(p, channel) for p in packages]
@@ -141,6 +149,10 @@ class Repository:
                         )
                     continue
                 new.append(inc)
+            # Retention looks at the channel as it will be; a new file it would drop at once
+            # (an old version that no kept one needs) is not published at all.
+            pruned = retention.to_prune([*self.list(channel), *(inc.entry for inc in new)], keep)
+            new = [inc for inc in new if inc.entry not in pruned]
             staged = []
             for inc in new:
                 copy = tx.path(inc.entry.path.name)
@@ -149,8 +161,9 @@ class Repository:
                     signer.sign_rpm(copy)
                 copy.chmod(0o644)
                 staged.append((copy, self.path / inc.entry.path))
-            self._publish(tx, channel, signer, added=staged, removed=[])
-        return [inc.entry for inc in new]
+            gone = [self.path / e.path for e in pruned if (self.path / e.path).exists()]
+            self._publish(tx, channel, signer, added=staged, removed=gone)
+        return AddResult(added=[inc.entry for inc in new], pruned=pruned)
 
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
         """Withdraw every file of `name` `version` from `channel`; return what went."""

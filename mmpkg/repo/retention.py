@@ -1,0 +1,75 @@
+"""Which package files a channel can drop: the newest `keep` versions stay, and so do the stops
+upstream's upgrade path (mmpkg/upgrade_path.py) needs between anything the channel carried and
+its newest version, so that an installation of any version it carried can still reach the
+newest through the channel alone.
+
+Why from every version and not only from the kept ones: every version newer than a kept one is
+kept, so the kept versions' stops are always kept already; the installations at risk are those
+of the versions about to go.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mmpkg.errors import MmpkgError, RepoError, UpgradePathError
+from mmpkg.upgrade_path import plan
+from mmpkg.versions import MattermostVersion
+
+if TYPE_CHECKING:
+    from mmpkg.repo.repository import Entry
+
+log = logging.getLogger("mmpkg")
+
+
+def check_keep(keep: int) -> None:
+    if keep < 1:
+        raise RepoError(f"keep must be at least 1, not {keep}: a channel needs its newest version")
+
+
+def upstream_version(entry: Entry) -> MattermostVersion:
+    """The Mattermost version of a package version: deb and rpm both spell it `X.Y.Z[~rcN]-REV`."""
+    upstream, _, _ = entry.version.rpartition("-")
+    return MattermostVersion.parse(upstream.replace("~rc", "-rc"))
+
+
+def _revision_key(entry: Entry) -> tuple[tuple[int, int | str], ...]:
+    revision = entry.version.rpartition("-")[2]
+    # Numbers before words, so a plain `2` sorts above a `1.el9` and both compare per part.
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.~+]", revision))
+
+
+def to_prune(entries: Sequence[Entry], keep: int) -> list[Entry]:
+    """The entries to delete: per (name, format, arch), all but the newest revision of the newest
+    `keep` versions and of the upgrade path's stops to the newest version (see above)."""
+    check_keep(keep)
+    groups: dict[tuple[str, str, str], dict[MattermostVersion, list[Entry]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for entry in entries:
+        try:
+            version = upstream_version(entry)
+        except MmpkgError:
+            # Not ours to judge: a file whose version nobody can read is never deleted.
+            log.warning("keeping %s: %r is not a Mattermost package version", entry.path, entry.version)
+            continue
+        groups[(entry.name, entry.format, entry.arch)][version].append(entry)
+    pruned: set[Entry] = set()
+    for (name, fmt, arch), by_version in groups.items():
+        versions = sorted(by_version, reverse=True)
+        kept = set(versions[:keep])
+        for old in versions[keep:]:
+            try:
+                kept.update(plan(old, versions[0], versions))
+            except UpgradePathError as exc:
+                log.warning(
+                    "%s (%s, %s): installations of %s cannot reach the newest: %s", name, fmt, arch, old, exc
+                )
+        for version, revisions in by_version.items():
+            revisions = sorted(revisions, key=_revision_key, reverse=True)
+            pruned.update(revisions[1:] if version in kept else revisions)
+    return [e for e in entries if e in pruned]

@@ -1,0 +1,219 @@
+"""Upstream's upgrade path as one table: what it refuses, the plans it makes, the guard rendered
+from it (run under dash), and the repository retention that keeps the plans possible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_shell import run_sh
+
+from mmpkg.errors import RepoError, UpgradePathError
+from mmpkg.repo.repository import Entry
+from mmpkg.repo.retention import to_prune, upstream_version
+from mmpkg.upgrade_path import TABLE, plan, refusal
+from mmpkg.versions import MattermostVersion
+
+V = MattermostVersion.parse
+
+
+# ---- the table says what upstream says (important-upgrade-notes, release policy) ----
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "because"),
+    [
+        ("5.36.0", "6.0.0", "upgrade to 5.37 (ESR) first"),
+        ("5.31.0", "7.1.0", "upgrade to 5.37 (ESR) first"),
+        ("5.37.10", "7.2.0", "upgrade to 7.1 (ESR) first"),
+        ("7.0.0", "10.5.2", "upgrade to 7.1 (ESR) first"),
+        ("7.1.0-rc1", "7.2.0", "upgrade to 7.1 (ESR) first"),
+        ("10.11.17", "11.7.2", "choose 11.7.3 or later"),
+        ("10.11.20", "11.0.0", "choose 11.7.3 or later"),
+        ("5.36.0", "5.37.10", None),
+        ("5.37.0", "7.1.8", None),
+        ("7.1.0", "10.11.17", None),
+        ("10.11.16", "11.0.0", None),
+        ("10.11.17", "11.7.3", None),
+        ("10.11.17", "10.11.20", None),
+        ("10.12.0", "11.0.0", None),
+    ],
+)
+def test_refusal(old: str, new: str, because: str | None) -> None:
+    why = refusal(V(old), V(new))
+    if because is None:
+        assert why is None
+    else:
+        assert why is not None and why.startswith(f"refusing to upgrade from {old} to {new}: ")
+        assert because in why
+
+
+def test_every_row_names_its_source() -> None:
+    assert TABLE.rules and all(r.source.startswith("https://docs.mattermost.com/") for r in TABLE.rules)
+    assert TABLE.mysql_end_source.startswith("https://docs.mattermost.com/")
+
+
+AVAILABLE = [
+    V(v) for v in ("5.35.0", "5.37.9", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "7.3.0", "10.5.2")
+]
+
+
+@pytest.mark.parametrize(
+    ("installed", "target", "steps"),
+    [
+        ("5.35.0", "10.5.2", ["5.37.10", "7.1.8", "10.5.2"]),
+        ("5.37.9", "10.5.2", ["7.1.8", "10.5.2"]),
+        ("6.0.0", "7.3.0", ["7.1.8", "7.3.0"]),
+        ("7.1.8", "10.5.2", ["10.5.2"]),
+        ("5.35.0", "6.0.0", ["5.37.10", "6.0.0"]),
+        # The target need not be among the available versions.
+        ("7.2.0", "10.11.1", ["10.11.1"]),
+        ("10.5.2", "10.5.2", []),
+    ],
+)
+def test_plan_takes_the_newest_allowed_stop(installed: str, target: str, steps: list[str]) -> None:
+    path = plan(V(installed), V(target), AVAILABLE)
+    assert [str(v) for v in path] == steps
+    for old, new in zip([V(installed), *path], path, strict=False):
+        assert refusal(old, new) is None
+
+
+def test_plan_avoids_a_forbidden_jump() -> None:
+    available = [V(v) for v in ("11.0.0", "11.7.2", "11.7.3", "11.8.0")]
+    assert plan(V("10.11.17"), V("11.8.0"), available) == [V("11.8.0")]
+    with pytest.raises(UpgradePathError, match=r"11\.7\.3 or later instead of 11\.7\.2"):
+        plan(V("10.11.17"), V("11.7.2"), available)
+
+
+@pytest.mark.parametrize(
+    ("installed", "target", "missing"),
+    [
+        ("5.35.0", "7.3.0", r"a 5\.37 release \(at least 5\.37\.0, below 6\.0\.0\)"),
+        ("6.0.0", "10.5.2", r"a 7\.1 release \(at least 7\.1\.0, below 7\.2\.0\)"),
+    ],
+)
+def test_plan_names_the_missing_stop(installed: str, target: str, missing: str) -> None:
+    without_esrs = [v for v in AVAILABLE if (v.major, v.minor) not in ((5, 37), (7, 1))]
+    with pytest.raises(UpgradePathError, match=missing):
+        plan(V(installed), V(target), without_esrs)
+
+
+def test_plan_refuses_a_downgrade() -> None:
+    with pytest.raises(UpgradePathError, match="older than"):
+        plan(V("7.3.0"), V("7.2.0"), AVAILABLE)
+
+
+# ---- the rendered guard and the table agree ----
+
+
+def _around(v: MattermostVersion) -> list[MattermostVersion]:
+    """A bound, its first release candidate (which sorts below it) and the release before it."""
+    before = (
+        MattermostVersion(v.major, v.minor, v.patch - 1)
+        if v.patch
+        else MattermostVersion(v.major, v.minor - 1, 99)
+        if v.minor
+        else MattermostVersion(v.major - 1, 99, 0)
+    )
+    return [v, MattermostVersion(v.major, v.minor, v.patch, 1), before]
+
+
+def _grid() -> list[MattermostVersion]:
+    bounds = {r.stop for r in TABLE.required_stops} | {r.before for r in TABLE.required_stops}
+    for j in TABLE.forbidden_jumps:
+        bounds |= {j.old_from, j.old_below, j.new_from, j.new_below}
+    return sorted({a for b in bounds for a in _around(b)})
+
+
+def test_the_guard_refuses_exactly_what_the_table_refuses(tmp_path: Path) -> None:
+    grid = _grid()
+    pairs = [(old, new) for old in grid for new in grid if old < new]
+    for sub in ("etc", "share", "backups", "logs", "state"):
+        (tmp_path / sub).mkdir()
+    # Each pair in a subshell that keeps errexit (the guard's own behaviour), outside `if`.
+    body = "mm_load_settings strict\nset +e\n" + "".join(
+        f'(set -e; MM_VERSION={new}; mm_check_upgrade_path {old}) 2>err; echo "{old} {new} $? $(cat err)"\n'
+        for old, new in pairs
+    )
+    proc = run_sh("deb", "dash", body, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(pairs)
+    refused = 0
+    for (old, new), line in zip(pairs, lines, strict=True):
+        got_old, got_new, rc, message = [*line.split(" ", 3), ""][:4]
+        assert (got_old, got_new) == (str(old), str(new))
+        why = refusal(old, new)
+        if why is None:
+            assert (rc, message) == ("0", ""), line
+        else:
+            refused += 1
+            assert (rc, message) == ("1", f"mattermost: error: {why}"), line
+    # The grid reaches both sides of every row.
+    assert 0 < refused < len(pairs)
+
+
+# ---- retention: the newest `keep` versions, and the stops anything older needs ----
+
+
+def _entries(*versions: str, fmt: str = "deb", arch: str = "amd64", name: str = "mattermost") -> list[Entry]:
+    def path(v: str) -> Path:
+        return Path("pool/stable") / f"{name}_{v}_{arch}.{fmt}"
+
+    return [Entry(name, v, arch, fmt, path(v)) for v in versions]
+
+
+CHANNEL = ("5.35.0-1", "5.37.10-1", "6.0.0-1", "7.0.0-1", "7.1.8-1", "7.2.0-1", "7.3.0-1")
+
+
+def _versions(entries: list[Entry]) -> list[str]:
+    return [e.version for e in sorted(entries, key=lambda e: (upstream_version(e), e.version))]
+
+
+def test_retention_keeps_the_stops_older_installations_need() -> None:
+    entries = _entries(*CHANNEL)
+    pruned = to_prune(entries, 2)
+    assert _versions(pruned) == ["5.35.0-1", "6.0.0-1", "7.0.0-1"]
+    kept = [upstream_version(e) for e in entries if e not in pruned]
+    newest = max(kept)
+    # Every version the channel carried still reaches the newest through what is left.
+    for old in {upstream_version(e) for e in entries} - {newest}:
+        assert plan(old, newest, kept)[-1] == newest
+
+
+def test_retention_without_old_versions_is_the_newest_keep() -> None:
+    assert _versions(to_prune(_entries("7.1.8-1", "7.2.0-1", "7.3.0-1", "10.5.2-1"), 2)) == [
+        "7.1.8-1",
+        "7.2.0-1",
+    ]
+    assert to_prune(_entries("7.3.0-1", "10.5.2-1"), 5) == []
+
+
+def test_retention_counts_revisions_as_one_version() -> None:
+    entries = _entries(
+        "10.5.2-1", "10.5.2-2", "10.11.1-1", "10.11.1-3", "10.11.1-2", "11.0.0~rc1-1", "11.0.0-1"
+    )
+    # 11.0.0, its release candidate (a version of its own, below it) and 10.11.1's newest revision.
+    assert _versions(to_prune(entries, 3)) == ["10.5.2-1", "10.5.2-2", "10.11.1-1", "10.11.1-2"]
+    assert _versions(to_prune(entries, 1)) == _versions([e for e in entries if e.version != "11.0.0-1"])
+
+
+def test_retention_is_per_package_format_and_architecture() -> None:
+    debs = _entries("10.5.2-1", "10.11.1-1")
+    rpms = _entries("10.5.2-1", fmt="rpm", arch="x86_64")
+    team = _entries("10.5.2-1", "10.11.1-1", name="mattermost-team")
+    assert to_prune([*debs, *rpms, *team], 1) == [debs[0], team[0]]
+
+
+def test_retention_keeps_what_it_cannot_read_and_refuses_keep_zero(caplog: pytest.LogCaptureFixture) -> None:
+    odd = _entries("1:10.5.2-1", "10.11.1-1", "11.0.0-1")
+    assert to_prune(odd, 1) == [odd[1]]
+    assert "is not a Mattermost package version" in caplog.text
+    with pytest.raises(RepoError, match="keep must be at least 1"):
+        to_prune(odd, 0)
+
+
+def test_retention_warns_when_an_old_version_has_no_path(caplog: pytest.LogCaptureFixture) -> None:
+    stranded = _entries("5.35.0-1", "7.3.0-1")
+    assert to_prune(stranded, 1) == [stranded[0]]
+    assert "installations of 5.35.0 cannot reach the newest" in caplog.text

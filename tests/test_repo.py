@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import harness
 import pytest
@@ -33,6 +35,8 @@ def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 KEY = "repo@example.invalid"
+KEYRING = "/usr/share/keyrings/mattermost-archive-keyring.gpg"
+RPM_KEY = "/etc/pki/rpm-gpg/RPM-GPG-KEY-mattermost"
 
 
 def tree_hash(path: Path) -> str:
@@ -69,10 +73,15 @@ def test_add_publishes_signed_indices_that_check_clean(published: Repository) ->
     assert (tree / "rpm/stable/x86_64/repodata/repomd.xml.asc").exists()
     assert published.check() == []
     entries = published.list("stable")
-    assert {(e.name, e.format, e.arch) for e in entries} == {
+    # The keyring package of the first key comes with the first add; its rpm is in every
+    # architecture's repository.
+    assert sorted((e.name, e.format, e.arch) for e in entries) == [
         ("mattermost", "deb", "amd64"),
         ("mattermost", "rpm", "x86_64"),
-    }
+        ("mattermost-archive-keyring", "deb", "all"),
+        ("mattermost-archive-keyring", "rpm", "noarch"),
+        ("mattermost-archive-keyring", "rpm", "noarch"),
+    ]
 
 
 def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packages: PackageFactory) -> None:
@@ -84,18 +93,21 @@ def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packa
     published.add([v2.deb, v2.rpm], "stable", KEY)
     # Clients that read the previous Release can still fetch its indices.
     assert first < {f.name for f in by_hash.iterdir()}
-    debs = [e.version for e in published.list("stable") if e.format == "deb"]
+    debs = [e.version for e in published.list("stable") if e.format == "deb" and e.name == "mattermost"]
     assert [v.split("-")[0] for v in debs] == [V2, V1]
     assert published.check() == []
 
 
 def test_remove_withdraws_a_version(published: Repository, packages: PackageFactory) -> None:
     v1 = packages.build(V1)
-    version = next(e.version for e in published.list("stable") if e.format == "deb")
+    version = next(e.version for e in published.list("stable") if e.name == "mattermost")
     gone = published.remove("mattermost", version, "stable", KEY)
     assert sorted(e.format for e in gone) == ["deb", "rpm"]
-    assert published.list("stable") == []
-    assert (published.path / "dists/stable/main/binary-amd64/Packages").read_text() == ""
+    assert {e.name for e in published.list("stable")} == {"mattermost-archive-keyring"}
+    assert (
+        "Package: mattermost\n"
+        not in (published.path / "dists/stable/main/binary-amd64/Packages").read_text()
+    )
     assert v1.rpm.name not in (published.path / "rpm/stable/x86_64/repodata/repomd.xml").read_text()
     assert published.check() == []
 
@@ -139,7 +151,7 @@ def test_refuses_a_package_of_another_name(repo: Repository, tmp_path: Path) -> 
     subprocess.run(
         ["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True, capture_output=True
     )
-    with pytest.raises(RepoError, match="is not mattermost or mattermost-team"):
+    with pytest.raises(RepoError, match="is not mattermost or mattermost-team or mattermost-archive-keyring"):
         repo.add([deb], "stable", KEY)
     assert not repo.path.exists()
 
@@ -177,7 +189,11 @@ def test_concurrent_adds_serialise(published: Repository, packages: PackageFacto
     for t in threads:
         t.join()
     assert errors == []
-    assert {e.name for e in published.list("stable")} == {"mattermost", "mattermost-team"}
+    assert {e.name for e in published.list("stable")} == {
+        "mattermost",
+        "mattermost-team",
+        "mattermost-archive-keyring",
+    }
     assert published.check() == []
 
 
@@ -189,7 +205,7 @@ def test_refuses_another_key_once_published(published: Repository, gnupghome: Pa
         env=env, check=True, capture_output=True,
     )  # fmt: skip
     before = tree_hash(published.path)
-    with pytest.raises(RepoError, match="is not the repository's key"):
+    with pytest.raises(RepoError, match="is not one of the repository's keys"):
         published.add([], "stable", other)
     assert tree_hash(published.path) == before
 
@@ -202,13 +218,24 @@ def test_client_config(published: Repository) -> None:
     assert "BEGIN PGP PUBLIC KEY BLOCK" in published.export_key()
 
 
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """A static server that always sends the file: its Last-Modified has whole seconds only, so
+    an index replaced within the second of a client's previous fetch would answer 304."""
+
+    def send_head(self) -> Any:
+        del self.headers["If-Modified-Since"]
+        return super().send_head()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture
 def served(published: Repository) -> Iterator[str]:
     import functools
-    import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(published.path))
+    handler = functools.partial(_Handler, directory=str(published.path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -218,10 +245,11 @@ def served(published: Repository) -> Iterator[str]:
 
 
 def _apt_client(root: harness.Root, repo: Repository, url: str) -> None:
-    """Point the root at the served repository only, trusting its key alone."""
-    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /etc/apt/keyrings")
-    root.write_text("/etc/apt/keyrings/mmpkg-archive-keyring.asc", repo.export_key())
-    root.write_text("/etc/apt/sources.list.d/mmpkg.sources", repo.client_config(url, "stable", "deb"))
+    """Point the root at the served repository only, trusting its keys alone: the bootstrap
+    download of keys/ into the place the keyring package will own."""
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+    root.path(KEYRING).write_bytes((repo.path / "keys/archive-keyring.gpg").read_bytes())
+    root.write_text("/etc/apt/sources.list.d/mattermost.sources", repo.client_config(url, "stable", "deb"))
 
 
 def _installed_deb(root: harness.Root) -> str:
@@ -271,7 +299,14 @@ def test_apt_refuses_a_tampered_packages_index(
 def _dnf(root: harness.Root, repo: Repository, url: str, tmp: Path, *args: str, check: bool = True) -> str:
     reposdir = tmp / "yum.repos.d"
     reposdir.mkdir(exist_ok=True)
-    (reposdir / "mmpkg.repo").write_text(repo.client_config(url, "stable", "rpm"))
+    # The bootstrap: the served key set where the keyring package puts it. dnf reads a file://
+    # gpgkey on the host, not in --installroot, so the .repo names the root's copy.
+    key = root.path(RPM_KEY)
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(repo.export_key())
+    config = repo.client_config(url, "stable", "rpm").replace(f"file://{RPM_KEY}", f"file://{key}")
+    (reposdir / "mattermost.repo").write_text(config)
     proc = root.dnf(f"--setopt=reposdir={reposdir}", *args, repo_dir=None, check=check)
     return proc.stdout + proc.stderr
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mmpkg.backends import deb, rpm
 from mmpkg.errors import RepoError
+from mmpkg.options import Compression
 from mmpkg.package import Package, PackageFile
 from mmpkg.repo.keys import KeySet, combined, infos
 from mmpkg.resources import render
@@ -29,7 +31,9 @@ def package(keyset: KeySet, fmt: str, *, maintainer: str) -> Package:
     armoured, binary = combined(keyset)
     keys = infos(keyset)
     listing = "\n".join(f"{k.fingerprint} {k.uid}" for k in keys)
-    copyright_text = render("debian/keyring-copyright.j2", maintainer=maintainer).encode()
+    epoch = int(max(k.created for k in keys).timestamp())
+    year = datetime.fromtimestamp(epoch, UTC).year
+    copyright_text = render("debian/keyring-copyright.j2", year=year, maintainer=maintainer).encode()
     doc = f"/usr/share/doc/{NAME}"
     files: tuple[PackageFile, ...]
     if fmt == "deb":
@@ -68,7 +72,9 @@ def package(keyset: KeySet, fmt: str, *, maintainer: str) -> Package:
         files=files,
         changes=(f"Repository key set {keyset.version}:\n{listing}",),
         # The newest key's time: the same key set always makes the same package.
-        source_date_epoch=int(max(k.created for k in keys).timestamp()),
+        source_date_epoch=epoch,
+        # Every client must read it, however old its dpkg or rpm.
+        compression=Compression.XZ,
     )
 
 

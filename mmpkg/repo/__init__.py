@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.repository import Entry, Repository
 
-__all__ = ["Entry", "Repository"]
+__all__ = ["Entry", "KeyInfo", "Repository"]

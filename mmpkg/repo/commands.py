@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.repository import Entry, Repository
 
 
@@ -31,3 +32,20 @@ def export_key(tree: Path) -> str:
 
 def client_config(tree: Path, *, url: str, channel: str, fmt: str) -> str:
     return Repository(tree).client_config(url, channel, fmt)
+
+
+def keys(tree: Path) -> list[KeyInfo]:
+    """The current keys, the signing one marked; expiring ones are also logged as warnings."""
+    return Repository(tree).keys()
+
+
+def add_key(tree: Path, new_key: str | Path, *, key: str) -> list[KeyInfo]:
+    return Repository(tree).add_key(new_key, key)
+
+
+def retire_key(tree: Path, old_key: str, *, key: str) -> list[KeyInfo]:
+    return Repository(tree).retire_key(old_key, key)
+
+
+def client_commands(tree: Path, *, url: str, channel: str, fmt: str) -> list[str]:
+    return Repository(tree).client_commands(url, channel, fmt)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from mmpkg.errors import RepoError
 from mmpkg.repo import commands
 from mmpkg.repo.clients import ClientFormat
-from mmpkg.repo.repository import Entry
+from mmpkg.repo.packages import Entry
 
 
 def run_repo(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mmpkg.package import PackageFile
 from mmpkg.release import Edition
 from mmpkg.resources import gzip_bytes, render
 from mmpkg.spec import PackageSpec
@@ -71,6 +72,14 @@ def write(path: Path, text: str, mode: int = 0o644) -> Path:
     path.write_text(text, encoding="utf-8")
     path.chmod(mode)
     return path
+
+
+def write_files(root: Path, files: tuple[PackageFile, ...]) -> None:
+    for f in files:
+        path = root / f.path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f.data)
+        path.chmod(f.mode)
 
 
 def _mkdirs(root: Path, absolute: str) -> Path:

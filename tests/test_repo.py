@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.server
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import harness
 import pytest
@@ -16,6 +18,7 @@ from packages import PackageFactory
 from mmpkg.errors import RepoError
 from mmpkg.release import Edition
 from mmpkg.repo import AddResult, Repository
+from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.retention import upstream_version
 from mmpkg.upgrade_path import plan, refusal
 from mmpkg.versions import MattermostVersion
@@ -37,6 +40,8 @@ def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 KEY = "repo@example.invalid"
+KEYRING = "/usr/share/keyrings/mattermost-archive-keyring.gpg"
+RPM_KEY = "/etc/pki/rpm-gpg/RPM-GPG-KEY-mattermost"
 
 
 def tree_hash(path: Path) -> str:
@@ -73,10 +78,15 @@ def test_add_publishes_signed_indices_that_check_clean(published: Repository) ->
     assert (tree / "rpm/stable/x86_64/repodata/repomd.xml.asc").exists()
     assert published.check() == []
     entries = published.list("stable")
-    assert {(e.name, e.format, e.arch) for e in entries} == {
+    # The keyring package of the first key comes with the first add; its rpm is in every
+    # architecture's repository.
+    assert sorted((e.name, e.format, e.arch) for e in entries) == [
         ("mattermost", "deb", "amd64"),
         ("mattermost", "rpm", "x86_64"),
-    }
+        ("mattermost-archive-keyring", "deb", "all"),
+        ("mattermost-archive-keyring", "rpm", "noarch"),
+        ("mattermost-archive-keyring", "rpm", "noarch"),
+    ]
 
 
 def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packages: PackageFactory) -> None:
@@ -88,18 +98,21 @@ def test_add_is_idempotent_and_list_is_newest_first(published: Repository, packa
     published.add([v2.deb, v2.rpm], "stable", KEY)
     # Clients that read the previous Release can still fetch its indices.
     assert first < {f.name for f in by_hash.iterdir()}
-    debs = [e.version for e in published.list("stable") if e.format == "deb"]
+    debs = [e.version for e in published.list("stable") if e.format == "deb" and e.name == "mattermost"]
     assert [v.split("-")[0] for v in debs] == [V2, V1]
     assert published.check() == []
 
 
 def test_remove_withdraws_a_version(published: Repository, packages: PackageFactory) -> None:
     v1 = packages.build(V1)
-    version = next(e.version for e in published.list("stable") if e.format == "deb")
+    version = next(e.version for e in published.list("stable") if e.name == "mattermost")
     gone = published.remove("mattermost", version, "stable", KEY)
     assert sorted(e.format for e in gone) == ["deb", "rpm"]
-    assert published.list("stable") == []
-    assert (published.path / "dists/stable/main/binary-amd64/Packages").read_text() == ""
+    assert {e.name for e in published.list("stable")} == {"mattermost-archive-keyring"}
+    assert (
+        "Package: mattermost\n"
+        not in (published.path / "dists/stable/main/binary-amd64/Packages").read_text()
+    )
     assert v1.rpm.name not in (published.path / "rpm/stable/x86_64/repodata/repomd.xml").read_text()
     assert published.check() == []
 
@@ -143,7 +156,7 @@ def test_refuses_a_package_of_another_name(repo: Repository, tmp_path: Path) -> 
     subprocess.run(
         ["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True, capture_output=True
     )
-    with pytest.raises(RepoError, match="is not mattermost or mattermost-team"):
+    with pytest.raises(RepoError, match="is not mattermost or mattermost-team or mattermost-archive-keyring"):
         repo.add([deb], "stable", KEY)
     assert not repo.path.exists()
 
@@ -181,7 +194,11 @@ def test_concurrent_adds_serialise(published: Repository, packages: PackageFacto
     for t in threads:
         t.join()
     assert errors == []
-    assert {e.name for e in published.list("stable")} == {"mattermost", "mattermost-team"}
+    assert {e.name for e in published.list("stable")} == {
+        "mattermost",
+        "mattermost-team",
+        "mattermost-archive-keyring",
+    }
     assert published.check() == []
 
 
@@ -193,26 +210,35 @@ def test_refuses_another_key_once_published(published: Repository, gnupghome: Pa
         env=env, check=True, capture_output=True,
     )  # fmt: skip
     before = tree_hash(published.path)
-    with pytest.raises(RepoError, match="is not the repository's key"):
+    with pytest.raises(RepoError, match="is not one of the repository's keys"):
         published.add([], "stable", other)
     assert tree_hash(published.path) == before
 
 
-def test_client_config(published: Repository) -> None:
-    sources = published.client_config("http://127.0.0.1:8080", "stable", "deb")
-    assert "Suites: stable\n" in sources and "Signed-By: " in sources
-    repo = published.client_config("http://127.0.0.1:8080", "stable", "rpm")
-    assert "gpgcheck=1\nrepo_gpgcheck=1\n" in repo
-    assert "BEGIN PGP PUBLIC KEY BLOCK" in published.export_key()
+def _client_config(url: str, fmt: ClientFormat) -> str:
+    """The apt source or dnf .repo that `mmpkg repo client-config URL` prints."""
+    [snippet] = client_config(url, "stable", fmt)
+    return snippet.text
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """A static server that always sends the file: its Last-Modified has whole seconds only, so
+    an index replaced within the second of a client's previous fetch would answer 304."""
+
+    def send_head(self) -> Any:
+        del self.headers["If-Modified-Since"]
+        return super().send_head()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 @contextlib.contextmanager
 def _serve(tree: Path) -> Iterator[str]:
     import functools
-    import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tree))
+    handler = functools.partial(_Handler, directory=str(tree))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -230,10 +256,11 @@ def served(published: Repository) -> Iterator[str]:
 
 
 def _apt_client(root: harness.Root, repo: Repository, url: str) -> None:
-    """Point the root at the served repository only, trusting its key alone."""
-    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /etc/apt/keyrings")
-    root.write_text("/etc/apt/keyrings/mmpkg-archive-keyring.asc", repo.export_key())
-    root.write_text("/etc/apt/sources.list.d/mmpkg.sources", repo.client_config(url, "stable", "deb"))
+    """Point the root at the served repository only, trusting its keys alone: the bootstrap
+    download of keys/ into the place the keyring package will own."""
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+    root.path(KEYRING).write_bytes((repo.path / "keys/archive-keyring.gpg").read_bytes())
+    root.write_text("/etc/apt/sources.list.d/mattermost.sources", _client_config(url, ClientFormat.APT))
 
 
 def _installed_deb(root: harness.Root) -> str:
@@ -283,7 +310,14 @@ def test_apt_refuses_a_tampered_packages_index(
 def _dnf(root: harness.Root, repo: Repository, url: str, tmp: Path, *args: str, check: bool = True) -> str:
     reposdir = tmp / "yum.repos.d"
     reposdir.mkdir(exist_ok=True)
-    (reposdir / "mmpkg.repo").write_text(repo.client_config(url, "stable", "rpm"))
+    # The bootstrap: the served key set where the keyring package puts it. dnf reads a file://
+    # gpgkey on the host, not in --installroot, so the .repo names the root's copy.
+    key = root.path(RPM_KEY)
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(repo.export_key())
+    config = _client_config(url, ClientFormat.DNF).replace(f"file://{RPM_KEY}", f"file://{key}")
+    (reposdir / "mattermost.repo").write_text(config)
     proc = root.dnf(f"--setopt=reposdir={reposdir}", *args, repo_dir=None, check=check)
     return proc.stdout + proc.stderr
 
@@ -330,17 +364,19 @@ def retained(repo: Repository, packages: PackageFactory) -> tuple[Repository, Ad
 def _indexed_versions(repo: Repository) -> list[str]:
     """The versions apt-ftparchive put into the channel's amd64 Packages index."""
     text = (repo.path / "dists/stable/main/binary-amd64/Packages").read_text()
-    return [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Version: ")]
+    paras = [dict(line.split(": ", 1) for line in p.splitlines() if ": " in line) for p in text.split("\n\n")]
+    return [p["Version"] for p in paras if p.get("Package") == "mattermost"]
 
 
 def test_add_prunes_all_but_the_newest_and_the_upgrade_stops(retained: tuple[Repository, AddResult]) -> None:
     repo, result = retained
     assert sorted(e.version for e in result.pruned) == ["5.35.0-1", "6.0.0-1", "7.0.0-1"]
     # What retention drops at once is not published at all.
-    assert sorted(e.version for e in result.added) == ["5.37.10-1", "7.1.8-1", "7.2.0-1", "7.3.0-1"]
+    servers = [e.version for e in result.added if e.name == "mattermost"]
+    assert sorted(servers) == ["5.37.10-1", "7.1.8-1", "7.2.0-1", "7.3.0-1"]
     for e in result.pruned:
         assert not (repo.path / e.path).exists()
-    listed = [e.version for e in repo.list("stable")]
+    listed = [e.version for e in repo.list("stable") if e.name == "mattermost"]
     assert listed == ["7.3.0-1", "7.2.0-1", "7.1.8-1", "5.37.10-1"]
     assert sorted(_indexed_versions(repo)) == sorted(listed)
     assert repo.check() == []
@@ -366,7 +402,7 @@ def test_apt_installs_a_kept_stop_but_not_a_pruned_version(
         root.run("apt-get", "update", "--error-on=any")
         madison = root.run("apt-cache", "madison", "mattermost").stdout
         offered = sorted(line.split("|")[1].strip() for line in madison.splitlines())
-        assert offered == sorted(e.version for e in repo.list("stable"))
+        assert offered == sorted(e.version for e in repo.list("stable") if e.name == "mattermost")
         refused = root.run("apt-get", "install", "-s", "mattermost=6.0.0-1", check=False)
         assert refused.returncode != 0
         root.apt_install("mattermost=5.37.10-1")
@@ -377,7 +413,7 @@ def test_apt_installs_a_kept_stop_but_not_a_pruned_version(
         assert direct.returncode != 0
         assert f"mattermost: error: {refusal(old, newest)}" in direct.stdout + direct.stderr
         assert _installed_deb(root) == str(old)
-        kept = [upstream_version(e) for e in repo.list("stable")]
+        kept = [upstream_version(e) for e in repo.list("stable") if e.name == "mattermost"]
         for stop in plan(old, newest, kept):
             root.apt_install(f"mattermost={stop}-1")
             assert _installed_deb(root) == str(stop)

@@ -54,14 +54,13 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     v1, v2 = packages.build(V1), packages.build(V2)
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, v1.rpm, "--sign-key", KEY)
     assert code == 0
-    assert sorted(out.split()) == sorted(
-        [
-            "added",
-            "pool/stable/mattermost_10.5.2-1_amd64.deb",
-            "added",
-            "rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm",
-        ]
-    )
+    assert sorted(out.splitlines()) == [
+        "added pool/stable/mattermost-archive-keyring_1-1_all.deb",
+        "added pool/stable/mattermost_10.5.2-1_amd64.deb",
+        "added rpm/stable/aarch64/Packages/mattermost-archive-keyring-1-1.noarch.rpm",
+        "added rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm",
+        "added rpm/stable/x86_64/Packages/mattermost-archive-keyring-1-1.noarch.rpm",
+    ]  # the first add also publishes the keyring package
     # Again: nothing new, and it says so.
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)
     assert (code, out) == (0, "nothing added: channel stable already had every package\n")
@@ -94,7 +93,7 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
 
     code, out, _ = mmpkg("repo", "list", tree, "--json")
     listed = json.loads(out)["stable"]
-    debs = [e["version"] for e in listed if e["format"] == "deb"]
+    debs = [e["version"] for e in listed if e["format"] == "deb" and e["name"] == "mattermost"]
     assert debs == ["10.11.1-1", "10.5.2-1"]  # newest first
     code, out, _ = mmpkg("repo", "list", tree)
     assert out.splitlines()[0].split() == ["stable", "mattermost", "deb", "amd64", "10.11.1-1"]
@@ -104,7 +103,10 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     assert code == 0
     assert "removed pool/stable/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
     code, out, _ = mmpkg("repo", "list", tree, "--channel", "stable", "--json")
-    assert {e["version"] for e in json.loads(out)["stable"]} == {"10.11.1-1"}
+    assert {(e["name"], e["version"]) for e in json.loads(out)["stable"]} == {
+        ("mattermost", "10.11.1-1"),
+        ("mattermost-archive-keyring", "1-1"),
+    }
     assert mmpkg("repo", "check", tree, "--json")[:2] == (0, json.dumps({"problems": []}, indent=2) + "\n")
 
 

@@ -9,7 +9,7 @@ import pytest
 from test_shell import run_sh
 
 from mmpkg.errors import RepoError, UpgradePathError
-from mmpkg.repo.repository import Entry
+from mmpkg.repo.packages import Entry
 from mmpkg.repo.retention import to_prune, upstream_version
 from mmpkg.upgrade_path import TABLE, plan, refusal
 from mmpkg.versions import MattermostVersion

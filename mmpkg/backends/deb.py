@@ -2,6 +2,9 @@
 
 References: deb-control(5), deb-conffiles(5), deb-preinst(5) and friends, Debian Policy ch. 6
 and 10. `--root-owner-group` makes every file root-owned without fakeroot.
+
+`stage_package` and `build_package` make any `Package` (mmpkg/package.py); `DebBackend` is the
+Mattermost server's: its tree, unit, admin command, documents and lifecycle scripts.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ from pathlib import Path
 
 from mmpkg.backends.naming import PackageId
 from mmpkg.options import Compression, PackageFormat
+from mmpkg.package import Package, PackageFile, Relations
 from mmpkg.release import Arch
 from mmpkg.resources import data_dir, gzip_bytes, render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
-from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
+from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
 from mmpkg.versions import MattermostVersion
 
-DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64"}
+DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64", None: "all"}
 COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}
 # util-linux (runuser) is Essential in Debian, so it is not declared.
 DEPENDS = {
@@ -32,7 +36,7 @@ DEPENDS = {
 }
 # preinst validates config.json with jq before anything is unpacked, and dpkg only guarantees
 # a Pre-Depends to be there then.
-PRE_DEPENDS = (DEPENDS[Need.JQ],)
+PRE_DEPENDS = ("jq",)
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 CONFFILES = ("mattermost.env", "package.conf")
 # Made 0755 root:root by base-files' postinst and shipped by no Debian package. A .deb that
@@ -42,20 +46,104 @@ SYSTEM_DIRS = ("/mnt", "/srv", "/opt", "/etc/opt", "/var/opt", "/media")
 UNIT_DIR = "lib/systemd/system"
 
 
+# -- any package ----------------------------------------------------------------------------
+
+
+def package_id(name: str, version: str, arch: Arch | None) -> PackageId:
+    """`version` is VERSION-REVISION."""
+    file = f"{name}_{version}_{DEB_ARCH[arch]}.deb"
+    return PackageId(format=PackageFormat.DEB, name=name, version=version, arch=DEB_ARCH[arch], file=file)
+
+
+def render_package_control(pkg: Package, installed_size: int) -> str:
+    return render("debian/control.j2", pkg=pkg, deb_arch=DEB_ARCH[pkg.arch], installed_size=installed_size)
+
+
+def stage_package(pkg: Package, root: Path) -> Path:
+    """Add `pkg.files`, the changelog and DEBIAN/ to the payload already in `root`."""
+    write_files(root, pkg.files)
+    date = datetime.fromtimestamp(pkg.source_date_epoch, UTC)
+    changelog = render("debian/changelog.j2", pkg=pkg, date=format_datetime(date))
+    log = PackageFile(
+        path=f"/usr/share/doc/{pkg.name}/changelog.Debian.gz", data=gzip_bytes(changelog.encode())
+    )
+    write_files(root, (log,))
+
+    control = root / "DEBIAN"
+    control.mkdir()
+    for script, text in pkg.scripts:
+        write(control / script, text, 0o755)
+    if pkg.conffiles:
+        write(control / "conffiles", "".join(f"{path}\n" for path in pkg.conffiles))
+    write(control / "md5sums", _md5sums(root, skip={p.lstrip("/") for p in pkg.unchecked}))
+    write(control / "control", render_package_control(pkg, finish_tree(root, pkg.source_date_epoch)))
+    finish_tree(control, pkg.source_date_epoch)
+    return root
+
+
+def build_package(pkg: Package, root: Path, out_dir: Path) -> Path:
+    """Run dpkg-deb on the staged `root`; the .deb goes into `out_dir` under its usual name."""
+    out = out_dir / package_id(pkg.name, pkg.full_version, pkg.arch).file
+    cmd: list[str | Path] = [
+        "dpkg-deb",
+        "--root-owner-group",
+        f"-Z{COMPRESSOR[pkg.compression]}",
+        "--build",
+        root,
+        out,
+    ]  # fmt: skip
+    run(cmd, source_date_epoch=pkg.source_date_epoch)
+    return out
+
+
+# -- the Mattermost server --------------------------------------------------------------------
+
+
 def deb_version(spec: PackageSpec) -> str:
     return f"{spec.version.package_version}-{spec.revision}"
 
 
-def render_control(spec: PackageSpec, installed_size: int) -> str:
-    return render(
-        "debian/control.j2",
-        spec=spec,
-        deb_version=deb_version(spec),
-        deb_arch=DEB_ARCH[spec.arch],
-        installed_size=installed_size,
-        pre_depends=PRE_DEPENDS,
-        depends=[d for d in DEPENDS.values() if d and d not in PRE_DEPENDS],
+def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) -> Package:
+    """The server as a .deb sees it; the staged tree holds its payload, `docs` its documents."""
+    return Package(
+        name=spec.name,
+        version=spec.version.package_version,
+        revision=spec.revision,
+        arch=spec.arch,
+        maintainer=spec.maintainer,
+        summary=spec.summary,
+        description=spec.description,
+        homepage=spec.homepage,
+        licence=spec.licence,
+        section="net",
+        relations=Relations(
+            pre_depends=PRE_DEPENDS,
+            depends=tuple(d for d in DEPENDS.values() if d and d not in PRE_DEPENDS),
+            suggests=("postgresql",),
+            provides=spec.provides,
+            conflicts=spec.conflicts,
+            replaces=spec.conflicts,
+        ),
+        files=docs,
+        conffiles=tuple(f"{spec.layout.etc}/{name}" for name in CONFFILES),
+        # What the server rewrites has no fixed content, so no checksum for dpkg --verify and
+        # debsums to hold it to (the rpm says so with %verify).
+        unchecked=tuple(f"{spec.layout.prefix}/{rel}" for rel in spec.rewritten),
+        scripts=tuple(render_scripts(spec).items()),
+        fields=(("Mmpkg-Version", spec.mmpkg_version),),
+        changes=(
+            f"Mattermost {spec.version} ({spec.edition} edition, {spec.arch}),\n"
+            f"packaged by mmpkg {spec.mmpkg_version} from the upstream release tarball, sha256\n"
+            f"{spec.release_sha256}.",
+            f"Release notes:\n{spec.changelog_url}",
+        ),
+        source_date_epoch=spec.source_date_epoch,
+        compression=spec.compression,
     )
+
+
+def render_control(spec: PackageSpec, installed_size: int) -> str:
+    return render_package_control(mattermost_package(spec), installed_size)
 
 
 def system_dirs(spec: PackageSpec) -> list[str]:
@@ -86,57 +174,31 @@ class DebBackend:
     tool = "dpkg-deb"
 
     def identify(self, name: str, version: MattermostVersion, revision: int, arch: Arch) -> PackageId:
-        full = f"{version.package_version}-{revision}"
-        file = f"{name}_{full}_{DEB_ARCH[arch]}.deb"
-        return PackageId(format=self.format, name=name, version=full, arch=DEB_ARCH[arch], file=file)
+        return package_id(name, f"{version.package_version}-{revision}", arch)
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
         view = {"deb_version": deb_version(spec), "fmt": "deb"}
         stage_format_tree(spec, common, root, UNIT_DIR, **view)
-        self._docs(spec, root, {"spec": spec, **view})
-
-        control = root / "DEBIAN"
-        control.mkdir()
-        for script, text in render_scripts(spec).items():
-            write(control / script, text, 0o755)
-        write(control / "conffiles", "".join(f"{spec.layout.etc}/{name}\n" for name in CONFFILES))
-        # What the server rewrites has no fixed content, so no checksum for dpkg --verify and
-        # debsums to hold it to (the rpm says so with %verify).
-        rewritten = {f"{spec.layout.prefix.lstrip('/')}/{rel}" for rel in spec.rewritten}
-        write(control / "md5sums", _md5sums(root, skip=rewritten))
-        write(control / "control", render_control(spec, finish_tree(root, spec.source_date_epoch)))
-        finish_tree(control, spec.source_date_epoch)
-        return root
+        docs = self._docs(spec, root, {"spec": spec, **view})
+        return stage_package(mattermost_package(spec, docs), root)
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
-        out = work / self.identify(spec.name, spec.version, spec.revision, spec.arch).file
-        cmd: list[str | Path] = [
-            "dpkg-deb",
-            "--root-owner-group",
-            f"-Z{COMPRESSOR[spec.compression]}",
-            "--build",
-            root,
-            out,
-        ]  # fmt: skip
-        run(cmd, source_date_epoch=spec.source_date_epoch)
-        return out
+        return build_package(mattermost_package(spec), root, work)
 
-    def _docs(self, spec: PackageSpec, root: Path, view: dict[str, object]) -> None:
-        doc = root / "usr/share/doc" / spec.name
-        date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
-        changelog = render("debian/changelog.j2", date=format_datetime(date), **view)
-        (doc / "changelog.Debian.gz").parent.mkdir(parents=True, exist_ok=True)
-        (doc / "changelog.Debian.gz").write_bytes(gzip_bytes(changelog.encode()))
-        (doc / "changelog.Debian.gz").chmod(0o644)
+    def _docs(self, spec: PackageSpec, root: Path, view: dict[str, object]) -> tuple[PackageFile, ...]:
+        doc = f"/usr/share/doc/{spec.name}"
+        year = datetime.fromtimestamp(spec.source_date_epoch, UTC).year
         copyright_text = render(
-            "debian/copyright.j2", year=date.year, licence_text=licence_text(root, spec), **view
+            "debian/copyright.j2", year=year, licence_text=licence_text(root, spec), **view
         )
-        write(doc / "copyright", copyright_text)
-        write(doc / "README", render("templates/README.j2", **view))
         overrides = (data_dir() / "debian" / "lintian-overrides").read_text(encoding="utf-8")
         overrides = overrides.replace("@PACKAGE@", spec.name).replace("@LICENCE@", spec.edition.licence_file)
-        write(root / "usr/share/lintian/overrides" / spec.name, overrides)
+        return (
+            PackageFile(path=f"{doc}/copyright", data=copyright_text.encode()),
+            PackageFile(path=f"{doc}/README", data=render("templates/README.j2", **view).encode()),
+            PackageFile(path=f"/usr/share/lintian/overrides/{spec.name}", data=overrides.encode()),
+        )
 
 
 def _md5sums(root: Path, *, skip: set[str]) -> str:

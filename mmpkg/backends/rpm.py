@@ -3,6 +3,9 @@
 References: the rpm spec file format, rpm-scriptlets(7) and Fedora's packaging guidelines
 ("Scriptlets", "Systemd"). Debian's rpm has no %_unitdir or %systemd_* macros, so the spec
 defines what it needs and the scriptlets call systemctl themselves.
+
+`render_package_spec`, `stage_package` and `build_package` make any `Package`
+(mmpkg/package.py); `RpmBackend` is the Mattermost server's: its tree, %files and scriptlets.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ from pathlib import Path, PurePosixPath
 from mmpkg.backends.naming import PackageId
 from mmpkg.errors import UsageError
 from mmpkg.options import Compression, PackageFormat
+from mmpkg.package import Package, Relations
 from mmpkg.release import Arch
 from mmpkg.resources import render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
-from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write
+from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
 from mmpkg.versions import MattermostVersion
 
-RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64"}
+RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64", None: "noarch"}
 PAYLOAD = {Compression.ZSTD: "w3.zstdio", Compression.XZ: "w6.xzdio", Compression.GZIP: "w9.gzdio"}
+# rpm's Group: tag, from Debian's section.
+GROUP = {"net": "Applications/Communications", "misc": "System Environment/Base"}
 REQUIRES = {
     Need.JQ: "jq",
     Need.CURL: "curl",
@@ -38,8 +44,111 @@ SCRIPTLETS = ("pre", "post", "preun", "postun", "posttrans")
 UNIT_DIR = "usr/lib/systemd/system"
 
 
+# -- any package ----------------------------------------------------------------------------
+
+
+def package_id(name: str, version: str, arch: Arch | None) -> PackageId:
+    """`version` is VERSION-RELEASE."""
+    file = f"{name}-{version}.{RPM_ARCH[arch]}.rpm"
+    return PackageId(format=PackageFormat.RPM, name=name, version=version, arch=RPM_ARCH[arch], file=file)
+
+
+def render_package_spec(pkg: Package, template: str = "rpm/package.spec.j2", **view: object) -> str:
+    """The spec of `pkg`; its %files are `pkg.files` unless `template` says otherwise."""
+    date = datetime.fromtimestamp(pkg.source_date_epoch, UTC)
+    return render(template, pkg=pkg, group=GROUP[pkg.section], date=date.strftime("%a %b %d %Y"), **view)
+
+
+def stage_package(pkg: Package, root: Path) -> Path:
+    """Add `pkg.files` to the payload already in `root`."""
+    write_files(root, pkg.files)
+    finish_tree(root, pkg.source_date_epoch)
+    return root
+
+
+def build_package(pkg: Package, spec_text: str, root: Path, work: Path) -> Path:
+    """Run rpmbuild on the staged `root` (the build root); the .rpm goes into `work`."""
+    write(work / f"{pkg.name}.spec", spec_text)
+    with _without_percent(work) as where:
+        _rpmbuild(pkg, root=where / root.relative_to(work), work=where)
+    return work / package_id(pkg.name, pkg.full_version, pkg.arch).file
+
+
+def _rpmbuild(pkg: Package, *, root: Path, work: Path) -> None:
+    specfile = work / f"{pkg.name}.spec"
+    top = work / "topdir"
+    cmd: list[str | Path] = [
+        "rpmbuild",
+        "-bb",
+        "--quiet",
+        "--target",
+        RPM_ARCH[pkg.arch],
+        "--define",
+        f"_topdir {top}",
+        "--define",
+        f"_rpmdir {work}",
+        "--define",
+        "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+        # The staged tree is the build root: rpmbuild neither copies it nor, with
+        # --noclean and no removal before %install, deletes it under the .deb build.
+        "--buildroot",
+        root,
+        "--noclean",
+        "--define",
+        "__spec_install_pre %{___build_pre}",
+        "--define",
+        f"_binary_payload {PAYLOAD[pkg.compression]}",
+        # Reproducible: build time and host come from the release. File times are already set
+        # (staging.finish_tree); rpm's clamp_mtime_to_source_epoch would touch inodes the
+        # .deb build is reading through hard links at the same moment.
+        "--define",
+        "use_source_date_epoch_as_buildtime 1",
+        "--define",
+        "_buildhost mmpkg",
+        specfile,
+    ]  # fmt: skip
+    run(cmd, source_date_epoch=pkg.source_date_epoch)
+
+
+# -- the Mattermost server --------------------------------------------------------------------
+
+
 def rpm_version(spec: PackageSpec) -> str:
     return spec.version.package_version
+
+
+def mattermost_package(spec: PackageSpec) -> Package:
+    """The server as an .rpm sees it; the staged tree holds its payload and documents."""
+    view = {"spec": spec, "fmt": "rpm"}
+    return Package(
+        name=spec.name,
+        version=rpm_version(spec),
+        revision=spec.revision,
+        arch=spec.arch,
+        maintainer=spec.maintainer,
+        summary=spec.summary,
+        description=spec.description,
+        homepage=spec.homepage,
+        licence=spec.licence,
+        section="net",
+        relations=Relations(
+            pre_depends=REQUIRES_PRE,
+            depends=tuple(sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES})),
+            provides=spec.provides,
+            conflicts=spec.conflicts,
+        ),
+        scripts=tuple(
+            (name, render("rpm/scriptlet.j2", scriptlet=name, context="maintscript", **view))
+            for name in SCRIPTLETS
+        ),
+        changes=(
+            f"Mattermost {spec.version} ({spec.edition} edition), packaged by mmpkg {spec.mmpkg_version}\n"
+            f"from the upstream release tarball, sha256 {spec.release_sha256}.",
+            f"Release notes: {spec.changelog_url}",
+        ),
+        source_date_epoch=spec.source_date_epoch,
+        compression=spec.compression,
+    )
 
 
 def release_files(spec: PackageSpec, root: Path) -> list[tuple[str, str]]:
@@ -71,21 +180,8 @@ def release_files(spec: PackageSpec, root: Path) -> list[tuple[str, str]]:
 
 def render_spec(spec: PackageSpec, files: list[tuple[str, str]]) -> str:
     """The spec; `files` are the release's %files lines (release_files)."""
-    date = datetime.fromtimestamp(spec.source_date_epoch, UTC)
-    view = {"spec": spec, "fmt": "rpm"}
-    return render(
-        "rpm/mattermost.spec.j2",
-        release_files=files,
-        rpm_version=rpm_version(spec),
-        rpm_arch=RPM_ARCH[spec.arch],
-        requires=sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES}),
-        requires_pre=REQUIRES_PRE,
-        scriptlets=[
-            (name, render("rpm/scriptlet.j2", scriptlet=name, context="maintscript", **view))
-            for name in SCRIPTLETS
-        ],
-        date=date.strftime("%a %b %d %Y"),
-        **view,
+    return render_package_spec(
+        mattermost_package(spec), "rpm/mattermost.spec.j2", spec=spec, release_files=files
     )
 
 
@@ -94,9 +190,7 @@ class RpmBackend:
     tool = "rpmbuild"
 
     def identify(self, name: str, version: MattermostVersion, revision: int, arch: Arch) -> PackageId:
-        full = f"{version.package_version}-{revision}"  # VERSION-RELEASE
-        file = f"{name}-{full}.{RPM_ARCH[arch]}.rpm"
-        return PackageId(format=self.format, name=name, version=full, arch=RPM_ARCH[arch], file=file)
+        return package_id(name, f"{version.package_version}-{revision}", arch)
 
     def stage(self, spec: PackageSpec, common: Path, work: Path) -> Path:
         root = work / "root"
@@ -108,49 +202,12 @@ class RpmBackend:
         # the time of the build; an empty stand-in given the release's time (finish_tree) keeps
         # the header reproducible.
         write(root / spec.layout.etc.lstrip("/") / "config.json", "", 0o600)
-        finish_tree(root, spec.source_date_epoch)
-        return root
+        return stage_package(mattermost_package(spec), root)
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:
-        write(work / f"{spec.name}.spec", render_spec(spec, release_files(spec, root)))
-        with _without_percent(work) as where:
-            self._rpmbuild(spec, root=where / root.relative_to(work), work=where)
-        return work / self.identify(spec.name, spec.version, spec.revision, spec.arch).file
-
-    def _rpmbuild(self, spec: PackageSpec, *, root: Path, work: Path) -> None:
-        specfile = work / f"{spec.name}.spec"
-        top = work / "topdir"
-        cmd: list[str | Path] = [
-            "rpmbuild",
-            "-bb",
-            "--quiet",
-            "--target",
-            RPM_ARCH[spec.arch],
-            "--define",
-            f"_topdir {top}",
-            "--define",
-            f"_rpmdir {work}",
-            "--define",
-            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
-            # The staged tree is the build root: rpmbuild neither copies it nor, with
-            # --noclean and no removal before %install, deletes it under the .deb build.
-            "--buildroot",
-            root,
-            "--noclean",
-            "--define",
-            "__spec_install_pre %{___build_pre}",
-            "--define",
-            f"_binary_payload {PAYLOAD[spec.compression]}",
-            # Reproducible: build time and host come from the release. File times are already set
-            # (staging.finish_tree); rpm's clamp_mtime_to_source_epoch would touch inodes the
-            # .deb build is reading through hard links at the same moment.
-            "--define",
-            "use_source_date_epoch_as_buildtime 1",
-            "--define",
-            "_buildhost mmpkg",
-            specfile,
-        ]  # fmt: skip
-        run(cmd, source_date_epoch=spec.source_date_epoch)
+        return build_package(
+            mattermost_package(spec), render_spec(spec, release_files(spec, root)), root, work
+        )
 
 
 @contextmanager

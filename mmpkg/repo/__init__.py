@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from mmpkg.repo.repository import AddResult, Entry, Repository
+from mmpkg.repo.keys import KeyInfo
+from mmpkg.repo.packages import AddResult, Entry
+from mmpkg.repo.repository import Repository
 
-__all__ = ["AddResult", "Entry", "Repository"]
+__all__ = ["AddResult", "Entry", "KeyInfo", "Repository"]

@@ -22,6 +22,8 @@ from mmpkg.run import run
 
 ARCHES = ("amd64", "arm64")
 COMPONENT = "main"
+# Release's Origin and Label: what apt pinning and unattended-upgrades match on (clients.py).
+ORIGIN = "mmpkg"
 # The content-addressed files of a generation, carried by the next ones (publish.py).
 BY_HASH = f"{COMPONENT}/binary-*/by-hash/SHA256/*"
 
@@ -43,7 +45,7 @@ def prepare_suite(
         (d / "Packages.xz").write_bytes(lzma.compress(raw))
         indices += [d / "Packages", d / "Packages.gz", d / "Packages.xz"]
     opts = {
-        "Origin": "mmpkg", "Label": "mmpkg", "Suite": channel, "Codename": channel,
+        "Origin": ORIGIN, "Label": ORIGIN, "Suite": channel, "Codename": channel,
         "Architectures": " ".join(ARCHES), "Components": COMPONENT, "Acquire-By-Hash": "yes",
     }  # fmt: skip
     args = [a for k, v in opts.items() for a in ("-o", f"APT::FTPArchive::Release::{k}={v}")]
@@ -67,6 +69,10 @@ def _stanzas(
     apt-ftparchive reads only the debs that are not there yet (new ones, and those of a tree
     published before the cache)."""
     cache = tx.tree / PRIVATE / "stanzas" / channel
+    pool = tx.tree / "pool" / channel
+    # A change may carry the channel's rpms too.
+    added = [(staged, dest) for staged, dest in added if dest.parent == pool]
+    removed = [path for path in removed if path.parent == pool]
     gone = {p.name for p in removed} | {dest.name for _, dest in added}
     # apt-ftparchive names each deb by the path it was given: a scratch tree with the pool's shape.
     scan = tx.path("apt-scan")
@@ -74,7 +80,6 @@ def _stanzas(
     for staged, dest in added:
         os.link(staged, scan / "pool" / channel / dest.name)
     stanzas: dict[str, str] = {}
-    pool = tx.tree / "pool" / channel
     for deb in sorted(pool.glob("*.deb")) if pool.is_dir() else []:
         if deb.name in gone:
             continue

@@ -1,4 +1,5 @@
-"""Consistency check of a published tree: indices against files, signatures against the key."""
+"""Consistency check of a published tree: indices against files, signatures against the current
+key set (any current key may have signed), and each channel's keyring package."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmpkg.repo import apt, dnf
+from mmpkg.repo import apt, dnf, keyring, keys
 from mmpkg.repo.journal import JOURNAL, PRIVATE
 from mmpkg.repo.publish import withdrawn
-from mmpkg.repo.signing import rpm_is_signed, verify
+from mmpkg.repo.signing import rpm_verifies, verify
 
 if TYPE_CHECKING:
     from mmpkg.repo.repository import Repository
@@ -21,17 +22,23 @@ def _sha256(path: Path) -> str:
 
 def problems(repo: Repository) -> list[str]:
     tree = repo.path
-    key_file = tree / "keys" / "archive-key.asc"
-    if not key_file.exists():
-        return [f"{key_file.relative_to(tree)} is missing"]
-    key = key_file.read_text()
+    keyset = keys.load(tree)
+    if keyset is None or not (tree / keys.KEYRING_ASC).exists():
+        return [f"{keys.STATE} or {keys.KEYRING_ASC} is missing"]
+    key = (tree / keys.KEYRING_ASC).read_text()
     found: list[str] = []
     if (tree / PRIVATE / JOURNAL).exists():
         found.append(f"{PRIVATE}/{JOURNAL}: a change was interrupted; the next add or remove finishes it")
+    if set(fpr for fpr, *_ in keys.describe(key)) != set(keyset.keys):
+        found.append(f"{keys.KEYRING_ASC}: does not hold the keys {keys.STATE} lists")
     for channel in repo.channels():
         found += _apt(tree, channel, key)
         for arch in dnf.ARCHES:
-            found += _dnf(tree, channel, arch, key)
+            found += _dnf(tree, channel, arch, keyset)
+        current = f"{keyset.version}-1"
+        have = [e for e in repo.list(channel) if e.name == keyring.NAME and e.version == current]
+        if len(have) != 1 + len(dnf.ARCHES):
+            found.append(f"{channel}: lacks {keyring.NAME} {current}, the current key set")
     return found
 
 
@@ -73,14 +80,14 @@ def _apt(tree: Path, channel: str, key: str) -> list[str]:
     return found
 
 
-def _dnf(tree: Path, channel: str, arch: str, key: str) -> list[str]:
+def _dnf(tree: Path, channel: str, arch: str, keyset: keys.KeySet) -> list[str]:
     repo = tree / "rpm" / channel / arch
     rel = f"rpm/{channel}/{arch}"
     repomd = repo / "repodata" / "repomd.xml"
     if not repomd.exists():
         return [f"{rel}/repodata/repomd.xml is missing"]
     found: list[str] = []
-    if not verify(key, repomd, repomd.with_name("repomd.xml.asc")):
+    if not verify("".join(keyset.keys.values()), repomd, repomd.with_name("repomd.xml.asc")):
         found.append(f"{rel}/repodata/repomd.xml.asc: signature does not verify")
     try:
         listed = dnf.primary_locations(repo)
@@ -92,8 +99,8 @@ def _dnf(tree: Path, channel: str, arch: str, key: str) -> list[str]:
             found.append(f"{rel}/{href}: listed in repodata but missing")
         elif f.stat().st_size != size or _sha256(f) != digest:
             found.append(f"{rel}/{href}: size or SHA256 differs from repodata")
-        elif not rpm_is_signed(f):
-            found.append(f"{rel}/{href}: not signed")
+        elif not rpm_verifies(f, list(keyset.keys.values())):
+            found.append(f"{rel}/{href}: not signed by a current key")
     hidden = withdrawn(tree)
     for rpm in sorted((repo / "Packages").glob("*")):
         if str(rpm.relative_to(repo)) not in listed and str(rpm.relative_to(tree)) not in hidden:

@@ -6,14 +6,21 @@ import os
 from pathlib import Path
 
 from mmpkg.errors import RepoError
+from mmpkg.repo import keys as keys_state
 from mmpkg.repo.clients import ClientFormat, Snippet
 from mmpkg.repo.clients import client_config as _client_config
-from mmpkg.repo.repository import AddResult, Entry, Repository
+from mmpkg.repo.keys import KeyInfo
+from mmpkg.repo.packages import AddResult, Entry
+from mmpkg.repo.repository import Repository
 
 
-def sign_key(given: str | None) -> str:
-    """The key to sign with: the flag, else $MMPKG_SIGN_KEY (where CI keeps it)."""
+def sign_key(given: str | None, tree: Path | None = None) -> str:
+    """The key to sign with: the flag, else $MMPKG_SIGN_KEY (where CI keeps it), else the key the
+    repository at `tree` signed with last."""
     key = given or os.environ.get("MMPKG_SIGN_KEY", "")
+    keyset = keys_state.load(tree) if tree is not None and not key else None
+    if keyset is not None:
+        key = keyset.signing
     if not key:
         raise RepoError("no signing key: give --sign-key KEY or set MMPKG_SIGN_KEY (a gpg key in $GNUPGHOME)")
     return key
@@ -21,11 +28,11 @@ def sign_key(given: str | None) -> str:
 
 def add(tree: Path, packages: list[Path], *, channel: str, keep: int, key: str | None) -> AddResult:
     """What was newly published, and what retention withdrew."""
-    return Repository(tree).add(packages, channel, sign_key(key), keep=keep)
+    return Repository(tree).add(packages, channel, sign_key(key, tree), keep=keep)
 
 
 def remove(tree: Path, name: str, version: str, *, channel: str, key: str | None) -> list[Entry]:
-    return Repository(tree).remove(name, version, channel, sign_key(key))
+    return Repository(tree).remove(name, version, channel, sign_key(key, tree))
 
 
 def listing(tree: Path, *, channel: str | None) -> dict[str, list[Entry]]:
@@ -53,3 +60,16 @@ def _existing(tree: Path) -> Repository:
     if not (tree / "dists").is_dir():
         raise RepoError(f"{tree} is not a repository: create it with 'mmpkg repo add {tree} PACKAGE...'")
     return Repository(tree)
+
+
+def keys(tree: Path) -> list[KeyInfo]:
+    """The current keys, the signing one marked; expiring ones are also logged as warnings."""
+    return _existing(tree).keys()
+
+
+def add_key(tree: Path, new_key: str | Path, *, key: str | None) -> list[KeyInfo]:
+    return Repository(tree).add_key(new_key, sign_key(key, tree))
+
+
+def retire_key(tree: Path, old_key: str, *, key: str | None) -> list[KeyInfo]:
+    return Repository(tree).retire_key(old_key, sign_key(key, tree))

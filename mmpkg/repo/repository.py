@@ -2,8 +2,11 @@
 
     pool/CHANNEL/NAME_VERSION_ARCH.deb          dists/CHANNEL/{InRelease,Release,Release.gpg}
     dists/CHANNEL/main/binary-{amd64,arm64}/    rpm/CHANNEL/{x86_64,aarch64}/{Packages,repodata}/
-    keys/archive-key.asc                        (the public key clients trust)
+    keys/                                       the public keys clients trust (keys.py)
     .mmpkg/                                     private: lock, journal, staging, stanza cache
+
+Every channel also carries the mattermost-archive-keyring package of the current key set
+(keyring.py), which is how clients learn of a new key before it signs.
 
 Every change validates all its inputs first, so a refused `add` leaves the tree as it was, and
 is published all-or-nothing (journal.py, publish.py). `.mmpkg/` need not be served (and should
@@ -13,68 +16,19 @@ not be: it is the publisher's state, not the clients').
 from __future__ import annotations
 
 import builtins
-import hashlib
 import os
-import re
 import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.errors import CommandError, RepoError
-from mmpkg.repo import apt, dnf, publish, retention
+from mmpkg.errors import RepoError
+from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
-from mmpkg.repo.signing import Signer, verify
-from mmpkg.run import run
+from mmpkg.repo.keys import KeyInfo, KeySet
+from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
+from mmpkg.repo.packages import version_key as _version_key
+from mmpkg.repo.signing import Signer
 
-NAMES = ("mattermost", "mattermost-team")
-CHANNEL = re.compile(r"[a-z][a-z0-9]{0,31}")
-DEB_TO_RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
-KEY_FILE = "keys/archive-key.asc"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One package file in a channel."""
-
-    name: str
-    version: str
-    arch: str
-    format: str
-    path: Path
-
-
-Entries = list[Entry]
-
-
-@dataclass(frozen=True)
-class AddResult:
-    added: Entries  # the files that were new
-    pruned: Entries  # the files retention deleted (an added file among them, if it was too old)
-
-
-@dataclass(frozen=True)
-class _Incoming:
-    src: Path
-    entry: Entry  # path is where it will live, relative to the tree
-    identity: str  # sha256 of a deb; header digest of an rpm (unchanged by signing)
-
-
-def check_channel(channel: str) -> None:
-    if not CHANNEL.fullmatch(channel):
-        raise RepoError(f"bad channel name {channel!r}: use one lower-case word such as stable, esr or rc")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _version_key(version: str) -> tuple[int | str, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.~+-]", version))
+Staged = list[tuple[Path, Path]]  # (staged copy in .mmpkg/tmp, where it goes in the tree)
 
 
 class Repository:
@@ -83,126 +37,176 @@ class Repository:
         home = gnupghome or os.environ.get("GNUPGHOME") or Path.home() / ".gnupg"
         self.gnupghome = Path(home)
 
-    # -- inspection -------------------------------------------------------------------------
-
-    def _inspect(self, pkg: Path, channel: str) -> _Incoming:
-        pkg = Path(pkg)
-        if not pkg.is_file():
-            raise RepoError(f"{pkg} is not a file")
-        try:
-            if pkg.suffix == ".deb":
-                out = run(
-                    [
-                        "dpkg-deb",
-                        "--showformat",
-                        "${Package}\t${Version}\t${Architecture}",
-                        "--show",
-                        str(pkg),
-                    ]
-                )
-                name, version, arch = out.stdout.strip().split("\t")
-                rel = Path("pool") / channel / f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
-                entry, ident = Entry(name, version, arch, "deb", rel), _sha256(pkg)
-            elif pkg.suffix == ".rpm":
-                qf = "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\t%{SHA256HEADER}"
-                out = run(["rpm", "-qp", "--nosignature", "--qf", qf, str(pkg)])
-                name, version, arch, ident = out.stdout.strip().split("\t")
-                rel = Path("rpm") / channel / arch / "Packages" / f"{name}-{version}.{arch}.rpm"
-                entry = Entry(name, version, arch, "rpm", rel)
-            else:
-                raise RepoError(f"{pkg} is not a .deb or .rpm package")
-        except (CommandError, ValueError) as exc:
-            raise RepoError(f"{pkg} is not a readable package") from exc
-        if name not in NAMES:
-            raise RepoError(f"{pkg}: package {name!r} is not {' or '.join(NAMES)}")
-        if arch not in (*apt.ARCHES, *dnf.ARCHES):
-            raise RepoError(f"{pkg}: architecture {arch!r} is not published")
-        return _Incoming(pkg, entry, ident)
-
-    def _identity(self, entry: Entry) -> str:
-        if entry.format == "deb":
-            return _sha256(self.path / entry.path)
-        qf = "%{SHA256HEADER}"
-        return run(["rpm", "-qp", "--nosignature", "--qf", qf, str(self.path / entry.path)]).stdout.strip()
-
     # -- changes ----------------------------------------------------------------------------
 
     def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int = 5) -> AddResult:
-        """Publish `packages` in `channel`, signed with `sign_key`, keeping the newest `keep`
-        versions and the upgrade path's stops (retention.py); return what came and went."""
+        """Publish `packages` in `channel`, signed with `sign_key`, one of the repository's keys
+        (the first `add` makes it the first), keeping the newest `keep` versions and the upgrade
+        path's stops (retention.py); return what came and what went."""
         check_channel(channel)
         retention.check_keep(keep)
-        signer = Signer(sign_key, self.gnupghome)
-        signer.check_usable()
-        incoming = [self._inspect(p, channel) for p in packages]
+        signer = self._signer(sign_key)
+        incoming = [inc for p in packages for inc in inspect(p, channel)]
         with publish.locked(self.path) as tx:
-            self._check_key(signer)
-            new: list[_Incoming] = []
-            hidden = publish.withdrawn(self.path)
-            for inc in incoming:
-                dest = self.path / inc.entry.path
-                if dest.exists() and str(inc.entry.path) not in hidden:
-                    if self._identity(inc.entry) != inc.identity:
-                        raise RepoError(
-                            f"{inc.src}: {inc.entry.name} {inc.entry.version} ({inc.entry.arch}) is already "
-                            f"published in {channel} with different contents"
-                        )
-                    continue
-                new.append(inc)
+            keyset = self._current(signer, first=True)
+            keys.warn_expiring(keys.infos(keyset))
+            new = self._new(incoming, channel)
             # Retention looks at the channel as it will be; a new file it would drop at once
-            # (an old version that no kept one needs) is not published at all.
-            pruned = retention.to_prune([*self.list(channel), *(inc.entry for inc in new)], keep)
+            # (an old version that no kept one needs) is not published at all. The keyring
+            # package is not a Mattermost version: apt and dnf take its newest.
+            servers = [e for e in [*self.list(channel), *(i.entry for i in new)] if e.name != keyring.NAME]
+            pruned = retention.to_prune(servers, keep)
             new = [inc for inc in new if inc.entry not in pruned]
-            staged = []
-            for inc in new:
-                copy = tx.path(inc.entry.path.name)
-                shutil.copyfile(inc.src, copy)
-                if inc.entry.format == "rpm":
-                    signer.sign_rpm(copy)
-                copy.chmod(0o644)
-                staged.append((copy, self.path / inc.entry.path))
+            new += self._new(self._keyring(keyset, channel, tx), channel)
+            staged = self._stage(tx, new, signer)
+            keys.stage(tx, keyset)
             gone = [self.path / e.path for e in pruned if (self.path / e.path).exists()]
             self._publish(tx, channel, signer, added=staged, removed=gone)
+            tx.commit()
         return AddResult(added=[inc.entry for inc in new], pruned=pruned)
 
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
         """Withdraw every file of `name` `version` from `channel`; return what went."""
         check_channel(channel)
-        signer = Signer(sign_key, self.gnupghome)
-        signer.check_usable()
+        signer = self._signer(sign_key)
         with publish.locked(self.path) as tx:
-            self._check_key(signer)
+            keyset = self._current(signer)
             gone = [e for e in self.list(channel) if e.name == name and e.version == version]
             if not gone:
                 raise RepoError(f"{name} {version} is not published in {channel}")
+            keys.stage(tx, keyset)
             self._publish(tx, channel, signer, added=[], removed=[self.path / e.path for e in gone])
+            tx.commit()
         return gone
 
-    def _check_key(self, signer: Signer) -> None:
-        key_file = self.path / KEY_FILE
-        exported = signer.export()
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(exported)
-            return
-        with tempfile.TemporaryDirectory(prefix="mmpkg-probe-") as tmp:
-            data, sig = Path(tmp) / "data", Path(tmp) / "data.asc"
-            data.write_text("probe\n")
-            signer.detach(data, sig)
-            if not verify(key_file.read_text(), data, sig):
-                raise RepoError(f"signing key {signer.key!r} is not the repository's key ({KEY_FILE})")
+    def add_key(self, new_key: str | Path, sign_key: str) -> builtins.list[KeyInfo]:
+        """Make `new_key` (an armoured public key file, or a key in the GnuPG home) one of the
+        repository's keys: every channel gets a keyring package holding it, signed with
+        `sign_key`, a current key. Sign with the new key once clients have upgraded that package."""
+        signer = self._signer(sign_key)
+        armoured = (
+            new_key.read_text() if isinstance(new_key, Path) else Signer(new_key, self.gnupghome).export()
+        )
+        described = keys.describe(armoured)
+        if len(described) != 1:
+            raise RepoError(f"{new_key} holds {len(described)} public keys, not one")
+        fpr = described[0][0]
+        with publish.locked(self.path) as tx:
+            keyset = self._current(signer)
+            if fpr in keyset.keys:
+                raise RepoError(f"key {fpr} is already one of the repository's keys")
+            changed = KeySet({**keyset.keys, fpr: armoured}, keyset.signing, keyset.version + 1)
+            self._republish(tx, changed, signer, resign=False)
+        return self.keys()
+
+    def retire_key(self, old_key: str, sign_key: str) -> builtins.list[KeyInfo]:
+        """Drop `old_key` (a fingerprint, or a user id, of a current key) from the repository:
+        rpms it signed are signed again with `sign_key`, which must be another current key,
+        and every channel gets a keyring package without it."""
+        signer = self._signer(sign_key)
+        with publish.locked(self.path) as tx:
+            keyset = self._current(signer)
+            fpr = self._find(keyset, old_key)
+            if fpr == signer.fingerprint:
+                raise RepoError(f"cannot retire {fpr} and sign with it: sign with the next key")
+            remaining = {k: v for k, v in keyset.keys.items() if k != fpr}
+            self._republish(
+                tx, KeySet(remaining, signer.fingerprint, keyset.version + 1), signer, resign=True
+            )
+        return self.keys()
+
+    # -- the parts of a change ----------------------------------------------------------------
+
+    def _signer(self, sign_key: str) -> Signer:
+        signer = Signer(sign_key, self.gnupghome)
+        signer.check_usable()
+        return signer
+
+    def _current(self, signer: Signer, *, first: bool = False) -> KeySet:
+        """The key set, refusing a signer outside it; on the first `add`, the signer's key alone."""
+        keyset = keys.load(self.path)
+        if keyset is None:
+            if not first:
+                raise RepoError(f"{self.path} has no keys yet: add a package first")
+            keyset = KeySet({signer.fingerprint: signer.export()}, signer.fingerprint, 1)
+        elif signer.fingerprint not in keyset.keys:
+            raise RepoError(
+                f"signing key {signer.key!r} is not one of the repository's keys ({keys.KEYRING_ASC})"
+            )
+        return KeySet(keyset.keys, signer.fingerprint, keyset.version)
+
+    def _find(self, keyset: KeySet, key: str) -> str:
+        matches = [
+            k.fingerprint
+            for k in keys.infos(keyset)
+            if key.upper().replace(" ", "") in (k.fingerprint, k.fingerprint[-16:], k.fingerprint[-8:])
+            or key in k.uid
+        ]
+        if len(matches) != 1:
+            raise RepoError(f"{key!r} names {len(matches)} of the repository's keys, not one")
+        return matches[0]
+
+    def _new(self, incoming: builtins.list[Incoming], channel: str) -> builtins.list[Incoming]:
+        """What of `incoming` is not yet published (a withdrawn file may come back); refuses other
+        contents under a taken name."""
+        hidden = publish.withdrawn(self.path)
+        new = []
+        for inc in incoming:
+            if (self.path / inc.entry.path).exists() and str(inc.entry.path) not in hidden:
+                if identity(self.path, inc.entry) != inc.identity:
+                    raise RepoError(
+                        f"{inc.src}: {inc.entry.name} {inc.entry.version} ({inc.entry.arch}) is already "
+                        f"published in {channel} with different contents"
+                    )
+                continue
+            new.append(inc)
+        return new
+
+    def _keyring(self, keyset: KeySet, channel: str, tx: Transaction) -> builtins.list[Incoming]:
+        """The keyring packages of `keyset` for `channel`, built into staging if it lacks them."""
+        version = f"{keyset.version}-1"
+        built = [e for e in self.list(channel) if e.name == keyring.NAME and e.version == version]
+        if len(built) == 1 + len(dnf.ARCHES):
+            return []
+        uid = next(k.uid for k in keys.infos(keyset) if k.fingerprint == keyset.signing)
+        out = tx.path(f"keyring-{channel}")
+        out.mkdir()
+        return [inc for p in keyring.build(keyset, out, maintainer=uid) for inc in inspect(p, channel)]
+
+    def _stage(self, tx: Transaction, new: builtins.list[Incoming], signer: Signer) -> Staged:
+        """A copy of each of `new` in staging, an rpm signed, for the commit to move into place."""
+        staged = []
+        for inc in new:
+            copy = tx.path(inc.entry.path.name)
+            shutil.copyfile(inc.src, copy)
+            if inc.entry.format == "rpm":
+                signer.sign_rpm(copy)
+            copy.chmod(0o644)
+            staged.append((copy, self.path / inc.entry.path))
+        return staged
+
+    def _republish(self, tx: Transaction, keyset: KeySet, signer: Signer, *, resign: bool) -> None:
+        """Every channel with the keyring package of the changed `keyset`, and its indices, in one
+        commit; with `resign`, every rpm signed again by `signer` (a key is being retired)."""
+        keys.stage(tx, keyset)
+        hidden = publish.withdrawn(self.path)
+        for channel in self.channels():
+            staged = self._stage(tx, self._new(self._keyring(keyset, channel, tx), channel), signer)
+            if resign:
+                for rpm in sorted(self.path.glob(f"rpm/{channel}/*/Packages/*.rpm")):
+                    if str(rpm.relative_to(self.path)) not in hidden:
+                        copy = tx.path(rpm.name)
+                        shutil.copyfile(rpm, copy)
+                        signer.sign_rpm(copy, resign=True)
+                        staged.append((copy, rpm))
+            self._publish(tx, channel, signer, added=staged, removed=[])
+        tx.commit()
 
     def _publish(
-        self,
-        tx: Transaction,
-        channel: str,
-        signer: Signer,
-        *,
-        added: builtins.list[tuple[Path, Path]],
-        removed: builtins.list[Path],
+        self, tx: Transaction, channel: str, signer: Signer, *, added: Staged, removed: builtins.list[Path]
     ) -> None:
-        """Stage the indices of `channel` with `added` (staged copy, destination) and without
-        `removed`, then commit: new packages first, the indices after, expired files last."""
+        """Stage the indices of `channel` with `added` and without `removed`: the commit moves new
+        packages first, the indices after, expired files last."""
         for copy, dest in added:
             tx.move(copy, dest)
         readded = [dest for _, dest in added]
@@ -212,7 +216,6 @@ class Repository:
         apt.prepare_suite(tx, channel, signer, added=added, removed=unlisted)
         for arch in dnf.ARCHES:
             dnf.prepare_arch(tx, channel, arch, signer, added=added, removed=unlisted)
-        tx.commit()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -222,18 +225,19 @@ class Repository:
         found: list[Entry] = []
         hidden = publish.withdrawn(self.path)
         pool = self.path / "pool" / channel
-        for deb in sorted(pool.glob("*.deb")) if pool.is_dir() else []:
+        # A file not named as add names it is no package of the channel (check reports it).
+        for deb in sorted(pool.glob("*_*_*.deb")) if pool.is_dir() else []:
             if str(deb.relative_to(self.path)) in hidden:
                 continue
             name, version, arch = deb.stem.split("_")
             found.append(Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path)))
         for arch in dnf.ARCHES:
-            for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*.rpm")):
+            for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*-*-*.*.rpm")):
                 if str(rpm.relative_to(self.path)) in hidden:
                     continue
-                stem = rpm.name.removesuffix(f".{arch}.rpm")
+                stem, own_arch, _ = rpm.name.rsplit(".", 2)
                 name, version, release = stem.rsplit("-", 2)
-                found.append(Entry(name, f"{version}-{release}", arch, "rpm", rpm.relative_to(self.path)))
+                found.append(Entry(name, f"{version}-{release}", own_arch, "rpm", rpm.relative_to(self.path)))
         found.sort(key=lambda e: _version_key(e.version), reverse=True)
         found.sort(key=lambda e: (e.name, e.format, e.arch))
         return found
@@ -242,28 +246,22 @@ class Repository:
         dists = self.path / "dists"
         return sorted(p.name for p in dists.iterdir() if CHANNEL.fullmatch(p.name)) if dists.is_dir() else []
 
+    def keys(self) -> builtins.list[KeyInfo]:
+        """The repository's current keys, the signing one marked; each expiring within 90 days
+        is also logged as a warning."""
+        keyset = keys.load(self.path)
+        if keyset is None:
+            return []
+        found = keys.infos(keyset)
+        keys.warn_expiring(found)
+        return found
+
     def export_key(self) -> str:
-        """The armoured public key clients should trust."""
-        key_file = self.path / KEY_FILE
+        """Every current public key, armoured: what clients trust before the keyring package."""
+        key_file = self.path / keys.KEYRING_ASC
         if not key_file.exists():
             raise RepoError(f"{self.path} has no key yet: add a package first")
         return key_file.read_text()
-
-    def client_config(self, url: str, channel: str, fmt: str) -> str:
-        """A deb822 .sources file (fmt "deb") or a .repo file (fmt "rpm") for `channel`."""
-        check_channel(channel)
-        url = url.rstrip("/")
-        if fmt == "deb":
-            return (
-                f"Types: deb\nURIs: {url}\nSuites: {channel}\nComponents: {apt.COMPONENT}\n"
-                f"Signed-By: /etc/apt/keyrings/mmpkg-archive-keyring.asc\n"
-            )
-        if fmt == "rpm":
-            return (
-                f"[mmpkg-{channel}]\nname=mmpkg {channel}\nbaseurl={url}/rpm/{channel}/$basearch\n"
-                f"enabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={url}/{KEY_FILE}\n"
-            )
-        raise RepoError(f"unknown client format {fmt!r}: use deb or rpm")
 
     def check(self) -> builtins.list[str]:
         """Every problem found: missing or wrong files, bad signatures, unsigned or unindexed packages."""

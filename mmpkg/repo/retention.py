@@ -21,7 +21,7 @@ from mmpkg.upgrade_path import plan
 from mmpkg.versions import MattermostVersion
 
 if TYPE_CHECKING:
-    from mmpkg.repo.repository import Entry
+    from mmpkg.repo.packages import Entry
 
 log = logging.getLogger("mmpkg")
 

@@ -17,6 +17,11 @@ class Signer:
         self.key = key
         self.gnupghome = gnupghome
         self.env = {"GNUPGHOME": str(gnupghome)}
+        self.fingerprint = ""  # of the primary key, once check_usable found exactly one
+
+    @property
+    def _user(self) -> str:
+        return self.fingerprint or self.key
 
     def _gpg(self, *args: str) -> str:
         return run(
@@ -35,16 +40,21 @@ class Signer:
             raise RepoError(
                 f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome}"
             ) from exc
-        if not listing.startswith("sec") and "\nsec" not in listing:
+        lines = [line.split(":") for line in listing.splitlines()]
+        secret = [i for i, f in enumerate(lines) if f[0] == "sec"]
+        if not secret:
             raise RepoError(f"signing key {self.key!r} has no secret key in {self.gnupghome}")
+        if len(secret) > 1:
+            raise RepoError(f"signing key {self.key!r} names {len(secret)} keys: give its fingerprint")
+        self.fingerprint = next(f[9] for f in lines[secret[0] :] if f[0] == "fpr")
 
     def export(self) -> str:
-        return self._gpg("--armor", "--export", "--", self.key)
+        return self._gpg("--armor", "--export-options", "export-minimal", "--export", "--", self._user)
 
     def clearsign(self, src: Path, dest: Path) -> None:
         self._gpg(
             "--local-user",
-            self.key,
+            self._user,
             "--digest-algo",
             "SHA256",
             "--clearsign",
@@ -57,7 +67,7 @@ class Signer:
         args = ["--armor"] if armor else []
         self._gpg(
             "--local-user",
-            self.key,
+            self._user,
             "--digest-algo",
             "SHA256",
             *args,
@@ -67,16 +77,17 @@ class Signer:
             str(src),
         )
 
-    def sign_rpm(self, rpm: Path) -> None:
+    def sign_rpm(self, rpm: Path, *, resign: bool = False) -> None:
+        """Sign `rpm`; `resign` replaces the signatures it has (a retired key's)."""
         # Debian's rpm looks for /usr/bin/gpg2 unless told otherwise.
         run(
             [
                 "rpmsign",
                 "--define",
-                f"_gpg_name {self.key}",
+                f"_gpg_name {self._user}",
                 "--define",
                 "__gpg /usr/bin/gpg",
-                "--addsign",
+                "--resign" if resign else "--addsign",
                 str(rpm),
             ],
             env=self.env,
@@ -93,8 +104,21 @@ def verify(public_key: str, data: Path, signature: Path | None = None) -> bool:
 
 
 def rpm_is_signed(rpm: Path) -> bool:
-    """Whether the rpm carries a header signature: rpm keeps RSA ones in RSAHEADER, and DSA and
-    EdDSA ones in DSAHEADER."""
-    qf = "%{RSAHEADER:pgpsig}\\n%{DSAHEADER:pgpsig}\\n"
+    # rpm keeps an RSA signature in RSAHEADER and any other (DSA, EdDSA) in DSAHEADER.
+    qf = "%{RSAHEADER:pgpsig}\n%{DSAHEADER:pgpsig}"
     out = run(["rpm", "-qp", "--nosignature", "--qf", qf, str(rpm)]).stdout.split("\n")
     return any(line.strip() not in ("", "(none)") for line in out)
+
+
+def rpm_verifies(rpm: Path, public_keys: list[str]) -> bool:
+    """Whether `rpm` is signed, and by one of `public_keys` (armoured, one key each): rpm -K with
+    only those keys in a private rpm database."""
+    if not rpm_is_signed(rpm):
+        return False
+    with tempfile.TemporaryDirectory(prefix="mmpkg-rpmdb-") as tmp:
+        for i, key in enumerate(public_keys):
+            (Path(tmp) / f"{i}.asc").write_text(key)
+            run(["rpm", "--dbpath", f"{tmp}/db", "--import", f"{tmp}/{i}.asc"])
+        proc = run(["rpm", "--dbpath", f"{tmp}/db", "-K", str(rpm)], check=False)
+        # An unsigned rpm passes with "digests OK" alone.
+        return proc.returncode == 0 and "signatures OK" in proc.stdout

@@ -1,0 +1,212 @@
+"""Key rotation without outages: the keyring package, a new key, the switch, the old key retired.
+
+Real apt in throw-away roots follows each step from the served tree; a client that never got
+the new keyring package is refused by apt itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import harness
+import pytest
+from packages import PackageFactory
+from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler
+
+from mmpkg.errors import RepoError
+from mmpkg.repo import Repository, keyring
+from mmpkg.repo.keys import KeyInfo, KeySet, describe
+from mmpkg.resources import data_dir
+
+A, B, SOON = "key-a@example.invalid", "key-b@example.invalid", "key-soon@example.invalid"
+CONF_OLD = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
+
+
+def _gen(home: Path, email: str, expire: str = "0") -> str:
+    params = (
+        "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
+        f"Name-Real: Repo {email[4]}\nName-Email: {email}\nExpire-Date: {expire}\n%commit\n"
+    )
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True, capture_output=True
+    )
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-keys", email],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr"))
+
+
+@pytest.fixture(scope="module")
+def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Keys A and B, and one that expires in 30 days; their fingerprints by e-mail."""
+    harness.require(*TOOLS, root=False)
+    home = tmp_path_factory.mktemp("gnupg-keys")
+    home.chmod(0o700)
+    return home, {email: _gen(home, email, "30d" if email == SOON else "0") for email in (A, B, SOON)}
+
+
+def _fingerprints_in(keyring_file: Path) -> set[str]:
+    """What gpg itself reads in a keyring file."""
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--show-keys", str(keyring_file)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {line.split(":")[9] for line in out.splitlines() if line.startswith("fpr")}
+
+
+def test_keyring_package_builds_and_lints(gnupghome: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    harness.require("lintian", "rpmlint", root=False)
+    home, fprs = gnupghome
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    repo.add([], "stable", A)
+    repo.add_key(B, sign_key=A)
+    assert repo.check() == []
+    deb = next((repo.path / "pool/stable").glob("mattermost-archive-keyring_2-1_all.deb"))
+    rpm = next((repo.path / "rpm/stable/x86_64/Packages").glob("mattermost-archive-keyring-2-1.noarch.rpm"))
+    # Both keys, as apt and rpm will read them.
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "x")], check=True)
+    assert _fingerprints_in(tmp_path / "x" / KEYRING.lstrip("/")) == {fprs[A], fprs[B]}
+    subprocess.run(f"rpm2cpio {rpm} | (cd {tmp_path / 'x'} && cpio -idm --quiet)", shell=True, check=True)
+    assert _fingerprints_in(tmp_path / "x" / keyring.RPM_KEY.lstrip("/")) == {fprs[A], fprs[B]}
+
+    lintian = subprocess.run(
+        ["lintian", "-I", "--pedantic", "--display-experimental", "--tag-display-limit", "0", str(deb)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert re.findall(r"^[EWIPX]: ", lintian.stdout, re.MULTILINE) == [], lintian.stdout
+    rpmlint = subprocess.run(
+        ["rpmlint", "-c", str(data_dir() / "rpm/keyring-rpmlintrc.toml"), str(rpm)],
+        capture_output=True,
+        text=True,
+    )
+    assert re.findall(r"^\S+: [EW]: ", rpmlint.stdout, re.MULTILINE) == [], rpmlint.stdout
+
+
+def test_refusals(gnupghome: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    home, _ = gnupghome
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    repo.add([], "stable", A)
+    with pytest.raises(RepoError, match="is not one of the repository's keys"):
+        repo.add([], "stable", B)
+    with pytest.raises(RepoError, match="cannot retire"):
+        repo.retire_key(A, sign_key=A)
+    with pytest.raises(RepoError, match="already one of the repository's keys"):
+        repo.add_key(A, sign_key=A)
+
+
+def test_a_key_expiring_within_90_days_warns(
+    gnupghome: tuple[Path, dict[str, str]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home, fprs = gnupghome
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    with caplog.at_level(logging.WARNING, logger="mmpkg"):
+        repo.add([], "stable", SOON)
+    assert any(fprs[SOON] in r.getMessage() and "expires" in r.getMessage() for r in caplog.records)
+    (info,) = repo.keys()
+    assert info.fingerprint == fprs[SOON] and info.signing
+    assert info.expires is not None and info.expires - datetime.now(UTC) < timedelta(days=31)
+
+
+# -- rotation seen by real apt clients ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tree(gnupghome: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Repository:
+    return Repository(tmp_path_factory.mktemp("rotation") / "repo", gnupghome=gnupghome[0])
+
+
+@pytest.fixture(scope="module")
+def served(tree: Repository) -> Iterator[str]:
+    import functools
+    import http.server
+    import threading
+
+    tree.path.mkdir(parents=True, exist_ok=True)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(tree.path))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _keys(tree: Repository) -> list[KeyInfo]:
+    """tree.keys(), which ruff's SIM118 would take for a dict's in a comprehension."""
+    return tree.keys()
+
+
+def _installed(root: harness.Root, name: str) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", name).stdout
+
+
+def _update_and_upgrade(root: harness.Root) -> None:
+    root.run("apt-get", "update", "--error-on=any")
+    root.run("apt-get", "upgrade", "-y", *CONF_OLD)
+
+
+@pytest.mark.install
+def test_apt_follows_a_rotation_with_no_manual_step(
+    tree: Repository,
+    served: str,
+    pristine: Path,
+    packages: PackageFactory,
+    gnupghome: tuple[Path, dict[str, str]],
+) -> None:
+    _, fprs = gnupghome
+    v1, v2 = packages.build(V1), packages.build(V2)
+    tree.add([v1.deb, v1.rpm], "stable", A)
+    with harness.Root(pristine, name="rotating") as client, harness.Root(pristine, name="stale") as stale:
+        for root in (client, stale):
+            _apt_client(root, tree, served)
+            root.run("apt-get", "update", "--error-on=any")
+        client.apt_install("mattermost-archive-keyring", "mattermost")
+        assert _installed(client, "mattermost-archive-keyring") == "1-1"
+
+        # The next key: published in a keyring package signed by the current one.
+        tree.add_key(B, sign_key=A)
+        assert [(k.fingerprint, k.signing) for k in _keys(tree)] == [(fprs[A], True), (fprs[B], False)]
+        assert tree.check() == []
+        _update_and_upgrade(client)
+        assert _installed(client, "mattermost-archive-keyring") == "2-1"
+        assert _fingerprints_in(client.path(KEYRING)) == {fprs[A], fprs[B]}
+
+        # The switch: v2 and the indices signed with B only.
+        tree.add([v2.deb, v2.rpm], "stable", B)
+        assert [k.signing for k in _keys(tree)] == [False, True]
+        assert tree.check() == []
+        _update_and_upgrade(client)
+        assert _installed(client, "mattermost").startswith(f"{V2}-")
+
+        # A client that never upgraded the keyring package trusts A alone: apt says why it stops.
+        proc = stale.run("apt-get", "update", "--error-on=any", check=False)
+        assert proc.returncode != 0
+        assert f"NO_PUBKEY {fprs[B][-16:]}" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+        # A retired: the rpms it signed are signed again with B, and clients drop it.
+        tree.retire_key(A, sign_key=B)
+        assert [k.fingerprint for k in _keys(tree)] == [fprs[B]]
+        assert tree.check() == []
+        assert {fpr for fpr, *_ in describe(tree.export_key())} == {fprs[B]}
+        _update_and_upgrade(client)
+        assert _installed(client, "mattermost-archive-keyring") == "3-1"
+        assert _fingerprints_in(client.path(KEYRING)) == {fprs[B]}
+        client.run("apt-get", "update", "--error-on=any")
+
+
+def test_the_keyring_needs_a_maintainer_user_id() -> None:
+    """The signing key's user id is the keyring package's Maintainer; a bare e-mail is refused."""
+    with pytest.raises(RepoError, match="not a Maintainer"):
+        keyring.build(KeySet({}, "", 1), Path("/nonexistent"), maintainer="nobody@example.invalid")

@@ -119,11 +119,14 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
             ("check", "verify every index, file and signature; list each problem"),
             ("export-key", "print the public keys clients trust"),
             ("client-config", "print the apt or dnf set-up for a server using the repository"),
+            ("keys", "the repository's public keys, the signing one marked"),
+            ("add-key", "publish the next key in the keyring package, before signing with it"),
+            ("retire-key", "drop a key once another signs; its rpms are signed again"),
         )
     }
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)
-    for name in ("add", "list", "remove", "check", "export-key"):
+    for name in ("add", "list", "remove", "check", "export-key", "keys", "add-key", "retire-key"):
         commands[f"repo {name}"].add_argument("repo", type=Path, metavar="REPO", help="the tree")
     channel = partial(_channel, default="stable")
     add = commands["repo add"]
@@ -144,6 +147,14 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     channel(remove)
     _sign_key(remove)
     _channel(commands["repo list"], default=None)
+    add_key = commands["repo add-key"]
+    add_key.add_argument(
+        "key", metavar="KEY", help="a key in $GNUPGHOME, or a file with one armoured public key"
+    )
+    _sign_key(add_key)
+    retire = commands["repo retire-key"]
+    retire.add_argument("key", metavar="KEY", help="fingerprint, key id or user id of a current key")
+    _sign_key(retire)
     client = commands["repo client-config"]
     client.add_argument(
         "url", metavar="URL", help="where the tree is served, for example https://pkgs.example.com/mattermost"
@@ -160,7 +171,13 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
         action="store_true",
         help="also the set-up for unattended-upgrades or dnf-automatic to apply updates by themselves",
     )
-    for name in ("add", "list", "remove", "check", "client-config"):
+    client.add_argument(
+        "--commands",
+        action="store_true",
+        help="print instead the two shell commands that set a server up: trust the served keys and "
+        "write the source, then install the keyring package and mattermost",
+    )
+    for name in ("add", "list", "remove", "check", "client-config", "keys", "add-key", "retire-key"):
         commands[f"repo {name}"].add_argument("--json", action="store_true", help="print JSON")
     return commands
 
@@ -176,5 +193,6 @@ def _sign_key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sign-key",
         metavar="KEY",
-        help="gpg key (fingerprint or e-mail) in $GNUPGHOME to sign with (default: $MMPKG_SIGN_KEY)",
+        help="gpg key (fingerprint or e-mail) in $GNUPGHOME to sign with (default: $MMPKG_SIGN_KEY, "
+        "else the key the repository signed with last)",
     )

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from mmpkg.errors import RepoError
 from mmpkg.repo import commands
 from mmpkg.repo.clients import ClientFormat
+from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.packages import Entry
 
 
@@ -30,14 +32,44 @@ def run_repo(args: argparse.Namespace) -> int:
         return _check(commands.check(args.repo), args.json)
     elif command == "export-key":
         print(commands.export_key(args.repo), end="")
+    elif command in ("keys", "add-key", "retire-key"):
+        _keys(_key_command(args), args.json)
     else:
         fmt = ClientFormat(args.format)
+        if args.commands:
+            lines = commands.setup_commands(args.url, channel=args.channel, fmt=fmt)
+            print(json.dumps(lines, indent=2) if args.json else "\n".join(lines))
+            return 0
         snippets = commands.client_config(args.url, channel=args.channel, fmt=fmt, unattended=args.unattended)
         if args.json:
             print(json.dumps([asdict(s) for s in snippets], indent=2))
         else:
             print("\n".join(f"# {s.path}\n{s.text}" for s in snippets), end="")
     return 0
+
+
+def _key_command(args: argparse.Namespace) -> list[KeyInfo]:
+    if args.repo_command == "keys":
+        return commands.keys(args.repo)
+    if args.repo_command == "add-key":
+        new: str | Path = Path(args.key) if Path(args.key).is_file() else args.key
+        return commands.add_key(args.repo, new, key=args.sign_key)
+    return commands.retire_key(args.repo, args.key, key=args.sign_key)
+
+
+def _keys(found: list[KeyInfo], as_json: bool) -> None:
+    """The key set after the command: one line per key, the signing one marked."""
+    if as_json:
+        rows = [
+            asdict(k) | {"created": k.created.isoformat(), "expires": k.expires and k.expires.isoformat()}
+            for k in found
+        ]
+        print(json.dumps(rows, indent=2))
+        return
+    for k in found:
+        expires = f"expires {k.expires.date()}" if k.expires else "never expires"
+        mark = "  (signs)" if k.signing else ""
+        print(f"{k.fingerprint}  {k.uid}  created {k.created.date()}, {expires}{mark}")
 
 
 def _entry(e: Entry) -> dict[str, str]:
@@ -66,7 +98,7 @@ def _listing(channels: dict[str, list[Entry]], as_json: bool) -> None:
         return
     for channel, entries in channels.items():
         for e in entries:
-            print(f"{channel:8} {e.name:28} {e.format:3} {e.arch:7} {e.version}")
+            print(f"{channel:8} {e.name:28} {e.format:3} {e.arch:7} {e.version:14} {e.path}")
 
 
 def _check(problems: list[str], as_json: bool) -> int:

@@ -1,5 +1,5 @@
 """The README's generated parts: the command line (from the option table, through the parsers that
-use it) and the exit codes (from the error classes). `make readme` rewrites them in place;
+use it), the exit codes (from the error classes) and upstream's upgrade path (from its table). `make readme` rewrites them in place;
 tests/test_docs.py fails when the README and the code disagree.
 
 A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines.
@@ -15,6 +15,7 @@ from pathlib import Path
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.options import OPTIONS, Kind
+from mmpkg.upgrade_path import TABLE
 
 # Narrow enough for a README read on GitHub or in a terminal.
 WIDTH = 96
@@ -59,7 +60,28 @@ def exit_codes() -> str:
     return "\n".join(rows) + "\n"
 
 
-PARTS: dict[str, Callable[[], str]] = {"command-line": command_line, "exit-codes": exit_codes}
+def upgrade_path() -> str:
+    """Upstream's supported upgrade path, from the one table the guard is rendered from."""
+    rows = ["| from | to | the guard says | upstream's source |", "|---|---|---|---|"]
+    for stop in TABLE.required_stops:
+        rows.append(f"| below {stop.stop} | {stop.before} or later | {stop.advice} | {stop.source} |")
+    for jump in TABLE.forbidden_jumps:
+        rows.append(
+            f"| {jump.old_from} to below {jump.old_below} | {jump.new_from} to below {jump.new_below} "
+            f"| {jump.advice} | {jump.source} |"
+        )
+    rows.append(
+        f"| a MySQL database | {TABLE.mysql_end} or later | migrate the database to PostgreSQL first "
+        f"| {TABLE.mysql_end_source} |"
+    )
+    return "\n".join(rows) + "\n"
+
+
+PARTS: dict[str, Callable[[], str]] = {
+    "command-line": command_line,
+    "exit-codes": exit_codes,
+    "upgrade-path": upgrade_path,
+}
 
 
 def update(text: str) -> str:

@@ -102,26 +102,31 @@ def served(tree: Path) -> Iterator[str]:
 
 
 def client_setup(root: harness.Root, url: str) -> None:
-    """What an administrator does once: the repository's key and its apt source."""
+    """What an administrator does once: the two commands `mmpkg repo client-config URL
+    --commands` prints (trust the served keys and write the source; install the keyring
+    package and mattermost)."""
     from mmpkg.repo import commands
-    from mmpkg.repo.clients import APT_KEYRING, ClientFormat
+    from mmpkg.repo.clients import ClientFormat
 
-    say(f"on the server: the key from {url}/keys, and `mmpkg repo client-config {url}`")
-    armoured = commands.export_key(DEMO / "repo")
-    key = subprocess.run(
-        ["gpg", "--dearmor"], input=armoured.encode(), capture_output=True, check=True
-    ).stdout
-    root.path(APT_KEYRING).write_bytes(key)
     root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
-    for snippet in commands.client_config(url, channel="stable", fmt=ClientFormat.APT, unattended=False):
-        root.write_text(snippet.path, snippet.text)
-        print(f"    {snippet.path}:")
-        print("".join(f"        {line}\n" for line in snippet.text.splitlines()), end="")
+    first, second = commands.setup_commands(url, channel="stable", fmt=ClientFormat.APT)
+    say(f"mmpkg repo client-config {url} --commands; on the server (a throw-away Debian 12 root, booted):")
+    print(f"    {first.splitlines()[0]} ...")
+    root.sh(first)
+    print(
+        "".join(
+            f"        {line}\n"
+            for line in root.read_text("/etc/apt/sources.list.d/mattermost.sources").splitlines()
+        ),
+        end="",
+    )
+    say(second)
+    show(root.sh(second).stdout)
 
 
 def show(output: str) -> None:
     """The package manager's lines that tell the story, without apt's progress noise."""
-    keep = ("mattermost:", "Unpacking", "Setting up", "Preparing", "Selecting")
+    keep = ("mattermost:", "Unpacking", "Setting up", "Preparing", "Selecting", "Get:")
     for line in output.splitlines():
         if line.startswith(keep):
             print(f"    {line}")
@@ -148,11 +153,6 @@ def install_and_upgrade(url: str, v2: list[Path]) -> None:
     with harness.Root(lower, name="demo") as root, harness.Booted(root):
         site = Site(root)
         client_setup(root, url)
-        say(
-            "apt-get update && apt-get install mattermost   (in a throw-away Debian 12 root, booted with systemd)"
-        )
-        root.run("apt-get", "update", "--error-on=any")
-        show(root.apt_install("mattermost").stdout)
         port = free_port()
         say("configure: a database, and a port for this demo in /etc/mattermost/mattermost.env")
         site.create_database()

@@ -17,6 +17,7 @@ from mmpkg.cli import main
 
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
+NEXT = "cli-next@example.invalid"
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +26,22 @@ def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Path:
     harness.require("gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb", root=False)
     home = tmp_path_factory.mktemp("gnupg")
     home.chmod(0o700)
-    params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nName-Real: mmpkg cli\n"
-    params += f"Name-Email: {KEY}\nExpire-Date: 0\n%commit\n"
     env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True)
+    for email in (KEY, NEXT):
+        params = (
+            "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nName-Real: mmpkg cli\n"
+        )
+        params += f"Name-Email: {email}\nExpire-Date: 0\n%commit\n"
+        subprocess.run(["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True)
     return home
+
+
+def _fingerprint(home: Path, key: str) -> str:
+    colons = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-keys", key],
+        env={**os.environ, "GNUPGHOME": str(home)}, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return next(line.split(":")[9] for line in colons.splitlines() if line.startswith("fpr"))
 
 
 Mmpkg = Callable[..., tuple[int, str, str]]
@@ -96,7 +108,9 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     debs = [e["version"] for e in listed if e["format"] == "deb" and e["name"] == "mattermost"]
     assert debs == ["10.11.1-1", "10.5.2-1"]  # newest first
     code, out, _ = mmpkg("repo", "list", tree)
-    assert out.splitlines()[0].split() == ["stable", "mattermost", "deb", "amd64", "10.11.1-1"]
+    assert out.splitlines()[0].split() == [
+        "stable", "mattermost", "deb", "amd64", "10.11.1-1", "pool/stable/mattermost_10.11.1-1_amd64.deb",
+    ]  # fmt: skip
 
     assert mmpkg("repo", "check", tree)[:2] == (0, "")
     code, out, _ = mmpkg("repo", "remove", tree, "mattermost", "10.5.2-1", "--sign-key", KEY)
@@ -236,3 +250,73 @@ def test_client_config_is_what_apt_reads(mmpkg: Mmpkg, tmp_path: Path) -> None:
         ["apt-config", "-c", str(unattended), "dump"], capture_output=True, text=True, check=True
     )
     assert 'Unattended-Upgrade::Origins-Pattern:: "origin=mmpkg,suite=esr";' in dump.stdout.splitlines()
+
+
+def test_keys_rotate_on_the_command_line(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, gnupghome: Path
+) -> None:
+    tree = tmp_path / "repo"
+    first, second = _fingerprint(gnupghome, KEY), _fingerprint(gnupghome, NEXT)
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    code, out, _ = mmpkg("repo", "keys", tree)
+    assert code == 0
+    assert out.startswith(f"{first}  mmpkg cli <{KEY}>  created ") and out.endswith(
+        ", never expires  (signs)\n"
+    )
+
+    # The next key joins the set (signed by the current one); later it signs, then the first goes.
+    code, out, _ = mmpkg("repo", "add-key", tree, NEXT, "--json")  # signs with the key it signed with last
+    assert code == 0
+    assert [(k["fingerprint"], k["signing"]) for k in json.loads(out)] == [(first, True), (second, False)]
+    assert mmpkg("repo", "add", tree, packages.build(V2).deb, "--sign-key", NEXT)[0] == 0
+    code, _, err = mmpkg("repo", "retire-key", tree, NEXT)
+    assert code == 7 and f"cannot retire {second} and sign with it" in err
+    code, out, _ = mmpkg("repo", "retire-key", tree, first[-16:], "--json")
+    assert code == 0
+    assert [(k["fingerprint"], k["signing"]) for k in json.loads(out)] == [(second, True)]
+    # What the tree serves is the new key alone, and the real tools verify against it.
+    code, exported, _ = mmpkg("repo", "export-key", tree)
+    shown = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--show-keys"],
+        input=exported,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [line.split(":")[9] for line in shown.stdout.splitlines() if line.startswith("fpr")] == [second]
+    assert mmpkg("repo", "check", tree)[:2] == (0, "")
+    code, out, _ = mmpkg("repo", "list", tree, "--json")
+    keyrings = sorted(
+        e["version"]
+        for e in json.loads(out)["stable"]
+        if e["name"] == "mattermost-archive-keyring" and e["format"] == "deb"
+    )
+    assert keyrings == ["1-1", "2-1", "3-1"]  # one for each key set; clients take the newest
+
+
+@pytest.mark.install
+def test_a_server_is_set_up_in_two_commands(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, root: harness.Root
+) -> None:
+    """`client-config --commands`, run as printed on a fresh Debian server, installs Mattermost
+    from the served tree; the keyring package then owns the key file apt trusts."""
+    from test_repo import _serve
+
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)[0] == 0
+    with _serve(tree) as url:
+        code, out, _ = mmpkg("repo", "client-config", url, "--commands", "--json")
+        assert code == 0
+        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
+        commands = json.loads(out)
+        assert len(commands) == 2
+        for command in commands:
+            root.sh(command)
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V1}-1"
+        owner = root.run("dpkg", "-S", "/usr/share/keyrings/mattermost-archive-keyring.gpg").stdout
+        assert owner.startswith("mattermost-archive-keyring: ")
+        assert mmpkg("repo", "add", tree, v2.deb)[0] == 0
+        root.run("apt-get", "update", "--error-on=any")
+        root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V2}-1"

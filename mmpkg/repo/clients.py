@@ -93,9 +93,9 @@ def setup_commands(url: str, channel: str, fmt: ClientFormat) -> list[str]:
     if fmt is ClientFormat.APT:
         return [
             f"curl -fsSL {shlex.quote(f'{url}/{keys.KEYRING_GPG}')} -o {APT_KEYRING} && {write}",
-            f"apt-get update && apt-get install {keyring.NAME} mattermost",
+            f"apt-get update && apt-get install -y {keyring.NAME} mattermost",
         ]
     return [
         f"curl -fsSL {shlex.quote(f'{url}/{keys.KEYRING_ASC}')} -o {RPM_KEY} && {write}",
-        f"dnf install {keyring.NAME} mattermost",
+        f"dnf install -y {keyring.NAME} mattermost",
     ]

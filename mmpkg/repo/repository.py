@@ -16,6 +16,7 @@ not be: it is the publisher's state, not the clients').
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -27,6 +28,8 @@ from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
 from mmpkg.repo.packages import version_key as _version_key
 from mmpkg.repo.signing import Signer
+
+log = logging.getLogger("mmpkg")
 
 Staged = list[tuple[Path, Path]]  # (staged copy in .mmpkg/tmp, where it goes in the tree)
 
@@ -177,6 +180,7 @@ class Repository:
         """A copy of each of `new` in staging, an rpm signed, for the commit to move into place."""
         staged = []
         for inc in new:
+            log.info("staging %s", inc.entry.path)
             copy = tx.path(inc.entry.path.name)
             shutil.copyfile(inc.src, copy)
             if inc.entry.format == "rpm":
@@ -213,8 +217,10 @@ class Repository:
         unlisted = [self.path / p for p in publish.withdrawn(self.path)]
         unlisted = [p for p in unlisted if p not in readded] + removed
         publish.withdraw(tx, removed, readded)
+        log.info("indexing and signing dists/%s", channel)
         apt.prepare_suite(tx, channel, signer, added=added, removed=unlisted)
         for arch in dnf.ARCHES:
+            log.info("indexing and signing rpm/%s/%s", channel, arch)
             dnf.prepare_arch(tx, channel, arch, signer, added=added, removed=unlisted)
 
     # -- reading ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The README's generated parts: the command line (from the option table, through the parsers that
-use it), the exit codes (from the error classes) and upstream's upgrade path (from its table). `make readme` rewrites them in place;
-tests/test_docs.py fails when the README and the code disagree.
+use it), the exit codes (from the error classes) and upstream's upgrade path (from its table).
+`make readme` rewrites them in place; tests/test_docs.py fails when the README and the code
+disagree.
 
 A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines.
 """

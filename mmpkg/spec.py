@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from mmpkg import __version__
 from mmpkg.options import BuildOptions, Compression
+from mmpkg.package import Package
 from mmpkg.release import Arch, Edition, Release
 from mmpkg.versions import MattermostVersion
 
@@ -92,6 +93,24 @@ class PackageSpec:
     @property
     def changelog_url(self) -> str:
         return f"https://docs.mattermost.com/product-overview/mattermost-v{self.version.major}-changelog.html"
+
+    def package(self) -> Package:
+        """What the server is in either format; each backend adds its own relations, scripts,
+        files and changelog (dataclasses.replace)."""
+        return Package(
+            name=self.name,
+            version=self.version.package_version,
+            revision=self.revision,
+            arch=self.arch,
+            maintainer=self.maintainer,
+            summary=self.summary,
+            description=self.description,
+            homepage=self.homepage,
+            licence=self.licence,
+            section="net",
+            source_date_epoch=self.source_date_epoch,
+            compression=self.compression,
+        )
 
 
 def build_spec(release: Release, options: BuildOptions, layout: Layout | None = None) -> PackageSpec:

@@ -10,6 +10,7 @@ Mattermost server's: its tree, unit, admin command, documents and lifecycle scri
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -105,17 +106,8 @@ def deb_version(spec: PackageSpec) -> str:
 
 def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) -> Package:
     """The server as a .deb sees it; the staged tree holds its payload, `docs` its documents."""
-    return Package(
-        name=spec.name,
-        version=spec.version.package_version,
-        revision=spec.revision,
-        arch=spec.arch,
-        maintainer=spec.maintainer,
-        summary=spec.summary,
-        description=spec.description,
-        homepage=spec.homepage,
-        licence=spec.licence,
-        section="net",
+    return replace(
+        spec.package(),
         relations=Relations(
             pre_depends=PRE_DEPENDS,
             depends=tuple(d for d in DEPENDS.values() if d and d not in PRE_DEPENDS),
@@ -137,8 +129,6 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
             f"{spec.release_sha256}.",
             f"Release notes:\n{spec.changelog_url}",
         ),
-        source_date_epoch=spec.source_date_epoch,
-        compression=spec.compression,
     )
 
 

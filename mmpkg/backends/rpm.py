@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -120,17 +121,8 @@ def rpm_version(spec: PackageSpec) -> str:
 def mattermost_package(spec: PackageSpec) -> Package:
     """The server as an .rpm sees it; the staged tree holds its payload and documents."""
     view = {"spec": spec, "fmt": "rpm"}
-    return Package(
-        name=spec.name,
-        version=rpm_version(spec),
-        revision=spec.revision,
-        arch=spec.arch,
-        maintainer=spec.maintainer,
-        summary=spec.summary,
-        description=spec.description,
-        homepage=spec.homepage,
-        licence=spec.licence,
-        section="net",
+    return replace(
+        spec.package(),
         relations=Relations(
             pre_depends=REQUIRES_PRE,
             depends=tuple(sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES})),
@@ -146,8 +138,6 @@ def mattermost_package(spec: PackageSpec) -> Package:
             f"from the upstream release tarball, sha256 {spec.release_sha256}.",
             f"Release notes: {spec.changelog_url}",
         ),
-        source_date_epoch=spec.source_date_epoch,
-        compression=spec.compression,
     )
 
 

@@ -71,14 +71,6 @@ def _rpm_literal(value: object) -> str:
     return text.replace("%", "%%")
 
 
-def _sh_dq(value: object) -> str:
-    """Text for inside a shell "..." string, refused if the shell would read any of it."""
-    text = str(value)
-    if any(c in text for c in '$`"\\\n'):
-        raise ValueError(f"text for a double-quoted shell string has a special character: {text!r}")
-    return text
-
-
 @cache
 def environment() -> jinja2.Environment:
     # StrictUndefined: a typo in a template fails the build instead of rendering an empty field.
@@ -91,7 +83,6 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["sh"] = lambda v: shlex.quote(str(v))
-    env.filters["sh_dq"] = _sh_dq
     env.filters["deb_description"] = _deb_description
     env.filters["rpm_block"] = _rpm_block
     env.filters["rpm_path"] = _rpm_path

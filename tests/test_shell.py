@@ -31,7 +31,9 @@ FORMATS = ("deb", "rpm")
 
 @functools.cache
 def library(fmt: str) -> str:
-    return render("templates/lifecycle.sh.j2", spec=fixed_spec(), fmt=fmt, context="maintscript")
+    """The lifecycle library, and the chained upgrade that only mattermost-pkg carries."""
+    view = {"spec": fixed_spec(), "fmt": fmt, "context": "maintscript"}
+    return render("templates/lifecycle.sh.j2", **view) + render("templates/lifecycle/chain.sh.j2", **view)
 
 
 def run_sh(
@@ -402,7 +404,7 @@ CONDITION_SAFE = {
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     # one command each
-    "mm_invoke", "mm_run_as_service", "mm_service_stop",
+    "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
 }  # fmt: skip
 
 

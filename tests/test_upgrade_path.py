@@ -153,6 +153,55 @@ def test_the_guard_refuses_exactly_what_the_table_refuses(tmp_path: Path) -> Non
     assert 0 < refused < len(pairs)
 
 
+OFFERED = ("5.35.0", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "10.11.18", "11.0.0", "11.7.3", "11.8.0")
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [
+        OFFERED,
+        tuple(v for v in OFFERED if not v.startswith("7.1.")),
+        tuple(v for v in OFFERED if v != "11.7.3"),
+    ],
+    ids=["all", "no-7.1", "no-11.7.3"],
+)
+def test_the_admin_commands_plan_is_the_tables_plan(tmp_path: Path, offered: tuple[str, ...]) -> None:
+    """`mattermost-pkg upgrade` plans in shell on the server: it must choose the stops plan() does,
+    and fail where plan() finds no path, naming what is missing."""
+    for sub in ("etc", "share", "backups", "logs", "state"):
+        (tmp_path / sub).mkdir()
+    lines = "\n".join(f"{v} {v}-1" for v in offered)
+    cases = [(a, b) for a in ("5.35.0", "7.0.0", "10.11.18") for b in offered if V(a) < V(b)]
+    body = f"offered='{lines}'\nset +e\n" + "".join(
+        f'plan=$( (set -e; mm_plan {a} {b} "$offered") 2>err); echo "{a} {b} $? $(echo $plan) | $(cat err)"\n'
+        for a, b in cases
+    )
+    proc = run_sh("deb", "dash", body, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    failed = 0
+    for (a, b), line in zip(cases, proc.stdout.splitlines(), strict=True):
+        head, err = line.split(" | ", 1)
+        got_a, got_b, rc, *stops = head.split()
+        assert (got_a, got_b) == (a, b)
+        try:
+            expected = [str(v) for v in plan(V(a), V(b), map(V, offered))]
+        except UpgradePathError as exc:
+            failed += 1
+            assert rc == "1", line  # what it printed before failing is not used
+            # Both stop at the same version, and say what the table wants from there.
+            stuck = str(exc).removeprefix("no upgrade path from ").split()[0]
+            why = refusal(V(stuck), V(b))
+            assert err == (
+                f"mattermost: error: no upgrade path from {stuck} to {b} among the versions the "
+                f"repositories offer: {why.split(': ', 1)[1] if why else 'none of them is newer'}. "
+                "Publish the missing release in the repository, then try again"
+            ), line
+            continue
+        assert (rc, stops, err) == ("0", expected, ""), line
+    # Both outcomes are reached (with every release offered, only a forbidden target fails).
+    assert 0 < failed < len(cases)
+
+
 # ---- retention: the newest `keep` versions, and the stops anything older needs ----
 
 

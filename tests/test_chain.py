@@ -1,0 +1,105 @@
+"""`mattermost-pkg upgrade`: a chain of upgrades through upstream's required stops, planned on
+the server from what its apt repository offers, each stop a real `apt-get install`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import harness
+import pytest
+from packages import PackageFactory
+from scenario import Site, assert_nothing_lost
+from test_repo import KEY, _apt_client, _serve, gnupghome
+
+from mmpkg.repo import Repository
+from mmpkg.upgrade_path import plan, refusal
+from mmpkg.versions import MattermostVersion
+
+__all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
+
+V = MattermostVersion.parse
+# Five releases, four upgrades: through both ESR stops to 10.11, then on to 11.
+CHAIN = ("5.35.0", "5.37.10", "7.1.8", "10.11.18", "11.8.0")
+
+
+def _published(tmp: Path, gnupghome: Path, packages: PackageFactory, versions: tuple[str, ...]) -> Repository:
+    repo = Repository(tmp / "repo", gnupghome=gnupghome)
+    repo.add([packages.deb(v) for v in versions], "stable", KEY, keep=len(versions))
+    return repo
+
+
+@pytest.fixture
+def client(root: harness.Root) -> Iterator[tuple[harness.Root, Site]]:
+    yield root, Site(root)
+
+
+def _installed(root: harness.Root) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
+
+
+@pytest.mark.install
+def test_a_five_release_chain_from_the_repository(
+    client: tuple[harness.Root, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
+) -> None:
+    root, site = client
+    repo = _published(tmp_path, gnupghome, packages, CHAIN)
+    with _serve(repo.path) as url:
+        _apt_client(root, repo, url)
+        root.run("apt-get", "update", "--error-on=any")
+        root.apt_install(f"mattermost={CHAIN[0]}-1")
+        site.create_database()
+        site.edit_config("TeamSettings", "SiteName", "Chained")
+        site.add_override("50-team.json", {"ServiceSettings": {"SiteURL": "https://chat.example.com"}})
+        site.add_files()
+        root.run("mattermost-pkg", "apply-overrides")
+        before, schema = site.state(), site.schema()
+
+        dry = root.run("mattermost-pkg", "upgrade", "--dry-run")
+        stops = [str(v) for v in plan(V(CHAIN[0]), V(CHAIN[-1]), map(V, CHAIN))]
+        assert stops == ["5.37.10", "7.1.8", CHAIN[-1]]  # both ESR stops; 10.11 is not one
+        assert dry.stdout == f"mattermost: upgrade plan: {' -> '.join([CHAIN[0], *stops])}\n"
+        assert _installed(root) == f"{CHAIN[0]}-1"
+
+        # Through both ESRs to a chosen version, then on to the newest: five releases.
+        to = root.run("mattermost-pkg", "upgrade", "--to", "10.11.18")
+        assert "mattermost: upgrade plan: 5.35.0 -> 5.37.10 -> 7.1.8 -> 10.11.18\n" in to.stdout
+        assert _installed(root) == "10.11.18-1"
+        done = root.run("mattermost-pkg", "upgrade")
+        assert _installed(root) == f"{CHAIN[-1]}-1"
+        assert done.stdout.splitlines()[-1] == f"mattermost: mattermost is at {CHAIN[-1]}"
+        again = root.run("mattermost-pkg", "upgrade")
+        assert again.stdout == f"mattermost: mattermost {CHAIN[-1]} is installed: nothing to upgrade\n"
+    # Each stop was a real upgrade: its guard, its snapshot, its migration.
+    assert site.schema() > schema
+    assert_nothing_lost(before, site.state())
+    snapshots = json.loads(root.run("mattermost-pkg", "list-backups", "--json").stdout)
+    steps = sorted((s["from"], s["to"]) for s in snapshots if s["kind"] == "upgrade")
+    assert steps == sorted(itertools.pairwise(CHAIN))
+
+
+@pytest.mark.install
+def test_a_chain_missing_a_stop_is_refused_before_anything_changes(
+    client: tuple[harness.Root, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
+) -> None:
+    root, site = client
+    without_esr = tuple(v for v in CHAIN if not v.startswith("7.1."))
+    repo = _published(tmp_path, gnupghome, packages, without_esr)
+    with _serve(repo.path) as url:
+        _apt_client(root, repo, url)
+        root.run("apt-get", "update", "--error-on=any")
+        root.apt_install(f"mattermost={CHAIN[0]}-1")
+        site.create_database()
+        before = site.state()
+        proc = root.run("mattermost-pkg", "upgrade", check=False)
+    assert proc.returncode == 1
+    why = refusal(V("5.37.10"), V(CHAIN[-1]))
+    assert why is not None
+    assert proc.stderr == (
+        f"mattermost: error: no upgrade path from 5.37.10 to {CHAIN[-1]} among the versions the "
+        f"repositories offer: {why.split(': ', 1)[1]}. Publish the missing release in the repository, then try again\n"
+    )
+    assert _installed(root) == f"{CHAIN[0]}-1"
+    assert_nothing_lost(before, site.state())

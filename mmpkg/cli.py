@@ -14,7 +14,7 @@ from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build import build
 from mmpkg.cli_args import parser
 from mmpkg.cli_repo import run_repo
-from mmpkg.cli_upstream import run_fetch, run_releases, tarball_for_build
+from mmpkg.cli_upstream import run_fetch, run_releases, run_sync, tarball_for_build
 from mmpkg.errors import MmpkgError
 from mmpkg.inspect import inspect_release
 from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
@@ -47,6 +47,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_releases(args)
         elif args.command == "fetch":
             return run_fetch(args)
+        elif args.command == "sync":
+            return run_sync(args)
         elif args.command == "inspect":
             revision = resolve_revision(args.revision)
             _inspect(args.tarball, revision, as_json=args.json)

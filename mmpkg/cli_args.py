@@ -78,6 +78,7 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
             ("repo", "publish packages in a signed apt + dnf repository, and inspect it"),
             ("releases", "upstream's versions, newest first, from the GitHub releases API"),
             ("fetch", "download a release tarball and verify its signature (cached)"),
+            ("sync", "fetch, verify, build and publish every release a repository lacks"),
         )
     }
     for command in commands.values():
@@ -128,6 +129,32 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
     fetch.add_argument("--json", action="store_true", help="print what was fetched as JSON")
     for parser in (fetch, commands["build"]):
         _fetch_flags(parser, dest=parser is fetch)
+    sync = commands["sync"]
+    sync.add_argument("repo", type=Path, metavar="REPO", help="the repository tree")
+    sync.add_argument("--since", metavar="VERSION", required=True, help="this version and later")
+    sync.add_argument(
+        "--editions", default="enterprise", metavar="enterprise,team", help="(default: enterprise)"
+    )
+    sync.add_argument("--arches", default="amd64", metavar="amd64,arm64", help="(default: amd64)")
+    sync.add_argument(
+        "--channel-rules",
+        type=Path,
+        metavar="FILE",
+        help="TOML: which releases each channel takes (default: finals to stable, ESR lines also "
+        "to esr, release candidates to rc with --include-rc)",
+    )
+    sync.add_argument("--include-rc", action="store_true", help="also release candidates")
+    sync.add_argument("--keep", type=int, default=5, metavar="N", help="as for repo add (default: 5)")
+    add_option(sync, BY_NAME["maintainer"])
+    _sign_key(sync)
+    sync.add_argument(
+        "--notify",
+        metavar="URL",
+        help="Mattermost incoming webhook: one message a run that changed something",
+    )
+    sync.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _api_url(sync)
+    _fetch_flags(sync, dest=False, single=False)
 
 
 def _api_url(parser: argparse.ArgumentParser) -> None:

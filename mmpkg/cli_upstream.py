@@ -1,15 +1,21 @@
-"""`mmpkg releases`, `mmpkg fetch` and the fetch of `mmpkg build VERSION`: what they print."""
+"""`mmpkg releases`, `fetch`, `sync` and the fetch of `build VERSION`: what they print."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TypeVar
 
-from mmpkg.errors import UsageError
+from mmpkg.channels import load_rules
+from mmpkg.errors import UpstreamError, UsageError
+from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.release import Arch, Edition
+from mmpkg.repo.commands import sign_key
+from mmpkg.sync import Item, Upstream, sync
 from mmpkg.upstream import Fetched, Http, fetch, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.versions import MattermostVersion
@@ -90,3 +96,68 @@ def progress_bar() -> Progress | None:
         print(f"\rmmpkg: {name} [{bar:25}] {percent:3}% of {total // 1024} KiB", end=end, file=sys.stderr)
 
     return draw
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    maintainer = args.maintainer or maintainer_from_environment(os.environ)
+    if not maintainer:
+        raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
+    try:
+        maintainer = parse_maintainer(maintainer)
+    except ValueError as exc:
+        raise UsageError(f"--maintainer: {exc}") from None
+    result = sync(
+        args.repo,
+        since=MattermostVersion.parse(args.since),
+        sign_key=sign_key(args.sign_key, args.repo),
+        maintainer=maintainer,
+        editions=_choices(args.editions, Edition, "--editions"),
+        arches=_choices(args.arches, Arch, "--arches"),
+        rules=load_rules(args.channel_rules),
+        include_rc=args.include_rc,
+        keep=args.keep,
+        upstream=Upstream(
+            api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache
+        ),
+        notify=args.notify,
+    )
+    if args.json:
+        facts = {
+            "published": [_item(i) for i in result.published],
+            "failed": [_item(f.item) | {"error": f.error} for f in result.failed],
+            "notify_error": result.notify_error,
+        }
+        print(json.dumps(facts, indent=2))
+    else:
+        for item in result.published:
+            print(f"published {item} in {', '.join(item.channels)}")
+        for failure in result.failed:
+            print(f"failed {failure.item}: {failure.error}")
+        if not (result.published or result.failed):
+            print(f"nothing to do: {args.repo} has every release since {args.since}")
+    if result.failed:
+        print(f"mmpkg: error: {len(result.failed)} release(s) failed; see above", file=sys.stderr)
+    if result.notify_error:
+        print(f"mmpkg: error: {result.notify_error}", file=sys.stderr)
+    if result.failed:
+        return result.failed[0].exit_code
+    return UpstreamError.exit_code if result.notify_error else 0
+
+
+def _item(item: Item) -> dict[str, object]:
+    return {
+        "version": str(item.version),
+        "edition": str(item.edition),
+        "arch": str(item.arch),
+        "channels": list(item.channels),
+    }
+
+
+E = TypeVar("E", Edition, Arch)
+
+
+def _choices(text: str, kind: type[E], flag: str) -> tuple[E, ...]:
+    try:
+        return tuple(kind(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"{flag} {text}: expected a list of {', '.join(kind)}") from None

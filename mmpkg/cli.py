@@ -14,6 +14,7 @@ from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build import build
 from mmpkg.cli_args import parser
 from mmpkg.cli_repo import run_repo
+from mmpkg.cli_upstream import run_fetch, run_releases, run_sync, tarball_for_build
 from mmpkg.errors import MmpkgError
 from mmpkg.inspect import inspect_release
 from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
@@ -42,13 +43,20 @@ def _main(argv: Sequence[str] | None) -> int:
             print(path)
         elif args.command == "repo":
             return run_repo(args)
+        elif args.command == "releases":
+            return run_releases(args)
+        elif args.command == "fetch":
+            return run_fetch(args)
+        elif args.command == "sync":
+            return run_sync(args)
         elif args.command == "inspect":
             revision = resolve_revision(args.revision)
             _inspect(args.tarball, revision, as_json=args.json)
         else:
             file_values = from_environment(os.environ) | (load_file(args.config) if args.config else {})
             flags = {option.name: getattr(args, option.name) for option in OPTIONS}
-            built = build(args.tarball, resolve(file_values, flags, file=args.config))
+            options = resolve(file_values, flags, file=args.config)
+            built = build(tarball_for_build(args), options)
             _built(built, as_json=args.json)
     except MmpkgError as exc:
         print(f"mmpkg: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from mmpkg.errors import UsageError
 from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.release import Arch, Edition
 from mmpkg.repo.clients import ClientFormat
+from mmpkg.upstream import API_URL, RELEASES_URL
 
 
 class Parser(argparse.ArgumentParser):
@@ -75,6 +76,9 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
             ("inspect", "check a release tarball and say what it is"),
             ("build", "build .deb and .rpm packages from a release tarball"),
             ("repo", "publish packages in a signed apt + dnf repository, and inspect it"),
+            ("releases", "upstream's versions, newest first, from the GitHub releases API"),
+            ("fetch", "download a release tarball and verify its signature (cached)"),
+            ("sync", "fetch, verify, build and publish every release a repository lacks"),
         )
     }
     for command in commands.values():
@@ -94,7 +98,12 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     add_option(inspect, BY_NAME["revision"])
 
     build = commands["build"]
-    build.add_argument("tarball", type=Path, metavar="TARBALL")
+    build.add_argument(
+        "tarball",
+        type=Path,
+        metavar="TARBALL|VERSION",
+        help="a tarball, or a version to fetch and verify first",
+    )
     build.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with the options below as keys (flags win)"
     )
@@ -103,8 +112,85 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     )
     for option in OPTIONS:
         add_option(build, option)
+    upstream_arguments(commands)
     commands |= repo_commands(commands.pop("repo"), formatter)
     return top, commands
+
+
+def upstream_arguments(commands: dict[str, Parser]) -> None:
+    """`releases`, `fetch`, and the fetch flags of `build VERSION`."""
+    releases = commands["releases"]
+    releases.add_argument("--since", metavar="VERSION", help="only this version and later")
+    releases.add_argument("--include-rc", action="store_true", help="also release candidates")
+    releases.add_argument("--json", action="store_true", help="print JSON")
+    _api_url(releases)
+    fetch = commands["fetch"]
+    fetch.add_argument("version", metavar="VERSION", help="X.Y.Z or X.Y.Z-rcN")
+    fetch.add_argument("--json", action="store_true", help="print what was fetched as JSON")
+    for parser in (fetch, commands["build"]):
+        _fetch_flags(parser, dest=parser is fetch)
+    sync = commands["sync"]
+    sync.add_argument("repo", type=Path, metavar="REPO", help="the repository tree")
+    sync.add_argument("--since", metavar="VERSION", required=True, help="this version and later")
+    sync.add_argument(
+        "--editions", default="enterprise", metavar="enterprise,team", help="(default: enterprise)"
+    )
+    sync.add_argument("--arches", default="amd64", metavar="amd64,arm64", help="(default: amd64)")
+    sync.add_argument(
+        "--channel-rules",
+        type=Path,
+        metavar="FILE",
+        help="TOML: which releases each channel takes (default: finals to stable, ESR lines also "
+        "to esr, release candidates to rc with --include-rc)",
+    )
+    sync.add_argument("--include-rc", action="store_true", help="also release candidates")
+    sync.add_argument("--keep", type=int, default=5, metavar="N", help="as for repo add (default: 5)")
+    add_option(sync, BY_NAME["maintainer"])
+    _sign_key(sync)
+    sync.add_argument(
+        "--notify",
+        metavar="URL",
+        help="Mattermost incoming webhook: one message a run that changed something",
+    )
+    sync.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _api_url(sync)
+    _fetch_flags(sync, dest=False, single=False)
+
+
+def _api_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        default=API_URL,
+        help=f"GitHub API; $GITHUB_TOKEN is sent when set (default: {API_URL})",
+    )
+
+
+def _fetch_flags(parser: argparse.ArgumentParser, *, dest: bool, single: bool = True) -> None:
+    if single:
+        parser.add_argument("--edition", choices=[e.value for e in Edition], default=Edition.ENTERPRISE.value)
+        parser.add_argument("--arch", choices=[a.value for a in Arch], default=Arch.AMD64.value)
+    if dest:
+        parser.add_argument(
+            "--dest", type=Path, default=Path("."), metavar="DIR", help="where to put it (default: .)"
+        )
+    parser.add_argument(
+        "--base-url", metavar="URL", default=RELEASES_URL, help=f"release downloads (default: {RELEASES_URL})"
+    )
+    parser.add_argument(
+        "--keyring",
+        type=Path,
+        metavar="FILE",
+        help="trust the keys in FILE (default: upstream's key, checked against mmpkg's fingerprint table)",
+    )
+    if single:
+        parser.add_argument("--sha256", metavar="HEX", help="also require this checksum")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="download cache (default: $MMPKG_CACHE, else $XDG_CACHE_HOME/mmpkg or ~/.cache/mmpkg)",
+    )
 
 
 def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Parser]:

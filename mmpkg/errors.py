@@ -63,6 +63,12 @@ class UpgradePathError(MmpkgError):
     exit_code = 8
 
 
+class UpstreamError(MmpkgError):
+    """Upstream could not be reached or refused, or a release failed verification: nothing was kept."""
+
+    exit_code = 9
+
+
 def output_error(exc: OSError, where: Path) -> OutputError | None:
     """What an OSError of writing below `where` means, or None when it is not the disk's doing."""
     if exc.errno in _FULL:
@@ -87,7 +93,16 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (1, "A bug in mmpkg: Python's traceback says where; please report it."),
     *(
         (cls.exit_code, _meaning(cls))
-        for cls in (UsageError, ReleaseError, ToolMissingError, CommandError, OutputError, RepoError)
+        for cls in (
+            UsageError,
+            ReleaseError,
+            ToolMissingError,
+            CommandError,
+            OutputError,
+            RepoError,
+            UpgradePathError,
+            UpstreamError,
+        )
     ),
     (130, "Stopped by SIGINT (Ctrl-C): the tools were stopped and what the build wrote removed."),
     (143, "Stopped by SIGTERM, in the same way."),

@@ -39,6 +39,7 @@ PROVIDERS = {
     "lintian": "lintian",
     "rpmlint": "rpmlint",
     "gpg": "gnupg",
+    "gpgv": "gpgv",
     "jq": "jq",
 }
 

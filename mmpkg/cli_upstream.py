@@ -1,0 +1,163 @@
+"""`mmpkg releases`, `fetch`, `sync` and the fetch of `build VERSION`: what they print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TypeVar
+
+from mmpkg.channels import load_rules
+from mmpkg.errors import UpstreamError, UsageError
+from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
+from mmpkg.release import Arch, Edition
+from mmpkg.repo.commands import sign_key
+from mmpkg.sync import Item, Upstream, sync
+from mmpkg.upstream import Fetched, Http, fetch, releases, trusted_keys
+from mmpkg.upstream.download import Progress
+from mmpkg.versions import MattermostVersion
+
+
+def run_releases(args: argparse.Namespace) -> int:
+    since = MattermostVersion.parse(args.since) if args.since else None
+    found = releases(api_url=args.api_url, since=since, include_rc=args.include_rc)
+    if args.json:
+        rows = [{"version": str(r.version), "tag": r.tag, "published": r.published} for r in found]
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in found:
+            print(f"{r.version!s:14} {r.published}")
+    return 0
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    fetched = fetched_release(args, MattermostVersion.parse(args.version), dest=args.dest)
+    if args.json:
+        facts = {
+            "path": str(fetched.path),
+            "sha256": fetched.sha256,
+            "size": fetched.size,
+            "downloaded": fetched.downloaded,
+            "signed_by": fetched.signer,
+        }
+        print(json.dumps(facts, indent=2))
+    else:
+        print(fetched.path)
+    return 0
+
+
+def tarball_for_build(args: argparse.Namespace) -> Path:
+    """The TARBALL of `build`, or the verified tarball of VERSION when no such file exists."""
+    given: Path = args.tarball
+    if given.exists() or "/" in str(given) or given.suffix == ".gz":
+        return given
+    try:
+        version = MattermostVersion.parse(str(given))
+    except Exception:
+        raise UsageError(f"{given}: no such tarball, nor a version to fetch (X.Y.Z or X.Y.Z-rcN)") from None
+    return fetched_release(args, version, dest=None).path
+
+
+def fetched_release(args: argparse.Namespace, version: MattermostVersion, *, dest: Path | None) -> Fetched:
+    http = Http()
+    keys = trusted_keys(args.keyring, http=http)
+    return fetch(
+        version,
+        keys=keys,
+        edition=Edition(args.edition),
+        arch=Arch(args.arch),
+        dest=dest,
+        base_url=args.base_url,
+        sha256=args.sha256,
+        cache=args.cache,
+        http=http,
+        progress=progress_bar(),
+    )
+
+
+def progress_bar() -> Progress | None:
+    """A bar redrawn on stderr, when stderr is a terminal and progress is shown (not -q)."""
+    if not (sys.stderr.isatty() and logging.getLogger("mmpkg").isEnabledFor(logging.INFO)):
+        return None
+    shown = {"percent": -1}
+
+    def draw(name: str, done: int, total: int | None) -> None:
+        if not total:
+            return
+        percent = done * 100 // total
+        if percent == shown["percent"]:
+            return
+        shown["percent"] = percent
+        bar = "#" * (percent // 4)
+        end = "\n" if done >= total else ""
+        print(f"\rmmpkg: {name} [{bar:25}] {percent:3}% of {total // 1024} KiB", end=end, file=sys.stderr)
+
+    return draw
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    maintainer = args.maintainer or maintainer_from_environment(os.environ)
+    if not maintainer:
+        raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
+    try:
+        maintainer = parse_maintainer(maintainer)
+    except ValueError as exc:
+        raise UsageError(f"--maintainer: {exc}") from None
+    result = sync(
+        args.repo,
+        since=MattermostVersion.parse(args.since),
+        sign_key=sign_key(args.sign_key, args.repo),
+        maintainer=maintainer,
+        editions=_choices(args.editions, Edition, "--editions"),
+        arches=_choices(args.arches, Arch, "--arches"),
+        rules=load_rules(args.channel_rules),
+        include_rc=args.include_rc,
+        keep=args.keep,
+        upstream=Upstream(
+            api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache
+        ),
+        notify=args.notify,
+    )
+    if args.json:
+        facts = {
+            "published": [_item(i) for i in result.published],
+            "failed": [_item(f.item) | {"error": f.error} for f in result.failed],
+            "notify_error": result.notify_error,
+        }
+        print(json.dumps(facts, indent=2))
+    else:
+        for item in result.published:
+            print(f"published {item} in {', '.join(item.channels)}")
+        for failure in result.failed:
+            print(f"failed {failure.item}: {failure.error}")
+        if not (result.published or result.failed):
+            print(f"nothing to do: {args.repo} has every release since {args.since}")
+    if result.failed:
+        print(f"mmpkg: error: {len(result.failed)} release(s) failed; see above", file=sys.stderr)
+    if result.notify_error:
+        print(f"mmpkg: error: {result.notify_error}", file=sys.stderr)
+    if result.failed:
+        return result.failed[0].exit_code
+    return UpstreamError.exit_code if result.notify_error else 0
+
+
+def _item(item: Item) -> dict[str, object]:
+    return {
+        "version": str(item.version),
+        "edition": str(item.edition),
+        "arch": str(item.arch),
+        "channels": list(item.channels),
+    }
+
+
+E = TypeVar("E", Edition, Arch)
+
+
+def _choices(text: str, kind: type[E], flag: str) -> tuple[E, ...]:
+    try:
+        return tuple(kind(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"{flag} {text}: expected a list of {', '.join(kind)}") from None

@@ -1,0 +1,188 @@
+"""`mmpkg sync`: every upstream release the repository lacks, fetched, verified, built, published.
+
+The repository's own listing is the state: what a channel lacks is each (version, edition,
+arch) the channel rules send there with no deb or no rpm of it in `Repository.list` (leaving
+out what retention would withdraw at once, which would otherwise come back on every run).
+There is nothing else to drift or to lose, and a second run does nothing. One run at a time
+holds REPO/.mmpkg/sync.lock, so two runs at once do not both build; the second then finds
+nothing to do. A release that fails (a bad signature, a build error) is reported and left
+for the next run; the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmpkg.build import build
+from mmpkg.channels import DEFAULT, Rules
+from mmpkg.errors import MmpkgError, UpstreamError
+from mmpkg.options import BuildOptions, PackageFormat
+from mmpkg.release import Arch, Edition
+from mmpkg.repo import Entry, Repository, keyring
+from mmpkg.repo.journal import PRIVATE
+from mmpkg.repo.packages import DEB_TO_RPM_ARCH
+from mmpkg.repo.retention import to_prune
+from mmpkg.upstream import API_URL, RELEASES_URL, Http, fetch, releases, trusted_keys
+from mmpkg.upstream.http import check
+from mmpkg.versions import MattermostVersion
+
+log = logging.getLogger("mmpkg")
+
+
+@dataclass(frozen=True)
+class Item:
+    version: MattermostVersion
+    edition: Edition
+    arch: Arch
+    channels: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.edition.package_name} {self.arch})"
+
+
+@dataclass(frozen=True)
+class Failure:
+    item: Item
+    error: str
+    exit_code: int
+
+
+@dataclass
+class SyncResult:
+    published: list[Item] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    notify_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where releases come from, and who is trusted to sign them."""
+
+    api_url: str = API_URL
+    base_url: str = RELEASES_URL
+    keyring: Path | None = None
+    cache: Path | None = None
+    http: Http = field(default_factory=Http)
+
+
+def sync(
+    tree: Path,
+    *,
+    since: MattermostVersion,
+    sign_key: str,
+    maintainer: str,
+    editions: Sequence[Edition] = (Edition.ENTERPRISE,),
+    arches: Sequence[Arch] = (Arch.AMD64,),
+    rules: Rules = DEFAULT,
+    include_rc: bool = False,
+    keep: int = 5,
+    upstream: Upstream | None = None,
+    notify: str | None = None,
+) -> SyncResult:
+    up = upstream or Upstream()
+    result = SyncResult()
+    tree.mkdir(parents=True, exist_ok=True)
+    with _locked(tree):
+        found = releases(api_url=up.api_url, since=since, include_rc=include_rc, http=up.http)
+        items = [
+            Item(r.version, edition, arch, tuple(rules.channels_for(r.version, include_rc=include_rc)))
+            for r in sorted(found)
+            for edition in editions
+            for arch in arches
+        ]
+        missing = lacking(Repository(tree), [i for i in items if i.channels], keep)
+        if missing:
+            keys = trusted_keys(up.keyring, http=up.http)
+        for item in missing:
+            try:
+                _publish(tree, item, keys, up, sign_key=sign_key, maintainer=maintainer, keep=keep)
+                result.published.append(item)
+            except MmpkgError as exc:
+                log.warning("%s: %s", item, exc)
+                result.failed.append(Failure(item, str(exc), exc.exit_code))
+    if notify and (result.published or result.failed):
+        try:
+            check(up.http.post(notify, json={"text": message(tree, result)}), "--notify")
+        except UpstreamError as exc:
+            result.notify_error = str(exc)
+    return result
+
+
+def lacking(repo: Repository, items: list[Item], keep: int) -> list[Item]:
+    """The items some channel of theirs lacks (as channels narrowed to those)."""
+    wanted = []
+    channels = {c for item in items for c in item.channels}
+    listed = {c: repo.list(c) for c in channels}
+    for item in items:
+        absent = [c for c in item.channels if not _present(listed[c], item)]
+        kept = [c for c in absent if not _pruned_at_once(listed[c], item, keep)]
+        if kept:
+            wanted.append(Item(item.version, item.edition, item.arch, tuple(kept)))
+        elif absent:
+            log.info("%s: older than what %s keeps; not published", item, ", ".join(absent))
+    return wanted
+
+
+def _entries(item: Item) -> list[Entry]:
+    """The two files of `item` as the repository would list them, revision 1."""
+    name, version = item.edition.package_name, f"{item.version.package_version}-1"
+    return [
+        Entry(name, version, str(item.arch), "deb", Path(f"{name}_{version}_{item.arch}.deb")),
+        Entry(name, version, DEB_TO_RPM_ARCH[item.arch], "rpm", Path(f"{name}-{version}.rpm")),
+    ]
+
+
+def _present(entries: list[Entry], item: Item) -> bool:
+    have = {(e.name, e.format, e.arch, e.version.rpartition("-")[0]) for e in entries}
+    return all((e.name, e.format, e.arch, e.version.rpartition("-")[0]) in have for e in _entries(item))
+
+
+def _pruned_at_once(entries: list[Entry], item: Item, keep: int) -> bool:
+    # The keyring package is no Mattermost version: retention leaves it to Repository.add.
+    servers = [e for e in entries if e.name != keyring.NAME]
+    new = _entries(item)
+    return all(e in to_prune([*servers, *new], keep) for e in new)
+
+
+def _publish(
+    tree: Path, item: Item, keys: bytes, up: Upstream, *, sign_key: str, maintainer: str, keep: int
+) -> None:
+    log.info("%s: fetching", item)
+    fetched = fetch(
+        item.version, keys=keys, edition=item.edition, arch=item.arch, base_url=up.base_url,
+        cache=up.cache, http=up.http,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="mmpkg-sync-") as out:
+        log.info("%s: building", item)
+        built = build(fetched.path, BuildOptions(maintainer=maintainer, out=Path(out)))
+        paths = [b.path for b in built if b.id.format in (PackageFormat.DEB, PackageFormat.RPM)]
+        repo = Repository(tree)
+        for channel in item.channels:
+            log.info("%s: publishing in %s", item, channel)
+            repo.add(paths, channel, sign_key, keep=keep)
+
+
+@contextlib.contextmanager
+def _locked(tree: Path) -> Iterator[None]:
+    private = tree / PRIVATE
+    private.mkdir(parents=True, exist_ok=True)
+    with open(private / "sync.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def message(tree: Path, result: SyncResult) -> str:
+    """The run's one message: what reached which channel, and what failed and why."""
+    lines = [f"mmpkg sync {tree.name}:"]
+    lines += [f"- published {item} in {', '.join(item.channels)}" for item in result.published]
+    lines += [f"- FAILED {f.item}: {f.error}" for f in result.failed]
+    return "\n".join(lines)

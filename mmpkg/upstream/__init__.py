@@ -1,0 +1,20 @@
+"""Upstream: the versions Mattermost has released (github.py) and their verified tarballs
+(download.py), over one `requests` session with retries and timeouts (http.py)."""
+
+from __future__ import annotations
+
+from mmpkg.upstream.download import RELEASES_URL, Fetched, default_cache, fetch, trusted_keys
+from mmpkg.upstream.github import API_URL, UpstreamRelease, releases
+from mmpkg.upstream.http import Http
+
+__all__ = [
+    "API_URL",
+    "RELEASES_URL",
+    "Fetched",
+    "Http",
+    "UpstreamRelease",
+    "default_cache",
+    "fetch",
+    "releases",
+    "trusted_keys",
+]

@@ -1,0 +1,174 @@
+"""`mmpkg sync` end to end: a loopback upstream, an empty repository, real apt installing from it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import harness
+import pytest
+from fake_upstream import SigningKeys, Upstream, serve
+from test_repo import _serve
+
+from mmpkg.cli import main
+from mmpkg.repo import Repository
+from mmpkg.repo.clients import ClientFormat, client_config
+from mmpkg.sync import SyncResult, sync
+from mmpkg.sync import Upstream as Source
+from mmpkg.upstream import Http
+from mmpkg.versions import MattermostVersion
+
+FIRST, BAD, NEWEST, FOURTH = "10.5.2", "10.11.1", "10.12.0", "10.12.1"
+REPO_KEY = "sync@example.invalid"
+MAINTAINER = "Sync Test <sync@example.com>"
+Mmpkg = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
+    harness.require("gpg", "gpgv", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb", root=False)
+    keys = SigningKeys.make(tmp_path_factory.mktemp("sync-gnupg") / "home")
+    params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
+    keys._gpg(
+        "--gen-key",
+        input=(params + f"Name-Real: repo\nName-Email: {REPO_KEY}\nExpire-Date: 0\n%commit\n").encode(),
+    )
+    return keys
+
+
+@pytest.fixture(scope="module")
+def world(keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstream, Path]]:
+    """Three releases upstream, one of them changed after signing; an empty repository."""
+    work = tmp_path_factory.mktemp("sync")
+    with serve() as up:
+        for version in (FIRST, BAD, NEWEST):
+            up.release(version, keys, work)
+        up.files[Upstream.path_of(BAD)] += b"\0"
+        (work / "key.asc").write_bytes(keys.public())
+        yield up, work
+
+
+@pytest.fixture
+def mmpkg(keys: SigningKeys, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Mmpkg:
+    monkeypatch.setenv("GNUPGHOME", str(keys.home))
+    monkeypatch.delenv("MMPKG_SIGN_KEY", raising=False)
+
+    def call(*args: object) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
+
+
+def _sync_args(up: Upstream, work: Path) -> list[object]:
+    return [
+        "sync", work / "repo", "--since", "10.0.0", "--api-url", up.api_url, "--base-url", up.url,
+        "--keyring", work / "key.asc", "--cache", work / "cache", "--sign-key", REPO_KEY,
+        "--maintainer", MAINTAINER, "--notify", f"{up.url}/hooks/abc", "--json",
+    ]  # fmt: skip
+
+
+def _debs(tree: Path, channel: str) -> list[str]:
+    found = [
+        e.version.split("-")[0]
+        for e in Repository(tree).list(channel)
+        if e.name == "mattermost" and e.format == "deb"
+    ]
+    return [str(v) for v in sorted(MattermostVersion.parse(v) for v in found)]
+
+
+@pytest.fixture(scope="module")
+def first_runs(world: tuple[Upstream, Path], keys: SigningKeys) -> list[tuple[int, dict[str, Any]]]:
+    """The first run (the bad release fails), then two at once once it is fixed, then one more."""
+    up, work = world
+    outcomes: list[tuple[int, dict[str, Any]]] = []
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GNUPGHOME", str(keys.home))
+    try:
+        import io
+        from contextlib import redirect_stdout
+
+        def run() -> tuple[int, dict[str, Any]]:
+            buf = io.StringIO()
+            with redirect_stdout(buf):
+                code = main([str(a) for a in _sync_args(up, work)])
+            return code, json.loads(buf.getvalue())
+
+        outcomes.append(run())
+        up.files[Upstream.path_of(BAD)] = up.files[Upstream.path_of(BAD)][:-1]
+        results: list[SyncResult] = []
+
+        def at_once() -> None:
+            source = Source(up.api_url, up.url, work / "key.asc", work / "cache", Http())
+            results.append(
+                sync(work / "repo", since=MattermostVersion.parse("10.0.0"), sign_key=REPO_KEY,
+                     maintainer=MAINTAINER, upstream=source)
+            )  # fmt: skip
+
+        threads = [threading.Thread(target=at_once) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        outcomes.append((0, {"published": sorted(str(i.version) for r in results for i in r.published)}))
+        outcomes.append(run())
+    finally:
+        mp.undo()
+    return outcomes
+
+
+def test_a_bad_release_is_reported_skipped_and_retried(
+    first_runs: list[tuple[int, dict[str, Any]]], world: tuple[Upstream, Path]
+) -> None:
+    up, work = world
+    (code, first), (_, second), (third_code, third) = first_runs
+    assert code != 0
+    assert [(p["version"], p["channels"]) for p in first["published"]] == [
+        (FIRST, ["stable", "esr"]),
+        (NEWEST, ["stable"]),
+    ]
+    assert [(f["version"], "bad signature" in f["error"]) for f in first["failed"]] == [(BAD, True)]
+    # Fixed upstream, two runs at once: the release is built and published once.
+    assert second["published"] == [BAD]
+    assert (third_code, third["published"], third["failed"]) == (0, [], [])
+    tree = work / "repo"
+    assert _debs(tree, "stable") == [FIRST, BAD, NEWEST]
+    assert _debs(tree, "esr") == [FIRST, BAD]
+    assert Repository(tree).check() == []
+    # One message for the first run, none for the run that found nothing to do.
+    texts = [body["text"] for path, body in up.posts if path == "/hooks/abc"]
+    assert len(texts) == 1
+    assert BAD in texts[0] and "bad signature" in texts[0] and NEWEST in texts[0]
+
+
+@pytest.mark.install
+def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
+    first_runs: list[tuple[int, dict[str, Any]]],
+    world: tuple[Upstream, Path],
+    keys: SigningKeys,
+    mmpkg: Mmpkg,
+    root: harness.Root,
+) -> None:
+    up, work = world
+    tree = work / "repo"
+    with _serve(tree) as url:
+        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+        root.path("/usr/share/keyrings/mattermost-archive-keyring.gpg").write_bytes(
+            (tree / "keys/archive-keyring.gpg").read_bytes()
+        )
+        (snippet,) = client_config(url, "stable", ClientFormat.APT)
+        root.write_text(snippet.path, snippet.text)
+        root.run("apt-get", "update", "--error-on=any")
+        root.apt_install("mattermost")
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{NEWEST}-1"
+        up.release(FOURTH, keys, work)
+        code, out, _ = mmpkg(*_sync_args(up, work))
+        assert code == 0
+        assert [p["version"] for p in json.loads(out)["published"]] == [FOURTH]
+        root.run("apt-get", "update", "--error-on=any")
+        root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{FOURTH}-1"

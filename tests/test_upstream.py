@@ -1,0 +1,265 @@
+"""`mmpkg releases`, `mmpkg fetch` and `mmpkg build VERSION` against a loopback upstream: the
+GitHub API's pages and limits, and every way a download can fail, with gpgv as the judge."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import harness
+import pytest
+from fake_upstream import OTHER_KEY, SigningKeys, Upstream, serve
+
+from mmpkg.cli import main
+from mmpkg.errors import UpstreamError
+from mmpkg.upstream import Http, fetch, releases, trusted_keys
+from mmpkg.upstream.download import Progress
+from mmpkg.upstream.keys import FINGERPRINTS
+from mmpkg.versions import MattermostVersion
+
+V1, V2 = "10.5.2", "10.11.1"
+# Quick to give up: the failure tests wait for timeouts and retries.
+FAST: dict[str, Any] = {"connect_timeout": 2.0, "read_timeout": 0.5, "attempts": 2, "backoff": 0.0}
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
+    harness.require("gpg", "gpgv", root=False)
+    return SigningKeys.make(tmp_path_factory.mktemp("upstream-gnupg") / "home")
+
+
+@pytest.fixture(scope="module")
+def upstream(keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    """Five releases on three pages: a draft, a release candidate, and three finals."""
+    work = tmp_path_factory.mktemp("upstream")
+    with serve() as up:
+        up.release("10.4.0", keys, work)
+        up.release(V1, keys, work)
+        up.release("10.6.0-rc1", keys, work, prerelease=True)
+        up.release(V2, keys, work)
+        up.release("10.12.0", keys, work, draft=True)
+        up.files["/pubkey.gpg"] = keys.public()
+        yield up
+
+
+@pytest.fixture(autouse=True)
+def _reset(upstream: Upstream) -> None:
+    upstream.faults.clear()
+    upstream.rate_limited = False
+
+
+@pytest.fixture
+def keyring(keys: SigningKeys, tmp_path: Path) -> Path:
+    return keys.keyring_file(tmp_path / "release-key.asc")
+
+
+Mmpkg = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def mmpkg(capsys: pytest.CaptureFixture[str]) -> Mmpkg:
+    def call(*args: object) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
+
+
+def _files(folder: Path) -> list[str]:
+    """What a later run could take: every file that is not a temporary (dot) one."""
+    return sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+    )
+
+
+def test_releases_follow_the_pages_newest_first(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    before = len(upstream.api_requests())
+    found = releases(api_url=upstream.api_url)
+    assert [str(r.version) for r in found] == [V2, V1, "10.4.0"]
+    asked = upstream.api_requests()[before:]
+    assert len(asked) == 3  # five releases, two a page
+    assert all(h["Authorization"] == "Bearer t0ken" for h in asked)
+    with_rc = releases(api_url=upstream.api_url, include_rc=True, since=MattermostVersion.parse(V1))
+    assert [str(r.version) for r in with_rc] == [V2, "10.6.0-rc1", V1]
+
+
+def test_releases_command_prints_json_and_sends_no_token_unless_set(
+    upstream: Upstream, mmpkg: Mmpkg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    before = len(upstream.api_requests())
+    code, out, _ = mmpkg("releases", "--api-url", upstream.api_url, "--since", V1, "--json")
+    assert code == 0
+    assert [r["version"] for r in json.loads(out)] == [V2, V1]
+    assert all("Authorization" not in h for h in upstream.api_requests()[before:])
+
+
+def test_a_rate_limit_is_one_line_with_the_reset_time(upstream: Upstream, mmpkg: Mmpkg) -> None:
+    upstream.rate_limited = True
+    code, out, err = mmpkg("releases", "--api-url", upstream.api_url)
+    assert code == UpstreamError.exit_code
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert time.strftime("%H:%M:%S UTC", time.gmtime(upstream.rate_reset)) in err
+    assert "GITHUB_TOKEN" in err
+
+
+def test_fetch_verifies_and_a_second_fetch_downloads_nothing(
+    upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    path = Upstream.path_of(V1)
+    data = upstream.files[path]
+    before = upstream.sent[path]
+    args = ("fetch", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache")
+    code, out, _ = mmpkg(*args, "--dest", tmp_path / "a", "--sha256", hashlib.sha256(data).hexdigest())
+    assert code == 0
+    assert Path(out.strip()).read_bytes() == data
+    assert upstream.sent[path] - before == len(data)
+    code, out, _ = mmpkg(*args, "--dest", tmp_path / "b", "--json")
+    assert code == 0
+    assert '"downloaded": 0' in out
+    assert upstream.sent[path] - before == len(data)
+    assert (tmp_path / "b" / Path(path).name).read_bytes() == data
+
+
+def test_a_cut_download_resumes_where_it_stopped(
+    upstream: Upstream, keys: SigningKeys, keyring: Path, tmp_path: Path
+) -> None:
+    path = Upstream.path_of(V2)
+    upstream.faults[path] = ["cut", "500"]
+    before, asked = upstream.sent[path], len(upstream.requests)
+    seen: list[int] = []
+    progress: Progress = lambda name, done, total: seen.append(done)  # noqa: E731
+    got = fetch(
+        MattermostVersion.parse(V2), keys=trusted_keys(keyring), base_url=upstream.url,
+        cache=tmp_path / "cache", http=Http(**FAST), progress=progress,
+    )  # fmt: skip
+    data = upstream.files[path]
+    assert got.path.read_bytes() == data
+    ranges = [h.get("Range") for p, h in upstream.requests[asked:] if p == path]
+    # Half, then a 500, then the other half only: no byte sent twice.
+    assert upstream.sent[path] - before == len(data)
+    assert ranges == [None, f"bytes={len(data) // 2}-", f"bytes={len(data) // 2}-"]
+    assert seen[-1] == len(data)
+
+
+def test_the_key_from_upstream_is_used_only_if_its_fingerprint_is_pinned(
+    upstream: Upstream, keys: SigningKeys
+) -> None:
+    http = Http(**FAST)
+    key_url = f"{upstream.url}/pubkey.gpg"
+    assert trusted_keys(key_url=key_url, trusted=(keys.fingerprint(),), http=http)
+    # By default only the table's fingerprints are trusted: the test key is none of them.
+    with pytest.raises(UpstreamError, match="not among the trusted fingerprints"):
+        trusted_keys(key_url=key_url, http=http)
+    assert keys.fingerprint() not in FINGERPRINTS
+    upstream.files["/pubkey.gpg"] = keys.public(OTHER_KEY)
+    try:
+        with pytest.raises(UpstreamError, match=keys.fingerprint(OTHER_KEY)):
+            trusted_keys(key_url=key_url, trusted=(keys.fingerprint(),), http=http)
+    finally:
+        upstream.files["/pubkey.gpg"] = keys.public()
+
+
+def _resign(upstream: Upstream, keys: SigningKeys, path: str, *, data: bytes | None = None, key: str) -> None:
+    upstream.files[path + ".sig"] = keys.sign(data or upstream.files[path], key)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("404", "not found"),
+        ("sig-404", "signature of .* not found"),
+        ("other-key", "not a trusted Mattermost release key"),
+        ("changed", "bad signature"),
+        ("sha256", "sha256 is"),
+        ("stall", "stopped sending"),
+        ("cut", "cut short"),
+    ],
+)
+def test_a_failed_fetch_is_one_line_and_leaves_nothing_to_trust(
+    fault: str,
+    message: str,
+    upstream: Upstream,
+    keys: SigningKeys,
+    keyring: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = Upstream.path_of(V1)
+    original = dict(upstream.files)
+    sha = None
+    if fault == "404":
+        upstream.faults[path] = ["404"] * 4
+    elif fault == "sig-404":
+        upstream.faults[path + ".sig"] = ["404"]
+    elif fault == "other-key":
+        _resign(upstream, keys, path, key=OTHER_KEY)
+    elif fault == "changed":
+        upstream.files[path] = upstream.files[path][:-1] + bytes([upstream.files[path][-1] ^ 1])
+    elif fault == "sha256":
+        sha = "0" * 64
+    else:
+        upstream.faults[path] = [fault] * FAST["attempts"]
+    upstream.stall_seconds = 3 * FAST["read_timeout"]
+    dest, cache = tmp_path / "dest", tmp_path / "cache"
+    try:
+        with pytest.raises(UpstreamError, match=message) as caught:
+            fetch(
+                MattermostVersion.parse(V1), keys=trusted_keys(keyring), dest=dest, base_url=upstream.url,
+                sha256=sha, cache=cache, http=Http(**FAST),
+            )  # fmt: skip
+    finally:
+        upstream.files.update(original)
+    assert "\n" not in str(caught.value)
+    assert not dest.exists() or _files(dest) == []
+    assert _files(cache) == []
+    # Once upstream is right again, the same cache serves a verified tarball.
+    upstream.faults.clear()
+    got = fetch(
+        MattermostVersion.parse(V1), keys=trusted_keys(keyring), dest=dest, base_url=upstream.url,
+        cache=cache, http=Http(**FAST),
+    )  # fmt: skip
+    assert got.path.read_bytes() == upstream.files[path]
+
+
+def test_a_tampered_cache_is_fetched_again(upstream: Upstream, keyring: Path, tmp_path: Path) -> None:
+    version, cache = MattermostVersion.parse(V1), tmp_path / "cache"
+    first = fetch(version, keys=trusted_keys(keyring), base_url=upstream.url, cache=cache)
+    first.path.write_bytes(first.path.read_bytes() + b"x")
+    again = fetch(version, keys=trusted_keys(keyring), base_url=upstream.url, cache=cache)
+    assert again.downloaded == again.size
+    assert again.path.read_bytes() == upstream.files[Upstream.path_of(V1)]
+
+
+@pytest.mark.tools
+def test_build_version_fetches_verifies_and_builds(
+    upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    harness.require("dpkg-deb", root=False)
+    code, out, err = mmpkg(
+        "build", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache",
+        "--out", tmp_path / "out", "--formats", "deb", "--maintainer", "T <t@example.com>",
+    )  # fmt: skip
+    assert code == 0, err
+    assert Path(out.strip()).name == f"mattermost_{V1}-1_amd64.deb"
+    info = harness.run_host(["dpkg-deb", "--field", out.strip(), "Version"]).stdout.strip()
+    assert info == f"{V1}-1"
+    upstream.files[Upstream.path_of(V2)] += b"tampered"
+    try:
+        code, _, err = mmpkg(
+            "build", V2, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache",
+            "--out", tmp_path / "out2", "--maintainer", "T <t@example.com>",
+        )  # fmt: skip
+    finally:
+        upstream.files[Upstream.path_of(V2)] = upstream.files[Upstream.path_of(V2)][: -len(b"tampered")]
+    assert code == UpstreamError.exit_code
+    assert "bad signature" in err
+    assert not (tmp_path / "out2").exists() or list((tmp_path / "out2").iterdir()) == []

@@ -33,7 +33,8 @@ FORMATS = ("deb", "rpm")
 def library(fmt: str) -> str:
     """The lifecycle library, and the chained upgrade that only mattermost-pkg carries."""
     view = {"spec": fixed_spec(), "fmt": fmt, "context": "maintscript"}
-    return render("templates/lifecycle.sh.j2", **view) + render("templates/lifecycle/chain.sh.j2", **view)
+    admin = ("templates/lifecycle.sh.j2", "templates/lifecycle/chain.sh.j2", "templates/lifecycle/rollback.sh.j2")
+    return "".join(render(name, **view) for name in admin)
 
 
 def run_sh(
@@ -404,7 +405,7 @@ CONDITION_SAFE = {
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     # one command each
-    "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
+    "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version", "mm_downgrade_to",
 }  # fmt: skip
 
 

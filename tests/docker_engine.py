@@ -108,9 +108,10 @@ def import_local_image(engine: Engine, root: Path) -> str:
 class Container:
     engine: Engine
     id: str
+    ip: str  # where the host reaches what the container listens on
 
     @classmethod
-    def of(cls, engine: Engine, project: str) -> Container:
+    def of(cls, engine: Engine, project: str, *, ip: str) -> Container:
         """The compose project's running container (found by compose's labels, as v1 and v2
         both set them)."""
         ps = engine.docker(
@@ -118,7 +119,7 @@ class Container:
             "--filter", f"label=com.docker.compose.service={SERVICE}",
         )  # fmt: skip
         (cid,) = ps.stdout.split()
-        return cls(engine, cid)
+        return cls(engine, cid, ip)
 
     def sh(
         self, script: str, *, check: bool = True, input: str | None = None, user: str = "root"

@@ -125,8 +125,10 @@ def docker_cleanup() -> list[str]:
 
 
 @pytest.fixture
-def container(docker_services: Services, engine: Engine, docker_compose_project_name: str) -> Container:
-    return Container.of(engine, docker_compose_project_name)
+def container(
+    docker_services: Services, docker_ip: str, engine: Engine, docker_compose_project_name: str
+) -> Container:
+    return Container.of(engine, docker_compose_project_name, ip=docker_ip)
 
 
 # --- the site in a container --------------------------------------------------------------------
@@ -203,16 +205,19 @@ def create_database(box: Container) -> dict[str, str]:
 @contextmanager
 def serving(box: Container, database: dict[str, str], *, timeout: float = 60) -> Iterator[str]:
     """The installed server, run as the unit runs it (the service user, the environment file),
-    until the block ends; yields the ping URL, reached from the host (host networking)."""
+    until the block ends; yields the ping URL. Host networking: the engine's host is the
+    container's, so the server listens on loopback unless the engine is elsewhere (GitLab's
+    dind service, pytest-docker's `docker_ip`)."""
     port = free_port()
-    env = {**env_file(box), **database, "MM_SERVICESETTINGS_LISTENADDRESS": f"127.0.0.1:{port}"}
+    listen = "127.0.0.1" if box.ip == "127.0.0.1" else "0.0.0.0"
+    env = {**env_file(box), **database, "MM_SERVICESETTINGS_LISTENADDRESS": f"{listen}:{port}"}
     start = f"echo $$ > {PID_FILE}; exec bin/mattermost > {SERVER_OUT} 2>&1"
     box.detached(
         "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/var/lib/mattermost",
         *(f"{k}={v}" for k, v in env.items()), "sh", "-c", start,
         user="mattermost", workdir="/opt/mattermost",
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/api/v4/system/ping"
+    url = f"http://{box.ip}:{port}/api/v4/system/ping"
     try:
 
         def up() -> bool:

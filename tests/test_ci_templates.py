@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker_engine
 import harness
 import pytest
 import yaml
@@ -230,6 +231,8 @@ def published(
     keys: SigningKeys,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Pipeline:
+    # The test job runs the container tier, which needs an engine and, for its local image, root.
+    harness.require(*docker_engine.ENGINE_TOOLS, "dockerd", *harness.ROOT_TOOLS)
     up, upstream_work = upstream
     template = Path(request.param)
     pipeline = _pipeline(template, up, upstream_work, keys, tmp_path_factory.mktemp(template.parent.name))
@@ -237,6 +240,7 @@ def published(
     return pipeline
 
 
+@pytest.mark.docker
 def test_the_pipeline_publishes_what_upstream_has_and_announces_it(
     published: Pipeline, upstream: tuple[Upstream, Path]
 ) -> None:
@@ -260,6 +264,7 @@ def test_the_pipeline_publishes_what_upstream_has_and_announces_it(
     assert (published.work / "plan/count").read_text().strip() == "0"
 
 
+@pytest.mark.docker
 @pytest.mark.install
 def test_apt_installs_from_the_served_tree(published: Pipeline, root: harness.Root) -> None:
     with _serve(published.served) as url:

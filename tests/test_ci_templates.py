@@ -193,6 +193,7 @@ def _pipeline(template: Path, up: Upstream, upstream_work: Path, keys: SigningKe
         "HOME": str(home),
         "MMPKG_SINCE": "10.0.0",
         "MMPKG_EDITIONS": "enterprise",  # all the loopback upstream offers
+        "MMPKG_ARCHES": "amd64",
         "EDITION": "enterprise",
         "ARCH": "amd64",
         "MMPKG_API_URL": up.api_url,

@@ -153,6 +153,12 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
         help="Mattermost incoming webhook: one message a run that changed something",
     )
     sync.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sync.add_argument(
+        "--plan",
+        action="store_true",
+        help="only print what the repository lacks (with --json: each item's channels and the "
+        "release before it), and change nothing",
+    )
     _api_url(sync)
     _fetch_flags(sync, dest=False, single=False)
 

@@ -15,7 +15,7 @@ from mmpkg.errors import UpstreamError, UsageError
 from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.release import Arch, Edition
 from mmpkg.repo.commands import sign_key
-from mmpkg.sync import Item, Upstream, sync
+from mmpkg.sync import Item, Upstream, Wanted, plan, previous, sync
 from mmpkg.upstream import Fetched, Http, fetch, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.versions import MattermostVersion
@@ -100,25 +100,29 @@ def progress_bar() -> Progress | None:
 
 def run_sync(args: argparse.Namespace) -> int:
     maintainer = args.maintainer or maintainer_from_environment(os.environ)
-    if not maintainer:
+    if not maintainer and not args.plan:
         raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
-    try:
-        maintainer = parse_maintainer(maintainer)
-    except ValueError as exc:
-        raise UsageError(f"--maintainer: {exc}") from None
-    result = sync(
-        args.repo,
+    wanted = Wanted(
         since=MattermostVersion.parse(args.since),
-        sign_key=sign_key(args.sign_key, args.repo),
-        maintainer=maintainer,
         editions=_choices(args.editions, Edition, "--editions"),
         arches=_choices(args.arches, Arch, "--arches"),
         rules=load_rules(args.channel_rules),
         include_rc=args.include_rc,
         keep=args.keep,
-        upstream=Upstream(
-            api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache
-        ),
+    )
+    upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
+    if args.plan:  # nothing is built: no maintainer needed
+        return _plan(args.repo, plan(args.repo, wanted, upstream), as_json=args.json)
+    try:
+        maintainer = parse_maintainer(str(maintainer))
+    except ValueError as exc:
+        raise UsageError(f"--maintainer: {exc}") from None
+    result = sync(
+        args.repo,
+        wanted,
+        sign_key=sign_key(args.sign_key, args.repo),
+        maintainer=maintainer,
+        upstream=upstream,
         notify=args.notify,
     )
     if args.json:
@@ -142,6 +146,19 @@ def run_sync(args: argparse.Namespace) -> int:
     if result.failed:
         return result.failed[0].exit_code
     return UpstreamError.exit_code if result.notify_error else 0
+
+
+def _plan(tree: Path, items: list[Item], *, as_json: bool) -> int:
+    """What a sync would publish, oldest first, each with the release a server has before it."""
+    if as_json:
+        rows = [_item(i) | {"previous": str(p) if (p := previous(tree, i)) else None} for i in items]
+        print(json.dumps(rows, indent=2))
+        return 0
+    for item in items:
+        print(f"{item} for {', '.join(item.channels)}")
+    if not items:
+        print(f"nothing to do: {tree} has every release wanted")
+    return 0
 
 
 def _item(item: Item) -> dict[str, object]:

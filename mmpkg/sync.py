@@ -27,7 +27,7 @@ from mmpkg.release import Arch, Edition
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH
-from mmpkg.repo.retention import to_prune
+from mmpkg.repo.retention import to_prune, upstream_version
 from mmpkg.upstream import API_URL, RELEASES_URL, Http, fetch, releases, trusted_keys
 from mmpkg.upstream.http import check
 from mmpkg.versions import MattermostVersion
@@ -71,17 +71,59 @@ class Upstream:
     http: Http = field(default_factory=Http)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Wanted:
+    """Which releases a sync takes, and into what (the flags of `mmpkg sync`)."""
+
+    since: MattermostVersion
+    editions: Sequence[Edition] = (Edition.ENTERPRISE,)
+    arches: Sequence[Arch] = (Arch.AMD64,)
+    rules: Rules = DEFAULT
+    include_rc: bool = False
+    keep: int = 5
+
+
+def plan(tree: Path, wanted: Wanted, upstream: Upstream | None = None) -> list[Item]:
+    """What the repository at `tree` lacks of upstream's releases, oldest first: what `sync`
+    would publish (and a CI pipeline builds, one job per edition and architecture)."""
+    up = upstream or Upstream()
+    found = releases(api_url=up.api_url, since=wanted.since, include_rc=wanted.include_rc, http=up.http)
+    items = [
+        Item(
+            r.version,
+            edition,
+            arch,
+            tuple(wanted.rules.channels_for(r.version, include_rc=wanted.include_rc)),
+        )
+        for r in sorted(found)
+        for edition in wanted.editions
+        for arch in wanted.arches
+    ]
+    return lacking(Repository(tree), [i for i in items if i.channels], wanted.keep)
+
+
+def previous(tree: Path, item: Item) -> MattermostVersion | None:
+    """The newest release of `item`'s package older than it in any of its channels: what a
+    server runs before upgrading to it, for the container tests."""
+    repo = Repository(tree)
+    name = item.edition.package_name
+    found = {
+        upstream_version(e)
+        for channel in item.channels
+        if channel in repo.channels()
+        for e in repo.list(channel)
+        if e.name == name and e.format == "deb"
+    }
+    older = [v for v in found if v < item.version]
+    return max(older) if older else None
+
+
 def sync(
     tree: Path,
+    wanted: Wanted,
     *,
-    since: MattermostVersion,
     sign_key: str,
     maintainer: str,
-    editions: Sequence[Edition] = (Edition.ENTERPRISE,),
-    arches: Sequence[Arch] = (Arch.AMD64,),
-    rules: Rules = DEFAULT,
-    include_rc: bool = False,
-    keep: int = 5,
     upstream: Upstream | None = None,
     notify: str | None = None,
 ) -> SyncResult:
@@ -89,19 +131,12 @@ def sync(
     result = SyncResult()
     tree.mkdir(parents=True, exist_ok=True)
     with _locked(tree):
-        found = releases(api_url=up.api_url, since=since, include_rc=include_rc, http=up.http)
-        items = [
-            Item(r.version, edition, arch, tuple(rules.channels_for(r.version, include_rc=include_rc)))
-            for r in sorted(found)
-            for edition in editions
-            for arch in arches
-        ]
-        missing = lacking(Repository(tree), [i for i in items if i.channels], keep)
+        missing = plan(tree, wanted, up)
         if missing:
             keys = trusted_keys(up.keyring, http=up.http)
         for item in missing:
             try:
-                _publish(tree, item, keys, up, sign_key=sign_key, maintainer=maintainer, keep=keep)
+                _publish(tree, item, keys, up, sign_key=sign_key, maintainer=maintainer, keep=wanted.keep)
                 result.published.append(item)
             except MmpkgError as exc:
                 log.warning("%s: %s", item, exc)

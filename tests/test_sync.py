@@ -16,7 +16,7 @@ from test_repo import _serve
 from mmpkg.cli import main
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config
-from mmpkg.sync import SyncResult, sync
+from mmpkg.sync import SyncResult, Wanted, sync
 from mmpkg.sync import Upstream as Source
 from mmpkg.upstream import Http
 from mmpkg.versions import MattermostVersion
@@ -105,7 +105,7 @@ def first_runs(world: tuple[Upstream, Path], keys: SigningKeys) -> list[tuple[in
         def at_once() -> None:
             source = Source(up.api_url, up.url, work / "key.asc", work / "cache", Http())
             results.append(
-                sync(work / "repo", since=MattermostVersion.parse("10.0.0"), sign_key=REPO_KEY,
+                sync(work / "repo", Wanted(since=MattermostVersion.parse("10.0.0")), sign_key=REPO_KEY,
                      maintainer=MAINTAINER, upstream=source)
             )  # fmt: skip
 

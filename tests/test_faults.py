@@ -245,6 +245,10 @@ STEPS: tuple[Step, ...] = (
         writes=BACKUPS, fill_at=each(SNAPSHOT_COPY), fill_before=True, names=re.escape(BACKUPS),
     ),
     Step(
+        "database dump", "pg_dump -Fc of the database into the snapshot, as the service user (runuser)",
+        both("pre"), each(Probe("runuser", ("pg_dump", "--format=custom"))), names=r"pg_dump",
+    ),
+    Step(
         "prune", "keep the newest snapshots (find | sort | tail | rm -rf)",
         both("pre"), each(Probe("find", (BACKUPS,))), names=re.escape(BACKUPS), on_failure=Outcome.REPORTED,
     ),

@@ -27,7 +27,8 @@ class Relations:
 
     pre_depends: tuple[str, ...] = ()  # deb Pre-Depends; rpm Requires(pre)
     depends: tuple[str, ...] = ()  # Depends; Requires
-    suggests: tuple[str, ...] = ()  # Suggests (deb only: rpm's weak dependencies are not used)
+    recommends: tuple[str, ...] = ()  # Recommends, in both formats: installed unless declined
+    suggests: tuple[str, ...] = ()  # Suggests (deb only)
     provides: tuple[str, ...] = ()  # versioned as this package in rpm
     conflicts: tuple[str, ...] = ()
     replaces: tuple[str, ...] = ()  # deb only: rpm's Conflicts already allows the swap

@@ -57,6 +57,7 @@ class Need(StrEnum):
     USER_TOOLS = "user-tools"  # useradd, groupadd
     RUNUSER = "runuser"
     SYSTEMD = "systemd"
+    PG_DUMP = "pg_dump"  # pg_dump, pg_restore and psql: recommended, the backup warns without
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +87,9 @@ class PackageSpec:
     # layout.prefix: the service's group may write them, and their content is not the package's.
     rewritten: tuple[str, ...]
     backup_keep: int = 5
+    # KiB the release's files take once installed: an upgrade checks for room for them (and the
+    # database dump) before it stops anything. 0: not checked.
+    installed_kib: int = 0
     # Which mmpkg built it, recorded in the package: a packaging fix shows as a new mmpkg
     # version with the same upstream version.
     mmpkg_version: str = __version__
@@ -146,6 +150,7 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         # `mattermost db ping` appeared in 11.9: a readiness probe that needs no free text.
         has_db_ping=release.version.at_least(11, 9),
         rewritten=release.rewritten,
+        installed_kib=-(-release.unpacked_bytes // 1024),
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import harness
 import pytest
 from packages import PackageFactory
+from pgserver import PgServer, pg_server
 
 _SUMMARY = pytest.StashKey[list[str]]()
 
@@ -49,6 +50,13 @@ def booted(root: harness.Root) -> Iterator[harness.BootFactory]:
 def packages(tmp_path_factory: pytest.TempPathFactory) -> PackageFactory:
     """Sample releases and their packages, each built once per session."""
     return PackageFactory(tmp_path_factory.mktemp("packages"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    """A real PostgreSQL 15 on 127.0.0.1 for the session; `postgres.new_database()` per test."""
+    with pg_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -52,10 +52,11 @@ CACHE_DIR = Path(os.environ.get("MMPKG_TEST_CACHE", "/var/cache/mmpkg-tests"))
 SUITE = "bookworm"
 MIRROR = os.environ.get("MMPKG_TEST_MIRROR", "http://deb.debian.org/debian")
 # What the packages under test need at runtime (jq, adduser, a python3 fake server, curl to
-# probe it) plus systemd to boot and Debian's rpm so rpm also works inside a booted root.
+# probe it, postgresql-client for its real database and the package's pg_dump, which the .deb
+# recommends) plus systemd to boot and Debian's rpm so rpm also works inside a booted root.
 PRISTINE_PACKAGES = (
-    "adduser", "curl", "dbus", "jq", "passwd", "procps", "python3", "rpm", "systemd",
-    "systemd-sysv", "util-linux",
+    "adduser", "curl", "dbus", "jq", "passwd", "postgresql-client", "procps", "python3", "rpm",
+    "systemd", "systemd-sysv", "util-linux",
 )  # fmt: skip
 # Bump when _finish_pristine changes what it adds, so cached roots are rebuilt.
 PRISTINE_LAYOUT = 2
@@ -72,6 +73,8 @@ PROVIDERS = {
     "rpmbuild": "rpm", "dnf": "dnf", "createrepo_c": "createrepo-c", "dpkg-deb": "dpkg",
     "systemd-nspawn": "systemd-container", "dpkg-parsechangelog": "dpkg-dev", "debsums": "debsums",
     "rpm2cpio": "rpm", "cpio": "cpio", "piuparts": "piuparts", "apt-ftparchive": "apt-utils", "env": "coreutils",
+    "runuser": "util-linux", "psql": "postgresql-client", "pg_restore": "postgresql-client",
+    "/usr/lib/postgresql/15/bin/initdb": "postgresql",
 }  # fmt: skip
 
 # dpkg's conffile prompt reads stdin; at EOF it fails the install, so decide up front.

@@ -33,7 +33,11 @@ FORMATS = ("deb", "rpm")
 def library(fmt: str) -> str:
     """The lifecycle library, and the chained upgrade that only mattermost-pkg carries."""
     view = {"spec": fixed_spec(), "fmt": fmt, "context": "maintscript"}
-    admin = ("templates/lifecycle.sh.j2", "templates/lifecycle/chain.sh.j2", "templates/lifecycle/rollback.sh.j2")
+    admin = (
+        "templates/lifecycle.sh.j2",
+        "templates/lifecycle/chain.sh.j2",
+        "templates/lifecycle/rollback.sh.j2",
+    )
     return "".join(render(name, **view) for name in admin)
 
 
@@ -187,6 +191,8 @@ BAD_SETTINGS = [
     ("MMPKG_ALLOW_DOWNGRADE", "yes"),
     ("MMPKG_ALLOW_UNSUPPORTED_UPGRADE", "true"),
     ("MMPKG_PURGE_DATA", "2"),
+    ("MMPKG_DB_BACKUP", "yes"),
+    ("MMPKG_REQUIRE_DB_BACKUP", "2"),
 ]
 
 
@@ -376,6 +382,18 @@ DB_OUTPUT = [
     ('Error: failed to ping DB: pq: role "mmuser" does not exist', False),
     ('Error: failed to ping DB: pq: database "mattermost" does not exist', False),
     ("Error: failed to apply database migrations: pq: relation already exists", False),
+    # pg_dump's (libpq's) spelling of the same failures
+    ('pg_dump: error: connection to server at "127.0.0.1", port 5999 failed: Connection refused', True),
+    (
+        'pg_dump: error: could not translate host name "db.internal" to address: Name or service not known',
+        True,
+    ),
+    ('pg_dump: error: connection to server at "10.1.1.1", port 5432 failed: timeout expired', True),
+    (
+        'pg_dump: error: connection to server at "127.0.0.1", port 5432 failed: '
+        'FATAL:  password authentication failed for user "mm"',
+        False,
+    ),
     ("", False),
 ]
 
@@ -404,8 +422,10 @@ CONDITION_SAFE = {
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
+    "mm_pct_decode",
     # one command each
-    "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version", "mm_downgrade_to",
+    "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
+    "mm_pg_run", "mm_downgrade_to",
 }  # fmt: skip
 
 

@@ -35,6 +35,7 @@ DEPENDS = {
     Need.RUNUSER: None,
     Need.SYSTEMD: "systemd",
 }
+RECOMMENDS = {Need.PG_DUMP: "postgresql-client"}
 # preinst validates config.json with jq before anything is unpacked, and dpkg only guarantees
 # a Pre-Depends to be there then.
 PRE_DEPENDS = ("jq",)
@@ -111,6 +112,8 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
         relations=Relations(
             pre_depends=PRE_DEPENDS,
             depends=tuple(d for d in DEPENDS.values() if d and d not in PRE_DEPENDS),
+            # pg_dump backs the database up before a migration; the server may run elsewhere.
+            recommends=(RECOMMENDS[Need.PG_DUMP],),
             suggests=("postgresql",),
             provides=spec.provides,
             conflicts=spec.conflicts,

@@ -39,6 +39,8 @@ REQUIRES = {
     Need.RUNUSER: "util-linux",
     Need.SYSTEMD: "systemd",
 }
+# Fedora's and RHEL's pg_dump is in the postgresql package (the server is postgresql-server).
+RECOMMENDS = {Need.PG_DUMP: "postgresql"}
 # %pre runs useradd and groupadd, and validates config.json with jq before the payload.
 REQUIRES_PRE = ("jq", "shadow-utils")
 SCRIPTLETS = ("pre", "post", "preun", "postun", "posttrans")
@@ -126,6 +128,7 @@ def mattermost_package(spec: PackageSpec) -> Package:
         relations=Relations(
             pre_depends=REQUIRES_PRE,
             depends=tuple(sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES})),
+            recommends=tuple(sorted({RECOMMENDS[n] for n in spec.needs if n in RECOMMENDS})),
             provides=spec.provides,
             conflicts=spec.conflicts,
         ),

@@ -5,13 +5,15 @@
 
 It behaves like a v6.5+ release binary wherever a package touches it: cobra-style CLI, config
 file search, defaults and secrets filled in and written back on start, MM_* overrides kept in
-memory, a simulated PostgreSQL whose schema the `db` commands and the server migrate, plugin,
-file-store and log directories, the ping endpoint and sd_notify READY=1.
+memory, a database whose schema the `db` commands and the server migrate, plugin, file-store and
+log directories, the ping endpoint and sd_notify READY=1.
 
-The simulated database server is the directory $MMPKG_SAMPLE_DB_DIR (default
-/var/lib/mattermost-sample-db); database NAME is the JSON file NAME.json in it. Test knobs:
-MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is
-refused) and MMPKG_SAMPLE_MIGRATION_FAIL=1.
+The database is a real PostgreSQL when the DSN is a postgres:// URL and no stand-in is meant:
+a db_migrations table, tables each release creates or alters, a row the server writes at each
+start; it is reached with psql (postgresql-client). The stand-in is the directory
+$MMPKG_SAMPLE_DB_DIR, or /var/lib/mattermost-sample-db where that exists; database NAME is the
+JSON file NAME.json in it. Test knobs, for both: MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection
+refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is refused) and MMPKG_SAMPLE_MIGRATION_FAIL=1.
 
 mmpkg's generator fills in the build constants below; the two -ldflags lines above mimic the Go
 build info that release tooling reads the build number and edition from. This is one file
@@ -32,6 +34,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -42,7 +45,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # ruff: noqa: E501 - the -ldflags lines above must stay whole, like the Go build info they mimic
 
@@ -199,15 +202,13 @@ class ConfigStore:
         self.db: Database | None = None
         self.path: Path | None = None
         if is_database_dsn(dsn):
-            self.db = Database(dsn, "mysql" if dsn.startswith("mysql") else "postgres")
+            self.db = open_database(dsn, "mysql" if dsn.startswith("mysql") else "postgres")
         else:
             self.path = resolve_config_path(dsn)
 
     def read(self, *, create: bool) -> dict[str, Any]:
         if self.db is not None:
-            self.db.check_reachable()
-            stored = self.db.read().get("config")
-            return stored if isinstance(stored, dict) else {}
+            return self.db.read_config()
         assert self.path is not None
         if create and not self.path.exists():
             try:
@@ -231,10 +232,7 @@ class ConfigStore:
     def write(self, cfg: dict[str, Any]) -> None:
         """Persist like renameio: a temp file in the same directory renamed over the original."""
         if self.db is not None:
-            with self.db.locked():
-                state = self.db.read()
-                state["config"] = cfg
-                self.db.write(state)
+            self.db.write_config(cfg)
             return
         assert self.path is not None
         try:
@@ -406,22 +404,80 @@ class Config:
 
     def main_database(self) -> Database:
         sql = self.section("SqlSettings")
-        return Database(sql["DataSource"], sql["DriverName"])
+        return open_database(sql["DataSource"], sql["DriverName"])
 
 
 def config_dsn(flags: dict[str, str]) -> str:
     return flags.get("config") or os.environ.get("MM_CONFIG") or "config.json"
 
 
-# --- the simulated database ---------------------------------------------------------------
+# --- the database: a stand-in directory, or a real PostgreSQL ------------------------------
+
+
+def stand_in_dir() -> Path | None:
+    """The stand-in's directory, when one is meant: named in the environment (missing then means
+    unreachable), or the default one where it exists. Otherwise the DSN names a real server."""
+    if named := os.environ.get("MMPKG_SAMPLE_DB_DIR"):
+        return Path(named)
+    default = Path(DB_DIR_DEFAULT)
+    return default if default.is_dir() else None
+
+
+def open_database(dsn: str, driver: str) -> Database:
+    folder = stand_in_dir()
+    if folder is None and driver == "postgres" and dsn.startswith(("postgres://", "postgresql://")):
+        return PostgresDatabase(dsn)
+    return FileDatabase(dsn, driver, folder or Path(DB_DIR_DEFAULT))
+
+
+def check_knobs(driver: str, user: str) -> None:
+    """The test knobs, whichever database stands behind them."""
+    if os.environ.get("MMPKG_SAMPLE_DB_UNREACHABLE") == "1":
+        refused(driver)
+    if os.environ.get("MMPKG_SAMPLE_DB_AUTH_FAIL") == "1":
+        # What lib/pq reports for a wrong password: the server answered and refused us.
+        raise Fatal(f'failed to ping DB: pq: password authentication failed for user "{user}"')
+
+
+def refused(driver: str, where: str = "") -> None:
+    where = where or ("127.0.0.1:3306" if driver == "mysql" else "127.0.0.1:5432")
+    raise Fatal(f"failed to ping DB: dial tcp {where}: connect: connection refused")
+
+
+def simulated_failure(name: str) -> MigrationFailed:
+    return MigrationFailed(f"migration {name} failed: ERROR: simulated failure (SQLSTATE XX000)")
 
 
 class Database:
+    """What the commands need of a database."""
+
+    def check_reachable(self) -> None:
+        raise NotImplementedError
+
+    def migrate(self, *, dry_run: bool = False) -> list[str]:
+        """Apply this build's migration if the schema is older; return the names applied."""
+        raise NotImplementedError
+
+    def applied(self) -> list[tuple[int, str]]:
+        """The migrations recorded, oldest first: (version, name)."""
+        raise NotImplementedError
+
+    def read_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def write_config(self, cfg: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def record_start(self) -> None:
+        """A row the running server writes, as users' posts would be: an upgrade must keep it."""
+
+
+class FileDatabase(Database):
     """One JSON file per database name in the directory that plays the database server."""
 
-    def __init__(self, dsn: str, driver: str) -> None:
+    def __init__(self, dsn: str, driver: str, folder: Path) -> None:
         self.driver = driver
-        self.dir = Path(os.environ.get("MMPKG_SAMPLE_DB_DIR") or DB_DIR_DEFAULT)
+        self.dir = folder
         # postgres://user:pass@host/NAME?params, or mysql's user:pass@tcp(host:port)/NAME?params
         path = urlsplit(dsn).path if "://" in dsn else dsn.partition("?")[0].partition("/")[2]
         self.name = path.lstrip("/") or "mattermost"
@@ -431,12 +487,23 @@ class Database:
         self.user = (urlsplit(dsn).username if "://" in dsn else dsn.partition(":")[0]) or "mmuser"
 
     def check_reachable(self) -> None:
-        if os.environ.get("MMPKG_SAMPLE_DB_UNREACHABLE") == "1" or not self.dir.is_dir():
-            port = 3306 if self.driver == "mysql" else 5432
-            raise Fatal(f"failed to ping DB: dial tcp 127.0.0.1:{port}: connect: connection refused")
-        if os.environ.get("MMPKG_SAMPLE_DB_AUTH_FAIL") == "1":
-            # What lib/pq reports for a wrong password: the server answered and refused us.
-            raise Fatal(f'failed to ping DB: pq: password authentication failed for user "{self.user}"')
+        if not self.dir.is_dir():
+            refused(self.driver)
+        check_knobs(self.driver, self.user)
+
+    def applied(self) -> list[tuple[int, str]]:
+        return [(int(m["name"].rpartition("_")[2]), m["name"]) for m in self.read()["migrations"]]
+
+    def read_config(self) -> dict[str, Any]:
+        self.check_reachable()
+        stored = self.read().get("config")
+        return stored if isinstance(stored, dict) else {}
+
+    def write_config(self, cfg: dict[str, Any]) -> None:
+        with self.locked():
+            state = self.read()
+            state["config"] = cfg
+            self.write(state)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -464,7 +531,6 @@ class Database:
         atomic_write(self.path, (json.dumps(state, indent=2) + "\n").encode(), 0o644)
 
     def migrate(self, *, dry_run: bool = False) -> list[str]:
-        """Apply this build's migration if the schema is older; return the names applied."""
         name = f"sample_{schema():06d}"
         try:
             with self.locked():
@@ -474,15 +540,158 @@ class Database:
                 if dry_run:
                     return [name]
                 if os.environ.get("MMPKG_SAMPLE_MIGRATION_FAIL") == "1":
-                    raise MigrationFailed(
-                        f"migration {name} failed: ERROR: simulated failure (SQLSTATE XX000)"
-                    )
+                    raise simulated_failure(name)
                 state["migrations"].append({"name": name, "version": final_version()})
                 state["schema_version"] = schema()
                 self.write(state)
         except OSError as e:
             raise MigrationFailed(describe(e)) from e
         return [name]
+
+
+# --- a real PostgreSQL ----------------------------------------------------------------------
+
+# pg_advisory_xact_lock's key: one migrator at a time, as morph's mutex does.
+MIGRATION_LOCK = 7_461_626
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class PostgresDatabase(Database):
+    """The server a postgres:// DSN names, reached through psql with the DSN's credentials in
+    psql's environment (never its arguments), and its errors spelt the way lib/pq spells them."""
+
+    def __init__(self, dsn: str) -> None:
+        url = urlsplit(dsn)
+        try:
+            self.port = url.port or 5432
+        except ValueError as e:
+            raise Fatal(f"failed to ping DB: invalid port in {url.netloc.rpartition('@')[2]}") from e
+        self.host = unquote(url.hostname or "") or "localhost"
+        self.user = unquote(url.username or "") or os.environ.get("USER", "postgres")
+        self.password = unquote(url.password or "")
+        self.name = unquote(url.path.lstrip("/")) or self.user
+        query = parse_qs(url.query)
+        # lib/pq's default is sslmode=require; connect_timeout is in seconds, as for libpq.
+        self.sslmode = query.get("sslmode", ["require"])[0]
+        self.timeout = query.get("connect_timeout", ["10"])[0]
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(
+            PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGDATABASE=self.name,
+            PGSSLMODE=self.sslmode, PGCONNECT_TIMEOUT=self.timeout, PGAPPNAME="mattermost",
+        )  # fmt: skip
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def psql(self, script: str) -> list[str]:
+        """Run `script` in one session, stopping at its first error; the rows it printed."""
+        if shutil.which("psql") is None:
+            raise Fatal("failed to ping DB: psql not found: install postgresql-client")
+        argv = ["psql", "--no-psqlrc", "--quiet", "--no-align", "--tuples-only", "--set=ON_ERROR_STOP=1"]
+        proc = subprocess.run(
+            [*argv, "--set=VERBOSITY=verbose", "--file=-"],
+            input=script, env=self.environment(), capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise self.error(proc.stderr)
+        return proc.stdout.splitlines()
+
+    def error(self, stderr: str) -> Fatal:
+        where = f"{self.host}:{self.port}"
+        if "Connection refused" in stderr:
+            return Fatal(f"failed to ping DB: dial tcp {where}: connect: connection refused")
+        if "could not translate host name" in stderr:
+            return Fatal(f"failed to ping DB: dial tcp: lookup {self.host}: no such host")
+        if "timeout expired" in stderr:
+            return Fatal(f"failed to ping DB: dial tcp {where}: i/o timeout")
+        found = re.search(r"\b(FATAL|ERROR):\s+(?:([0-9A-Z]{5}): )?(.*)", stderr)
+        if found is None:
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            return Fatal(f"failed to ping DB: {lines[-1] if lines else 'psql failed'}")
+        if found[1] == "FATAL":  # the server refused the session: a login, a role, a database
+            return Fatal(f"failed to ping DB: pq: {found[3]}")
+        return MigrationFailed(f"ERROR: {found[3]} (SQLSTATE {found[2]})")
+
+    def check_reachable(self) -> None:
+        check_knobs("postgres", self.user)
+        self.psql("SELECT 1;")
+
+    def applied(self) -> list[tuple[int, str]]:
+        self.check_reachable()
+        rows = self.psql(
+            "SELECT to_regclass('db_migrations') IS NOT NULL AS present \\gset\n"
+            "\\if :present\nSELECT version, name FROM db_migrations ORDER BY version;\n\\endif\n"
+        )
+        return [(int(v), n) for v, _, n in (row.partition("|") for row in rows)]
+
+    def migrate(self, *, dry_run: bool = False) -> list[str]:
+        name = f"sample_{schema():06d}"
+        done = [v for v, _ in self.applied() if v >= schema()]
+        if done:
+            return []
+        if dry_run:
+            return [name]
+        # Each release creates or alters real tables, in one transaction with its record.
+        fail = "DO $$BEGIN RAISE EXCEPTION 'simulated failure' USING ERRCODE = 'XX000'; END$$;"
+        script = f"""
+            BEGIN;
+            SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+            CREATE TABLE IF NOT EXISTS db_migrations (version bigint PRIMARY KEY, name varchar(64) NOT NULL);
+            SELECT count(*) > 0 AS done FROM db_migrations WHERE version >= {schema()} \\gset
+            \\if :done
+            \\else
+            CREATE TABLE IF NOT EXISTS systems (name varchar(64) PRIMARY KEY, value text NOT NULL);
+            CREATE TABLE IF NOT EXISTS posts (id bigserial PRIMARY KEY, createat bigint NOT NULL, message text NOT NULL);
+            ALTER TABLE posts ADD COLUMN IF NOT EXISTS since_{schema()} bigint;
+            INSERT INTO systems VALUES ('Version', {sql_literal(final_version())})
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+            {fail if os.environ.get("MMPKG_SAMPLE_MIGRATION_FAIL") == "1" else ""}
+            INSERT INTO db_migrations VALUES ({schema()}, {sql_literal(name)});
+            \\endif
+            COMMIT;
+        """
+        try:
+            self.psql(script)
+        except MigrationFailed as e:
+            raise MigrationFailed(f"migration {name} failed: {e}") from e
+        return [name]
+
+    def read_config(self) -> dict[str, Any]:
+        self.check_reachable()
+        rows = self.psql(
+            "SELECT to_regclass('configurations') IS NOT NULL AS present \\gset\n"
+            "\\if :present\nSELECT value FROM configurations WHERE active;\n\\endif\n"
+        )
+        with contextlib.suppress(ValueError):
+            stored = json.loads("\n".join(rows)) if rows else {}
+            return stored if isinstance(stored, dict) else {}
+        raise Fatal("failed to load configuration: the stored configuration is not JSON")
+
+    def write_config(self, cfg: dict[str, Any]) -> None:
+        self.check_reachable()
+        tag = f"$cfg{secrets.token_hex(8)}$"  # a dollar quote no JSON text can end
+        self.psql(f"""
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS configurations (
+                id varchar(26) PRIMARY KEY, value text NOT NULL, createat bigint NOT NULL, active boolean
+            );
+            UPDATE configurations SET active = NULL WHERE active;
+            INSERT INTO configurations VALUES ({sql_literal(random_string()[:26])}, {tag}{json.dumps(cfg)}{tag},
+                (extract(epoch FROM now()) * 1000)::bigint, true);
+            COMMIT;
+        """)
+
+    def record_start(self) -> None:
+        message = sql_literal(f"server {final_version()} started")
+        self.psql(
+            f"INSERT INTO posts (createat, message) VALUES ((extract(epoch FROM now()) * 1000)::bigint, {message});"
+        )
 
 
 # --- logging ------------------------------------------------------------------------------
@@ -568,12 +777,12 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
         else:
             print("Database successfully migrated")
     elif sub == "version":
-        state = db.read()
+        recorded = db.applied()
         if "all" in flags:
-            for m in state["migrations"]:
-                print(f"Varsion: {int(m['name'].rpartition('_')[2])}, Name: {m['name']}")
+            for version, name in recorded:
+                print(f"Varsion: {version}, Name: {name}")
         else:
-            print(f"Current database schema version is: {state['schema_version']}")
+            print(f"Current database schema version is: {max((v for v, _ in recorded), default=0)}")
     return 0
 
 
@@ -786,8 +995,10 @@ def cmd_server(flags: dict[str, str]) -> int:
     log.log("info", "Server is initializing...")
     build = f"{BUILD_NUMBER}/{BUILD_DATE}/{BUILD_HASH}/{ENTERPRISE_READY}"
     log.log("info", f"Current version is {final_version()} ({build})")
+    db = cfg.main_database()
     try:
-        cfg.main_database().migrate()
+        db.migrate()
+        db.record_start()
     except MigrationFailed as e:
         log.log("fatal", "Failed to apply database migrations.", error=str(e))
         raise Fatal(f"Failed to apply database migrations. {e}") from e

@@ -1,0 +1,127 @@
+"""`mattermost-pkg rollback`: after an upgrade, the database from the snapshot's dump, the
+configuration from its copy and the old package from the repository, with real PostgreSQL 15
+and real apt from a served, signed repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import harness
+import pytest
+from packages import PackageFactory
+from pgserver import PgDatabase, PgServer
+from scenario import BACKUPS, CONFIG, Site
+from test_db_backup import db_schema
+from test_lifecycle import NEW, OLD, schema, snapshots
+from test_repo import KEY, _apt_client, _serve, gnupghome
+
+from mmpkg.repo import Repository
+
+__all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
+
+pytestmark = pytest.mark.install
+
+
+def _tables(db: PgDatabase) -> list[str]:
+    return db.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+    )
+
+
+def _columns(db: PgDatabase) -> list[str]:
+    return db.query(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' ORDER BY 1"
+    )
+
+
+def _installed(root: harness.Root) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
+
+
+@dataclass
+class Upgraded:
+    """OLD used against a real database, then upgraded to NEW from the served repository."""
+
+    root: harness.Root
+    site: Site
+    db: PgDatabase
+    repo: Repository
+    url: str
+    old_tables: list[str]
+    old_columns: list[str]
+    old_config: dict[str, object]
+
+
+@pytest.fixture
+def upgraded(
+    root: harness.Root, postgres: PgServer, packages: PackageFactory, gnupghome: Path, tmp_path: Path
+) -> Iterator[Upgraded]:
+    db = postgres.new_database()
+    repo = Repository(tmp_path / "repo", gnupghome=gnupghome)
+    repo.add([packages.deb(OLD), packages.deb(NEW)], "stable", KEY)
+    with _serve(repo.path) as url:
+        _apt_client(root, repo, url)
+        root.run("apt-get", "update", "--error-on=any")
+        root.apt_install(f"mattermost={OLD}-1")
+        site = Site(root)
+        site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
+        with site.serve():
+            pass  # the server writes its row
+        site.edit_config("TeamSettings", "SiteName", "Before the upgrade")
+        old = Upgraded(root, site, db, repo, url, _tables(db), _columns(db), root.read_json(CONFIG))
+        root.apt_install(f"mattermost={NEW}-1")
+        assert db_schema(db) == schema(NEW) and _columns(db) != old.old_columns
+        with site.serve():
+            pass  # NEW writes its row too
+        site.edit_config("TeamSettings", "SiteName", "After the upgrade")
+        yield old
+
+
+def test_rollback_brings_back_the_database_the_configuration_and_the_package(upgraded: Upgraded) -> None:
+    root, db = upgraded.root, upgraded.db
+    snapshot = snapshots(root)[-1]
+    proc = root.run("mattermost-pkg", "rollback")
+    assert (
+        proc.stdout.splitlines()[0]
+        == f"mattermost: rolling back from {NEW} to {OLD} with {BACKUPS}/{snapshot}"
+    )
+    assert db.password not in proc.stdout + proc.stderr
+    assert _installed(root) == f"{OLD}-1"
+    # The schema is the old one, table by table and column by column, and the rows written
+    # before the upgrade are there (what NEW wrote after it is not: the database is the dump).
+    assert db_schema(db) == schema(OLD)
+    assert (_tables(db), _columns(db)) == (upgraded.old_tables, upgraded.old_columns)
+    assert db.query("SELECT message FROM posts") == [f"server {OLD} started"]
+    assert root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "Before the upgrade"
+    with upgraded.site.serve() as url:
+        assert upgraded.site.ping_version(url) == OLD
+
+
+def test_rollback_refuses_before_changing_anything(upgraded: Upgraded) -> None:
+    root, db = upgraded.root, upgraded.db
+    snapshot = root.path(f"{BACKUPS}/{snapshots(root)[-1]}")
+    dump = snapshot / "database.dump"
+
+    def refused(expected: str) -> None:
+        columns = _columns(db)
+        proc = root.run("mattermost-pkg", "rollback", check=False)
+        assert proc.returncode == 1
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("mattermost: error: ")]
+        assert len(errors) == 1 and expected in errors[0], proc.stderr
+        assert _installed(root) == f"{NEW}-1" and _columns(db) == columns
+        assert root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "After the upgrade"
+
+    # The old version is no longer offered by any repository.
+    upgraded.repo.remove("mattermost", f"{OLD}-1", "stable", KEY)
+    root.run("apt-get", "update", "--error-on=any")
+    refused(f"no configured repository offers mattermost {OLD}")
+    # A dump pg_restore cannot read.
+    good = dump.read_bytes()
+    dump.write_bytes(good[: len(good) // 2])
+    refused("cannot read the database dump")
+    # No dump at all.
+    dump.unlink()
+    refused("has no database dump")

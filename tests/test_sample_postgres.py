@@ -1,0 +1,119 @@
+"""The sample server's bin/mattermost against a real PostgreSQL: schema, rows, errors, knobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pgserver import PgDatabase, PgServer, _free_port
+from test_sample import Install, get, running_server, stop
+
+from mmpkg.sample import write_sample_release
+from mmpkg.versions import MattermostVersion
+
+V1 = "10.5.2"
+V2 = "10.6.0"
+
+
+@dataclass
+class PgInstall(Install):
+    """An extracted release whose DataSource is a real database; no stand-in directory."""
+
+    dsn: str = ""
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"PATH": os.environ["PATH"], "MM_SQLSETTINGS_DATASOURCE": self.dsn, **(extra or {})}
+
+
+@pytest.fixture(scope="module")
+def tarballs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    dest = tmp_path_factory.mktemp("releases")
+    return {v: write_sample_release(MattermostVersion.parse(v), dest=dest) for v in (V1, V2)}
+
+
+@pytest.fixture
+def db(postgres: PgServer) -> PgDatabase:
+    return postgres.new_database()
+
+
+def extract(tarball: Path, into: Path, dsn: str) -> PgInstall:
+    into.mkdir()
+    with tarfile.open(tarball) as tar:
+        tar.extractall(into, filter="data")
+    return PgInstall(into / "mattermost", into / "no-stand-in", dsn=dsn)
+
+
+def tables(db: PgDatabase) -> set[str]:
+    return set(db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+
+
+def test_migrations_live_in_the_database(tarballs: dict[str, Path], db: PgDatabase, tmp_path: Path) -> None:
+    v1 = extract(tarballs[V1], tmp_path / "v1", db.dsn())
+    first = v1.run("db", "migrate")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "Database successfully migrated"
+    assert db.query("SELECT version, name FROM db_migrations") == ["100502|sample_100502"]
+    assert {"db_migrations", "systems", "posts"} <= tables(db)
+    assert v1.run("db", "migrate").stdout.strip() == "No migrations to apply."
+    assert v1.run("db", "version").stdout == "Current database schema version is: 100502\n"
+
+    with running_server(v1) as (proc, port):
+        assert get(f"http://127.0.0.1:{port}/api/v4/system/ping")[0] == 200
+        stop(proc)
+    assert db.query("SELECT message FROM posts") == ["server 10.5.2 started"]
+
+    v2 = extract(tarballs[V2], tmp_path / "v2", db.dsn())
+    assert v2.run("db", "migrate").returncode == 0
+    assert v2.run("db", "version", "--all").stdout == (
+        "Varsion: 100502, Name: sample_100502\nVarsion: 100600, Name: sample_100600\n"
+    )
+    columns = db.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'posts'")
+    assert {"since_100502", "since_100600"} <= set(columns)
+    assert db.query("SELECT message FROM posts") == ["server 10.5.2 started"]
+    assert db.query("SELECT value FROM systems WHERE name = 'Version'") == ["10.6.0"]
+
+
+def test_a_failing_migration_changes_nothing(
+    tarballs: dict[str, Path], db: PgDatabase, tmp_path: Path
+) -> None:
+    v1 = extract(tarballs[V1], tmp_path / "v1", db.dsn())
+    proc = v1.run("db", "migrate", env={"MMPKG_SAMPLE_MIGRATION_FAIL": "1"})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (
+        "Error: failed to apply database migrations: migration sample_100502 failed: "
+        "ERROR: simulated failure (SQLSTATE XX000)"
+    )
+    assert tables(db) == set()  # the transaction took its tables with it
+
+
+def test_unreachable_and_refused(tarballs: dict[str, Path], db: PgDatabase, tmp_path: Path) -> None:
+    closed = _free_port()
+    v1 = extract(tarballs[V1], tmp_path / "v1", db.dsn(port=closed))
+    down = v1.run("db", "migrate")
+    assert (down.returncode, down.stderr.splitlines()[-1]) == (
+        1,
+        f"Error: failed to ping DB: dial tcp 127.0.0.1:{closed}: connect: connection refused",
+    )
+    v1.dsn = db.dsn(password="wrong")
+    wrong = v1.run("db", "migrate")
+    assert wrong.returncode == 1
+    assert wrong.stderr.splitlines()[-1] == (
+        f'Error: failed to ping DB: pq: password authentication failed for user "{db.user}"'
+    )
+    v1.dsn = db.dsn()
+    knob = v1.run("db", "migrate", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
+    assert knob.returncode == 1 and "connect: connection refused" in knob.stderr
+    assert tables(db) == set()
+
+
+def test_config_in_the_database(tarballs: dict[str, Path], db: PgDatabase, tmp_path: Path) -> None:
+    v1 = extract(tarballs[V1], tmp_path / "v1", db.dsn())
+    init = v1.run("db", "init", "--config", db.dsn())
+    assert init.returncode == 0, init.stderr
+    (stored,) = db.query("SELECT value FROM configurations WHERE active")
+    assert len(json.loads(stored)["FileSettings"]["PublicLinkSalt"]) == 32
+    assert db.query("SELECT count(*) FROM db_migrations") == ["1"]

@@ -55,8 +55,9 @@ MIRROR = os.environ.get("MMPKG_TEST_MIRROR", "http://deb.debian.org/debian")
 # probe it, postgresql-client for its real database and the package's pg_dump, which the .deb
 # recommends) plus systemd to boot and Debian's rpm so rpm also works inside a booted root.
 PRISTINE_PACKAGES = (
-    "adduser", "curl", "dbus", "jq", "passwd", "postgresql-client", "procps", "python3", "rpm",
-    "systemd", "systemd-sysv", "util-linux",
+    # dnf: what mattermost-pkg upgrade and rollback run in an rpm install (tests/repo_client.py)
+    "adduser", "curl", "dbus", "dnf", "jq", "passwd", "postgresql-client", "procps", "python3",
+    "rpm", "systemd", "systemd-sysv", "util-linux",
 )  # fmt: skip
 # Bump when _finish_pristine changes what it adds, so cached roots are rebuilt.
 PRISTINE_LAYOUT = 2
@@ -98,6 +99,8 @@ SHIM_PROVIDES = (
     "/sbin/ldconfig", "bash", "ca-certificates", "coreutils", "curl", "findutils", "gawk",
     "glibc", "grep", "gzip", "jq", "openssl", "procps-ng", "python3", "sed", "setup",
     "shadow-utils", "systemd", "systemd-units", "tar", "tzdata", "util-linux", "which",
+    # what dnf run inside the root reads its $releasever from, as from a distribution's
+    "system-release(releasever) = 9",
 )  # fmt: skip
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import harness
 import pytest
 from packages import PackageFactory
+from repo_client import RepoClient
 from scenario import Site, assert_nothing_lost
-from test_repo import KEY, _apt_client, _serve, gnupghome
+from test_repo import KEY, _serve, gnupghome
 
 from mmpkg.repo import Repository
 from mmpkg.upgrade_path import plan, refusal
@@ -25,31 +26,31 @@ V = MattermostVersion.parse
 CHAIN = ("5.35.0", "5.37.10", "7.1.8", "10.11.18", "11.8.0")
 
 
-def _published(tmp: Path, gnupghome: Path, packages: PackageFactory, versions: tuple[str, ...]) -> Repository:
+def _published(
+    tmp: Path, gnupghome: Path, packages: PackageFactory, versions: tuple[str, ...], fmt: str
+) -> Repository:
     repo = Repository(tmp / "repo", gnupghome=gnupghome)
-    repo.add([packages.deb(v) for v in versions], "stable", KEY, keep=len(versions))
+    files = [packages.deb(v) if fmt == "deb" else packages.build(v).rpm for v in versions]
+    repo.add(files, "stable", KEY, keep=len(versions))
     return repo
 
 
-@pytest.fixture
-def client(root: harness.Root) -> Iterator[tuple[harness.Root, Site]]:
-    yield root, Site(root)
-
-
-def _installed(root: harness.Root) -> str:
-    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
+@pytest.fixture(params=["deb", "rpm"])
+def client(request: pytest.FixtureRequest, root: harness.Root) -> Iterator[tuple[RepoClient, Site]]:
+    yield RepoClient(root, str(request.param)), Site(root)
 
 
 @pytest.mark.install
 def test_a_five_release_chain_from_the_repository(
-    client: tuple[harness.Root, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
+    client: tuple[RepoClient, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
 ) -> None:
-    root, site = client
-    repo = _published(tmp_path, gnupghome, packages, CHAIN)
+    pm, site = client
+    root = pm.root
+    repo = _published(tmp_path, gnupghome, packages, CHAIN, pm.fmt)
     with _serve(repo.path) as url:
-        _apt_client(root, repo, url)
-        root.run("apt-get", "update", "--error-on=any")
-        root.apt_install(f"mattermost={CHAIN[0]}-1")
+        pm.configure(repo, url)
+        pm.refresh()
+        pm.install(CHAIN[0])
         site.create_database()
         site.edit_config("TeamSettings", "SiteName", "Chained")
         site.add_override("50-team.json", {"ServiceSettings": {"SiteURL": "https://chat.example.com"}})
@@ -61,14 +62,14 @@ def test_a_five_release_chain_from_the_repository(
         stops = [str(v) for v in plan(V(CHAIN[0]), V(CHAIN[-1]), map(V, CHAIN))]
         assert stops == ["5.37.10", "7.1.8", CHAIN[-1]]  # both ESR stops; 10.11 is not one
         assert dry.stdout == f"mattermost: upgrade plan: {' -> '.join([CHAIN[0], *stops])}\n"
-        assert _installed(root) == f"{CHAIN[0]}-1"
+        assert pm.installed() == f"{CHAIN[0]}-1"
 
         # Through both ESRs to a chosen version, then on to the newest: five releases.
         to = root.run("mattermost-pkg", "upgrade", "--to", "10.11.18")
         assert "mattermost: upgrade plan: 5.35.0 -> 5.37.10 -> 7.1.8 -> 10.11.18\n" in to.stdout
-        assert _installed(root) == "10.11.18-1"
+        assert pm.installed() == "10.11.18-1"
         done = root.run("mattermost-pkg", "upgrade")
-        assert _installed(root) == f"{CHAIN[-1]}-1"
+        assert pm.installed() == f"{CHAIN[-1]}-1"
         assert done.stdout.splitlines()[-1] == f"mattermost: mattermost is at {CHAIN[-1]}"
         again = root.run("mattermost-pkg", "upgrade")
         assert again.stdout == f"mattermost: mattermost {CHAIN[-1]} is installed: nothing to upgrade\n"
@@ -82,15 +83,16 @@ def test_a_five_release_chain_from_the_repository(
 
 @pytest.mark.install
 def test_a_chain_missing_a_stop_is_refused_before_anything_changes(
-    client: tuple[harness.Root, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
+    client: tuple[RepoClient, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
 ) -> None:
-    root, site = client
+    pm, site = client
+    root = pm.root
     without_esr = tuple(v for v in CHAIN if not v.startswith("7.1."))
-    repo = _published(tmp_path, gnupghome, packages, without_esr)
+    repo = _published(tmp_path, gnupghome, packages, without_esr, pm.fmt)
     with _serve(repo.path) as url:
-        _apt_client(root, repo, url)
-        root.run("apt-get", "update", "--error-on=any")
-        root.apt_install(f"mattermost={CHAIN[0]}-1")
+        pm.configure(repo, url)
+        pm.refresh()
+        pm.install(CHAIN[0])
         site.create_database()
         before = site.state()
         proc = root.run("mattermost-pkg", "upgrade", check=False)
@@ -101,5 +103,5 @@ def test_a_chain_missing_a_stop_is_refused_before_anything_changes(
         f"mattermost: error: no upgrade path from 5.37.10 to {CHAIN[-1]} among the versions the "
         f"repositories offer: {why.split(': ', 1)[1]}. Publish the missing release in the repository, then try again\n"
     )
-    assert _installed(root) == f"{CHAIN[0]}-1"
+    assert pm.installed() == f"{CHAIN[0]}-1"
     assert_nothing_lost(before, site.state())

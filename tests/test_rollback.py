@@ -12,10 +12,11 @@ import harness
 import pytest
 from packages import PackageFactory
 from pgserver import PgDatabase, PgServer
+from repo_client import RepoClient
 from scenario import BACKUPS, CONFIG, Site
 from test_db_backup import db_schema
 from test_lifecycle import NEW, OLD, schema, snapshots
-from test_repo import KEY, _apt_client, _serve, gnupghome
+from test_repo import KEY, _serve, gnupghome
 
 from mmpkg.repo import Repository
 
@@ -37,15 +38,11 @@ def _columns(db: PgDatabase) -> list[str]:
     )
 
 
-def _installed(root: harness.Root) -> str:
-    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
-
-
 @dataclass
 class Upgraded:
     """OLD used against a real database, then upgraded to NEW from the served repository."""
 
-    root: harness.Root
+    pm: RepoClient
     site: Site
     db: PgDatabase
     repo: Repository
@@ -55,24 +52,31 @@ class Upgraded:
     old_config: dict[str, object]
 
 
-@pytest.fixture
+@pytest.fixture(params=["deb", "rpm"])
 def upgraded(
-    root: harness.Root, postgres: PgServer, packages: PackageFactory, gnupghome: Path, tmp_path: Path
+    request: pytest.FixtureRequest,
+    root: harness.Root,
+    postgres: PgServer,
+    packages: PackageFactory,
+    gnupghome: Path,
+    tmp_path: Path,
 ) -> Iterator[Upgraded]:
+    pm = RepoClient(root, str(request.param))
     db = postgres.new_database()
     repo = Repository(tmp_path / "repo", gnupghome=gnupghome)
-    repo.add([packages.deb(OLD), packages.deb(NEW)], "stable", KEY)
+    built = [packages.build(v) for v in (OLD, NEW)]
+    repo.add([b.deb if pm.fmt == "deb" else b.rpm for b in built], "stable", KEY)
     with _serve(repo.path) as url:
-        _apt_client(root, repo, url)
-        root.run("apt-get", "update", "--error-on=any")
-        root.apt_install(f"mattermost={OLD}-1")
+        pm.configure(repo, url)
+        pm.refresh()
+        pm.install(OLD)
         site = Site(root)
         site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
         with site.serve():
             pass  # the server writes its row
         site.edit_config("TeamSettings", "SiteName", "Before the upgrade")
-        old = Upgraded(root, site, db, repo, url, _tables(db), _columns(db), root.read_json(CONFIG))
-        root.apt_install(f"mattermost={NEW}-1")
+        old = Upgraded(pm, site, db, repo, url, _tables(db), _columns(db), root.read_json(CONFIG))
+        pm.install(NEW)
         assert db_schema(db) == schema(NEW) and _columns(db) != old.old_columns
         with site.serve():
             pass  # NEW writes its row too
@@ -81,7 +85,8 @@ def upgraded(
 
 
 def test_rollback_brings_back_the_database_the_configuration_and_the_package(upgraded: Upgraded) -> None:
-    root, db = upgraded.root, upgraded.db
+    pm, db = upgraded.pm, upgraded.db
+    root = pm.root
     snapshot = snapshots(root)[-1]
     proc = root.run("mattermost-pkg", "rollback")
     assert (
@@ -89,7 +94,7 @@ def test_rollback_brings_back_the_database_the_configuration_and_the_package(upg
         == f"mattermost: rolling back from {NEW} to {OLD} with {BACKUPS}/{snapshot}"
     )
     assert db.password not in proc.stdout + proc.stderr
-    assert _installed(root) == f"{OLD}-1"
+    assert pm.installed() == f"{OLD}-1"
     # The schema is the old one, table by table and column by column, and the rows written
     # before the upgrade are there (what NEW wrote after it is not: the database is the dump).
     assert db_schema(db) == schema(OLD)
@@ -101,7 +106,8 @@ def test_rollback_brings_back_the_database_the_configuration_and_the_package(upg
 
 
 def test_rollback_refuses_before_changing_anything(upgraded: Upgraded) -> None:
-    root, db = upgraded.root, upgraded.db
+    pm, db = upgraded.pm, upgraded.db
+    root = pm.root
     snapshot = root.path(f"{BACKUPS}/{snapshots(root)[-1]}")
     dump = snapshot / "database.dump"
 
@@ -111,12 +117,12 @@ def test_rollback_refuses_before_changing_anything(upgraded: Upgraded) -> None:
         assert proc.returncode == 1
         errors = [line for line in proc.stderr.splitlines() if line.startswith("mattermost: error: ")]
         assert len(errors) == 1 and expected in errors[0], proc.stderr
-        assert _installed(root) == f"{NEW}-1" and _columns(db) == columns
+        assert pm.installed() == f"{NEW}-1" and _columns(db) == columns
         assert root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "After the upgrade"
 
     # The old version is no longer offered by any repository.
     upgraded.repo.remove("mattermost", f"{OLD}-1", "stable", KEY)
-    root.run("apt-get", "update", "--error-on=any")
+    pm.refresh()
     refused(f"no configured repository offers mattermost {OLD}")
     # A dump pg_restore cannot read.
     good = dump.read_bytes()

@@ -56,6 +56,13 @@ class RepoClient:
                 "dnf", "install", "-y", "--setopt=install_weak_deps=False", f"mattermost-{version}-1"
             )
 
+    def finish(self) -> None:
+        """What completes a failed upgrade in this format (as the package's message says)."""
+        if self.fmt == "deb":
+            self.root.run("dpkg", *harness.CONF_OLD, "--configure", "-a")
+        else:
+            self.root.run("mattermost-pkg", "resume")
+
     def installed(self) -> str:
         """The installed package's VERSION-RELEASE."""
         if self.fmt == "deb":

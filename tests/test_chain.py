@@ -13,6 +13,7 @@ import pytest
 from packages import PackageFactory
 from repo_client import RepoClient
 from scenario import Site, assert_nothing_lost
+from test_lifecycle import schema
 from test_repo import KEY, _serve, gnupghome
 
 from mmpkg.repo import Repository
@@ -105,3 +106,38 @@ def test_a_chain_missing_a_stop_is_refused_before_anything_changes(
     )
     assert pm.installed() == f"{CHAIN[0]}-1"
     assert_nothing_lost(before, site.state())
+
+
+@pytest.mark.install
+def test_a_chain_stops_at_the_first_failing_stop(
+    client: tuple[RepoClient, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path
+) -> None:
+    """A stop whose migration fails ends the chain there, with the package's own message and
+    mattermost-pkg's one line; once the cause is gone the package finishes, and the chain goes on."""
+    pm, site = client
+    root = pm.root
+    chain = CHAIN[:4]  # the first stop that migrates (6.5 and later do) is 7.1.8
+    repo = _published(tmp_path, gnupghome, packages, chain, pm.fmt)
+    with _serve(repo.path) as url:
+        pm.configure(repo, url)
+        pm.refresh()
+        pm.install(chain[0])
+        site.create_database()
+        site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="1")
+        proc = root.run("mattermost-pkg", "upgrade", check=False)
+        assert proc.returncode != 0
+        ours = [line for line in proc.stderr.splitlines() if "mattermost-pkg upgrade" in line]
+        assert ours == [
+            f"mattermost: error: the upgrade to {chain[2]} failed (the package's messages above say why "
+            f"and what to do); mattermost is at {chain[2]}-1. Fix that, then run "
+            f"'mattermost-pkg upgrade --to {chain[3]}' again to go on"
+        ], proc.stderr
+        assert "simulated failure" in proc.stdout + proc.stderr
+        # Nothing went past the failing stop, and its migration took nothing with it.
+        assert pm.installed() == f"{chain[2]}-1"
+        assert site.schema() < schema(chain[2])
+        site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="0")
+        pm.finish()
+        assert site.schema() == schema(chain[2])
+        root.run("mattermost-pkg", "upgrade")
+        assert pm.installed() == f"{chain[3]}-1"

@@ -131,6 +131,24 @@ def test_a_removed_package_is_served_until_no_kept_index_names_it(
     assert published.check() == []
 
 
+def test_a_withdrawn_file_counts_only_its_own_channels_publishes(
+    published: Repository, packages: PackageFactory
+) -> None:
+    """Publishing stable is no new generation of esr: esr's kept indices may still name a file
+    withdrawn from esr, however often stable changes."""
+    built = packages.build(V1)
+    published.add([built.deb], "esr", KEY)
+    esr_deb = next(published.path / e.path for e in published.list("esr") if e.name == "mattermost")
+    published.remove("mattermost", f"{V1}-1", "esr", KEY)
+    for _ in range(publish.KEEP_GENERATIONS + 1):
+        published.add([], "stable", KEY)
+    assert esr_deb.is_file()
+    for _ in range(publish.KEEP_GENERATIONS - 1):
+        published.add([], "esr", KEY)
+    assert not esr_deb.exists()
+    assert published.check() == []
+
+
 def test_a_tree_from_before_generations_is_taken_over(
     published: Repository, packages: PackageFactory, ring: Path
 ) -> None:

@@ -110,12 +110,16 @@ def withdrawn(tree: Path) -> set[str]:
     return set(json.loads(f.read_text()).get(WITHDRAWN, {})) if f.exists() else set()
 
 
-def withdraw(tx: Transaction, removed: list[Path], readded: list[Path]) -> None:
-    """Record `removed` as withdrawn, and delete those withdrawn long enough ago."""
+def withdraw(tx: Transaction, channel: str, removed: list[Path], readded: list[Path]) -> None:
+    """Record `removed` as withdrawn, and delete those of `channel` withdrawn long enough ago:
+    a publish of `channel` is one generation of its indices, and only of its."""
     pending: dict[str, int] = tx.state.setdefault(WITHDRAWN, {})
     for path in readded:
         pending.pop(str(path.relative_to(tx.tree)), None)
+    own = (f"pool/{channel}/", f"rpm/{channel}/")
     for rel, left in sorted(pending.items()):
+        if not rel.startswith(own):
+            continue
         if left <= 1:
             del pending[rel]
             tx.delete(tx.tree / rel)

@@ -216,7 +216,7 @@ class Repository:
         readded = [dest for _, dest in added]
         unlisted = [self.path / p for p in publish.withdrawn(self.path)]
         unlisted = [p for p in unlisted if p not in readded] + removed
-        publish.withdraw(tx, removed, readded)
+        publish.withdraw(tx, channel, removed, readded)
         log.info("indexing and signing dists/%s", channel)
         apt.prepare_suite(tx, channel, signer, added=added, removed=unlisted)
         for arch in dnf.ARCHES:

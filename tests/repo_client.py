@@ -56,6 +56,13 @@ class RepoClient:
                 "dnf", "install", "-y", "--setopt=install_weak_deps=False", f"mattermost-{version}-1"
             )
 
+    def reinstall(self) -> None:
+        """The installed version again (what a new revision of a release does, too)."""
+        if self.fmt == "deb":
+            self.root.run("apt-get", "install", "-y", "--reinstall", *CONF, "mattermost")
+        else:
+            self.root.run("dnf", "reinstall", "-y", "mattermost")
+
     def finish(self) -> None:
         """What completes a failed upgrade in this format (as the package's message says)."""
         if self.fmt == "deb":

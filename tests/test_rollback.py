@@ -88,6 +88,9 @@ def test_rollback_brings_back_the_database_the_configuration_and_the_package(upg
     pm, db = upgraded.pm, upgraded.db
     root = pm.root
     snapshot = snapshots(root)[-1]
+    # A reinstall since makes a snapshot of its own, which is no upgrade's to go back from.
+    pm.reinstall()
+    assert snapshots(root)[-1] != snapshot
     proc = root.run("mattermost-pkg", "rollback")
     assert (
         proc.stdout.splitlines()[0]
@@ -103,6 +106,15 @@ def test_rollback_brings_back_the_database_the_configuration_and_the_package(upg
     assert root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "Before the upgrade"
     with upgraded.site.serve() as url:
         assert upgraded.site.ping_version(url) == OLD
+    # Rolling back again finds no upgrade to the installed version: the rollback's own
+    # downgrade is none.
+    again = root.run("mattermost-pkg", "rollback", check=False)
+    assert again.returncode == 1
+    assert again.stderr == (
+        f"mattermost: error: no snapshot in {BACKUPS} of an upgrade to the installed {OLD}; name one of "
+        "'mattermost-pkg list-backups' to roll back to it\n"
+    )
+    assert pm.installed() == f"{OLD}-1"
 
 
 def test_rollback_refuses_before_changing_anything(upgraded: Upgraded) -> None:

@@ -27,8 +27,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for profile, b in results["builds"].items():
         lines += [
-            f"**{profile}**: {b['unpacked_bytes'] / 1e6:.0f} MB unpacked in {b['files']} files, "
-            f"{b['tarball_bytes'] / 1e6:.0f} MB tarball",
+            f"**{profile}**: {b['unpacked_bytes'] / 1e6:.1f} MB unpacked in {b['files']} files, "
+            f"{b['tarball_bytes'] / 1e6:.1f} MB tarball",
             "",
             "| deb + rpm, zstd | wall s | CPU s | peak RSS MiB |",
             "|---|---|---|---|",

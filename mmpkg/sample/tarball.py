@@ -31,6 +31,7 @@ from mmpkg.release import Arch, Edition, tarball_name
 from mmpkg.sample.build_info import build_date, build_epoch, build_hash
 from mmpkg.sample.config_defaults import config_defaults
 from mmpkg.sample.fake_mattermost import go_json
+from mmpkg.sample.profiles import BULK_DIRS, PROFILES, BulkFile, Profile, bulk_files, plugin_bundle
 from mmpkg.versions import MattermostVersion
 
 # CI builds as an ordinary user; a packager must not trust (or need) tar ownership.
@@ -61,10 +62,14 @@ def write_sample_release(
     edition: Edition = Edition.ENTERPRISE,
     arch: Arch = Arch.AMD64,
     dest: Path,
+    profile: Profile = PROFILES["small"],
 ) -> Path:
-    """Write `dest/<upstream tarball name>` and return its path."""
+    """Write `dest/<upstream tarball name>` and return its path; `profile` adds bulk (profiles.py)."""
     target = dest / tarball_name(version, edition, arch)
-    entries = [*_arch_part(version, edition, arch), *_shared_part(version, edition)]
+    entries: list[Entry | BulkFile] = [*_arch_part(version, edition, arch), *_shared_part(version, edition)]
+    if profile.bulk:
+        entries += [Entry(d) for d in BULK_DIRS]
+        entries += bulk_files(version, str(arch), profile)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{target.name}.", suffix=".part")
@@ -72,7 +77,10 @@ def write_sample_release(
         raise MmpkgError(f"cannot write to {dest}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as out:
-            _write_tar_gz(out, "mattermost", entries, build_epoch(version))
+            # Upstream's `tar czf` compresses at gzip's default level; the small sample keeps
+            # its original level 9 so its bytes do not change.
+            level = 6 if profile.bulk else 9
+            _write_tar_gz(out, "mattermost", entries, build_epoch(version), level=level, scratch=Path(tmp))
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -81,10 +89,18 @@ def write_sample_release(
     return target
 
 
-def _write_tar_gz(out: IO[bytes], top: str, entries: Iterable[Entry], mtime: int) -> None:
+def _write_tar_gz(
+    out: IO[bytes],
+    top: str,
+    entries: Iterable[Entry | BulkFile],
+    mtime: int,
+    *,
+    level: int = 9,
+    scratch: Path | None = None,
+) -> None:
     # No file name and mtime 0 in the gzip header, so the bytes depend on the content only.
     with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz,
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=level) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
     ):
         for entry in entries:
@@ -92,7 +108,9 @@ def _write_tar_gz(out: IO[bytes], top: str, entries: Iterable[Entry], mtime: int
             info.mtime = mtime
             info.uid = info.gid = BUILD_UID
             info.uname = info.gname = BUILD_USER
-            if entry.data is None:
+            if isinstance(entry, BulkFile):
+                _add_bulk(tar, info, entry, scratch)
+            elif entry.data is None:
                 info.type = tarfile.DIRTYPE
                 info.mode = 0o755
                 tar.addfile(info)
@@ -100,6 +118,23 @@ def _write_tar_gz(out: IO[bytes], top: str, entries: Iterable[Entry], mtime: int
                 info.mode = entry.mode
                 info.size = len(entry.data)
                 tar.addfile(info, io.BytesIO(entry.data))
+
+
+def _add_bulk(tar: tarfile.TarFile, info: tarfile.TarInfo, bulk: BulkFile, scratch: Path | None) -> None:
+    """Stream a generated member into the archive; a plugin bundle goes through a scratch file."""
+    info.mode = bulk.mode
+    if not bulk.compressible:
+        assert scratch is not None
+        bundle = plugin_bundle(bulk, int(info.mtime), scratch.with_suffix(".bundle"))
+        try:
+            info.size = bundle.stat().st_size
+            with bundle.open("rb") as data:
+                tar.addfile(info, data)
+        finally:
+            bundle.unlink()
+        return
+    info.size = bulk.size
+    tar.addfile(info, bulk.source())
 
 
 def _arch_part(version: MattermostVersion, edition: Edition, arch: Arch) -> Iterator[Entry]:

@@ -1,14 +1,15 @@
-"""`make demo`: the whole job on sample releases, then (as root) a real install and upgrade.
+"""`make demo`: the whole job on sample releases, then (as root) a real install, upgrade and rollback.
 
 1. mmpkg writes two sample releases and builds a .deb and an .rpm from each, into demo/dist.
 2. The first release's packages are published into a signed apt + dnf repository, demo/repo,
    with a signing key made for the demo (demo/gnupg), and the tree is served on loopback.
 3. As root, with the system tools present: a throw-away Debian root is booted with systemd and
-   set up as a client of the repository the way an administrator would (`mmpkg repo
-   client-config`); `apt-get install mattermost` installs the first release, the database is
-   configured and the server started. The second release is published, and `apt-get upgrade`
-   takes the server to it with its configuration intact. Nothing outside the throw-away root
-   and demo/ changes.
+   set up as a client of the repository with the two commands `mmpkg repo client-config
+   --commands` prints; apt installs the keyring package and the first release, whose server
+   runs against a real PostgreSQL 15 started on loopback for the demo. The second release is
+   published, `apt-get upgrade` takes the server to it (the database dumped first, the
+   configuration kept), and `mattermost-pkg rollback` brings the first one back, database
+   included. Nothing outside the throw-away root, the demo's PostgreSQL and demo/ changes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
+from pgserver import PgDatabase, pg_server
 from scenario import Site, free_port
 
 from mmpkg.cli import main as mmpkg
@@ -38,6 +40,7 @@ TOP = Path(__file__).resolve().parent.parent
 DEMO = TOP / "demo"
 VERSIONS = ("10.5.2", "10.11.1")
 MAINTAINER = "mmpkg demo <mmpkg-demo@example.com>"
+CONF = [arg for c in harness.CONF_OLD for arg in ("-o", f"Dpkg::Options::={c}")]
 SIGN_KEY = "mmpkg-demo@example.com"
 
 
@@ -150,37 +153,43 @@ def wait_ping(url: str, timeout: float = 60) -> str:
 
 def install_and_upgrade(url: str, v2: list[Path]) -> None:
     lower = harness.pristine_root()
-    with harness.Root(lower, name="demo") as root, harness.Booted(root):
+    with pg_server() as postgres, harness.Root(lower, name="demo") as root, harness.Booted(root):
         site = Site(root)
         client_setup(root, url)
         port = free_port()
-        say("configure: a database, and a port for this demo in /etc/mattermost/mattermost.env")
-        site.create_database()
-        site.set_env(MM_SERVICESETTINGS_LISTENADDRESS=f"127.0.0.1:{port}")
+        db = postgres.new_database("demo")
+        say(
+            f"configure: PostgreSQL 15 on 127.0.0.1:{postgres.port} (database {db.name}), and a port, in /etc/mattermost/mattermost.env"
+        )
+        site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn(), MM_SERVICESETTINGS_LISTENADDRESS=f"127.0.0.1:{port}")
         root.run("systemctl", "start", "mattermost")
         url = f"http://127.0.0.1:{port}/api/v4/system/ping"
         print(f"systemctl start mattermost -> {url} answers version {wait_ping(url)}")
         salt = root.read_json("/etc/mattermost/config.json")["FileSettings"]["PublicLinkSalt"]
         print(f"the server generated FileSettings.PublicLinkSalt = {salt}")
+        print(f"database schema: {schema(db)}; posts: {db.query('SELECT message FROM posts')}")
 
         publish(v2)
         say("apt-get update && apt-get upgrade   (with the server running)")
         root.run("apt-get", "update", "--error-on=any")
-        show(
-            root.run(
-                "apt-get",
-                "upgrade",
-                "-y",
-                *(a for c in harness.CONF_OLD for a in ("-o", f"Dpkg::Options::={c}")),
-            ).stdout
-        )
+        show(root.run("apt-get", "upgrade", "-y", *CONF).stdout)
         after = root.read_json("/etc/mattermost/config.json")["FileSettings"]["PublicLinkSalt"]
         print(f"the server answers version {wait_ping(url)}; PublicLinkSalt kept: {after == salt}")
-        print(f"database schema: {site.schema()}")
-        say("mattermost-pkg status")
-        print(root.run("mattermost-pkg", "status").stdout)
+        print(f"database schema: {schema(db)}; posts: {db.query('SELECT message FROM posts')}")
         if after != salt:
             raise SystemExit("the upgrade lost the server's generated salt")
+        say("mattermost-pkg status")
+        print(root.run("mattermost-pkg", "status").stdout)
+
+        say(
+            "mattermost-pkg rollback   (the database from the upgrade's dump, the configuration, the old package)"
+        )
+        show(root.run("mattermost-pkg", "rollback").stdout)
+        print(f"the server answers version {wait_ping(url)}; database schema: {schema(db)}")
+
+
+def schema(db: PgDatabase) -> str:
+    return db.query("SELECT coalesce(max(version), 0) FROM db_migrations")[0]
 
 
 def main() -> int:

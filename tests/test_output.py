@@ -167,9 +167,9 @@ def test_a_full_disk_is_said_to_be_one(
 def test_rpmbuilds_own_words_are_kept(
     packages: PackageFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Room for the payload but not for the header rpmbuild writes after it (measured: 480 to
-    # 640 KiB for the sample release).
-    with small_disk(tmp_path, 560) as disk:
+    # Room for the payload but not for the header rpmbuild writes after it (measured: 600 to
+    # 860 KiB for the sample release; remeasure when the sample grows).
+    with small_disk(tmp_path, 720) as disk:
         assert main(build(packages.tarball("10.5.2"), "--out", disk / "dist", "--formats", "rpm")) == 6
     assert "rpmbuild failed with exit code 1: error: Unable to write header to" in one_error(capsys)
 

@@ -48,7 +48,11 @@ def prepare_arch(
     out = tx.path(f"repodata-{channel}-{arch}")
     out.mkdir()
     has_metadata = (repo / "repodata" / "repomd.xml").is_file()
-    update = ["--update", "--update-md-path", str(repo)] if has_metadata else []
+    # --update trusts a file's old metadata when its name, size and mtime (in seconds) match: a
+    # file replaced in place (re-signed when a key is retired) can match all three, so then
+    # everything is read again.
+    replaced = any(dest.parent == repo / "Packages" and dest.exists() for _, dest in added)
+    update = ["--update", "--update-md-path", str(repo)] if has_metadata and not replaced else []
     run(["createrepo_c", "--quiet", *update, "--outputdir", str(out), str(scan)])
     new = out / "repodata"
     signer.detach(new / "repomd.xml", new / "repomd.xml.asc")

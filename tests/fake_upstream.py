@@ -45,10 +45,12 @@ class SigningKeys:
     home: Path
 
     @classmethod
-    def make(cls, home: Path) -> SigningKeys:
+    def make(cls, home: Path, *, also: tuple[str, ...] = ()) -> SigningKeys:
+        """Mattermost's stand-in and another key, and one key for each address in `also` (a
+        repository's signing key, say)."""
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         keys = cls(home)
-        for email in (RELEASE_KEY, OTHER_KEY):
+        for email in (RELEASE_KEY, OTHER_KEY, *also):
             params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
             params += f"Name-Real: test\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
             keys._gpg("--gen-key", input=params.encode())

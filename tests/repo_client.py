@@ -41,6 +41,12 @@ class RepoClient:
                 self.root.rpm("-i", harness.base_provides_rpm())
         self.root.write_text(source.path, source.text)
 
+    def install_from(self, repo: Repository, url: str, version: str) -> None:
+        """A new server of `repo` served at `url`, with mattermost `version` installed."""
+        self.configure(repo, url)
+        self.refresh()
+        self.install(version)
+
     def refresh(self) -> None:
         if self.fmt == "deb":
             self.root.run("apt-get", "update", "--error-on=any")

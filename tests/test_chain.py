@@ -49,9 +49,7 @@ def test_a_five_release_chain_from_the_repository(
     root = pm.root
     repo = _published(tmp_path, gnupghome, packages, CHAIN, pm.fmt)
     with _serve(repo.path) as url:
-        pm.configure(repo, url)
-        pm.refresh()
-        pm.install(CHAIN[0])
+        pm.install_from(repo, url, CHAIN[0])
         site.create_database()
         site.edit_config("TeamSettings", "SiteName", "Chained")
         site.add_override("50-team.json", {"ServiceSettings": {"SiteURL": "https://chat.example.com"}})
@@ -91,9 +89,7 @@ def test_a_chain_missing_a_stop_is_refused_before_anything_changes(
     without_esr = tuple(v for v in CHAIN if not v.startswith("7.1."))
     repo = _published(tmp_path, gnupghome, packages, without_esr, pm.fmt)
     with _serve(repo.path) as url:
-        pm.configure(repo, url)
-        pm.refresh()
-        pm.install(CHAIN[0])
+        pm.install_from(repo, url, CHAIN[0])
         site.create_database()
         before = site.state()
         proc = root.run("mattermost-pkg", "upgrade", check=False)
@@ -119,9 +115,7 @@ def test_a_chain_stops_at_the_first_failing_stop(
     chain = CHAIN[:4]  # the first stop that migrates (6.5 and later do) is 7.1.8
     repo = _published(tmp_path, gnupghome, packages, chain, pm.fmt)
     with _serve(repo.path) as url:
-        pm.configure(repo, url)
-        pm.refresh()
-        pm.install(chain[0])
+        pm.install_from(repo, url, chain[0])
         site.create_database()
         site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="1")
         proc = root.run("mattermost-pkg", "upgrade", check=False)

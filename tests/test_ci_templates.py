@@ -110,13 +110,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
     harness.require(
         "gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "dpkg-deb", "rsync", "jq", "curl", root=False
     )
-    keys = SigningKeys.make(tmp_path_factory.mktemp("ci-gnupg") / "home")
-    params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
-    keys._gpg(
-        "--gen-key",
-        input=(params + f"Name-Real: repo\nName-Email: {REPO_KEY}\nExpire-Date: 0\n%commit\n").encode(),
-    )
-    return keys
+    return SigningKeys.make(tmp_path_factory.mktemp("ci-gnupg") / "home", also=(REPO_KEY,))
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import harness
 import pytest
+from cli_runner import Mmpkg, runner
 from packages import PackageFactory
-
-from mmpkg.cli import main
 
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
@@ -44,21 +42,13 @@ def _fingerprint(home: Path, key: str) -> str:
     return next(line.split(":")[9] for line in colons.splitlines() if line.startswith("fpr"))
 
 
-Mmpkg = Callable[..., tuple[int, str, str]]
-
-
 @pytest.fixture
 def mmpkg(gnupghome: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Mmpkg:
     """Run `mmpkg ARGS...`; return (exit code, stdout, stderr)."""
     monkeypatch.setenv("GNUPGHOME", str(gnupghome))
     monkeypatch.delenv("MMPKG_SIGN_KEY", raising=False)
 
-    def call(*args: object) -> tuple[int, str, str]:
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
+    return runner(capsys)
 
 
 def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory) -> None:

@@ -67,9 +67,7 @@ def upgraded(
     built = [packages.build(v) for v in (OLD, NEW)]
     repo.add([b.deb if pm.fmt == "deb" else b.rpm for b in built], "stable", KEY)
     with _serve(repo.path) as url:
-        pm.configure(repo, url)
-        pm.refresh()
-        pm.install(OLD)
+        pm.install_from(repo, url, OLD)
         site = Site(root)
         site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
         with site.serve():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import harness
 import pytest
+from cli_runner import Mmpkg, runner
 from fake_upstream import SigningKeys, Upstream, serve
 from test_repo import _serve
 
@@ -24,19 +25,12 @@ from mmpkg.versions import MattermostVersion
 FIRST, BAD, NEWEST, FOURTH = "10.5.2", "10.11.1", "10.12.0", "10.12.1"
 REPO_KEY = "sync@example.invalid"
 MAINTAINER = "Sync Test <sync@example.com>"
-Mmpkg = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
     harness.require("gpg", "gpgv", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb", root=False)
-    keys = SigningKeys.make(tmp_path_factory.mktemp("sync-gnupg") / "home")
-    params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
-    keys._gpg(
-        "--gen-key",
-        input=(params + f"Name-Real: repo\nName-Email: {REPO_KEY}\nExpire-Date: 0\n%commit\n").encode(),
-    )
-    return keys
+    return SigningKeys.make(tmp_path_factory.mktemp("sync-gnupg") / "home", also=(REPO_KEY,))
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +50,7 @@ def mmpkg(keys: SigningKeys, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     monkeypatch.setenv("GNUPGHOME", str(keys.home))
     monkeypatch.delenv("MMPKG_SIGN_KEY", raising=False)
 
-    def call(*args: object) -> tuple[int, str, str]:
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
+    return runner(capsys)
 
 
 def _sync_args(up: Upstream, work: Path) -> list[object]:

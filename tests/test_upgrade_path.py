@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_shell import run_sh
+from test_shell import SHELLS, run_sh
 
 from mmpkg.errors import RepoError, UpgradePathError
 from mmpkg.repo.packages import Entry
@@ -165,7 +165,10 @@ OFFERED = ("5.35.0", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "10.11.18", 
     ],
     ids=["all", "no-7.1", "no-11.7.3"],
 )
-def test_the_admin_commands_plan_is_the_tables_plan(tmp_path: Path, offered: tuple[str, ...]) -> None:
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_admin_commands_plan_is_the_tables_plan(
+    tmp_path: Path, offered: tuple[str, ...], shell: str
+) -> None:
     """`mattermost-pkg upgrade` plans in shell on the server: it must choose the stops plan() does,
     and fail where plan() finds no path, naming what is missing."""
     for sub in ("etc", "share", "backups", "logs", "state"):
@@ -176,7 +179,7 @@ def test_the_admin_commands_plan_is_the_tables_plan(tmp_path: Path, offered: tup
         f'plan=$( (set -e; mm_plan {a} {b} "$offered") 2>err); echo "{a} {b} $? $(echo $plan) | $(cat err)"\n'
         for a, b in cases
     )
-    proc = run_sh("deb", "dash", body, tmp_path)
+    proc = run_sh("deb", shell, body, tmp_path)
     assert proc.returncode == 0, proc.stderr
     failed = 0
     for (a, b), line in zip(cases, proc.stdout.splitlines(), strict=True):

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import harness
 import pytest
+from cli_runner import Mmpkg, runner
 from fake_upstream import OTHER_KEY, SigningKeys, Upstream, serve
 
-from mmpkg.cli import main
 from mmpkg.errors import UpstreamError
 from mmpkg.upstream import Http, fetch, releases, trusted_keys
 from mmpkg.upstream.download import Progress
@@ -56,17 +56,9 @@ def keyring(keys: SigningKeys, tmp_path: Path) -> Path:
     return keys.keyring_file(tmp_path / "release-key.asc")
 
 
-Mmpkg = Callable[..., tuple[int, str, str]]
-
-
 @pytest.fixture
 def mmpkg(capsys: pytest.CaptureFixture[str]) -> Mmpkg:
-    def call(*args: object) -> tuple[int, str, str]:
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
+    return runner(capsys)
 
 
 def _files(folder: Path) -> list[str]:

@@ -5,6 +5,7 @@ Install-test fixtures (`pristine`, `root`, `booted`) wrap tests/harness.py; see 
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -72,3 +73,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("=", "measured and covered")
         for text in texts:
             terminalreporter.write_line(text)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_gpg_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """gpg starts an agent for each test's GnuPG home, which outlives the test session and holds
+    inotify instances (the kernel allows 128 a user; systemd-nspawn needs some): stop them."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    subprocess.run(["pkill", "-f", f"gpg-agent --homedir {base}/"], check=False)

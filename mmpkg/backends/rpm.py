@@ -23,7 +23,7 @@ from mmpkg.errors import UsageError
 from mmpkg.options import Compression, PackageFormat
 from mmpkg.package import Package, Relations
 from mmpkg.release import Arch
-from mmpkg.resources import render
+from mmpkg.resources import data_dir, render
 from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
 from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
@@ -110,7 +110,14 @@ def _rpmbuild(pkg: Package, *, root: Path, work: Path) -> None:
         "_buildhost mmpkg",
         specfile,
     ]  # fmt: skip
-    run(cmd, source_date_epoch=pkg.source_date_epoch)
+    magic = classifier()
+    run(cmd, source_date_epoch=pkg.source_date_epoch, env={"MAGIC": str(magic)} if magic else None)
+
+
+def classifier() -> Path | None:
+    """The libmagic database rpmbuild classifies the payload's files with (rpm/classify.magic
+    says why it is not file(1)'s); None: libmagic's own."""
+    return data_dir() / "rpm" / "classify.magic"
 
 
 # -- the Mattermost server --------------------------------------------------------------------

@@ -9,6 +9,7 @@ import importlib.metadata
 import io
 import json
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -23,8 +24,11 @@ from mmpkg.cli import main
 from mmpkg.inspect import inspect_release
 from mmpkg.options import BuildOptions, Compression, PackageFormat
 from mmpkg.release import Arch, Edition
+from mmpkg.sample.profiles import Profile
+from mmpkg.sample.tarball import write_sample_release
 from mmpkg.spec import build_spec
 from mmpkg.staging import stage_common
+from mmpkg.versions import MattermostVersion
 
 pytestmark = pytest.mark.tools
 
@@ -313,6 +317,26 @@ def test_reproducible(packages: PackageFactory, tmp_path: Path) -> None:
     for first, second in zip(*outputs, strict=True):
         assert first.name == second.name
         assert first.read_bytes() == second.read_bytes(), first.name
+
+
+def test_reproducible_on_a_machine_with_one_cpu(tmp_path: Path) -> None:
+    """The packages do not depend on how many processors built them: a compressor that uses
+    worker threads only when there are several CPUs frames its output differently."""
+    require("unshare", "mount", root=True)
+    # Enough payload for several of zstd's jobs (a few MiB each at level 3).
+    bulk = Profile("several-jobs", unpacked=40_000_000, files=40, plugins=2)
+    tarball = write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path, profile=bulk)
+    one_cpu = tmp_path / "online"
+    one_cpu.write_text("0\n")  # what sysconf(_SC_NPROCESSORS_ONLN) reads on a 1-CPU machine
+    build = [sys.executable, "-m", "mmpkg", "-q", "build", str(tarball), "--maintainer", MAINTAINER]
+    script = 'mount --bind "$0" /sys/devices/system/cpu/online && getconf _NPROCESSORS_ONLN && exec "$@"'
+    seen = sh("unshare", "--mount", "sh", "-c", script, one_cpu, *build, "--out", tmp_path / "one")
+    assert seen.split()[0] == "1"
+    sh(*build, "--out", tmp_path / "many")
+    one, many = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "many").iterdir())
+    assert [p.name for p in one] == [p.name for p in many]
+    for a, b in zip(one, many, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_source_date_epoch_from_the_environment(

@@ -27,6 +27,10 @@ from mmpkg.versions import MattermostVersion
 
 DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64", None: "all"}
 COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}
+# dpkg-deb gives zstd worker threads only on a machine with more than one CPU, and zstd frames
+# its output differently with and without them: one thread keeps the .deb the same everywhere.
+# (xz's threaded output does not depend on the thread count; gzip has none.)
+THREADS = {Compression.ZSTD: ("--threads-max=1",)}
 # util-linux (runuser) is Essential in Debian, so it is not declared.
 DEPENDS = {
     Need.JQ: "jq",
@@ -90,6 +94,7 @@ def build_package(pkg: Package, root: Path, out_dir: Path) -> Path:
         "dpkg-deb",
         "--root-owner-group",
         f"-Z{COMPRESSOR[pkg.compression]}",
+        *THREADS.get(pkg.compression, ()),
         "--build",
         root,
         out,

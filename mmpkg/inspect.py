@@ -1,7 +1,10 @@
 """Read a release tarball in one streaming pass, never trusting it.
 
 The archive is read member by member (`tarfile` stream mode), so memory stays flat whatever the
-release's size. Every member is checked before anything is written, and files are only ever
+release's size. ISA-L's gunzip (isal), about 2.5 times zlib's speed, runs in a thread of its
+own, reading and hashing the tarball, while this one writes and hashes the files.
+
+Every member is checked before anything is written, and files are only ever
 written below a private directory the caller owns. What the file name claims (version, edition,
 architecture) is checked against what the contents say: the Go build settings in
 `bin/mattermost`, the edition's licence file and the prepackaged plugins' platform suffix.
@@ -11,19 +14,27 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import posixpath
 import re
 import tarfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, cast
+
+from isal import igzip_threaded, isal_zlib
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 from mmpkg.errors import ReleaseError, output_error
 from mmpkg.release import Arch, Edition, Release, facts_from_name
 from mmpkg.versions import MattermostVersion
+
+# isal's stubs declare its error an instance, not a class.
+_GUNZIP_ERROR = cast("type[Exception]", isal_zlib.error)
 
 TOP = "mattermost"
 CHUNK = 1 << 20
@@ -42,6 +53,8 @@ _ELF_MACHINE = {62: Arch.AMD64, 183: Arch.ARM64}
 @dataclass
 class _Seen:
     kind: str  # "dir", "file", "symlink"
+    # A file's md5, a link's target. md5 tells two copies of a member apart and is what the
+    # .deb's md5sums hold; what vouches for the contents is the tarball's sha256 and signature.
     digest: str = ""
     mode: int = 0
 
@@ -76,11 +89,17 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
     try:
         with tarball.open("rb") as raw:
             hashing = _HashingReader(raw, digest)
-            with tarfile.open(fileobj=hashing, mode="r|gz") as tar:  # type: ignore[call-overload]
+            with (
+                igzip_threaded.open(hashing, "rb") as gunzip,  # type: ignore[no-untyped-call]
+                tarfile.open(fileobj=gunzip, mode="r|", bufsize=CHUNK) as tar,
+            ):
                 for member in tar:
                     _take(member, tar, scan, extract_to, name)
+                # What follows the end-of-archive marker, to the end of the gzip stream.
+                while gunzip.read(CHUNK):
+                    pass
             hashing.drain()
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+    except (tarfile.TarError, EOFError, _GUNZIP_ERROR, gzip.BadGzipFile) as exc:
         raise ReleaseError(f"{name} is not a complete gzip'd tar archive ({exc}); download it again") from exc
     except OSError as exc:
         # Reading the tarball failed, or writing the unpacked files did: a full or read-only
@@ -92,22 +111,27 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
     return _conclude(name, scan, digest.hexdigest(), hashing.count)
 
 
-class _HashingReader:
-    """A file wrapper that hashes every byte tarfile reads, so the sha256 costs no second pass."""
+class _HashingReader(io.RawIOBase):
+    """A file wrapper that hashes every byte gunzip reads, so the sha256 costs no second pass."""
 
-    def __init__(self, raw: BinaryIO, digest: hashlib._Hash) -> None:
+    def __init__(self, raw: io.BufferedReader, digest: hashlib._Hash) -> None:
+        super().__init__()
         self._raw = raw
         self._digest = digest
         self.count = 0
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._digest.update(data)
-        self.count += len(data)
-        return data
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        n = self._raw.readinto(view) or 0
+        self._digest.update(view[:n])
+        self.count += n
+        return n
 
     def drain(self) -> None:
-        """Hash what tarfile left unread after the end-of-archive marker."""
+        """Hash whatever gunzip left unread."""
         while self.read(CHUNK):
             pass
 
@@ -170,7 +194,7 @@ def _take(
 
 def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, name: str) -> str:
     """Stream one member to disk (if extracting), hashing it and reading build facts on the way."""
-    digest = hashlib.sha256()
+    digest = hashlib.md5(usedforsecurity=False)
     is_binary = rel == "bin/mattermost"
     is_config = rel == CONFIG
     config = bytearray()
@@ -293,7 +317,14 @@ def _conclude(name: str, scan: _Scan, sha256: str, tarball_bytes: int) -> Releas
         source_date_epoch=scan.newest,
         rewritten=_rewritten(scan),
         config=scan.config.decode(),
+        md5sums=tuple(
+            sorted((rel, seen.digest) for rel, seen in scan.members.items() if seen.kind == "file")
+        ),
     )
+
+
+def _md5sums(scan: _Scan) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((rel, seen.digest) for rel, seen in scan.members.items() if seen.kind == "file"))
 
 
 def _rewritten(scan: _Scan) -> tuple[str, ...]:

@@ -50,6 +50,7 @@ class Package:
     files: tuple[PackageFile, ...] = ()
     conffiles: tuple[str, ...] = ()  # deb conffiles; rpm %config(noreplace)
     unchecked: tuple[str, ...] = ()  # files whose content is not the package's: no md5sum
+    known_md5: tuple[tuple[str, str], ...] = ()  # (path, md5) of payload files already read
     scripts: tuple[tuple[str, str], ...] = ()  # (preinst / %pre ..., body)
     fields: tuple[tuple[str, str], ...] = ()  # extra deb control fields
     changes: tuple[str, ...] = ()  # this version's changelog entries; a newline continues one

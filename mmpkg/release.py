@@ -83,3 +83,5 @@ class Release:
     # The release's config/config.json, as JSON text (a str keeps the model immutable): the
     # names and types build-time settings are checked against.
     config: str = "{}"
+    # (path in the release, md5) of every file, read while it was unpacked.
+    md5sums: tuple[tuple[str, str], ...] = ()

@@ -86,6 +86,9 @@ class PackageSpec:
     # Release files the server rewrites in place when SiteURL has a sub-path, relative to
     # layout.prefix: the service's group may write them, and their content is not the package's.
     rewritten: tuple[str, ...]
+    # (path relative to layout.prefix, md5) of each release file, read while it was unpacked:
+    # the .deb's md5sums need no second read of the payload.
+    release_md5: tuple[tuple[str, str], ...] = ()
     backup_keep: int = 5
     # KiB the release's files take once installed: an upgrade checks for room for them (and the
     # database dump) before it stops anything. 0: not checked.
@@ -150,6 +153,7 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         # `mattermost db ping` appeared in 11.9: a readiness probe that needs no free text.
         has_db_ping=release.version.at_least(11, 9),
         rewritten=release.rewritten,
+        release_md5=release.md5sums,
         installed_kib=-(-release.unpacked_bytes // 1024),
     )
 

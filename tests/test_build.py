@@ -265,6 +265,26 @@ def test_files_the_server_rewrites_are_declared(packages: PackageFactory, tmp_pa
     assert deb_files - md5sums == {p.lstrip("/") for p in rewritten}
 
 
+def test_md5sums_match_the_payload(packages: PackageFactory, tmp_path: Path) -> None:
+    """The release's checksums are taken while it is unpacked, the rest from the staged tree:
+    md5sum(1) checks every line against the files dpkg-deb unpacks."""
+    extra = {"client/dir/chunk.js": b"x", "client/a name with spaces.js": b"y"}
+    tarball = with_members(
+        packages.tarball("10.5.2"), tmp_path / "mattermost-10.5.2-linux-amd64.tar.gz", extra
+    )
+    assert main(["build", str(tarball), "--out", str(tmp_path / "out"), "--maintainer", MAINTAINER]) == 0
+    deb = tmp_path / "out/mattermost_10.5.2-1_amd64.deb"
+    tree = tmp_path / "tree"
+    sh("dpkg-deb", "-x", deb, tree)
+    md5sums = sh("dpkg-deb", "--info", deb, "md5sums")
+    assert len(md5sums.splitlines()) > 20
+    checked = subprocess.run(
+        ["md5sum", "--check", "--strict", "-"], cwd=tree, input=md5sums, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "opt/mattermost/client/dir/chunk.js" in md5sums and "usr/share/doc/mattermost/copyright" in md5sums
+
+
 def test_changelog_copyright_and_readme(packages: PackageFactory, tmp_path: Path) -> None:
     require("dpkg-parsechangelog", root=False)
     out = tmp_path / "out"

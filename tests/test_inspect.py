@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -312,3 +313,29 @@ def test_inspect_names_the_packages_a_build_would_write(
     assert "unpacked_bytes:" in text and "tarball_sha256:" in text
     lines = [" ".join(line.split()) for line in text.splitlines()]
     assert "deb: mattermost-team 11.0.0~rc1-1 arm64 (mattermost-team_11.0.0~rc1-1_arm64.deb)" in lines
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(
+            lambda d: d[: len(d) // 2] + bytes([d[len(d) // 2] ^ 0xFF]) + d[len(d) // 2 + 1 :],
+            id="flipped-byte",
+        ),
+        pytest.param(lambda d: d[:-8] + bytes(8), id="wrong-crc-and-size"),
+        pytest.param(lambda d: d + b"garbage after the stream", id="trailing-garbage"),
+        pytest.param(lambda d: d + gzip.compress(b"\x00" * 600)[:20], id="cut-second-member"),
+    ],
+)
+def test_damaged_compressed_data(sample: Path, tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    damaged = tmp_path / sample.name
+    damaged.write_bytes(damage(sample.read_bytes()))
+    with pytest.raises(ReleaseError, match="not a complete gzip'd tar archive"):
+        inspect_release(damaged, extract_to=tmp_path / "x")
+
+
+def test_zero_padding_after_the_stream_is_accepted(sample: Path, tmp_path: Path) -> None:
+    """Some copying tools pad a file to a block with zeros; gzip ignores them, and so does this."""
+    padded = tmp_path / sample.name
+    padded.write_bytes(sample.read_bytes() + bytes(512))
+    assert inspect_release(padded).tarball_bytes == sample.stat().st_size + 512

@@ -10,6 +10,7 @@ Mattermost server's: its tree, unit, admin command, documents and lifecycle scri
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -81,7 +82,8 @@ def stage_package(pkg: Package, root: Path) -> Path:
         write(control / script, text, 0o755)
     if pkg.conffiles:
         write(control / "conffiles", "".join(f"{path}\n" for path in pkg.conffiles))
-    write(control / "md5sums", _md5sums(root, skip={p.lstrip("/") for p in pkg.unchecked}))
+    known = {path.lstrip("/"): md5 for path, md5 in pkg.known_md5}
+    write(control / "md5sums", _md5sums(root, skip={p.lstrip("/") for p in pkg.unchecked}, known=known))
     write(control / "control", render_package_control(pkg, finish_tree(root, pkg.source_date_epoch)))
     finish_tree(control, pkg.source_date_epoch)
     return root
@@ -129,6 +131,7 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
         # What the server rewrites has no fixed content, so no checksum for dpkg --verify and
         # debsums to hold it to (the rpm says so with %verify).
         unchecked=tuple(f"{spec.layout.prefix}/{rel}" for rel in spec.rewritten),
+        known_md5=tuple((f"{spec.layout.prefix}/{rel}", md5) for rel, md5 in spec.release_md5),
         scripts=tuple(render_scripts(spec).items()),
         fields=(("Mmpkg-Version", spec.mmpkg_version),),
         changes=(
@@ -199,15 +202,23 @@ class DebBackend:
         )
 
 
-def _md5sums(root: Path, *, skip: set[str]) -> str:
+def _md5sums(root: Path, *, skip: set[str], known: dict[str, str]) -> str:
+    """md5sums(5) of the regular files below `root`, in path order; `known` spares a read of
+    the files whose digest is already there. os.walk does not follow a link to a directory
+    (the release's config/ is one, to /etc/mattermost)."""
+    found = []
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                found.append(Path(path).relative_to(root).as_posix())
     lines = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        rel = path.relative_to(root).as_posix()
+    for rel in sorted(found, key=lambda rel: rel.split("/")):  # as PurePath orders them
         if rel.startswith("DEBIAN/") or rel in skip:
             continue
-        digest = hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        lines.append(f"{digest.hexdigest()}  {rel}\n")
+        md5 = known.get(rel)
+        if md5 is None:
+            with (root / rel).open("rb") as fh:
+                md5 = hashlib.file_digest(fh, "md5").hexdigest()
+        lines.append(f"{md5}  {rel}\n")
     return "".join(lines)

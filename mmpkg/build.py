@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from mmpkg.backends import BACKENDS, Backend
@@ -75,12 +76,11 @@ def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out
         if _out_of_space(exc, work, release):
             raise no_space(work.parent, str(exc)) from exc
         raise
-    paths = publish(built, out)
-    ids = [b.identify(spec.name, spec.version, spec.revision, spec.arch) for b in backends]
-    return [BuiltPackage.of(id, path) for id, path in zip(ids, paths, strict=True)]
+    paths = publish([b.path for b in built], out)
+    return [replace(b, path=path) for b, path in zip(built, paths, strict=True)]
 
 
-def _result(job: Future[Path]) -> Path:
+def _result(job: Future[BuiltPackage]) -> BuiltPackage:
     """The job's result, waited for in slices. The kernel may hand SIGINT or SIGTERM to a worker
     thread, which does not wake a main thread blocked on a lock; Python runs the handler, in the
     main thread, only once that thread runs again."""
@@ -91,12 +91,14 @@ def _result(job: Future[Path]) -> Path:
             continue
 
 
-def _package(backend: Backend, spec: PackageSpec, root: Path, work: Path) -> Path:
-    name = backend.identify(spec.name, spec.version, spec.revision, spec.arch).file
-    log.info("building %s", name)
+def _package(backend: Backend, spec: PackageSpec, root: Path, work: Path) -> BuiltPackage:
+    """One format's package, and its sha256: in the job's thread, so the first package to be
+    done is hashed while the other's tool still runs."""
+    id = backend.identify(spec.name, spec.version, spec.revision, spec.arch)
+    log.info("building %s", id.file)
     path = backend.package(spec, root, work)
-    log.info("built %s (%d KiB)", name, (path.stat().st_size + 1023) // 1024)
-    return path
+    log.info("built %s (%d KiB)", id.file, (path.stat().st_size + 1023) // 1024)
+    return BuiltPackage.of(id, path)
 
 
 def _refuse_secrets(options: BuildOptions, layout: Layout) -> None:

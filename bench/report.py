@@ -9,7 +9,7 @@ LABELS = {
     "mmpkg": "mmpkg build",
     "nfpm": "nfpm, from the tarball (tar -x included)",
     "nfpm-tree": "nfpm, from an unpacked tree",
-    "floor": "floor: gunzip once, zstd -3 -T0 per package",
+    "floor": "floor: gunzip (ISA-L) once, zstd -3 -T0 per package",
 }
 
 

@@ -4,8 +4,8 @@ The archive is read member by member (`tarfile` stream mode), so memory stays fl
 release's size. ISA-L's gunzip (isal), about 2.5 times zlib's speed, runs in a thread of its
 own, reading and hashing the tarball, while this one writes and hashes the files.
 
-Every member is checked before anything is written, and files are only ever
-written below a private directory the caller owns. What the file name claims (version, edition,
+Every member is checked before anything is written, and files are only ever written below a
+private directory the caller owns. What the file name claims (version, edition,
 architecture) is checked against what the contents say: the Go build settings in
 `bin/mattermost`, the edition's licence file and the prepackaged plugins' platform suffix.
 """
@@ -26,12 +26,12 @@ from typing import IO, TYPE_CHECKING, cast
 
 from isal import igzip_threaded, isal_zlib
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
-
 from mmpkg.errors import ReleaseError, output_error
 from mmpkg.release import Arch, Edition, Release, facts_from_name
 from mmpkg.versions import MattermostVersion
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # isal's stubs declare its error an instance, not a class.
 _GUNZIP_ERROR = cast("type[Exception]", isal_zlib.error)
@@ -91,7 +91,7 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
             hashing = _HashingReader(raw, digest)
             with (
                 igzip_threaded.open(hashing, "rb") as gunzip,  # type: ignore[no-untyped-call]
-                tarfile.open(fileobj=gunzip, mode="r|", bufsize=CHUNK) as tar,
+                tarfile.open(fileobj=gunzip, mode="r|") as tar,
             ):
                 for member in tar:
                     _take(member, tar, scan, extract_to, name)
@@ -317,9 +317,7 @@ def _conclude(name: str, scan: _Scan, sha256: str, tarball_bytes: int) -> Releas
         source_date_epoch=scan.newest,
         rewritten=_rewritten(scan),
         config=scan.config.decode(),
-        md5sums=tuple(
-            sorted((rel, seen.digest) for rel, seen in scan.members.items() if seen.kind == "file")
-        ),
+        md5sums=_md5sums(scan),
     )
 
 

@@ -318,11 +318,20 @@ def _conclude(name: str, scan: _Scan, sha256: str, tarball_bytes: int) -> Releas
         rewritten=_rewritten(scan),
         config=scan.config.decode(),
         md5sums=_md5sums(scan),
+        directories=_directories(scan),
     )
 
 
 def _md5sums(scan: _Scan) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((rel, seen.digest) for rel, seen in scan.members.items() if seen.kind == "file"))
+
+
+def _directories(scan: _Scan) -> tuple[str, ...]:
+    """The release's directories as installed (config/ and logs/ stay behind), parents first."""
+    dirs = {rel for rel, seen in scan.members.items() if seen.kind == "dir"}
+    for rel in scan.members:
+        dirs.update(str(p) for p in PurePosixPath(rel).parents if str(p) != ".")
+    return tuple(sorted(d for d in dirs if d.split("/")[0] not in ("config", "logs")))
 
 
 def _rewritten(scan: _Scan) -> tuple[str, ...]:

@@ -85,3 +85,5 @@ class Release:
     config: str = "{}"
     # (path in the release, md5) of every file, read while it was unpacked.
     md5sums: tuple[tuple[str, str], ...] = ()
+    # Every directory of the installed release (not config/ or logs/), parents first.
+    directories: tuple[str, ...] = ()

@@ -24,7 +24,12 @@ class Layout:
     """Installed paths (design §3). Every script and template takes them from here."""
 
     prefix: str = "/opt/mattermost"
+    # Root's: the environment file, package.conf and overrides.d. Only root may write here, so
+    # the service user can never plant a name that a maintainer script would follow.
     etc: str = "/etc/mattermost"
+    # The server's: config.json, its temporary files, uploaded certificates. Owned by the
+    # service user; root acts in it only as that user. {prefix}/config links here.
+    config: str = "/etc/mattermost/config"
     share: str = "/usr/share/mattermost"
     state: str = "/var/lib/mattermost"
     logs: str = "/var/log/mattermost"
@@ -89,6 +94,9 @@ class PackageSpec:
     # (path relative to layout.prefix, md5) of each release file, read while it was unpacked:
     # the .deb's md5sums need no second read of the payload.
     release_md5: tuple[tuple[str, str], ...] = ()
+    # The release's directories below layout.prefix, parents first: taking over a server
+    # installed by hand makes each root's before dpkg or rpm writes into it.
+    release_dirs: tuple[str, ...] = ()
     backup_keep: int = 5
     # KiB the release's files take once installed: an upgrade checks for room for them (and the
     # database dump) before it stops anything. 0: not checked.
@@ -154,6 +162,7 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         has_db_ping=release.version.at_least(11, 9),
         rewritten=release.rewritten,
         release_md5=release.md5sums,
+        release_dirs=release.directories,
         installed_kib=-(-release.unpacked_bytes // 1024),
     )
 
@@ -167,7 +176,7 @@ integrations, self-hosted.
 This package installs the Mattermost server ({label}) from the
 upstream release into {layout.prefix} and runs it as the {layout.user}
 system user under systemd. The live configuration,
-{layout.etc}/config.json, is created once and never replaced. Files,
+{layout.config}/config.json, is created once and never replaced. Files,
 plugins and logs live in {layout.state} and {layout.logs}. Upgrades
 stop the server, back up the configuration, re-apply the administrator's
 overrides, migrate the database and start the server again."""

@@ -15,7 +15,7 @@ from mmpkg.resources import gzip_bytes, render
 from mmpkg.spec import PackageSpec
 
 # Tarball entries that are not part of the installed release: the live configuration moves to
-# /etc (its pristine copy to /usr/share) and logs go to /var/log.
+# the server's own directory below /etc (its pristine copy to /usr/share), logs to /var/log.
 _NOT_RELEASE = ("config", "logs")
 
 
@@ -28,7 +28,7 @@ def stage_common(spec: PackageSpec, release: Path, root: Path) -> Path:
     for entry in sorted(release.iterdir()):
         if entry.name not in _NOT_RELEASE:
             entry.rename(prefix / entry.name)
-    os.symlink(lay.etc, prefix / "config")
+    os.symlink(lay.config, prefix / "config")
 
     (config_dir / "config.json").rename(share / "config.defaults.json")
     if (config_dir / "cloud_defaults.json").is_file():

@@ -21,7 +21,12 @@ from typing import Any
 
 import harness
 
-CONFIG = "/etc/mattermost/config.json"
+ETC = "/etc/mattermost"
+# The server's own directory: only it writes there; /etc/mattermost is root's alone.
+CONFIG_DIR = "/etc/mattermost/config"
+CONFIG = f"{CONFIG_DIR}/config.json"
+# Where older packages kept config.json: a link to it now.
+LEGACY_CONFIG = "/etc/mattermost/config.json"
 ENV_FILE = "/etc/mattermost/mattermost.env"
 OVERRIDES = "/etc/mattermost/overrides.d"
 DB_DIR = "/var/lib/mattermost-sample-db"
@@ -175,7 +180,7 @@ class Site:
                     continue
                 files[f"{tree}/{path.relative_to(base)}"] = hashlib.sha256(path.read_bytes()).hexdigest()
         owners = {}
-        for managed in ("/etc/mattermost", CONFIG, ENV_FILE, STORE, PLUGINS, CLIENT_PLUGINS, LOGS, BACKUPS):
+        for managed in (ETC, CONFIG_DIR, CONFIG, ENV_FILE, STORE, PLUGINS, CLIENT_PLUGINS, LOGS, BACKUPS):
             if self.root.exists(managed):
                 info = self.root.stat(managed)
                 owners[managed] = (info.owner, info.group, info.mode)
@@ -202,7 +207,8 @@ def assert_nothing_lost(before: State, after: State, *, changed_keys: frozenset[
 
 
 EXPECTED_OWNERS = {
-    "/etc/mattermost": ("root", "mattermost", 0o770),
+    ETC: ("root", "root", 0o755),
+    CONFIG_DIR: ("mattermost", "mattermost", 0o750),
     CONFIG: ("mattermost", "mattermost", 0o600),
     ENV_FILE: ("root", "mattermost", 0o640),
     STORE: ("mattermost", "mattermost", 0o750),

@@ -163,7 +163,7 @@ def test_installed_layout(packages: PackageFactory) -> None:
     members = deb_members(built.deb)
     assert members["opt/mattermost/bin/mattermost"].mode == 0o755
     assert members["opt/mattermost/config"].issym()
-    assert members["opt/mattermost/config"].linkname == "/etc/mattermost"
+    assert members["opt/mattermost/config"].linkname == "/etc/mattermost/config"
     assert "etc/mattermost/config.json" not in members
     assert "opt/mattermost/logs" not in members
     assert all(m.uid == 0 and m.gid == 0 for m in members.values())
@@ -189,9 +189,12 @@ def test_installed_layout(packages: PackageFactory) -> None:
         built.rpm, "[%{FILENAMES}|%{FILEFLAGS:fflags}|%{FILEUSERNAME}:%{FILEGROUPNAME}|%{FILEMODES:octal}\n]"
     )
     by_path = {line.split("|")[0]: line.split("|")[1:] for line in files.splitlines()}
-    assert by_path["/etc/mattermost/config.json"][0] == "cng"  # %ghost %config(noreplace)
+    assert by_path["/etc/mattermost/config/config.json"][0] == "cng"  # %ghost %config(noreplace)
+    assert by_path["/etc/mattermost/config"] == ["", "mattermost:mattermost", "40750"]
+    # The older packages' config.json, a link now: still listed, so that rpm never erases it.
+    assert by_path["/etc/mattermost/config.json"][0] == "g"
     assert by_path["/etc/mattermost/mattermost.env"][:2] == ["cn", "root:mattermost"]
-    assert by_path["/etc/mattermost"] == ["", "root:mattermost", "40770"]
+    assert by_path["/etc/mattermost"] == ["", "root:root", "40755"]
     assert "/usr/lib/systemd/system/mattermost.service" in by_path
     assert "/opt/mattermost/logs" not in by_path
 

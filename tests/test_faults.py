@@ -814,7 +814,7 @@ def expect_recovered(case: Case, before: State, found: Findings, *, server_ran: 
     leftovers = sorted(p.name for p in root.path(ETC).glob(TEMP_GLOB))
     found.expect(not leftovers, f"temporary files left in {ETC}: {leftovers}")
     for snap in snapshots(root):
-        saved = f"{BACKUPS}/{snap}/etc-mattermost/config.json"
+        saved = f"{BACKUPS}/{snap}/config/config.json"
         if not found.expect(
             root.exists(saved), f"{BACKUPS}/{snap} is an incomplete snapshot (no config.json)"
         ):

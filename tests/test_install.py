@@ -33,9 +33,11 @@ from scenario import (
     BACKUPS,
     CLIENT_PLUGINS,
     CONFIG,
+    CONFIG_DIR,
     DB_DIR,
     DB_FILE,
     ENV_FILE,
+    ETC,
     EXPECTED_OWNERS,
     LOGS,
     PLUGINS,
@@ -364,7 +366,7 @@ def test_fresh_install_then_remove_keeps_the_site(
         assert root.exists(path), path
     assert root.exists(UNIT_FILE[pkg.fmt])
     link = root.path("/opt/mattermost/config", follow_symlinks=False)
-    assert link.is_symlink() and str(link.readlink()) == "/etc/mattermost"
+    assert link.is_symlink() and str(link.readlink()) == "/etc/mattermost/config"
 
     # The system user and group.
     user = root.run("getent", "passwd", USER).stdout.strip().split(":")
@@ -405,10 +407,8 @@ def test_fresh_install_then_remove_keeps_the_site(
         assert not root.exists(path, follow_symlinks=False), path
     # rpm's %ghost %config(noreplace) config.json is neither removed nor renamed to .rpmsave.
     assert config_bytes(root) == before
-    assert sorted(p.name for p in root.path("/etc/mattermost").iterdir() if "config" in p.name) == [
-        "config.json"
-    ]
-    assert_owners(root, ("/etc/mattermost", CONFIG, STORE, PLUGINS, CLIENT_PLUGINS, LOGS, BACKUPS))
+    assert sorted(p.name for p in root.path(CONFIG_DIR).iterdir() if "config" in p.name) == ["config.json"]
+    assert_owners(root, (ETC, CONFIG_DIR, CONFIG, STORE, PLUGINS, CLIENT_PLUGINS, LOGS, BACKUPS))
     assert root.run("getent", "passwd", USER, check=False).returncode == 0
 
 
@@ -502,7 +502,7 @@ def test_upgrade_keeps_everything_and_reapplies_overrides(pkg: Pkg, root: harnes
     assert_upgrade_finished(root)
     # The snapshot is the configuration as it was just before the upgrade, byte for byte.
     snap = snapshot(root, V1, V2)
-    assert root.path(f"{snap}/etc-mattermost/config.json").read_bytes() == before_bytes
+    assert root.path(f"{snap}/config/config.json").read_bytes() == before_bytes
     assert root.path(f"{snap}/etc-mattermost/overrides.d/50-admin.json").is_file()
     assert root.stat(snap).mode == 0o700
 
@@ -549,7 +549,7 @@ def test_backup_retention_keeps_the_newest(
     kept = snapshots(root)
     assert len(kept) == 2, kept
     # The two newest upgrades' snapshots, whatever the order of their names.
-    saved = sorted(root.path(f"{BACKUPS}/{name}/etc-mattermost/config.json").read_bytes() for name in kept)
+    saved = sorted(root.path(f"{BACKUPS}/{name}/config/config.json").read_bytes() for name in kept)
     assert saved == sorted(configs[-2:])
     assert sorted(snapshot_transition(root, name) for name in kept) == sorted(transitions[-2:])
     assert_upgrade_finished(root)
@@ -696,7 +696,7 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
     status = root.run(ADMIN_COMMAND, "status").stdout
     for line in (
         f"package:        mattermost {V1}",
-        "configuration:  /etc/mattermost/config.json (created once, never replaced)",
+        "configuration:  /etc/mattermost/config/config.json (created once, never replaced)",
         "                - /etc/mattermost/overrides.d/40-email.json",
         f"file store:     {STATE_DIR}/data/",
         f"backups:        {BACKUPS}",
@@ -712,7 +712,7 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
     assert snapshots(root) == []
     (taken,) = (p.name for p in root.path(BACKUPS).glob(f"*_manual_{V1}"))
     assert f"saved the configuration in {BACKUPS}/{taken}" in said
-    assert root.path(f"{BACKUPS}/{taken}/etc-mattermost/config.json").read_bytes() == config_bytes(root)
+    assert root.path(f"{BACKUPS}/{taken}/config/config.json").read_bytes() == config_bytes(root)
     assert root.stat(f"{BACKUPS}/{taken}").mode == 0o700
 
     # migrate: the upgrade could not reach the database; once it can, the command migrates it.

@@ -407,7 +407,7 @@ def test_failed_migration_is_loud_keeps_everything_and_retry_finishes(pm: Manage
     assert snapshot in error
     assert "simulated failure" in pm.root.read_text(MIGRATE_LOG)
     # The backup the message names holds the configuration as it was.
-    assert pm.root.read_json(f"{snapshot}/etc-mattermost/config.json") == before.config
+    assert pm.root.read_json(f"{snapshot}/config/config.json") == before.config
     assert site.schema() == schema(OLD)
     assert_nothing_lost(before, site.state(), changed_keys=OVERRIDDEN)
     if pm.fmt == "deb":
@@ -730,7 +730,7 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
     # The configuration moved, salts and edits and all; the release's path is the package's link.
     assert root.read_json(CONFIG) == edited
     assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "symlink"
-    assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost"
+    assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost/config"
     # Data, plugins and logs stay where that configuration points (relative to /opt/mattermost).
     assert edited["FileSettings"]["Directory"] == "./data/"
     for d in kept:

@@ -57,7 +57,8 @@ def run_sh(
         + library(fmt)
         + f"""
 MM_ETC={tmp}/etc MM_SHARE={tmp}/share MM_BACKUPS={tmp}/backups MM_LOGS={tmp}/logs MM_STATE={tmp}/state
-MM_CONFIG="$MM_ETC/config.json" MM_ENV_FILE="$MM_ETC/mattermost.env"
+MM_CONFIG_DIR={tmp}/etc/config MM_CONFIG="$MM_ETC/config.json" MM_ENV_FILE="$MM_ETC/mattermost.env"
+MM_USER=root MM_GROUP=root
 MM_PACKAGE_CONF="$MM_ETC/package.conf" MM_OVERRIDES_DIR="$MM_ETC/overrides.d"
 MM_PENDING="$MM_BACKUPS/pending" MM_LAST_CONFIGURED="$MM_BACKUPS/last-configured-version"
 mm_systemd_running() {{ return 1; }}
@@ -422,9 +423,9 @@ CONDITION_SAFE = {
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
-    "mm_pct_decode",
+    "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_file", "mm_read_root_file",
     # one command each
-    "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
+    "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
     "mm_pg_run", "mm_downgrade_to",
 }  # fmt: skip
 

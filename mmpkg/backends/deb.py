@@ -205,7 +205,7 @@ class DebBackend:
 def _md5sums(root: Path, *, skip: set[str], known: dict[str, str]) -> str:
     """md5sums(5) of the regular files below `root`, in path order; `known` spares a read of
     the files whose digest is already there. os.walk does not follow a link to a directory
-    (the release's config/ is one, to /etc/mattermost)."""
+    (the release's config/ is one, to the server's configuration directory)."""
     found = []
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:

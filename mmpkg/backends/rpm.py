@@ -200,10 +200,12 @@ class RpmBackend:
         readme = render("templates/README.j2", spec=spec, fmt="rpm")
         write(root / "usr/share/doc" / spec.name / "README", readme)
         write(root / "usr/share/licenses" / spec.name / "LICENSE", licence_text(root, spec))
-        # The %ghost config.json is never in the payload, but rpm records a missing file with
-        # the time of the build; an empty stand-in given the release's time (finish_tree) keeps
-        # the header reproducible.
-        write(root / spec.layout.etc.lstrip("/") / "config.json", "", 0o600)
+        # The %ghost files are never in the payload, but rpm records a missing file with the
+        # time of the build; stand-ins given the release's time (finish_tree) keep the header
+        # reproducible: an empty config.json, and the older packages' name, a link to it now.
+        write(root / spec.layout.config.lstrip("/") / "config.json", "", 0o600)
+        legacy = root / spec.layout.etc.lstrip("/") / "config.json"
+        legacy.symlink_to(f"{PurePosixPath(spec.layout.config).name}/config.json")
         return stage_package(mattermost_package(spec), root)
 
     def package(self, spec: PackageSpec, root: Path, work: Path) -> Path:

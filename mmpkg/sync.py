@@ -143,7 +143,7 @@ def sync(
                 result.failed.append(Failure(item, str(exc), exc.exit_code))
     if notify and (result.published or result.failed):
         try:
-            check(up.http.post(notify, json={"text": message(tree, result)}), "--notify")
+            check(up.http.post(notify, what="--notify", json={"text": message(tree, result)}), "--notify")
         except UpstreamError as exc:
             result.notify_error = str(exc)
     return result

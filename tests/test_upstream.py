@@ -4,6 +4,7 @@ GitHub API's pages and limits, and every way a download can fail, with gpgv as t
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import harness
 import pytest
 from cli_runner import Mmpkg, runner
-from fake_upstream import OTHER_KEY, SigningKeys, Upstream, serve
+from fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
 
 from mmpkg.errors import UpstreamError
 from mmpkg.upstream import Http, fetch, releases, trusted_keys
@@ -49,6 +50,7 @@ def upstream(keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def _reset(upstream: Upstream) -> None:
     upstream.faults.clear()
     upstream.rate_limited = False
+    upstream.link_url = ""
 
 
 @pytest.fixture
@@ -101,6 +103,62 @@ def test_a_rate_limit_is_one_line_with_the_reset_time(upstream: Upstream, mmpkg:
     assert len(err.splitlines()) == 1
     assert time.strftime("%H:%M:%S UTC", time.gmtime(upstream.rate_reset)) in err
     assert "GITHUB_TOKEN" in err
+
+
+@pytest.mark.parametrize("fault", ["trickle", "trickle-head"])
+def test_an_api_that_trickles_is_given_up_at_the_deadline(fault: str, upstream: Upstream) -> None:
+    """A byte every 50 ms never meets the read timeout; the deadline for the whole answer, from
+    its status line or from its body on, ends the exchange all the same."""
+    upstream.faults[API_PATH] = [fault] * FAST["attempts"]
+    with pytest.raises(UpstreamError, match=r"no complete answer within 1 s") as caught:
+        releases(api_url=upstream.api_url, http=Http(**FAST, deadline=1.0))
+    assert "\n" not in str(caught.value)
+
+
+def test_an_endless_signature_is_refused_before_it_is_read_whole(
+    upstream: Upstream, keyring: Path, tmp_path: Path
+) -> None:
+    path = Upstream.path_of(V1) + ".sig"
+    upstream.faults[path] = ["endless"]
+    before = upstream.sent[path]
+    with pytest.raises(UpstreamError, match=r"signature of .*: .* sends more than 65536 bytes"):
+        fetch(
+            MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url,
+            cache=tmp_path / "cache", http=Http(**FAST),
+        )  # fmt: skip
+    # The client hung up at its limit: the server's writes failed long before its 64 MiB.
+    assert upstream.sent[path] - before < upstream.endless_bytes // 2
+    assert _files(tmp_path / "cache") == []
+
+
+def test_a_tarball_that_trickles_is_given_up_at_the_deadline_of_each_attempt(
+    upstream: Upstream, keyring: Path, tmp_path: Path
+) -> None:
+    """Each attempt has its deadline, and the next resumes; a server that trickles every one
+    is a failed download, not a sync that never ends (the thread's join is only a bound)."""
+    path = Upstream.path_of(V1)
+    upstream.faults[path] = ["trickle"] * FAST["attempts"]
+    caught: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            fetch(
+                MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url,
+                cache=tmp_path / "cache", http=Http(**FAST, download_deadline=1.0),
+            )  # fmt: skip
+        except BaseException as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the download still runs"
+    (error,) = caught
+    assert isinstance(error, UpstreamError)
+    assert f"download failed after {FAST['attempts']} attempts: the download took longer than 1 s" in str(
+        error
+    )
+    assert _files(tmp_path / "cache") == []
 
 
 def test_fetch_verifies_and_a_second_fetch_downloads_nothing(

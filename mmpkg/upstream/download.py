@@ -31,7 +31,7 @@ import urllib3
 from mmpkg.errors import UpstreamError
 from mmpkg.release import Arch, Edition, tarball_name
 from mmpkg.upstream import signature
-from mmpkg.upstream.http import Http, check
+from mmpkg.upstream.http import Deadline, Http, check
 from mmpkg.upstream.keys import FINGERPRINTS, KEY_URL
 from mmpkg.versions import MattermostVersion
 
@@ -40,6 +40,8 @@ log = logging.getLogger("mmpkg")
 RELEASES_URL = "https://releases.mattermost.com"
 CHUNK = 1 << 16
 MAX_SIG_BYTES = 1 << 16
+# Upstream's key file is about 2 KiB.
+MAX_KEY_BYTES = 1 << 20
 
 # (file name, bytes so far, total or None): the CLI draws it; the library only reports.
 Progress = Callable[[str, int, int | None], None]
@@ -79,7 +81,8 @@ def trusted_keys(
             found = signature.trusted_keyring(keyring, (), out, source=str(keyring))
         else:
             fetched = Path(tmp) / "fetched.key"
-            response = check((http or Http()).get(key_url), "release-signing key")
+            what = "release-signing key"
+            response = check((http or Http()).get(key_url, what=what, limit=MAX_KEY_BYTES), what)
             fetched.write_bytes(response.content)
             found = signature.trusted_keyring(fetched, trusted, out, source=key_url)
         log.debug("release-signing keys: %s", ", ".join(found))
@@ -149,9 +152,9 @@ def _download(
     http: Http, url: str, cached: Path, ring: Path, want: str | None, progress: Progress | None
 ) -> Fetched:
     name = cached.name
-    sig_bytes = check(http.get(f"{url}.sig"), f"signature of {name}").content
-    if len(sig_bytes) > MAX_SIG_BYTES:
-        raise UpstreamError(f"{url}.sig: {len(sig_bytes)} bytes is no detached signature")
+    what = f"signature of {name}"
+    # A detached signature is a few hundred bytes: a longer answer is no signature.
+    sig_bytes = check(http.get(f"{url}.sig", what=what, limit=MAX_SIG_BYTES), what).content
     part = cached.with_name(f".{name}.part")
     sig_part = cached.with_name(f".{name}.sig.part")
     digest, size, sent = _stream(http, url, part, progress)
@@ -177,8 +180,8 @@ def _stream(http: Http, url: str, part: Path, progress: Progress | None) -> tupl
         if attempt:
             time.sleep(http.backoff * 2 ** (attempt - 1))
         have = part.stat().st_size if part.exists() else 0
-        response = http.get(url, headers={"Range": f"bytes={have}-"} if have else {}, stream=True)
-        with response:
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        with http.stream(url, http.download_deadline, headers=headers) as (response, deadline):
             if response.status_code == 416 and have:
                 part.unlink()  # longer than the file: not a prefix of it
                 continue
@@ -197,7 +200,11 @@ def _stream(http: Http, url: str, part: Path, progress: Progress | None) -> tupl
                         if progress:
                             progress(part.name[1:-5], have, total)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                why = _interrupted(exc, http, have, total)
+                why = _interrupted(exc, http, have, total, deadline)
+                log.info("%s: %s; resuming", url, why)
+                continue
+            if deadline.expired:  # a body with no length just ends when its socket is shut down
+                why = _interrupted(None, http, have, total, deadline)
                 log.info("%s: %s; resuming", url, why)
                 continue
         if total is not None and have != total:
@@ -222,8 +229,10 @@ def _total(response: requests.Response) -> int | None:
     return int(length) if length.isdigit() else None
 
 
-def _interrupted(exc: Exception, http: Http, have: int, total: int | None) -> str:
+def _interrupted(exc: Exception | None, http: Http, have: int, total: int | None, deadline: Deadline) -> str:
     of = f" of {total}" if total is not None else ""
+    if deadline.expired:
+        return f"the download took longer than {deadline.seconds:g} s ({have}{of} bytes)"
     if "timed out" in str(exc).lower():
         return f"the server stopped sending at {have}{of} bytes (nothing for {http.read_timeout:g} s)"
     return f"the body was cut short at {have}{of} bytes"

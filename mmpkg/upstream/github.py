@@ -57,7 +57,7 @@ def releases(
     for _ in range(MAX_PAGES):
         if url is None:
             break
-        response = http.get(url, headers=headers)
+        response = http.get(url, what="GitHub releases API", headers=headers)
         _check_rate_limit(response, authenticated=bool(token))
         check(response, "GitHub releases API")
         for item in _items(response):

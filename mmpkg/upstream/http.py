@@ -1,24 +1,134 @@
-"""The one way mmpkg talks to upstream: a `requests` session with retries, backoff and timeouts.
+"""The one way mmpkg talks to upstream: a `requests` session with retries, backoff, timeouts,
+deadlines and size limits.
 
-Both timeouts are set on every request, so a server that stops sending is a timeout and never a
-hang: `connect` for the connection, `read` for each wait for more bytes. Status 429 and 5xx are
-retried by urllib3 with exponential backoff; a body cut short is retried by the downloader,
-which resumes where it stopped.
+Both timeouts are set on every request: `connect` for the connection, `read` for each wait for
+more bytes. A server that sends a byte now and then never meets the read timeout, so every
+exchange also has a deadline for all of it, from the request to the body's last byte: when it
+passes, the sockets of the exchange are shut down, which ends a read blocked on them at once
+(urllib3 reads the status line, headers and body with a timeout per read only). A body is read
+up to a limit, and never whole before its size is checked. Status 429 and 5xx are retried by
+urllib3 with exponential backoff; a body cut short is retried by the downloader, which resumes
+where it stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from mmpkg import __version__
 from mmpkg.errors import UpstreamError
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
+CHUNK = 1 << 16
+
+# The deadline of the exchange under way in this thread, which its connections report to.
+_current = threading.local()
+
+
+class Deadline:
+    """The time one exchange may take. The socket of each request it makes is watched; when the
+    time is up they are shut down, and a request made later fails at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._watched: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._outer: Deadline | None = None
+
+    def watch(self, sock: object) -> None:
+        with self._lock:
+            if self.expired:
+                raise TimeoutError(f"the deadline of {self.seconds:g} s has passed")
+            if isinstance(sock, socket.socket) and sock not in self._watched:
+                self._watched.append(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._watched:
+                with contextlib.suppress(OSError):
+                    # socket.socket's own shutdown, for an SSLSocket too: the reading thread
+                    # meets the end of the stream, not a TLS object taken away under it. Reads
+                    # then return what has come, or nothing, and never wait again.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> Deadline:
+        self._outer = getattr(_current, "deadline", None)
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._timer.cancel()
+        _current.deadline = self._outer
+        with self._lock:
+            # Back in the pool, they are another exchange's.
+            self._watched.clear()
+
+
+def _watch(sock: object) -> None:
+    deadline: Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+# The socket is watched when the request starts (a new connection has none yet) and when its
+# answer is read: an answer that closes the connection takes the socket from it (http.client).
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)
+        super().request(*args, **kwargs)
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)
+        super().request(*args, **kwargs)
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter, its connections watched by the deadline of the exchange using them."""
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **kw)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
+        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.ProxyManager):  # not a SOCKS proxy's, whose pools differ
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
 
 
 def _session(attempts: int, backoff: float) -> requests.Session:
@@ -35,7 +145,7 @@ def _session(attempts: int, backoff: float) -> requests.Session:
         respect_retry_after_header=True,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = _Adapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = f"mmpkg/{__version__}"
@@ -50,6 +160,13 @@ class Http:
     read_timeout: float = 60.0
     attempts: int = 4
     backoff: float = 1.0
+    # All of one exchange but a tarball's: a page of the API, a signature, the key, the webhook.
+    deadline: float = 120.0
+    # One attempt at a tarball: 1.8 GB at 1 MB/s, far more than a release; a download cut there
+    # resumes in the next attempt.
+    download_deadline: float = 1800.0
+    # The largest body but a tarball's (a page of the releases API is a few hundred KiB).
+    max_body: int = 32 << 20
     session: requests.Session = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,20 +176,67 @@ class Http:
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
 
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        return self._call("GET", url, **kwargs)
+    def get(self, url: str, *, what: str, limit: int | None = None, **kwargs: Any) -> requests.Response:
+        """The answer to a GET of `url`, whatever its status, its body read whole within the
+        deadline: at most `limit` bytes (else max_body), or an UpstreamError saying `what`
+        sends more."""
+        return self._exchange("GET", url, what=what, limit=limit, **kwargs)
 
-    def post(self, url: str, **kwargs: Any) -> requests.Response:
-        return self._call("POST", url, **kwargs)
+    def post(self, url: str, *, what: str, **kwargs: Any) -> requests.Response:
+        return self._exchange("POST", url, what=what, limit=None, **kwargs)
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    @contextlib.contextmanager
+    def stream(self, url: str, seconds: float, **kwargs: Any) -> Iterator[tuple[requests.Response, Deadline]]:
+        """A GET of `url` whose body the caller reads in the block, all of it within `seconds`
+        (then its reads fail, and the Deadline says it has expired)."""
+        with Deadline(seconds) as deadline:
+            response = self._send("GET", url, deadline, stream=True, **kwargs)
+            with response:
+                yield response, deadline
+
+    def _exchange(
+        self, method: str, url: str, *, what: str, limit: int | None, **kwargs: Any
+    ) -> requests.Response:
+        limit = self.max_body if limit is None else limit
+        with Deadline(self.deadline) as deadline:
+            response = self._send(method, url, deadline, stream=True, **kwargs)
+            with response:
+                try:
+                    response._content = _body(response, limit, f"{what}: {url}")
+                except requests.RequestException as exc:
+                    raise self._failed(exc, url, deadline) from exc
+        if deadline.expired:
+            # A body with no length ends when its socket is shut down, with no error.
+            raise UpstreamError(f"{url}: no complete answer within {deadline.seconds:g} s")
+        return response
+
+    def _send(self, method: str, url: str, deadline: Deadline, **kwargs: Any) -> requests.Response:
         try:
             return self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.Timeout as exc:
-            wait = f"{self.read_timeout:g} s"
-            raise UpstreamError(f"{url}: no answer within {wait} ({self.attempts} attempts)") from exc
         except requests.RequestException as exc:
-            raise UpstreamError(f"{url}: {reason(exc)}") from exc
+            raise self._failed(exc, url, deadline) from exc
+
+    def _failed(self, exc: requests.RequestException, url: str, deadline: Deadline) -> UpstreamError:
+        if deadline.expired:
+            return UpstreamError(f"{url}: no complete answer within {deadline.seconds:g} s")
+        if isinstance(exc, requests.Timeout):
+            wait = f"{self.read_timeout:g} s"
+            return UpstreamError(f"{url}: no answer within {wait} ({self.attempts} attempts)")
+        return UpstreamError(f"{url}: {reason(exc)}")
+
+
+def _body(response: requests.Response, limit: int, what: str) -> bytes:
+    """The body, refused as soon as it is known to be longer than `limit` bytes: by its
+    Content-Length, or by what has come."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise UpstreamError(f"{what} sends more than {limit} bytes ({length})")
+    body = bytearray()
+    for chunk in response.iter_content(CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise UpstreamError(f"{what} sends more than {limit} bytes")
+    return bytes(body)
 
 
 def reason(exc: BaseException) -> str:

@@ -14,8 +14,9 @@ import harness
 import pytest
 from cli_runner import Mmpkg, runner
 from fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
+from test_output import small_disk
 
-from mmpkg.errors import UpstreamError
+from mmpkg.errors import OutputError, UpstreamError
 from mmpkg.upstream import Http, fetch, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.upstream.keys import FINGERPRINTS
@@ -159,6 +160,46 @@ def test_a_tarball_that_trickles_is_given_up_at_the_deadline_of_each_attempt(
         error
     )
     assert _files(tmp_path / "cache") == []
+
+
+def test_an_endless_tarball_stops_at_the_limit_and_leaves_no_partial_file(
+    upstream: Upstream, keyring: Path, tmp_path: Path
+) -> None:
+    path, cache = Upstream.path_of(V1), tmp_path / "cache"
+    upstream.faults[path] = ["endless"]
+    before = upstream.sent[path]
+    with pytest.raises(UpstreamError, match=r"more than 1048576 bytes.*MMPKG_MAX_TARBALL_MIB") as caught:
+        fetch(
+            MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url,
+            cache=cache, http=Http(**FAST, max_tarball=1 << 20),
+        )  # fmt: skip
+    assert "cut short" not in str(caught.value)
+    # The client hung up at its limit: the server's writes failed long before its 64 MiB.
+    assert upstream.sent[path] - before < upstream.endless_bytes // 2
+    assert [p.name for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")] == []
+    # A length over the limit is refused before the body is read.
+    with pytest.raises(UpstreamError, match=r"more than 1000 bytes"):
+        fetch(
+            MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url,
+            cache=cache, http=Http(**FAST, max_tarball=1000),
+        )  # fmt: skip
+    assert [p.name for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")] == []
+
+
+def test_a_cache_with_no_room_left_is_said_to_be_full(
+    upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    """A full disk is no download cut short: it is not retried, and no partial file stays."""
+    with small_disk(tmp_path, 8) as disk:
+        code, _, err = mmpkg(
+            "fetch", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", disk / "cache",
+            "--dest", tmp_path / "dest",
+        )  # fmt: skip
+        parts = list((disk / "cache").rglob("*.part"))
+    assert code == OutputError.exit_code, err
+    assert err.startswith(f"mmpkg: error: cannot write {Path(Upstream.path_of(V1)).name} into the cache ")
+    assert "No space left on device" in err and len(err.splitlines()) == 1
+    assert parts == []
 
 
 def test_fetch_verifies_and_a_second_fetch_downloads_nothing(

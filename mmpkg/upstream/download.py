@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import logging
 import os
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 import requests
 import urllib3
 
-from mmpkg.errors import UpstreamError
+from mmpkg.errors import OutputError, UpstreamError
 from mmpkg.release import Arch, Edition, tarball_name
 from mmpkg.upstream import signature
 from mmpkg.upstream.http import Deadline, Http, check
@@ -174,7 +175,9 @@ def _download(
 
 
 def _stream(http: Http, url: str, part: Path, progress: Progress | None) -> tuple[str, int, int]:
-    """Download `url` into `part`, resuming what is there; (sha256, size, bytes sent)."""
+    """Download `url` into `part`, resuming what is there; (sha256, size, bytes sent). A body
+    longer than a tarball may be, or one that cannot be written, removes `part`: neither is a
+    start for a resume."""
     sent, why = 0, ""
     for attempt in range(http.attempts):
         if attempt:
@@ -187,13 +190,15 @@ def _stream(http: Http, url: str, part: Path, progress: Progress | None) -> tupl
                 continue
             check(response, part.name.removeprefix(".").removesuffix(".part"))
             total = _total(response)
+            _check_size(url, part, total or 0, http.max_tarball)
             if response.status_code != 206:
                 have = 0  # the server sent the whole file
             hasher = _hash_prefix(part, have)
             try:
-                with open(part, "ab" if have else "wb") as out:
+                with open(part, "ab" if have else "wb", buffering=0) as out:
                     for chunk in _chunks(response):
-                        out.write(chunk)
+                        _check_size(url, part, have + len(chunk), http.max_tarball)
+                        _write(out, chunk, part)
                         hasher.update(chunk)
                         have += len(chunk)
                         sent += len(chunk)
@@ -212,6 +217,29 @@ def _stream(http: Http, url: str, part: Path, progress: Progress | None) -> tupl
             continue
         return hasher.hexdigest(), have, sent
     raise UpstreamError(f"{url}: download failed after {http.attempts} attempts: {why}")
+
+
+def _check_size(url: str, part: Path, size: int, limit: int) -> None:
+    if size > limit:
+        part.unlink(missing_ok=True)
+        raise UpstreamError(
+            f"{url}: more than {limit} bytes ({limit >> 20} MiB), larger than a release tarball is; "
+            f"not downloaded (MMPKG_MAX_TARBALL_MIB sets another limit)"
+        )
+
+
+def _write(out: io.FileIO, chunk: bytes, part: Path) -> None:
+    """All of `chunk`, or an OutputError (a full disk is no download cut short)."""
+    view = memoryview(chunk)
+    try:
+        while view:
+            view = view[out.write(view) or 0 :]
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write {part.name.removeprefix('.').removesuffix('.part')} into the cache "
+            f"{part.parent}: {exc.strerror}; free some space there, or choose another --cache"
+        ) from exc
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:

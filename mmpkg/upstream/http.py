@@ -14,6 +14,7 @@ where it stopped.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -28,10 +29,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from mmpkg import __version__
-from mmpkg.errors import UpstreamError
+from mmpkg.errors import UpstreamError, UsageError
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
 CHUNK = 1 << 16
+MAX_TARBALL = 4 << 30
 
 # The deadline of the exchange under way in this thread, which its connections report to.
 _current = threading.local()
@@ -165,6 +167,8 @@ class Http:
     # One attempt at a tarball: 1.8 GB at 1 MB/s, far more than a release; a download cut there
     # resumes in the next attempt.
     download_deadline: float = 1800.0
+    # The largest tarball taken (tarball_limit()).
+    max_tarball: int = field(default_factory=lambda: tarball_limit())
     # The largest body but a tarball's (a page of the releases API is a few hundred KiB).
     max_body: int = 32 << 20
     session: requests.Session = field(init=False, repr=False)
@@ -223,6 +227,17 @@ class Http:
             wait = f"{self.read_timeout:g} s"
             return UpstreamError(f"{url}: no answer within {wait} ({self.attempts} attempts)")
         return UpstreamError(f"{url}: {reason(exc)}")
+
+
+def tarball_limit() -> int:
+    """$MMPKG_MAX_TARBALL_MIB, else 4 GiB: several times any release tarball, and a stop
+    to a server that would send without end until the disk is full."""
+    text = os.environ.get("MMPKG_MAX_TARBALL_MIB", "")
+    if not text:
+        return MAX_TARBALL
+    if not text.isdigit() or int(text) == 0:
+        raise UsageError(f"MMPKG_MAX_TARBALL_MIB={text}: expected a whole number of MiB")
+    return int(text) << 20
 
 
 def _body(response: requests.Response, limit: int, what: str) -> bytes:

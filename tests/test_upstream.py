@@ -19,6 +19,7 @@ from test_output import small_disk
 from mmpkg.errors import OutputError, UpstreamError
 from mmpkg.upstream import Http, fetch, releases, trusted_keys
 from mmpkg.upstream.download import Progress
+from mmpkg.upstream.github import sends_token
 from mmpkg.upstream.keys import FINGERPRINTS
 from mmpkg.versions import MattermostVersion
 
@@ -94,6 +95,24 @@ def test_releases_command_prints_json_and_sends_no_token_unless_set(
     assert code == 0
     assert [r["version"] for r in json.loads(out)] == [V2, V1]
     assert all("Authorization" not in h for h in upstream.api_requests()[before:])
+
+
+def test_the_token_goes_to_the_api_host_only(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `Link` to the next page on another host (here the same server, as localhost) is not
+    followed, least of all with the token; nor is the token sent over plain http but to a
+    loopback address."""
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    port = upstream.url.rsplit(":", 1)[1]
+    upstream.link_url = f"http://localhost:{port}/api"
+    before = len(upstream.requests)
+    with pytest.raises(UpstreamError, match=rf"next page is at http://localhost:{port}/.*not followed"):
+        releases(api_url=upstream.api_url, http=Http(**FAST))
+    elsewhere = [h for _, h in upstream.requests[before:] if h["Host"] != f"127.0.0.1:{port}"]
+    assert all("Authorization" not in h for h in elsewhere)
+    assert sends_token("https://api.github.com/repos/x?page=2", "https://api.github.com")
+    assert not sends_token("http://api.github.com/repos/x?page=2", "http://api.github.com")
+    assert not sends_token("https://api.github.com.example/repos", "https://api.github.com")
+    assert sends_token(f"{upstream.api_url}/repos", upstream.api_url)
 
 
 def test_a_rate_limit_is_one_line_with_the_reset_time(upstream: Upstream, mmpkg: Mmpkg) -> None:

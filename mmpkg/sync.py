@@ -28,7 +28,7 @@ from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH
 from mmpkg.repo.retention import to_prune, upstream_version
-from mmpkg.upstream import API_URL, RELEASES_URL, Http, fetch, releases, trusted_keys
+from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
 from mmpkg.versions import MattermostVersion
 
@@ -133,6 +133,7 @@ def sync(
     with _locked(tree):
         missing = plan(tree, wanted, up)
         if missing:
+            check_cache(up.cache)  # one error for the run, not one for each release
             keys = trusted_keys(up.keyring, http=up.http)
         for item in missing:
             try:
@@ -189,13 +190,13 @@ def _publish(
     tree: Path, item: Item, keys: bytes, up: Upstream, *, sign_key: str, maintainer: str, keep: int
 ) -> None:
     log.info("%s: fetching", item)
-    fetched = fetch(
+    fetching = held(
         item.version, keys=keys, edition=item.edition, arch=item.arch, base_url=up.base_url,
         cache=up.cache, http=up.http,
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="mmpkg-sync-") as out:
+    with fetching as found, tempfile.TemporaryDirectory(prefix="mmpkg-sync-") as out:
         log.info("%s: building", item)
-        built = build(fetched.path, BuildOptions(maintainer=maintainer, out=Path(out)))
+        built = build(found.tarball, BuildOptions(maintainer=maintainer, out=Path(out)))
         paths = [b.path for b in built if b.id.format in (PackageFormat.DEB, PackageFormat.RPM)]
         repo = Repository(tree)
         for channel in item.channels:

@@ -4,6 +4,10 @@ GitHub API's pages and limits, and every way a download can fail, with gpgv as t
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +20,8 @@ from cli_runner import Mmpkg, runner
 from fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
 from test_output import small_disk
 
-from mmpkg.errors import OutputError, UpstreamError
-from mmpkg.upstream import Http, fetch, releases, trusted_keys
+from mmpkg.errors import OutputError, UpstreamError, UsageError
+from mmpkg.upstream import Http, fetch, releases, signature, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.upstream.github import sends_token
 from mmpkg.upstream.keys import FINGERPRINTS
@@ -276,6 +280,111 @@ def test_the_key_from_upstream_is_used_only_if_its_fingerprint_is_pinned(
             trusted_keys(key_url=key_url, trusted=(keys.fingerprint(),), http=http)
     finally:
         upstream.files["/pubkey.gpg"] = keys.public()
+
+
+@pytest.mark.parametrize("unsafe", ["world-writable", "group-writable", "someone else's", "version folder"])
+def test_a_cache_another_user_can_write_is_refused(
+    unsafe: str, upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    """Whoever can write the cache can swap a tarball between its check and its use, or plant a
+    link where a download goes: such a cache is not used."""
+    cache = tmp_path / "cache"
+    unsafe_dir = cache / V1 if unsafe == "version folder" else cache
+    unsafe_dir.mkdir(parents=True)
+    if unsafe == "someone else's":
+        if os.geteuid() != 0:
+            pytest.skip("giving a directory to another user needs root")
+        os.chown(cache, 65534, 65534)
+    else:
+        unsafe_dir.chmod(0o775 if unsafe == "group-writable" else 0o1777)
+    code, out, err = mmpkg(
+        "fetch", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", cache, "--dest", tmp_path / "dest"
+    )  # fmt: skip
+    assert code == UsageError.exit_code, err
+    assert out == "" and len(err.splitlines()) == 1
+    assert f"cache directory {unsafe_dir} " in err
+    assert ("--cache" in err) and ("chmod go-w" in err or "of your own" in err)
+    assert _files(cache) == []
+
+
+def test_a_link_planted_where_a_download_goes_is_not_followed(
+    upstream: Upstream, keyring: Path, tmp_path: Path
+) -> None:
+    """A stale .part (or .sig.part) that is a symbolic link is removed, not written through."""
+    name = Path(Upstream.path_of(V1)).name
+    folder = tmp_path / "cache" / V1
+    folder.mkdir(parents=True)
+    victims = {}
+    for planted in (f".{name}.part", f".{name}.sig.part"):
+        victim = tmp_path / f"root-only-{planted}"
+        victim.write_bytes(b"root:secret\n")
+        victim.chmod(0o600)
+        (folder / planted).symlink_to(victim)
+        victims[victim] = victim.read_bytes()
+    got = fetch(
+        MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url,
+        cache=tmp_path / "cache", http=Http(**FAST),
+    )  # fmt: skip
+    assert got.path.read_bytes() == upstream.files[Upstream.path_of(V1)]
+    assert {victim: victim.read_bytes() for victim in victims} == victims
+    assert not any(p.is_symlink() for p in folder.iterdir())
+
+
+def _with_mmctl(data: bytes, mmctl: bytes) -> bytes:
+    """The release `data` with another bin/mmctl: what a swap slips in."""
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as src,
+        tarfile.open(fileobj=out, mode="w:gz") as dst,
+    ):
+        for member in src:
+            body = src.extractfile(member) if member.isfile() else None
+            if member.name == "mattermost/bin/mmctl":
+                member.size, body = len(mmctl), io.BytesIO(mmctl)
+            dst.addfile(member, body)
+    return out.getvalue()
+
+
+def _deb_member(deb: Path, name: str) -> bytes:
+    payload = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(payload)) as tar:
+        member = tar.extractfile(name)
+        assert member is not None
+        return member.read()
+
+
+@pytest.mark.tools
+def test_a_tarball_swapped_after_its_verification_is_not_what_is_built(
+    upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build reads the very file that was verified, whatever the cache's path names once
+    its signature has been checked."""
+    harness.require("dpkg-deb", root=False)
+    cache = tmp_path / "cache"
+    where = ("--base-url", upstream.url, "--keyring", keyring, "--cache", cache)
+    assert mmpkg("fetch", V1, *where, "--dest", tmp_path / "fetched")[0] == 0
+    cached = cache / V1 / Path(Upstream.path_of(V1)).name
+    with tarfile.open(cached) as tar:
+        member = tar.extractfile("mattermost/bin/mmctl")
+        assert member is not None
+        mmctl = member.read()
+    swapped = tmp_path / "swapped.tar.gz"
+    swapped.write_bytes(_with_mmctl(cached.read_bytes(), b"#!/bin/sh\necho backdoor\n"))
+    verify = signature.verify
+
+    def verify_then_swap(*args: Any, **kwargs: Any) -> str:
+        signer = verify(*args, **kwargs)
+        if swapped.exists():
+            os.replace(swapped, cached)
+        return signer
+
+    monkeypatch.setattr(signature, "verify", verify_then_swap)
+    code, out, err = mmpkg(
+        "build", V1, *where, "--out", tmp_path / "out", "--formats", "deb", "--maintainer", "T <t@example.com>"
+    )  # fmt: skip
+    assert code == 0, err
+    assert not swapped.exists()  # the swap happened
+    assert _deb_member(Path(out.strip()), "./opt/mattermost/bin/mmctl") == mmctl
 
 
 def _resign(upstream: Upstream, keys: SigningKeys, path: str, *, data: bytes | None = None, key: str) -> None:

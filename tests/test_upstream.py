@@ -20,7 +20,7 @@ from cli_runner import Mmpkg, runner
 from fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
 from test_output import small_disk
 
-from mmpkg.errors import OutputError, UpstreamError, UsageError
+from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
 from mmpkg.upstream import Http, fetch, releases, signature, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.upstream.github import sends_token
@@ -385,6 +385,56 @@ def test_a_tarball_swapped_after_its_verification_is_not_what_is_built(
     assert code == 0, err
     assert not swapped.exists()  # the swap happened
     assert _deb_member(Path(out.strip()), "./opt/mattermost/bin/mmctl") == mmctl
+
+
+def test_a_cached_tarball_with_another_sha256_is_not_kept(
+    upstream: Upstream, keys: SigningKeys, keyring: Path, tmp_path: Path
+) -> None:
+    """Upstream signed a wrong file, and fixed it: the wrong one, in the cache and validly
+    signed, no longer stands in the way of the sha256 published for the release."""
+    path, cache = Upstream.path_of(V1), tmp_path / "cache"
+    original = dict(upstream.files)
+    wrong = upstream.files[path] + b"\0" * 512
+    upstream.files[path] = wrong
+    _resign(upstream, keys, path, key="release@mattermost.test")
+    try:
+        first = fetch(
+            MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url, cache=cache
+        )
+    finally:
+        upstream.files.update(original)
+    assert first.path.read_bytes() == wrong
+    good = hashlib.sha256(upstream.files[path]).hexdigest()
+    again = fetch(
+        MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=upstream.url, cache=cache, sha256=good
+    )  # fmt: skip
+    assert again.sha256 == good and again.downloaded == again.size
+    assert again.path.read_bytes() == upstream.files[path]
+
+
+@pytest.mark.tools
+def test_a_cached_tarball_of_another_release_is_not_kept(
+    upstream: Upstream, keys: SigningKeys, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    """Validly signed, but another version inside: the build refuses it, and the cache lets it
+    go, so that the next run downloads the release again instead of failing for ever."""
+    harness.require("dpkg-deb", root=False)
+    path = Upstream.path_of(V1)
+    original = dict(upstream.files)
+    upstream.files[path] = upstream.files[Upstream.path_of(V2)]
+    _resign(upstream, keys, path, key="release@mattermost.test")
+    build = ("build", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache",
+             "--formats", "deb", "--maintainer", "T <t@example.com>")  # fmt: skip
+    try:
+        code, _, err = mmpkg(*build, "--out", tmp_path / "out")
+    finally:
+        upstream.files.update(original)
+    assert code == ReleaseError.exit_code, err
+    assert f"the file name says version {V1} but bin/mattermost is {V2}" in err
+    assert _files(tmp_path / "cache") == []
+    code, out, err = mmpkg(*build, "--out", tmp_path / "out")
+    assert code == 0, err
+    assert Path(out.strip()).name == f"mattermost_{V1}-1_amd64.deb"
 
 
 def _resign(upstream: Upstream, keys: SigningKeys, path: str, *, data: bytes | None = None, key: str) -> None:

@@ -41,7 +41,7 @@ from typing import BinaryIO
 import requests
 import urllib3
 
-from mmpkg.errors import OutputError, UpstreamError, UsageError
+from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
 from mmpkg.release import Arch, Edition, OpenTarball, tarball_name
 from mmpkg.upstream import signature
 from mmpkg.upstream.http import Deadline, Http, check
@@ -153,7 +153,9 @@ def held(
     http: Http | None = None,
     progress: Progress | None = None,
 ) -> Iterator[Held]:
-    """The verified tarball of `version`, from the cache or upstream, held open for the block."""
+    """The verified tarball of `version`, from the cache or upstream, held open for the block.
+    A ReleaseError out of the block (the contents are not the release the name claims) removes
+    it from the cache."""
     http = http or Http()
     name = tarball_name(version, edition, arch)
     url = f"{base_url.rstrip('/')}/{version}/{name}"
@@ -166,7 +168,14 @@ def held(
         if found is None:
             found = _download(http, url, folder / name, ring, want, progress)
     with found.file:
-        yield found
+        try:
+            yield found
+        except ReleaseError:
+            # Validly signed, but not the release its name says (another version or edition
+            # inside): kept, it would fail every later run, even once upstream has fixed it.
+            with _locked(folder / f".{name}.lock"):
+                _evict(folder / name, found.file)
+            raise
 
 
 def check_cache(cache: Path | None = None) -> Path:
@@ -275,16 +284,34 @@ def _from_cache(cached: Path, ring: Path, want: str | None) -> Held | None:
     with _closed_on_error(file):
         try:
             signer = _verify(file, sig, ring, what=f"cached {cached.name}")
+            digest, size = _sha256(file)
+            # Signed, but not the file published with that sha256: upstream has signed a wrong
+            # file once, and fixed it since. It must not stand in the way of the right one.
+            _check_sha256(f"cached {cached.name}", digest, want)
         except UpstreamError as exc:
             file.close()
             log.warning("%s; fetching it again", exc)
-            cached.unlink()
-            sig_path.unlink()
+            _remove(cached)
             return None
-        digest, size = _sha256(file)
-        _check_sha256(cached.name, digest, want)
     log.info("%s: in the cache, signature checked", cached.name)
     return Held(Fetched(cached, digest, size, 0, signer), file)
+
+
+def _remove(cached: Path) -> None:
+    cached.unlink(missing_ok=True)
+    cached.with_name(cached.name + ".sig").unlink(missing_ok=True)
+
+
+def _evict(cached: Path, file: BinaryIO) -> None:
+    """Remove `cached` while it is still the file held open: another run may have put the
+    right one there since."""
+    try:
+        there, held = os.lstat(cached), os.fstat(file.fileno())
+    except FileNotFoundError:
+        return
+    if (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino):
+        log.warning("%s: not the release it claims to be; removed from the cache", cached)
+        _remove(cached)
 
 
 def _verify(file: BinaryIO, sig: bytes, ring: Path, *, what: str) -> str:

@@ -143,11 +143,19 @@ def sync(
                 log.warning("%s: %s", item, exc)
                 result.failed.append(Failure(item, str(exc), exc.exit_code))
     if notify and (result.published or result.failed):
-        try:
-            check(up.http.post(notify, what="--notify", json={"text": message(tree, result)}), "--notify")
-        except UpstreamError as exc:
-            result.notify_error = str(exc)
+        result.notify_error = _notify(up.http, notify, message(tree, result))
     return result
+
+
+def _notify(http: Http, hook: str, text: str) -> str | None:
+    """What went wrong posting `text` to the webhook, if anything. The hook's URL is a secret:
+    messages show its scheme and host only. Its answer has the exchange's deadline, and a
+    redirect is not followed (a 307 would post the message again, wherever it points)."""
+    try:
+        check(http.post(hook, what="--notify", secret=True, json={"text": text}), "--notify", secret=True)
+    except UpstreamError as exc:
+        return str(exc)
+    return None
 
 
 def lacking(repo: Repository, items: list[Item], keep: int) -> list[Item]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import subprocess
 import tarfile
@@ -117,6 +118,31 @@ def test_the_token_goes_to_the_api_host_only(upstream: Upstream, monkeypatch: py
     assert not sends_token("http://api.github.com/repos/x?page=2", "http://api.github.com")
     assert not sends_token("https://api.github.com.example/repos", "https://api.github.com")
     assert sends_token(f"{upstream.api_url}/repos", upstream.api_url)
+
+
+def test_a_token_is_never_shown(upstream: Upstream, mmpkg: Mmpkg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token that cannot be sent (a newline from the file it was read from) is an error that
+    does not show it."""
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken-s3cret\n")
+    code, _, err = mmpkg("releases", "--api-url", upstream.api_url)
+    assert code == UpstreamError.exit_code
+    assert len(err.splitlines()) == 1 and "t0ken-s3cret" not in err
+
+
+def test_a_password_in_a_url_is_never_shown(
+    upstream: Upstream, keyring: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mirror's user and password in --base-url go to the mirror, not into messages."""
+    base = upstream.url.replace("http://", "http://mirroruser:mirrorpw@")
+    upstream.faults[Upstream.path_of(V1)] = ["cut"] * FAST["attempts"]
+    with caplog.at_level(logging.INFO, logger="mmpkg"), pytest.raises(UpstreamError) as caught:
+        fetch(
+            MattermostVersion.parse(V1), keys=trusted_keys(keyring), base_url=base,
+            cache=tmp_path / "cache", http=Http(**FAST),
+        )  # fmt: skip
+    assert f"{upstream.url}/{V1}/" in str(caught.value)
+    for text in (str(caught.value), caplog.text):
+        assert "mirroruser" not in text and "mirrorpw" not in text
 
 
 def test_a_rate_limit_is_one_line_with_the_reset_time(upstream: Upstream, mmpkg: Mmpkg) -> None:

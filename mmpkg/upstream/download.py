@@ -44,7 +44,7 @@ import urllib3
 from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
 from mmpkg.release import Arch, Edition, OpenTarball, tarball_name
 from mmpkg.upstream import signature
-from mmpkg.upstream.http import Deadline, Http, check
+from mmpkg.upstream.http import Deadline, Http, check, shown
 from mmpkg.upstream.keys import FINGERPRINTS, KEY_URL
 from mmpkg.versions import MattermostVersion
 
@@ -384,7 +384,7 @@ def _stream(
     """Download `url` into the open `file` (at `part`), resuming what it holds; (sha256, size,
     bytes sent). A body longer than a tarball may be, or one that cannot be written, removes
     `part`: neither is a start for a resume."""
-    sent, why = 0, ""
+    sent, why, where = 0, "", shown(url)
     for attempt in range(http.attempts):
         if attempt:
             time.sleep(http.backoff * 2 ** (attempt - 1))
@@ -396,7 +396,7 @@ def _stream(
                 continue
             check(response, part.name.removeprefix(".").removesuffix(".part"))
             total = _total(response)
-            _check_size(url, part, total or 0, http.max_tarball)
+            _check_size(where, part, total or 0, http.max_tarball)
             if response.status_code != 206:
                 have = 0  # the server sent the whole file
                 file.truncate(0)
@@ -404,7 +404,7 @@ def _stream(
             file.seek(have)
             try:
                 for chunk in _chunks(response):
-                    _check_size(url, part, have + len(chunk), http.max_tarball)
+                    _check_size(where, part, have + len(chunk), http.max_tarball)
                     _write(file, chunk, part)
                     hasher.update(chunk)
                     have += len(chunk)
@@ -413,24 +413,24 @@ def _stream(
                         progress(part.name[1:-5], have, total)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 why = _interrupted(exc, http, have, total, deadline)
-                log.info("%s: %s; resuming", url, why)
+                log.info("%s: %s; resuming", where, why)
                 continue
             if deadline.expired:  # a body with no length just ends when its socket is shut down
                 why = _interrupted(None, http, have, total, deadline)
-                log.info("%s: %s; resuming", url, why)
+                log.info("%s: %s; resuming", where, why)
                 continue
         if total is not None and have != total:
             why = f"the body was cut short at {have} of {total} bytes"
             continue
         return hasher.hexdigest(), have, sent
-    raise UpstreamError(f"{url}: download failed after {http.attempts} attempts: {why}")
+    raise UpstreamError(f"{where}: download failed after {http.attempts} attempts: {why}")
 
 
-def _check_size(url: str, part: Path, size: int, limit: int) -> None:
+def _check_size(where: str, part: Path, size: int, limit: int) -> None:
     if size > limit:
         part.unlink(missing_ok=True)
         raise UpstreamError(
-            f"{url}: more than {limit} bytes ({limit >> 20} MiB), larger than a release tarball is; "
+            f"{where}: more than {limit} bytes ({limit >> 20} MiB), larger than a release tarball is; "
             f"not downloaded (MMPKG_MAX_TARBALL_MIB sets another limit)"
         )
 

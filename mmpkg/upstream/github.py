@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from mmpkg.errors import MmpkgError, UpstreamError
-from mmpkg.upstream.http import Http, check
+from mmpkg.upstream.http import Http, check, shown
 from mmpkg.versions import MattermostVersion
 
 log = logging.getLogger("mmpkg")
@@ -56,7 +56,7 @@ def releases(
     http = http or Http()
     token = token if token is not None else os.environ.get("GITHUB_TOKEN", "")
     if token and not sends_token(api_url, api_url):
-        log.warning("GITHUB_TOKEN is not sent to %s: only over https", api_url)
+        log.warning("GITHUB_TOKEN is not sent to %s: only over https", shown(api_url))
         token = ""
     url: str | None = f"{api_url.rstrip('/')}/repos/{REPO}/releases?per_page={PER_PAGE}"
     found: dict[MattermostVersion, UpstreamRelease] = {}
@@ -72,7 +72,7 @@ def releases(
                 found[release.version] = release
         url = _next_page(response, api_url)
     else:
-        raise UpstreamError(f"GitHub releases API: more than {MAX_PAGES} pages; is {api_url} GitHub?")
+        raise UpstreamError(f"GitHub releases API: more than {MAX_PAGES} pages; is {shown(api_url)} GitHub?")
     wanted = [
         r for r in found.values() if (include_rc or not r.rc) and (since is None or not r.version < since)
     ]
@@ -93,7 +93,9 @@ def _next_page(response: requests.Response, api_url: str) -> str | None:
         return None
     url = urljoin(response.url, link)
     if not sends_token(url, api_url):
-        raise UpstreamError(f"GitHub releases API: the next page is at {url}, not at {api_url}; not followed")
+        raise UpstreamError(
+            f"GitHub releases API: the next page is at {shown(url)}, not at {shown(api_url)}; not followed"
+        )
     return url
 
 
@@ -127,9 +129,9 @@ def _items(response: requests.Response) -> list[dict[str, object]]:
     try:
         items = response.json()
     except ValueError as exc:
-        raise UpstreamError(f"GitHub releases API: {response.url} did not answer JSON") from exc
+        raise UpstreamError(f"GitHub releases API: {shown(response.url)} did not answer JSON") from exc
     if not isinstance(items, list):
-        raise UpstreamError(f"GitHub releases API: {response.url} did not answer a list of releases")
+        raise UpstreamError(f"GitHub releases API: {shown(response.url)} did not answer a list of releases")
     return [i for i in items if isinstance(i, dict)]
 
 

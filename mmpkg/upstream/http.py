@@ -9,18 +9,23 @@ passes, the sockets of the exchange are shut down, which ends a read blocked on 
 up to a limit, and never whole before its size is checked. Status 429 and 5xx are retried by
 urllib3 with exponential backoff; a body cut short is retried by the downloader, which resumes
 where it stopped.
+
+Messages never show the user and password of a URL, nor more than the scheme and host of a URL
+that is itself a secret (a webhook's), nor a credential sent in a header.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -180,53 +185,67 @@ class Http:
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
 
-    def get(self, url: str, *, what: str, limit: int | None = None, **kwargs: Any) -> requests.Response:
+    def get(
+        self, url: str, *, what: str, limit: int | None = None, secret: bool = False, **kwargs: Any
+    ) -> requests.Response:
         """The answer to a GET of `url`, whatever its status, its body read whole within the
         deadline: at most `limit` bytes (else max_body), or an UpstreamError saying `what`
-        sends more."""
-        return self._exchange("GET", url, what=what, limit=limit, **kwargs)
+        sends more. A `secret` URL is shown by its scheme and host only."""
+        return self._exchange("GET", url, what=what, limit=limit, secret=secret, **kwargs)
 
-    def post(self, url: str, *, what: str, **kwargs: Any) -> requests.Response:
-        return self._exchange("POST", url, what=what, limit=None, **kwargs)
+    def post(self, url: str, *, what: str, secret: bool = False, **kwargs: Any) -> requests.Response:
+        """The answer to a POST to `url`, as get(). A redirect is not followed (check() refuses
+        it): the body goes to the URL it was given, or nowhere."""
+        return self._exchange(
+            "POST", url, what=what, limit=None, secret=secret, allow_redirects=False, **kwargs
+        )
 
     @contextlib.contextmanager
     def stream(self, url: str, seconds: float, **kwargs: Any) -> Iterator[tuple[requests.Response, Deadline]]:
         """A GET of `url` whose body the caller reads in the block, all of it within `seconds`
         (then its reads fail, and the Deadline says it has expired)."""
+        hide = functools.partial(scrub, url=url, headers=kwargs.get("headers"))
         with Deadline(seconds) as deadline:
-            response = self._send("GET", url, deadline, stream=True, **kwargs)
+            response = self._send("GET", url, deadline, shown(url), hide, stream=True, **kwargs)
             with response:
                 yield response, deadline
 
     def _exchange(
-        self, method: str, url: str, *, what: str, limit: int | None, **kwargs: Any
+        self, method: str, url: str, *, what: str, limit: int | None, secret: bool, **kwargs: Any
     ) -> requests.Response:
         limit = self.max_body if limit is None else limit
+        where = f"{what}: {shown(url, secret=secret)}"
+        hide = functools.partial(scrub, url=url, secret=secret, headers=kwargs.get("headers"))
         with Deadline(self.deadline) as deadline:
-            response = self._send(method, url, deadline, stream=True, **kwargs)
+            response = self._send(method, url, deadline, where, hide, stream=True, **kwargs)
             with response:
                 try:
-                    response._content = _body(response, limit, f"{what}: {url}")
+                    response._content = _body(response, limit, where)
                 except requests.RequestException as exc:
-                    raise self._failed(exc, url, deadline) from exc
+                    raise self._failed(exc, where, deadline, hide) from exc
         if deadline.expired:
             # A body with no length ends when its socket is shut down, with no error.
-            raise UpstreamError(f"{url}: no complete answer within {deadline.seconds:g} s")
+            raise UpstreamError(f"{where}: no complete answer within {deadline.seconds:g} s")
         return response
 
-    def _send(self, method: str, url: str, deadline: Deadline, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, deadline: Deadline, where: str, hide: Callable[[str], str], **kwargs: Any
+    ) -> requests.Response:
         try:
             return self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise self._failed(exc, url, deadline) from exc
+            raise self._failed(exc, where, deadline, hide) from exc
 
-    def _failed(self, exc: requests.RequestException, url: str, deadline: Deadline) -> UpstreamError:
+    def _failed(
+        self, exc: requests.RequestException, where: str, deadline: Deadline, hide: Callable[[str], str]
+    ) -> UpstreamError:
         if deadline.expired:
-            return UpstreamError(f"{url}: no complete answer within {deadline.seconds:g} s")
+            return UpstreamError(f"{where}: no complete answer within {deadline.seconds:g} s")
         if isinstance(exc, requests.Timeout):
             wait = f"{self.read_timeout:g} s"
-            return UpstreamError(f"{url}: no answer within {wait} ({self.attempts} attempts)")
-        return UpstreamError(f"{url}: {reason(exc)}")
+            return UpstreamError(f"{where}: no answer within {wait} ({self.attempts} attempts)")
+        # requests' and urllib3's words may hold the URL, its path, or a header's value.
+        return UpstreamError(f"{where}: {hide(reason(exc))}")
 
 
 def tarball_limit() -> int:
@@ -254,6 +273,38 @@ def _body(response: requests.Response, limit: int, what: str) -> bytes:
     return bytes(body)
 
 
+def shown(url: str, *, secret: bool = False) -> str:
+    """`url` as messages show it: never with its user and password, and only its scheme and host
+    (and port) when the whole URL is a secret (a webhook's path and query are its key)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    if secret:
+        return f"{parts.scheme}://{netloc}/..."
+    return parts._replace(netloc=netloc).geturl()
+
+
+def scrub(text: str, url: str, *, secret: bool = False, headers: Mapping[str, str] | None = None) -> str:
+    """`text` without the secrets of `url` (see shown()) nor the credentials in `headers`."""
+    parts = urlsplit(url)
+    text = text.replace(url, shown(url, secret=secret))
+    hidden = [parts.password or "", f"{parts.username}:" if parts.username else ""]
+    if secret:
+        hidden += [f"{parts.path}?{parts.query}", parts.query, parts.path if len(parts.path) > 1 else ""]
+    for key, value in (headers or {}).items():
+        if key.lower() in ("authorization", "proxy-authorization"):
+            hidden += [value, *value.split()[1:]]  # "Bearer TOKEN": the token, even where quoted
+    for secret_text in sorted(filter(None, hidden), key=len, reverse=True):
+        text = text.replace(secret_text, "...")
+    return text
+
+
 def reason(exc: BaseException) -> str:
     """The innermost cause of a requests/urllib3 error, without the object reprs around it."""
     while exc.__context__ is not None and not str(exc):
@@ -263,10 +314,19 @@ def reason(exc: BaseException) -> str:
     return text.rsplit(": ", 1)[-1].rstrip(")'\"") if "Errno" in text else text
 
 
-def check(response: requests.Response, what: str) -> requests.Response:
-    """`response` when it is a success; an UpstreamError saying what failed otherwise."""
+def check(response: requests.Response, what: str, *, secret: bool = False) -> requests.Response:
+    """`response` when it is a success; an UpstreamError saying what failed otherwise. A
+    redirect that was not followed (a POST's) is a failure: where it leads is shown as a
+    secret, its host only."""
+    where = shown(response.url, secret=secret)
+    if response.is_redirect:
+        to = shown(response.headers["Location"], secret=True)
+        raise UpstreamError(
+            f"{what}: {where} answered {response.status_code} {response.reason}, a redirect to {to}; "
+            "not followed: give the URL that answers itself"
+        )
     if response.ok:
         return response
     if response.status_code == 404:
-        raise UpstreamError(f"{what}: not found at {response.url} (404)")
-    raise UpstreamError(f"{what}: {response.url} answered {response.status_code} {response.reason}")
+        raise UpstreamError(f"{what}: not found at {where} (404)")
+    raise UpstreamError(f"{what}: {where} answered {response.status_code} {response.reason}")

@@ -18,7 +18,7 @@ from mmpkg.backends.naming import BuiltPackage
 from mmpkg.errors import CommandError, UsageError, no_space, output_error
 from mmpkg.inspect import inspect_release
 from mmpkg.options import BuildOptions
-from mmpkg.release import Release
+from mmpkg.release import OpenTarball, Release
 from mmpkg.run import ToolGroup, require
 from mmpkg.settings import SettingError, check_against, check_not_secret
 from mmpkg.spec import Layout, PackageSpec, build_spec
@@ -32,8 +32,9 @@ log = logging.getLogger("mmpkg")
 SPARE = 1 << 20
 
 
-def build(tarball: Path, options: BuildOptions) -> list[BuiltPackage]:
-    """Build the packages `options` asks for into the output directory.
+def build(tarball: Path | OpenTarball, options: BuildOptions) -> list[BuiltPackage]:
+    """Build the packages `options` asks for into the output directory, from a tarball's path or
+    from a tarball held open since it was verified.
 
     Progress goes to the "mmpkg" logger: each stage at INFO, each tool run at DEBUG."""
     # What can be checked without the tarball is, before it is read.
@@ -54,7 +55,9 @@ def build(tarball: Path, options: BuildOptions) -> list[BuiltPackage]:
             raise problem from exc
 
 
-def _build(tarball: Path, options: BuildOptions, layout: Layout, work: Path, out: Path) -> list[BuiltPackage]:
+def _build(
+    tarball: Path | OpenTarball, options: BuildOptions, layout: Layout, work: Path, out: Path
+) -> list[BuiltPackage]:
     log.info("reading %s", tarball.name)
     release = inspect_release(tarball, extract_to=work / "release")
     _check_settings(options, release)

@@ -58,7 +58,8 @@ def _main(argv: Sequence[str] | None) -> int:
             file_values = from_environment(os.environ) | (load_file(args.config) if args.config else {})
             flags = {option.name: getattr(args, option.name) for option in OPTIONS}
             options = resolve(file_values, flags, file=args.config)
-            built = build(tarball_for_build(args), options)
+            with tarball_for_build(args) as tarball:
+                built = build(tarball, options)
             _built(built, as_json=args.json)
     except MmpkgError as exc:
         print(f"mmpkg: error: {exc}", file=sys.stderr)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mmpkg.channels import load_rules
 from mmpkg.errors import UpstreamError, UsageError
 from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
-from mmpkg.release import Arch, Edition
+from mmpkg.release import Arch, Edition, OpenTarball
 from mmpkg.repo.commands import sign_key
 from mmpkg.sync import Item, Upstream, Wanted, plan, previous, sync
-from mmpkg.upstream import Fetched, Http, fetch, releases, trusted_keys
+from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.versions import MattermostVersion
 
@@ -34,7 +36,7 @@ def run_releases(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    fetched = fetched_release(args, MattermostVersion.parse(args.version), dest=args.dest)
+    fetched = fetch(MattermostVersion.parse(args.version), dest=args.dest, **_source(args))
     if args.json:
         facts = {
             "path": str(fetched.path),
@@ -49,33 +51,35 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def tarball_for_build(args: argparse.Namespace) -> Path:
-    """The TARBALL of `build`, or the verified tarball of VERSION when no such file exists."""
+@contextlib.contextmanager
+def tarball_for_build(args: argparse.Namespace) -> Iterator[Path | OpenTarball]:
+    """The TARBALL of `build`, or the verified tarball of VERSION, held open for the block, when
+    no such file exists."""
     given: Path = args.tarball
     if given.exists() or "/" in str(given) or given.suffix == ".gz":
-        return given
+        yield given
+        return
     try:
         version = MattermostVersion.parse(str(given))
     except Exception:
         raise UsageError(f"{given}: no such tarball, nor a version to fetch (X.Y.Z or X.Y.Z-rcN)") from None
-    return fetched_release(args, version, dest=None).path
+    with held(version, **_source(args)) as found:
+        yield found.tarball
 
 
-def fetched_release(args: argparse.Namespace, version: MattermostVersion, *, dest: Path | None) -> Fetched:
+def _source(args: argparse.Namespace) -> dict[str, Any]:
+    """Where `fetch` and `build VERSION` take a release from, and how they check it."""
     http = Http()
-    keys = trusted_keys(args.keyring, http=http)
-    return fetch(
-        version,
-        keys=keys,
-        edition=Edition(args.edition),
-        arch=Arch(args.arch),
-        dest=dest,
-        base_url=args.base_url,
-        sha256=args.sha256,
-        cache=args.cache,
-        http=http,
-        progress=progress_bar(),
-    )
+    return {
+        "keys": trusted_keys(args.keyring, http=http),
+        "edition": Edition(args.edition),
+        "arch": Arch(args.arch),
+        "base_url": args.base_url,
+        "sha256": args.sha256,
+        "cache": args.cache,
+        "http": http,
+        "progress": progress_bar(),
+    }
 
 
 def progress_bar() -> Progress | None:

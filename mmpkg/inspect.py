@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, cast
 from isal import igzip_threaded, isal_zlib
 
 from mmpkg.errors import ReleaseError, output_error
-from mmpkg.release import Arch, Edition, Release, facts_from_name
+from mmpkg.release import Arch, Edition, OpenTarball, Release, facts_from_name
 from mmpkg.versions import MattermostVersion
 
 if TYPE_CHECKING:
@@ -72,22 +72,23 @@ class _Scan:
     config: bytes = b""
 
 
-def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release:
-    """Check `tarball` and return what it is; with `extract_to`, also unpack `mattermost/` there.
+def inspect_release(tarball: Path | OpenTarball, *, extract_to: Path | None = None) -> Release:
+    """Check `tarball` (a path, or a file held open) and return what it is; with `extract_to`,
+    also unpack `mattermost/` there.
 
     Files are written with normalised modes (0644, or 0755 if executable; no setuid, setgid,
     sticky or world-writable bits). Raises ReleaseError with one line saying what is wrong with
     the tarball, and OSError when `extract_to` is full or refuses writes.
     """
     name = tarball.name
-    if not tarball.is_file():
+    if isinstance(tarball, Path) and not tarball.is_file():
         raise ReleaseError(f"{tarball}: no such file")
     if extract_to is not None:
         extract_to.mkdir(parents=True, exist_ok=True)
     scan = _Scan()
     digest = hashlib.sha256()
     try:
-        with tarball.open("rb") as raw:
+        with _open(tarball) as raw:
             hashing = _HashingReader(raw, digest)
             with (
                 igzip_threaded.open(hashing, "rb") as gunzip,  # type: ignore[no-untyped-call]
@@ -109,6 +110,16 @@ def inspect_release(tarball: Path, *, extract_to: Path | None = None) -> Release
             raise
         raise ReleaseError(f"{name}: cannot unpack it: {exc.strerror or exc}") from exc
     return _conclude(name, scan, digest.hexdigest(), hashing.count)
+
+
+def _open(tarball: Path | OpenTarball) -> io.BufferedReader:
+    if isinstance(tarball, Path):
+        return tarball.open("rb")
+    # A file object of its own on the same open file, read from the start: closing it leaves
+    # the caller's open.
+    raw = os.fdopen(os.dup(tarball.file.fileno()), "rb")
+    raw.seek(0)
+    return raw
 
 
 class _HashingReader(io.RawIOBase):

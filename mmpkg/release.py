@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import BinaryIO
 
 from mmpkg.versions import MattermostVersion
 
@@ -43,6 +44,16 @@ def tarball_name(version: MattermostVersion, edition: Edition, arch: Arch) -> st
     """The file name upstream publishes a release under (releases.mattermost.com)."""
     team = "team-" if edition is Edition.TEAM else ""
     return f"mattermost-{team}{version}-linux-{arch}.tar.gz"
+
+
+@dataclass(frozen=True)
+class OpenTarball:
+    """A tarball read through a file already open, from its start, and never by a path again:
+    what was verified is what is read (mmpkg/upstream/download.py). `name` is its file name,
+    for what it claims."""
+
+    name: str
+    file: BinaryIO
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 
 from mmpkg.errors import CommandError, ToolMissingError
 
@@ -127,8 +127,10 @@ def run(
     source_date_epoch: int | None = None,
     check: bool = True,
     input: str | None = None,
+    stdin: IO[Any] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `cmd` and return its captured output; raise CommandError if it fails and `check`."""
+    """Run `cmd` and return its captured output; raise CommandError if it fails and `check`.
+    The tool reads `input`, or the open file `stdin` from where it stands, or nothing."""
     argv = [os.fspath(a) for a in cmd]
     require(argv[0])
     log.debug("+ %s", shlex.join(argv))
@@ -137,7 +139,7 @@ def run(
         if source_date_epoch is not None:
             full_env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         full_env.update(env or {})
-        proc = _communicate(argv, cwd=cwd, env=full_env, input=input)
+        proc = _communicate(argv, cwd=cwd, env=full_env, input=input, stdin=stdin)
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         log.debug("%s", output)
@@ -149,14 +151,14 @@ def run(
 
 
 def _communicate(
-    argv: list[str], *, cwd: StrPath | None, env: dict[str, str], input: str | None
+    argv: list[str], *, cwd: StrPath | None, env: dict[str, str], input: str | None, stdin: IO[Any] | None
 ) -> subprocess.CompletedProcess[str]:
     group: ToolGroup | None = getattr(_current, "group", None)
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
         env=env,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if input is not None else stdin or subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -28,7 +28,7 @@ from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH
 from mmpkg.repo.retention import to_prune, upstream_version
-from mmpkg.upstream import API_URL, RELEASES_URL, Http, fetch, releases, trusted_keys
+from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
 from mmpkg.versions import MattermostVersion
 
@@ -133,6 +133,7 @@ def sync(
     with _locked(tree):
         missing = plan(tree, wanted, up)
         if missing:
+            check_cache(up.cache)  # one error for the run, not one for each release
             keys = trusted_keys(up.keyring, http=up.http)
         for item in missing:
             try:
@@ -142,11 +143,19 @@ def sync(
                 log.warning("%s: %s", item, exc)
                 result.failed.append(Failure(item, str(exc), exc.exit_code))
     if notify and (result.published or result.failed):
-        try:
-            check(up.http.post(notify, json={"text": message(tree, result)}), "--notify")
-        except UpstreamError as exc:
-            result.notify_error = str(exc)
+        result.notify_error = _notify(up.http, notify, message(tree, result))
     return result
+
+
+def _notify(http: Http, hook: str, text: str) -> str | None:
+    """What went wrong posting `text` to the webhook, if anything. The hook's URL is a secret:
+    messages show its scheme and host only. Its answer has the exchange's deadline, and a
+    redirect is not followed (a 307 would post the message again, wherever it points)."""
+    try:
+        check(http.post(hook, what="--notify", secret=True, json={"text": text}), "--notify", secret=True)
+    except UpstreamError as exc:
+        return str(exc)
+    return None
 
 
 def lacking(repo: Repository, items: list[Item], keep: int) -> list[Item]:
@@ -189,13 +198,13 @@ def _publish(
     tree: Path, item: Item, keys: bytes, up: Upstream, *, sign_key: str, maintainer: str, keep: int
 ) -> None:
     log.info("%s: fetching", item)
-    fetched = fetch(
+    fetching = held(
         item.version, keys=keys, edition=item.edition, arch=item.arch, base_url=up.base_url,
         cache=up.cache, http=up.http,
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="mmpkg-sync-") as out:
+    with fetching as found, tempfile.TemporaryDirectory(prefix="mmpkg-sync-") as out:
         log.info("%s: building", item)
-        built = build(fetched.path, BuildOptions(maintainer=maintainer, out=Path(out)))
+        built = build(found.tarball, BuildOptions(maintainer=maintainer, out=Path(out)))
         paths = [b.path for b in built if b.id.format in (PackageFormat.DEB, PackageFormat.RPM)]
         repo = Repository(tree)
         for channel in item.channels:

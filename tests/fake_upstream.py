@@ -10,6 +10,11 @@ Every failure the downloader must survive or report is a switch: `faults[path]` 
 faults the next requests of that path meet, one each ("404", "500", "stall", "cut"), and
 `rate_limited` makes the API answer as GitHub does when the limit is spent. `sent` counts the
 body bytes sent per path, so a test can see that a second fetch sent nothing.
+
+A hostile server is a fault too: "trickle" sends the body one byte every `trickle_seconds`,
+"trickle-head" the status line and headers too; "endless" sends `endless_bytes` of junk with no
+length, or until the client hangs up; a POST may also meet "redirect", a 307 to `redirect_to`.
+`link_url`, when set, is where the API's `Link` headers send the next pages.
 """
 
 from __future__ import annotations
@@ -87,6 +92,10 @@ class Upstream:
     rate_limited: bool = False
     rate_reset: int = 0
     stall_seconds: float = 2.0
+    trickle_seconds: float = 0.05
+    endless_bytes: int = 64 << 20
+    redirect_to: str = ""
+    link_url: str = ""
     sent: Counter[str] = field(default_factory=Counter)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     posts: list[tuple[str, Any]] = field(default_factory=list)
@@ -137,9 +146,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
+        up = self.server.upstream
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.upstream.posts.append((self.path, json.loads(body)))
-        self._answer(200, b"ok", {"Content-Type": "text/plain"})
+        up.posts.append((self.path, json.loads(body)))
+        fault = up.faults[self.path].pop(0) if up.faults.get(self.path) else None
+        if fault == "404":
+            self._answer(404, b"Not Found", {"Content-Type": "text/plain"})
+        elif fault == "redirect":
+            self._answer(307, b"", {"Location": up.redirect_to})
+        else:
+            self._answer(200, b"ok", {"Content-Type": "text/plain"}, fault)
 
     def do_GET(self) -> None:
         up = self.server.upstream
@@ -150,12 +166,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, b"Not Found", {"Content-Type": "text/plain"})
         elif fault == "500":
             self._answer(500, b"Internal Server Error", {"Content-Type": "text/plain"})
+        elif fault == "endless":
+            self._endless(path)
         elif path == API_PATH:
-            self._api()
+            self._api(fault)
         else:
             self._file(path, up.files[path], fault)
 
-    def _api(self) -> None:
+    def _api(self, fault: str | None) -> None:
         up = self.server.upstream
         if up.rate_limited:
             body = json.dumps({"message": "API rate limit exceeded for 127.0.0.1."}).encode()
@@ -168,12 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
         page = int(query.get("page", ["1"])[0])
         last = max(1, -(-len(up.releases) // per_page))
         items = up.releases[(page - 1) * per_page : page * per_page]
-        link = f"{up.api_url}/repos/mattermost/mattermost/releases?per_page={per_page}&page="
+        link = f"{up.link_url or up.api_url}/repos/mattermost/mattermost/releases?per_page={per_page}&page="
         links = [f'<{link}{page + 1}>; rel="next"', f'<{link}{last}>; rel="last"'] if page < last else []
         headers = {"Content-Type": "application/json", "X-RateLimit-Remaining": "59"}
         if links:
             headers["Link"] = ", ".join(links)
-        self._answer(200, json.dumps(items).encode(), headers)
+        self._answer(200, json.dumps(items).encode(), headers, fault)
 
     def _file(self, path: str, data: bytes, fault: str | None) -> None:
         up = self.server.upstream
@@ -189,6 +207,9 @@ class _Handler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
+        if fault in ("trickle", "trickle-head"):
+            self._trickle(status, body, headers, head=fault == "trickle-head", path=path)
+            return
         self.send_response(status)
         for key, value in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(key, value)
@@ -206,12 +227,53 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         up.sent[path] += len(body)
 
-    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _endless(self, path: str) -> None:
+        """Junk with no length, until `endless_bytes` or the client hangs up."""
+        up = self.server.upstream
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        self.close_connection = True
+        block = b"\x1f" * (1 << 16)
+        try:
+            while up.sent[path] < up.endless_bytes and not up.stopping.is_set():
+                self.wfile.write(block)
+                up.sent[path] += len(block)
+        except OSError:
+            pass  # the client hung up: what it was meant to do
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str], fault: str | None = None) -> None:
+        if fault in ("trickle", "trickle-head"):
+            self._trickle(status, body, headers, head=fault == "trickle-head")
+            return
         self.send_response(status)
         for key, value in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _trickle(
+        self, status: int, body: bytes, headers: dict[str, str], *, head: bool, path: str = ""
+    ) -> None:
+        """A whole, valid answer, one byte every `trickle_seconds`: from its status line on
+        (`head`), or from its body on. Each byte comes well within any read timeout."""
+        up = self.server.upstream
+        lines = [f"HTTP/1.1 {status} Slow", *(f"{k}: {v}" for k, v in headers.items())]
+        lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+        answer = "\r\n".join(lines).encode()
+        self.close_connection = True
+        try:
+            if not head:
+                self.wfile.write(answer)
+                answer = b""
+            for i, byte in enumerate(answer + body):
+                if up.stopping.wait(up.trickle_seconds):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                up.sent[path] += i >= len(answer)
+        except OSError:
+            pass  # the client hung up
 
 
 class _Server(ThreadingHTTPServer):

@@ -71,6 +71,75 @@ def _debs(tree: Path, channel: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def failing(keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Upstream, Path]]:
+    """One release upstream, changed after signing: every sync fails it at once, and notifies."""
+    work = tmp_path_factory.mktemp("sync-hooks")
+    with serve() as up:
+        up.release(BAD, keys, work)
+        up.files[Upstream.path_of(BAD)] += b"\0"
+        (work / "key.asc").write_bytes(keys.public())
+        yield up, work
+
+
+def _hook_sync(up: Upstream, work: Path, hook: str) -> list[object]:
+    args = _sync_args(up, work)
+    args[args.index("--notify") + 1] = hook
+    args[args.index(work / "repo")] = work / "repo-hooks"
+    return args
+
+
+@pytest.mark.parametrize("fault", ["404", "refused"])
+def test_the_hook_url_is_a_secret_no_message_shows(
+    fault: str, failing: tuple[Upstream, Path], mmpkg: Mmpkg
+) -> None:
+    """A webhook's path and query are its key, and its user and password what they are: only
+    its scheme and host are shown, in --json and on stderr alike."""
+    up, work = failing
+    port = up.url.rsplit(":", 1)[1] if fault == "404" else "1"
+    hook = f"http://hookuser:hookpw@127.0.0.1:{port}/hooks/s3cr3t?token=t0k3n"
+    up.faults["/hooks/s3cr3t?token=t0k3n"] = ["404"]
+    code, out, err = mmpkg(*_hook_sync(up, work, hook))
+    summary = json.loads(out)
+    assert code == 9
+    assert [f["version"] for f in summary["failed"]] == [BAD]
+    assert summary["notify_error"].startswith("--notify: ") and f"http://127.0.0.1:{port}/..." in out
+    for secret in ("s3cr3t", "t0k3n", "hookuser", "hookpw"):
+        assert secret not in out and secret not in err
+
+
+def test_a_hook_that_redirects_elsewhere_gets_nothing_sent_there(
+    failing: tuple[Upstream, Path], mmpkg: Mmpkg
+) -> None:
+    up, work = failing
+    port = up.url.rsplit(":", 1)[1]
+    up.faults["/hooks/moved"] = ["redirect"]
+    up.redirect_to = f"http://localhost:{port}/hooks/elsewhere"
+    code, out, err = mmpkg(*_hook_sync(up, work, f"{up.url}/hooks/moved"))
+    summary = json.loads(out)
+    assert code == 9
+    assert [f["version"] for f in summary["failed"]] == [BAD]
+    assert "307" in summary["notify_error"] and "redirect" in summary["notify_error"]
+    assert "elsewhere" not in out + err
+    assert [path for path, _ in up.posts if path == "/hooks/elsewhere"] == []
+
+
+def test_a_hook_that_trickles_is_given_up_and_the_run_still_says_what_it_did(
+    failing: tuple[Upstream, Path], keys: SigningKeys
+) -> None:
+    up, work = failing
+    up.faults["/hooks/slow"] = ["trickle-head"]
+    source = Source(
+        up.api_url, up.url, work / "key.asc", work / "cache", Http(read_timeout=0.5, deadline=1.0)
+    )
+    result = sync(
+        work / "repo-hooks", Wanted(since=MattermostVersion.parse("10.0.0")), sign_key=REPO_KEY,
+        maintainer=MAINTAINER, upstream=source, notify=f"{up.url}/hooks/slow",
+    )  # fmt: skip
+    assert [str(f.item.version) for f in result.failed] == [BAD]
+    assert result.notify_error == f"--notify: {up.url}/...: no complete answer within 1 s"
+
+
+@pytest.fixture(scope="module")
 def first_runs(world: tuple[Upstream, Path], keys: SigningKeys) -> list[tuple[int, dict[str, Any]]]:
     """The first run (the bad release fails), then two at once once it is fixed, then one more."""
     up, work = world

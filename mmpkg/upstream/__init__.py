@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from mmpkg.upstream.download import RELEASES_URL, Fetched, default_cache, fetch, trusted_keys
+from mmpkg.upstream.download import (
+    RELEASES_URL,
+    Fetched,
+    Held,
+    check_cache,
+    default_cache,
+    fetch,
+    held,
+    trusted_keys,
+)
 from mmpkg.upstream.github import API_URL, UpstreamRelease, releases
 from mmpkg.upstream.http import Http
 
@@ -11,10 +20,13 @@ __all__ = [
     "API_URL",
     "RELEASES_URL",
     "Fetched",
+    "Held",
     "Http",
     "UpstreamRelease",
+    "check_cache",
     "default_cache",
     "fetch",
+    "held",
     "releases",
     "trusted_keys",
 ]

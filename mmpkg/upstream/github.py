@@ -2,19 +2,25 @@
 
 Pages are followed through the `Link` header as GitHub documents it (never by counting), drafts
 are skipped, and tags that are not server versions (`vX.Y.Z[-rcN]`) are ignored.
+
+$GITHUB_TOKEN goes to the API's own host only, over https (or plain http to a loopback address,
+the tests' server): a `Link` to a page anywhere else is not followed, and requests drops the
+token on a redirect to another host (Session.rebuild_auth).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from mmpkg.errors import MmpkgError, UpstreamError
-from mmpkg.upstream.http import Http, check
+from mmpkg.upstream.http import Http, check, shown
 from mmpkg.versions import MattermostVersion
 
 log = logging.getLogger("mmpkg")
@@ -49,37 +55,83 @@ def releases(
     `token` defaults to $GITHUB_TOKEN."""
     http = http or Http()
     token = token if token is not None else os.environ.get("GITHUB_TOKEN", "")
-    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    if token and not sends_token(api_url, api_url):
+        log.warning("GITHUB_TOKEN is not sent to %s: only over https", shown(api_url))
+        token = ""
     url: str | None = f"{api_url.rstrip('/')}/repos/{REPO}/releases?per_page={PER_PAGE}"
     found: dict[MattermostVersion, UpstreamRelease] = {}
     for _ in range(MAX_PAGES):
         if url is None:
             break
-        response = http.get(url, headers=headers)
+        response = http.get(url, what="GitHub releases API", headers=_headers(token))
         _check_rate_limit(response, authenticated=bool(token))
         check(response, "GitHub releases API")
         for item in _items(response):
             release = _release(item)
             if release is not None and release.version not in found:
                 found[release.version] = release
-        url = response.links.get("next", {}).get("url")
+        url = _next_page(response, api_url)
     else:
-        raise UpstreamError(f"GitHub releases API: more than {MAX_PAGES} pages; is {api_url} GitHub?")
+        raise UpstreamError(f"GitHub releases API: more than {MAX_PAGES} pages; is {shown(api_url)} GitHub?")
     wanted = [
         r for r in found.values() if (include_rc or not r.rc) and (since is None or not r.version < since)
     ]
     return sorted(wanted, reverse=True)
 
 
+def _headers(token: str) -> dict[str, str]:
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _next_page(response: requests.Response, api_url: str) -> str | None:
+    """The next page's URL, which must be the API's own: the token goes with it."""
+    link = response.links.get("next", {}).get("url")
+    if link is None:
+        return None
+    url = urljoin(response.url, link)
+    if not sends_token(url, api_url):
+        raise UpstreamError(
+            f"GitHub releases API: the next page is at {shown(url)}, not at {shown(api_url)}; not followed"
+        )
+    return url
+
+
+def sends_token(url: str, api_url: str) -> bool:
+    """Whether a request for `url` may carry the token: one to the host of `api_url` (the same
+    scheme, host and port), over https, or over plain http to a loopback address."""
+    parts, api = urlsplit(url), urlsplit(api_url)
+    if (parts.scheme, parts.hostname, _port(url)) != (api.scheme, api.hostname, _port(api_url)):
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname or ""))
+
+
+def _port(url: str) -> int | None:
+    parts = urlsplit(url)
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # not a port number: no URL to send anything to
+        return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _items(response: requests.Response) -> list[dict[str, object]]:
     try:
         items = response.json()
     except ValueError as exc:
-        raise UpstreamError(f"GitHub releases API: {response.url} did not answer JSON") from exc
+        raise UpstreamError(f"GitHub releases API: {shown(response.url)} did not answer JSON") from exc
     if not isinstance(items, list):
-        raise UpstreamError(f"GitHub releases API: {response.url} did not answer a list of releases")
+        raise UpstreamError(f"GitHub releases API: {shown(response.url)} did not answer a list of releases")
     return [i for i in items if isinstance(i, dict)]
 
 

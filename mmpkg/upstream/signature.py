@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from mmpkg.errors import UpstreamError
 from mmpkg.run import run
@@ -52,9 +53,12 @@ def trusted_keyring(key_file: Path, trusted: Sequence[str], dest: Path, *, sourc
     return wanted
 
 
-def verify(tarball: Path, sig: Path, keyring: Path, *, what: str) -> str:
-    """The fingerprint of the trusted key that signed `tarball`; UpstreamError if none did."""
-    proc = run(["gpgv", "--status-fd", "1", "--keyring", keyring, sig, tarball], check=False)
+def verify(data: BinaryIO, sig: Path, keyring: Path, *, what: str) -> str:
+    """The fingerprint of the trusted key that signed what the open file `data` holds; an
+    UpstreamError if none did. gpgv reads the file itself (as its standard input, from its
+    start), so what is verified is what the caller holds open, whatever its path names."""
+    data.seek(0)
+    proc = run(["gpgv", "--status-fd", "1", "--keyring", keyring, sig, "-"], stdin=data, check=False)
     status = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("[GNUPG:] ")]
     valid = [s for s in status if s[0] == "VALIDSIG"]
     if proc.returncode == 0 and valid:

@@ -85,7 +85,9 @@ def build(keyset: KeySet, out: Path, *, maintainer: str) -> list[Path]:
     require(deb.DebBackend.tool)
     require(rpm.RpmBackend.tool)
     built = []
-    with tempfile.TemporaryDirectory(prefix="mmpkg-keyring-") as tmp:
+    # The work directory is inside `out`, not in $TMPDIR: the rpm is renamed from it into `out`,
+    # and a rename cannot cross file systems (a /tmp on tmpfs, a repository on a /srv volume).
+    with tempfile.TemporaryDirectory(prefix="mmpkg-keyring-", dir=out) as tmp:
         work = Path(tmp)
         pkg = package(keyset, "deb", maintainer=maintainer)
         (work / "deb").mkdir()

@@ -61,10 +61,6 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def version_key(version: str) -> tuple[int | str, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.~+-]", version))
-
-
 def inspect(pkg: Path, channel: str) -> list[Incoming]:
     pkg = Path(pkg)
     if not pkg.is_file():

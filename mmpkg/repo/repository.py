@@ -22,11 +22,11 @@ import shutil
 from pathlib import Path
 
 from mmpkg.errors import RepoError
+from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
-from mmpkg.repo.packages import version_key as _version_key
 from mmpkg.repo.signing import Signer
 
 log = logging.getLogger("mmpkg")
@@ -235,8 +235,12 @@ class Repository:
         for deb in sorted(pool.glob("*_*_*.deb")) if pool.is_dir() else []:
             if str(deb.relative_to(self.path)) in hidden:
                 continue
-            name, version, arch = deb.stem.split("_")
-            found.append(Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path)))
+            parts = deb.stem.split("_")
+            if len(parts) == 3:
+                name, version, arch = parts
+                found.append(
+                    Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path))
+                )
         for arch in dnf.ARCHES:
             for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*-*-*.*.rpm")):
                 if str(rpm.relative_to(self.path)) in hidden:
@@ -244,7 +248,8 @@ class Repository:
                 stem, own_arch, _ = rpm.name.rsplit(".", 2)
                 name, version, release = stem.rsplit("-", 2)
                 found.append(Entry(name, f"{version}-{release}", own_arch, "rpm", rpm.relative_to(self.path)))
-        found.sort(key=lambda e: _version_key(e.version), reverse=True)
+        found = [e for e in found if _orderable(e)]
+        found.sort(key=lambda e: PackageVersion(e.format, e.version), reverse=True)
         found.sort(key=lambda e: (e.name, e.format, e.arch))
         return found
 
@@ -274,3 +279,12 @@ class Repository:
         from mmpkg.repo.check import problems
 
         return problems(self)
+
+
+def _orderable(entry: Entry) -> bool:
+    """Whether the version in a file's name is one its format allows (add never names one so)."""
+    try:
+        PackageVersion(entry.format, entry.version)
+    except ValueError:
+        return False
+    return True

@@ -24,6 +24,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mmpkg.errors import RepoError
+
 # The repository's private state; it need not be served (see repository.py).
 PRIVATE = ".mmpkg"
 JOURNAL = "journal"
@@ -118,7 +120,16 @@ class Transaction:
         return self.tmp / f"{self._count}-{name}"
 
     def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.tree))
+        """`path` relative to the tree; RepoError for one that leads out of it, by `..` or by a
+        symbolic link: every step of the journal stays inside the tree, whatever a package's
+        fields made of a path (packages.py checks them too)."""
+        try:
+            rel = path.relative_to(self.tree)
+        except ValueError:
+            rel = None
+        if rel is None or ".." in rel.parts or not path.resolve().is_relative_to(self.tree.resolve()):
+            raise RepoError(f"{path} is outside the repository {self.tree}")
+        return str(rel)
 
     def move(self, staged: Path, dest: Path) -> None:
         self._steps.append(("move", self._rel(staged), self._rel(dest)))

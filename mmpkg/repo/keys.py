@@ -47,14 +47,17 @@ class KeySet:
     version: int  # of the keyring package
 
 
-def describe(armoured: str) -> list[tuple[str, str, datetime, datetime | None]]:
-    """(fingerprint, first uid, created, expires) of each public key in `armoured`."""
+def describe(armoured: str | Path) -> list[tuple[str, str, datetime, datetime | None]]:
+    """(fingerprint, first uid, created, expires) of each public key in `armoured`, or in the
+    file `armoured` names (armoured or binary)."""
+    source = [str(armoured)] if isinstance(armoured, Path) else []
+    text = None if isinstance(armoured, Path) else armoured
     with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
         try:
             out = run(
-                ["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import"],
+                ["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import", *source],
                 env={"GNUPGHOME": home},
-                input=armoured,
+                input=text,
             ).stdout
         except CommandError as exc:
             raise RepoError("not an OpenPGP public key") from exc

@@ -53,6 +53,7 @@ class Repository:
         with publish.locked(self.path) as tx:
             keyset = self._current(signer, first=True)
             keys.warn_expiring(keys.infos(keyset))
+            self._refuse_other_keyrings(incoming)
             new = self._new(incoming, channel)
             # Retention looks at the channel as it will be; a new file it would drop at once
             # (an old version that no kept one needs) is not published at all. The keyring
@@ -148,6 +149,21 @@ class Repository:
         if len(matches) != 1:
             raise RepoError(f"{key!r} names {len(matches)} of the repository's keys, not one")
         return matches[0]
+
+    def _refuse_other_keyrings(self, incoming: builtins.list[Incoming]) -> None:
+        """Clients take the newest keyring package and trust the keys it holds: the repository
+        makes that package itself, from its keys (add_key, retire_key). One it published, given
+        again, is no change; any other is refused."""
+        hidden = publish.withdrawn(self.path)
+        for inc in incoming:
+            if inc.entry.name != keyring.NAME:
+                continue
+            published = (self.path / inc.entry.path).exists() and str(inc.entry.path) not in hidden
+            if not published or identity(self.path, inc.entry) != inc.identity:
+                raise RepoError(
+                    f"{inc.src}: {keyring.NAME} {inc.entry.version} is not the repository's own: it makes "
+                    "that package from its keys (mmpkg repo add-key, retire-key)"
+                )
 
     def _new(self, incoming: builtins.list[Incoming], channel: str) -> builtins.list[Incoming]:
         """What of `incoming` is not yet published (a withdrawn file may come back); refuses other

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from mmpkg import gpg_home
 from mmpkg.errors import CommandError, RepoError
 from mmpkg.repo.journal import Transaction
 from mmpkg.run import run
@@ -52,11 +52,11 @@ def describe(armoured: str | Path) -> list[tuple[str, str, datetime, datetime | 
     file `armoured` names (armoured or binary)."""
     source = [str(armoured)] if isinstance(armoured, Path) else []
     text = None if isinstance(armoured, Path) else armoured
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
+    with gpg_home.throwaway() as home:
         try:
             out = run(
                 ["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import", *source],
-                env={"GNUPGHOME": home},
+                env={"GNUPGHOME": str(home)},
                 input=text,
             ).stdout
         except CommandError as exc:
@@ -117,12 +117,12 @@ def infos(keyset: KeySet) -> list[KeyInfo]:
 
 def combined(keyset: KeySet) -> tuple[str, bytes]:
     """All current keys as one armoured block and as one binary keyring."""
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
-        env = {"GNUPGHOME": home}
+    with gpg_home.throwaway() as home:
+        env = {"GNUPGHOME": str(home)}
         run(["gpg", "--batch", "--import"], env=env, input="".join(keyset.keys.values()))
         fprs = list(keyset.keys)
         armoured = run(["gpg", "--batch", "--armor", "--export", "--", *fprs], env=env).stdout
-        binary = Path(home) / "keyring.gpg"
+        binary = home / "keyring.gpg"
         run(["gpg", "--batch", "--output", str(binary), "--export", "--", *fprs], env=env)
         return armoured, binary.read_bytes()
 

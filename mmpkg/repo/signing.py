@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from mmpkg import gpg_home
 from mmpkg.errors import CommandError, RepoError
 from mmpkg.run import run
 
@@ -96,8 +97,8 @@ class Signer:
 
 def verify(public_key: str, data: Path, signature: Path | None = None) -> bool:
     """Whether `data` (clearsigned) or `data` + `signature` verify against `public_key` only."""
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
-        env = {"GNUPGHOME": home}
+    with gpg_home.throwaway() as home:
+        env = {"GNUPGHOME": str(home)}
         run(["gpg", "--batch", "--import"], env=env, input=public_key)
         args = [str(signature), str(data)] if signature else [str(data)]
         return run(["gpg", "--batch", "--verify", *args], env=env, check=False).returncode == 0

@@ -82,6 +82,18 @@ def _perform(tree: Path, steps: list[Step]) -> None:
             _remove(src)
 
 
+def discard(tree: Path) -> None:
+    """Throw away what a change staged, unless it passed its commit point (the next command
+    then finishes it): a failed change leaves nothing behind, and gives back the room it took
+    (it may have failed for want of it)."""
+    private = tree / PRIVATE
+    if (private / JOURNAL).exists():
+        return
+    shutil.rmtree(private / "tmp", ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (private / "tmp").mkdir()
+
+
 def recover(tree: Path) -> None:
     """Finish a change whose journal was written, or discard one that never got that far.
     Call with the lock held."""

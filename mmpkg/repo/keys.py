@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mmpkg import gpg_home
-from mmpkg.errors import CommandError, RepoError
+from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.repo.journal import Transaction
 from mmpkg.run import run
 
@@ -60,6 +60,8 @@ def describe(armoured: str | Path) -> list[tuple[str, str, datetime, datetime | 
                 input=text,
             ).stdout
         except CommandError as exc:
+            if out_of_space(exc):
+                raise
             raise RepoError("not an OpenPGP public key") from exc
     found: list[tuple[str, str, datetime, datetime | None]] = []
     pub: list[str] = []

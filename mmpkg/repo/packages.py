@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.errors import CommandError, RepoError
+from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring
 from mmpkg.run import run
@@ -81,7 +81,12 @@ def inspect(pkg: Path, channel: str) -> list[Incoming]:
             version = f"{upstream}-{release}"
         else:
             raise RepoError(f"{pkg} is not a .deb or .rpm package")
-    except (CommandError, ValueError) as exc:
+    except CommandError as exc:
+        # dpkg-deb unpacks the control file into /tmp to read it.
+        if out_of_space(exc):
+            raise
+        raise RepoError(f"{pkg} is not a readable package") from exc
+    except ValueError as exc:
         raise RepoError(f"{pkg} is not a readable package") from exc
     try:
         rels = place(fmt, channel, name, version, arch)

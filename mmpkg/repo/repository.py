@@ -16,22 +16,52 @@ not be: it is the publisher's state, not the clients').
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
-from mmpkg.errors import RepoError
+from mmpkg.errors import CommandError, RepoError, no_space, out_of_space, output_error
 from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
 from mmpkg.repo.signing import Signer
+from mmpkg.workspace import free_bytes
 
 log = logging.getLogger("mmpkg")
 
 Staged = list[tuple[Path, Path]]  # (staged copy in .mmpkg/tmp, where it goes in the tree)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _disk_errors(method: Callable[Concatenate[Repository, P], R]) -> Callable[Concatenate[Repository, P], R]:
+    """A full disk (or one that refuses writes), wherever it strikes in `method` (our writes, or
+    gpg, rpmsign, createrepo_c, dpkg-deb, ... writing), is an OutputError: exit 6 and one line,
+    not a traceback or a tool's failure. A change stops before its commit point, so the served
+    tree is the old one, and what it had staged is gone (publish.locked)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Repository, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            problem = output_error(exc, self._full(str(exc.filename or "")), hint="")
+            if problem is None:
+                raise
+            raise problem from exc
+        except CommandError as exc:
+            if not out_of_space(exc):
+                raise
+            raise no_space(self._full(exc.output), str(exc), hint="") from exc
+
+    return wrapper
 
 
 class Repository:
@@ -42,6 +72,7 @@ class Repository:
 
     # -- changes ----------------------------------------------------------------------------
 
+    @_disk_errors
     def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int = 5) -> AddResult:
         """Publish `packages` in `channel`, signed with `sign_key`, one of the repository's keys
         (the first `add` makes it the first), keeping the newest `keep` versions and the upgrade
@@ -69,6 +100,7 @@ class Repository:
             tx.commit()
         return AddResult(added=[inc.entry for inc in new], pruned=pruned)
 
+    @_disk_errors
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
         """Withdraw every file of `name` `version` from `channel`; return what went."""
         check_channel(channel)
@@ -83,6 +115,7 @@ class Repository:
             tx.commit()
         return gone
 
+    @_disk_errors
     def add_key(self, new_key: str | Path, sign_key: str) -> builtins.list[KeyInfo]:
         """Make `new_key` (an armoured public key file, or a key in the GnuPG home) one of the
         repository's keys: every channel gets a keyring package holding it, signed with
@@ -103,6 +136,7 @@ class Repository:
             self._republish(tx, changed, signer, resign=False)
         return self.keys()
 
+    @_disk_errors
     def retire_key(self, old_key: str, sign_key: str) -> builtins.list[KeyInfo]:
         """Drop `old_key` (a fingerprint, or a user id, of a current key) from the repository:
         rpms it signed are signed again with `sign_key`, which must be another current key,
@@ -120,6 +154,16 @@ class Repository:
         return self.keys()
 
     # -- the parts of a change ----------------------------------------------------------------
+
+    def _full(self, said: str) -> Path:
+        """Which file system ran out of room, from what the failure `said`: the tree's, or
+        $TMPDIR's (throw-away GnuPG homes); when it names neither, the one with less room."""
+        tmp = Path(tempfile.gettempdir())
+        if str(self.path) in said:
+            return self.path
+        if str(tmp) in said:
+            return tmp
+        return tmp if self.path.exists() and free_bytes(tmp) < free_bytes(self.path) else self.path
 
     def _signer(self, sign_key: str) -> Signer:
         signer = Signer(sign_key, self.gnupghome)
@@ -290,6 +334,7 @@ class Repository:
             raise RepoError(f"{self.path} has no key yet: add a package first")
         return key_file.read_text()
 
+    @_disk_errors
     def check(self) -> builtins.list[str]:
         """Every problem found: missing or wrong files, bad signatures, unsigned or unindexed packages."""
         from mmpkg.repo.check import problems

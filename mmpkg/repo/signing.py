@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from mmpkg import gpg_home
-from mmpkg.errors import CommandError, RepoError
+from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.run import run
 
 
@@ -38,6 +38,8 @@ class Signer:
             ).stdout
             self._gpg("--local-user", self.key, "--detach-sign", "--output", os.devnull, "/dev/null")
         except CommandError as exc:
+            if out_of_space(exc):
+                raise
             raise RepoError(
                 f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome}"
             ) from exc

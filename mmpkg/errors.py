@@ -73,10 +73,10 @@ class UpstreamError(MmpkgError):
 NO_SPACE = "No space left on device"
 
 
-def output_error(exc: OSError, where: Path, *, hint: str = "or choose another --out") -> OutputError | None:
+def output_error(exc: OSError, where: Path) -> OutputError | None:
     """What an OSError of writing below `where` means, or None when it is not the disk's doing."""
     if exc.errno in _FULL:
-        return no_space(where, hint=hint)
+        return no_space(where)
     if exc.errno in _REFUSED:
         return OutputError(f"cannot write {exc.filename or where}: {exc.strerror}")
     return None

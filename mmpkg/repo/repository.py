@@ -16,6 +16,7 @@ not be: it is the publisher's state, not the clients').
 from __future__ import annotations
 
 import builtins
+import errno
 import functools
 import logging
 import os
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from mmpkg.errors import CommandError, RepoError, no_space, out_of_space, output_error
+from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
 from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
@@ -42,7 +43,7 @@ R = TypeVar("R")
 
 
 def _disk_errors(method: Callable[Concatenate[Repository, P], R]) -> Callable[Concatenate[Repository, P], R]:
-    """A full disk (or one that refuses writes), wherever it strikes in `method` (our writes, or
+    """A full disk, wherever it strikes in `method` (our writes, or
     gpg, rpmsign, createrepo_c, dpkg-deb, ... writing), is an OutputError: exit 6 and one line,
     not a traceback or a tool's failure. A change stops before its commit point, so the served
     tree is the old one, and what it had staged is gone (publish.locked)."""
@@ -52,10 +53,10 @@ def _disk_errors(method: Callable[Concatenate[Repository, P], R]) -> Callable[Co
         try:
             return method(self, *args, **kwargs)
         except OSError as exc:
-            problem = output_error(exc, self._full(str(exc.filename or "")), hint="")
-            if problem is None:
+            # Only a full disk: a package that cannot be read is no output's fault.
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            raise problem from exc
+            raise no_space(self._full(str(exc.filename or "")), hint="") from exc
         except CommandError as exc:
             if not out_of_space(exc):
                 raise

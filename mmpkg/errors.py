@@ -69,6 +69,10 @@ class UpstreamError(MmpkgError):
     exit_code = 9
 
 
+# What a tool says when a write of its failed with ENOSPC (run() gives tools LC_ALL=C.UTF-8).
+NO_SPACE = "No space left on device"
+
+
 def output_error(exc: OSError, where: Path) -> OutputError | None:
     """What an OSError of writing below `where` means, or None when it is not the disk's doing."""
     if exc.errno in _FULL:
@@ -78,9 +82,14 @@ def output_error(exc: OSError, where: Path) -> OutputError | None:
     return None
 
 
-def no_space(where: Path, detail: str = "") -> OutputError:
+def out_of_space(exc: CommandError) -> bool:
+    """Whether a tool failed because a file system it wrote to is full."""
+    return NO_SPACE in exc.output or NO_SPACE in str(exc)
+
+
+def no_space(where: Path, detail: str = "", *, hint: str = "or choose another --out") -> OutputError:
     prefix = f"{detail.rstrip(': ')}; " if detail else ""
-    return OutputError(f"{prefix}no space left on {where}: free some space there, or choose another --out")
+    return OutputError(f"{prefix}no space left on {where}: free some space there{', ' if hint else ''}{hint}")
 
 
 def _meaning(cls: type[MmpkgError]) -> str:

@@ -36,6 +36,7 @@ PROVIDERS = {
     "dpkg-deb": "dpkg",
     "rpmbuild": "rpm",
     "rpm": "rpm",
+    "rpm2archive": "rpm",
     "lintian": "lintian",
     "rpmlint": "rpmlint",
     "gpg": "gnupg",

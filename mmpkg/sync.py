@@ -107,13 +107,13 @@ def previous(tree: Path, item: Item) -> MattermostVersion | None:
     server runs before upgrading to it, for the container tests."""
     repo = Repository(tree)
     name = item.edition.package_name
-    found = {
-        upstream_version(e)
-        for channel in item.channels
-        if channel in repo.channels()
-        for e in repo.list(channel)
-        if e.name == name and e.format == "deb"
-    }
+    found = set()
+    for channel in item.channels:
+        for e in repo.list(channel) if channel in repo.channels() else []:
+            if e.name == name and e.format == "deb":
+                # A version upstream never used (published by hand) is no release to start from.
+                with contextlib.suppress(MmpkgError):
+                    found.add(upstream_version(e))
     older = [v for v in found if v < item.version]
     return max(older) if older else None
 

@@ -47,7 +47,8 @@ from scenario import (
     free_port,
 )
 
-from mmpkg.repo.packages import inspect, version_key
+from mmpkg.package_versions import PackageVersion
+from mmpkg.repo.packages import inspect
 
 pytestmark = pytest.mark.docker
 
@@ -141,7 +142,7 @@ def pick(package_dir: Path, family: str) -> tuple[tuple[str, str], tuple[str, st
         (incoming, *_) = inspect(path, "stable")
         if incoming.entry.name in SERVER_PACKAGES:
             found.append((path.name, incoming.entry.version.split("-")[0]))
-    found.sort(key=lambda f: version_key(f[1]))
+    found.sort(key=lambda f: PackageVersion(family, f[1]))
     assert len(found) >= 2, (
         f"{package_dir} needs two versions of the server's .{family} to upgrade between: {found}"
     )

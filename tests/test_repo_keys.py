@@ -9,19 +9,23 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import harness
+import minimal_packages as minimal
 import pytest
+from cli_runner import runner
 from packages import PackageFactory
-from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler
+from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, tree_hash
 
 from mmpkg.errors import RepoError
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.keys import KeyInfo, KeySet, describe
+from mmpkg.repo.signing import Signer
 from mmpkg.resources import data_dir
 
 A, B, SOON = "key-a@example.invalid", "key-b@example.invalid", "key-soon@example.invalid"
@@ -210,3 +214,90 @@ def test_the_keyring_needs_a_maintainer_user_id() -> None:
     """The signing key's user id is the keyring package's Maintainer; a bare e-mail is refused."""
     with pytest.raises(RepoError, match="not a Maintainer"):
         keyring.build(KeySet({}, "", 1), Path("/nonexistent"), maintainer="nobody@example.invalid")
+
+
+# -- a keyring package the repository did not make -----------------------------------------------
+
+
+def _impostors(home: Path, out: Path, version: str = "99") -> tuple[Path, Path]:
+    """A deb and an rpm named like the keyring package, of a version above the repository's,
+    that install another key (SOON's) where apt and dnf look for the repository's."""
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    export = ["gpg", "--batch", "--export", SOON]
+    binary = subprocess.run(export, env=env, capture_output=True, check=True).stdout
+    armored = subprocess.run([*export, "--armor"], env=env, capture_output=True, check=True).stdout
+    deb = minimal.deb(out, keyring.NAME, f"{version}-1", arch="all", files={KEYRING: binary})
+    rpm = minimal.rpm(out, keyring.NAME, version, "1", arch="noarch", files={keyring.RPM_KEY: armored})
+    return deb, rpm
+
+
+def test_add_refuses_a_keyring_package_the_repository_did_not_make(
+    gnupghome: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home, _ = gnupghome
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    mmpkg = runner(capsys)
+    tree = tmp_path / "repo"
+    Repository(tree, gnupghome=home).add([], "stable", A)
+    before = tree_hash(tree)
+    for impostor in _impostors(home, tmp_path):
+        code, out, err = mmpkg("repo", "add", tree, impostor)
+        assert (code, out) == (7, "")
+        assert err.count("\n") == 1 and f"{keyring.NAME} 99-1 is not the repository's own" in err, err
+    assert tree_hash(tree) == before
+    # Its own keyring package, given again, is the same package: nothing to add.
+    own = tmp_path / "own.deb"
+    own.write_bytes((tree / "pool/stable/mattermost-archive-keyring_1-1_all.deb").read_bytes())
+    assert mmpkg("repo", "add", tree, own)[:2] == (
+        0,
+        "nothing added: channel stable already had every package\n",
+    )
+
+
+def test_check_reports_a_keyring_package_the_repository_did_not_make(
+    gnupghome: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """As one added before add refused them, or copied in by hand and indexed by the next add."""
+    home, _ = gnupghome
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    repo.add([], "stable", A)
+    deb, rpm = _impostors(home, tmp_path)
+    signer = Signer(A, home)
+    signer.check_usable()
+    signer.sign_rpm(rpm)
+    shutil.copy(deb, repo.path / "pool/stable/mattermost-archive-keyring_99-1_all.deb")
+    for arch in ("x86_64", "aarch64"):
+        shutil.copy(rpm, repo.path / f"rpm/stable/{arch}/Packages/{rpm.name}")
+    repo.add([], "stable", A)
+    assert {e.version for e in repo.list("stable")} == {"1-1", "99-1"}
+    assert sorted(repo.check()) == [
+        "stable: pool/stable/mattermost-archive-keyring_99-1_all.deb is not the repository's own "
+        "mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
+        "stable: rpm/stable/aarch64/Packages/mattermost-archive-keyring-99-1.noarch.rpm is not the "
+        "repository's own mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
+        "stable: rpm/stable/x86_64/Packages/mattermost-archive-keyring-99-1.noarch.rpm is not the "
+        "repository's own mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
+    ]
+    for e in repo.remove(keyring.NAME, "99-1", "stable", A):
+        assert e.version == "99-1"
+    assert repo.check() == []
+
+
+def test_check_reports_a_current_keyring_package_with_other_keys(
+    gnupghome: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    home, _ = gnupghome
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    repo.add([], "stable", A)
+    deb, _ = _impostors(home, tmp_path, version="1")
+    published = repo.path / "pool/stable/mattermost-archive-keyring_1-1_all.deb"
+    published.write_bytes(deb.read_bytes())
+    (repo.path / ".mmpkg/stanzas/stable" / published.name).unlink()
+    repo.add([], "stable", A)  # indexes what is in the pool now
+    assert repo.check() == [
+        "stable: pool/stable/mattermost-archive-keyring_1-1_all.deb does not hold the repository's "
+        "keys (keys/keys.json)"
+    ]

@@ -4,6 +4,7 @@ key set (any current key may have signed), and each channel's keyring package.""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,28 @@ def problems(repo: Repository) -> list[str]:
         have = [e for e in repo.list(channel) if e.name == keyring.NAME and e.version == current]
         if len(have) != 1 + len(dnf.ARCHES):
             found.append(f"{channel}: lacks {keyring.NAME} {current}, the current key set")
+        found += _keyrings(repo, channel, keyset)
+    return found
+
+
+def _keyrings(repo: Repository, channel: str, keyset: keys.KeySet) -> list[str]:
+    """Clients trust the keys of the newest keyring package they can get: every one in the
+    channel must be one the repository made, version N-1 for a key set N up to the current one
+    (the older ones are superseded), and the current one must hold the current keys."""
+    found: list[str] = []
+    for e in repo.list(channel):
+        if e.name != keyring.NAME:
+            continue
+        number = re.fullmatch(r"([1-9][0-9]*)-1", e.version)
+        if number is None or int(number.group(1)) > keyset.version:
+            found.append(
+                f"{channel}: {e.path} is not the repository's own {keyring.NAME}: its key sets go up "
+                f"to {keyset.version} ({keys.STATE})"
+            )
+        elif int(number.group(1)) == keyset.version and (
+            keyring.installed_keys(repo.path / e.path, e.format) != set(keyset.keys)
+        ):
+            found.append(f"{channel}: {e.path} does not hold the repository's keys ({keys.STATE})")
     return found
 
 

@@ -12,14 +12,18 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from mmpkg.errors import CommandError, no_space, out_of_space
 from mmpkg.repo import publish
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer
 from mmpkg.run import run
+from mmpkg.workspace import free_bytes
 
 ARCHES = ("x86_64", "aarch64")
 # The hash-named metadata files of a generation, carried by the next ones (publish.py).
 HASHED = "?*-*"
+# Below this much room left, a createrepo_c that failed most likely ran out of it.
+ROOM = 1 << 20
 _NS = {"c": "http://linux.duke.edu/metadata/common", "r": "http://linux.duke.edu/metadata/repo"}
 
 
@@ -53,7 +57,13 @@ def prepare_arch(
     # everything is read again.
     replaced = any(dest.parent == repo / "Packages" and dest.exists() for _, dest in added)
     update = ["--update", "--update-md-path", str(repo)] if has_metadata and not replaced else []
-    run(["createrepo_c", "--quiet", *update, "--outputdir", str(out), str(scan)])
+    try:
+        run(["createrepo_c", "--quiet", *update, "--outputdir", str(out), str(scan)])
+    except CommandError as exc:
+        # createrepo_c reports a full disk as "gzclose(): file operation error", without why.
+        if out_of_space(exc) or free_bytes(out) < ROOM:
+            raise no_space(tx.tree, str(exc), hint="") from exc
+        raise
     new = out / "repodata"
     signer.detach(new / "repomd.xml", new / "repomd.xml.asc")
     publish.publish_generation(tx, repo / "repodata", new, HASHED)

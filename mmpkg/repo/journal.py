@@ -24,6 +24,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mmpkg.errors import RepoError
+
 # The repository's private state; it need not be served (see repository.py).
 PRIVATE = ".mmpkg"
 JOURNAL = "journal"
@@ -80,6 +82,18 @@ def _perform(tree: Path, steps: list[Step]) -> None:
             _remove(src)
 
 
+def discard(tree: Path) -> None:
+    """Throw away what a change staged, unless it passed its commit point (the next command
+    then finishes it): a failed change leaves nothing behind, and gives back the room it took
+    (it may have failed for want of it)."""
+    private = tree / PRIVATE
+    if (private / JOURNAL).exists():
+        return
+    shutil.rmtree(private / "tmp", ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (private / "tmp").mkdir()
+
+
 def recover(tree: Path) -> None:
     """Finish a change whose journal was written, or discard one that never got that far.
     Call with the lock held."""
@@ -118,7 +132,16 @@ class Transaction:
         return self.tmp / f"{self._count}-{name}"
 
     def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.tree))
+        """`path` relative to the tree; RepoError for one that leads out of it, by `..` or by a
+        symbolic link: every step of the journal stays inside the tree, whatever a package's
+        fields made of a path (packages.py checks them too)."""
+        try:
+            rel = path.relative_to(self.tree)
+        except ValueError:
+            rel = None
+        if rel is None or ".." in rel.parts or not path.resolve().is_relative_to(self.tree.resolve()):
+            raise RepoError(f"{path} is outside the repository {self.tree}")
+        return str(rel)
 
     def move(self, staged: Path, dest: Path) -> None:
         self._steps.append(("move", self._rel(staged), self._rel(dest)))

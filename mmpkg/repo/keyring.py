@@ -8,6 +8,7 @@ key: a rotation needs no manual step. It is built by the same backends as the se
 from __future__ import annotations
 
 import re
+import tarfile
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,9 @@ from mmpkg.backends import deb, rpm
 from mmpkg.errors import RepoError
 from mmpkg.options import Compression
 from mmpkg.package import Package, PackageFile
-from mmpkg.repo.keys import KeySet, combined, infos
+from mmpkg.repo.keys import KeySet, combined, describe, infos
 from mmpkg.resources import render
-from mmpkg.run import require
+from mmpkg.run import require, run
 
 NAME = "mattermost-archive-keyring"
 DEB_KEYRING = f"/usr/share/keyrings/{NAME}.gpg"
@@ -85,7 +86,9 @@ def build(keyset: KeySet, out: Path, *, maintainer: str) -> list[Path]:
     require(deb.DebBackend.tool)
     require(rpm.RpmBackend.tool)
     built = []
-    with tempfile.TemporaryDirectory(prefix="mmpkg-keyring-") as tmp:
+    # The work directory is inside `out`, not in $TMPDIR: the rpm is renamed from it into `out`,
+    # and a rename cannot cross file systems (a /tmp on tmpfs, a repository on a /srv volume).
+    with tempfile.TemporaryDirectory(prefix="mmpkg-keyring-", dir=out) as tmp:
         work = Path(tmp)
         pkg = package(keyset, "deb", maintainer=maintainer)
         (work / "deb").mkdir()
@@ -97,3 +100,29 @@ def build(keyset: KeySet, out: Path, *, maintainer: str) -> list[Path]:
         path = rpm.build_package(pkg, rpm.render_package_spec(pkg), work / "rpm" / "root", work / "rpm")
         built.append(path.rename(out / path.name))
     return built
+
+
+def installed_keys(package: Path, fmt: str) -> set[str]:
+    """The fingerprints of the keys a keyring package (deb or rpm, `fmt`) installs where apt
+    (DEB_KEYRING) or dnf (RPM_KEY) reads them; none when that is not a plain file."""
+    where = DEB_KEYRING if fmt == "deb" else RPM_KEY
+    with tempfile.TemporaryDirectory(prefix="mmpkg-keyring-") as tmp:
+        key = Path(tmp) / "key"
+        if fmt == "deb":
+            run(["dpkg-deb", "--extract", str(package), f"{tmp}/root"])
+            found = Path(tmp) / "root" / where.lstrip("/")
+            # Never a link: it could lead anywhere on this machine.
+            if found.is_symlink() or not found.is_file():
+                return set()
+            found.rename(key)
+        else:
+            # rpm2archive writes NAME.tar beside the file it is given.
+            (Path(tmp) / "pkg").symlink_to(package.absolute())
+            run(["rpm2archive", "--nocompression", f"{tmp}/pkg"])
+            with tarfile.open(f"{tmp}/pkg.tar") as tar:
+                member = next((m for m in tar.getmembers() if m.name == f".{where}"), None)
+                data = tar.extractfile(member) if member is not None and member.isfile() else None
+                if data is None:
+                    return set()
+                key.write_bytes(data.read())
+        return {fpr for fpr, *_ in describe(key)}

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mmpkg.errors import CommandError, RepoError
+from mmpkg import gpg_home
+from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.repo.journal import Transaction
 from mmpkg.run import run
 
@@ -47,16 +47,21 @@ class KeySet:
     version: int  # of the keyring package
 
 
-def describe(armoured: str) -> list[tuple[str, str, datetime, datetime | None]]:
-    """(fingerprint, first uid, created, expires) of each public key in `armoured`."""
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
+def describe(armoured: str | Path) -> list[tuple[str, str, datetime, datetime | None]]:
+    """(fingerprint, first uid, created, expires) of each public key in `armoured`, or in the
+    file `armoured` names (armoured or binary)."""
+    source = [str(armoured)] if isinstance(armoured, Path) else []
+    text = None if isinstance(armoured, Path) else armoured
+    with gpg_home.throwaway() as home:
         try:
             out = run(
-                ["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import"],
-                env={"GNUPGHOME": home},
-                input=armoured,
+                ["gpg", "--batch", "--with-colons", "--import-options", "show-only", "--import", *source],
+                env={"GNUPGHOME": str(home)},
+                input=text,
             ).stdout
         except CommandError as exc:
+            if out_of_space(exc):
+                raise
             raise RepoError("not an OpenPGP public key") from exc
     found: list[tuple[str, str, datetime, datetime | None]] = []
     pub: list[str] = []
@@ -114,12 +119,12 @@ def infos(keyset: KeySet) -> list[KeyInfo]:
 
 def combined(keyset: KeySet) -> tuple[str, bytes]:
     """All current keys as one armoured block and as one binary keyring."""
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
-        env = {"GNUPGHOME": home}
+    with gpg_home.throwaway() as home:
+        env = {"GNUPGHOME": str(home)}
         run(["gpg", "--batch", "--import"], env=env, input="".join(keyset.keys.values()))
         fprs = list(keyset.keys)
         armoured = run(["gpg", "--batch", "--armor", "--export", "--", *fprs], env=env).stdout
-        binary = Path(home) / "keyring.gpg"
+        binary = home / "keyring.gpg"
         run(["gpg", "--batch", "--output", str(binary), "--export", "--", *fprs], env=env)
         return armoured, binary.read_bytes()
 

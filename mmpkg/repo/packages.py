@@ -10,15 +10,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.errors import CommandError, RepoError
+from mmpkg.errors import CommandError, RepoError, out_of_space
+from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring
 from mmpkg.run import run
 
 NAMES = ("mattermost", "mattermost-team", keyring.NAME)
 CHANNEL = re.compile(r"[a-z][a-z0-9]{0,31}")
 DEB_TO_RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
-# Architecture-independent packages: a noarch rpm is published in every architecture's repository.
-ANY_ARCH = ("all", "noarch")
+# What rpm allows in a Version and a Release (rpmbuild's check, less its macro characters).
+RPM_VERSION = re.compile(r"[0-9A-Za-z.+~^_]+")
 
 
 @dataclass(frozen=True)
@@ -61,44 +62,70 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def version_key(version: str) -> tuple[int | str, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.~+-]", version))
-
-
 def inspect(pkg: Path, channel: str) -> list[Incoming]:
     pkg = Path(pkg)
     if not pkg.is_file():
         raise RepoError(f"{pkg} is not a file")
     try:
         if pkg.suffix == ".deb":
-            out = run(
-                [
-                    "dpkg-deb",
-                    "--showformat",
-                    "${Package}\t${Version}\t${Architecture}",
-                    "--show",
-                    str(pkg),
-                ]
-            )
-            name, version, arch = out.stdout.strip().split("\t")
-            rel = Path("pool") / channel / f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
-            entries, ident = [Entry(name, version, arch, "deb", rel)], sha256(pkg)
+            fmt = "deb"
+            show = "${Package}\t${Version}\t${Architecture}"
+            out = run(["dpkg-deb", "--showformat", show, "--show", str(pkg)])
+            name, version, arch = out.stdout.strip("\n").split("\t")
+            ident = sha256(pkg)
         elif pkg.suffix == ".rpm":
-            qf = "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\t%{SHA256HEADER}"
+            fmt = "rpm"
+            qf = "%{NAME}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SHA256HEADER}"
             out = run(["rpm", "-qp", "--nosignature", "--qf", qf, str(pkg)])
-            name, version, arch, ident = out.stdout.strip().split("\t")
-            dirs = dnf.ARCHES if arch == "noarch" else (arch,)
-            rels = [Path("rpm") / channel / d / "Packages" / f"{name}-{version}.{arch}.rpm" for d in dirs]
-            entries = [Entry(name, version, arch, "rpm", rel) for rel in rels]
+            name, upstream, release, arch, ident = out.stdout.strip("\n").split("\t")
+            version = f"{upstream}-{release}"
         else:
             raise RepoError(f"{pkg} is not a .deb or .rpm package")
-    except (CommandError, ValueError) as exc:
+    except CommandError as exc:
+        # dpkg-deb unpacks the control file into /tmp to read it.
+        if out_of_space(exc):
+            raise
         raise RepoError(f"{pkg} is not a readable package") from exc
+    except ValueError as exc:
+        raise RepoError(f"{pkg} is not a readable package") from exc
+    try:
+        rels = place(fmt, channel, name, version, arch)
+    except RepoError as exc:
+        raise RepoError(f"{pkg}: {exc}") from None
+    return [Incoming(pkg, Entry(name, version, arch, fmt, rel), ident) for rel in rels]
+
+
+def place(fmt: str, channel: str, name: str, version: str, arch: str) -> list[Path]:
+    """Where the package `name` `version` `arch` of `fmt` lives in `channel`, relative to the
+    tree (a noarch rpm in each architecture's repository). Each field is checked first, so
+    that no path is ever made of one that is not what its format allows: a header can hold
+    anything (rpmbuild and dpkg-deb refuse such values, but a package need not come from them,
+    and rpm -K checks only that the header is the one its digests describe)."""
+    check_channel(channel)
     if name not in NAMES:
-        raise RepoError(f"{pkg}: package {name!r} is not {' or '.join(NAMES)}")
-    if arch not in (*apt.ARCHES, *dnf.ARCHES, *ANY_ARCH):
-        raise RepoError(f"{pkg}: architecture {arch!r} is not published")
-    return [Incoming(pkg, entry, ident) for entry in entries]
+        raise RepoError(f"package {name!r} is not {' or '.join(NAMES)}")
+    arches = (*apt.ARCHES, "all") if fmt == "deb" else (*dnf.ARCHES, "noarch")
+    if arch not in arches:
+        raise RepoError(f"architecture {arch!r} is not published ({', '.join(arches)})")
+    if fmt == "deb":
+        try:
+            PackageVersion(fmt, version)
+        except ValueError:
+            raise RepoError(f"Version {version!r} is not a valid deb version") from None
+        return [_file_in(Path("pool") / channel, f"{name}_{version.replace(':', '%3a')}_{arch}.deb")]
+    upstream, _, release = version.rpartition("-")
+    for field, value in (("Version", upstream), ("Release", release)):
+        if not RPM_VERSION.fullmatch(value):
+            raise RepoError(f"{field} {value!r} is not a valid rpm {field.lower()}")
+    dirs = dnf.ARCHES if arch == "noarch" else (arch,)
+    return [_file_in(Path("rpm") / channel / d / "Packages", f"{name}-{version}.{arch}.rpm") for d in dirs]
+
+
+def _file_in(directory: Path, name: str) -> Path:
+    """`directory`/`name`, where `name` must be one file name: never a way out of `directory`."""
+    if name in (".", "..") or any(c in name for c in "/\0"):
+        raise RepoError(f"{name!r} is not a file name")
+    return directory / name
 
 
 def identity(tree: Path, entry: Entry) -> str:

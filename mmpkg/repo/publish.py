@@ -51,6 +51,9 @@ def locked(tree: Path) -> Iterator[Transaction]:
         try:
             journal.recover(tree)
             yield Transaction(tree)
+        except BaseException:
+            journal.discard(tree)
+            raise
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 

@@ -16,22 +16,53 @@ not be: it is the publisher's state, not the clients').
 from __future__ import annotations
 
 import builtins
+import errno
+import functools
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
-from mmpkg.errors import RepoError
+from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
+from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
-from mmpkg.repo.packages import version_key as _version_key
 from mmpkg.repo.signing import Signer
+from mmpkg.workspace import free_bytes
 
 log = logging.getLogger("mmpkg")
 
 Staged = list[tuple[Path, Path]]  # (staged copy in .mmpkg/tmp, where it goes in the tree)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _disk_errors(method: Callable[Concatenate[Repository, P], R]) -> Callable[Concatenate[Repository, P], R]:
+    """A full disk, wherever it strikes in `method` (our writes, or
+    gpg, rpmsign, createrepo_c, dpkg-deb, ... writing), is an OutputError: exit 6 and one line,
+    not a traceback or a tool's failure. A change stops before its commit point, so the served
+    tree is the old one, and what it had staged is gone (publish.locked)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Repository, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            # Only a full disk: a package that cannot be read is no output's fault.
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise no_space(self._full(str(exc.filename or "")), hint="") from exc
+        except CommandError as exc:
+            if not out_of_space(exc):
+                raise
+            raise no_space(self._full(exc.output), str(exc), hint="") from exc
+
+    return wrapper
 
 
 class Repository:
@@ -42,6 +73,7 @@ class Repository:
 
     # -- changes ----------------------------------------------------------------------------
 
+    @_disk_errors
     def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int = 5) -> AddResult:
         """Publish `packages` in `channel`, signed with `sign_key`, one of the repository's keys
         (the first `add` makes it the first), keeping the newest `keep` versions and the upgrade
@@ -53,6 +85,7 @@ class Repository:
         with publish.locked(self.path) as tx:
             keyset = self._current(signer, first=True)
             keys.warn_expiring(keys.infos(keyset))
+            self._refuse_other_keyrings(incoming)
             new = self._new(incoming, channel)
             # Retention looks at the channel as it will be; a new file it would drop at once
             # (an old version that no kept one needs) is not published at all. The keyring
@@ -68,6 +101,7 @@ class Repository:
             tx.commit()
         return AddResult(added=[inc.entry for inc in new], pruned=pruned)
 
+    @_disk_errors
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
         """Withdraw every file of `name` `version` from `channel`; return what went."""
         check_channel(channel)
@@ -82,6 +116,7 @@ class Repository:
             tx.commit()
         return gone
 
+    @_disk_errors
     def add_key(self, new_key: str | Path, sign_key: str) -> builtins.list[KeyInfo]:
         """Make `new_key` (an armoured public key file, or a key in the GnuPG home) one of the
         repository's keys: every channel gets a keyring package holding it, signed with
@@ -102,6 +137,7 @@ class Repository:
             self._republish(tx, changed, signer, resign=False)
         return self.keys()
 
+    @_disk_errors
     def retire_key(self, old_key: str, sign_key: str) -> builtins.list[KeyInfo]:
         """Drop `old_key` (a fingerprint, or a user id, of a current key) from the repository:
         rpms it signed are signed again with `sign_key`, which must be another current key,
@@ -119,6 +155,16 @@ class Repository:
         return self.keys()
 
     # -- the parts of a change ----------------------------------------------------------------
+
+    def _full(self, said: str) -> Path:
+        """Which file system ran out of room, from what the failure `said`: the tree's, or
+        $TMPDIR's (throw-away GnuPG homes); when it names neither, the one with less room."""
+        tmp = Path(tempfile.gettempdir())
+        if str(self.path) in said:
+            return self.path
+        if str(tmp) in said:
+            return tmp
+        return tmp if self.path.exists() and free_bytes(tmp) < free_bytes(self.path) else self.path
 
     def _signer(self, sign_key: str) -> Signer:
         signer = Signer(sign_key, self.gnupghome)
@@ -148,6 +194,21 @@ class Repository:
         if len(matches) != 1:
             raise RepoError(f"{key!r} names {len(matches)} of the repository's keys, not one")
         return matches[0]
+
+    def _refuse_other_keyrings(self, incoming: builtins.list[Incoming]) -> None:
+        """Clients take the newest keyring package and trust the keys it holds: the repository
+        makes that package itself, from its keys (add_key, retire_key). One it published, given
+        again, is no change; any other is refused."""
+        hidden = publish.withdrawn(self.path)
+        for inc in incoming:
+            if inc.entry.name != keyring.NAME:
+                continue
+            published = (self.path / inc.entry.path).exists() and str(inc.entry.path) not in hidden
+            if not published or identity(self.path, inc.entry) != inc.identity:
+                raise RepoError(
+                    f"{inc.src}: {keyring.NAME} {inc.entry.version} is not the repository's own: it makes "
+                    "that package from its keys (mmpkg repo add-key, retire-key)"
+                )
 
     def _new(self, incoming: builtins.list[Incoming], channel: str) -> builtins.list[Incoming]:
         """What of `incoming` is not yet published (a withdrawn file may come back); refuses other
@@ -235,8 +296,12 @@ class Repository:
         for deb in sorted(pool.glob("*_*_*.deb")) if pool.is_dir() else []:
             if str(deb.relative_to(self.path)) in hidden:
                 continue
-            name, version, arch = deb.stem.split("_")
-            found.append(Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path)))
+            parts = deb.stem.split("_")
+            if len(parts) == 3:
+                name, version, arch = parts
+                found.append(
+                    Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path))
+                )
         for arch in dnf.ARCHES:
             for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*-*-*.*.rpm")):
                 if str(rpm.relative_to(self.path)) in hidden:
@@ -244,7 +309,8 @@ class Repository:
                 stem, own_arch, _ = rpm.name.rsplit(".", 2)
                 name, version, release = stem.rsplit("-", 2)
                 found.append(Entry(name, f"{version}-{release}", own_arch, "rpm", rpm.relative_to(self.path)))
-        found.sort(key=lambda e: _version_key(e.version), reverse=True)
+        found = [e for e in found if _orderable(e)]
+        found.sort(key=lambda e: PackageVersion(e.format, e.version), reverse=True)
         found.sort(key=lambda e: (e.name, e.format, e.arch))
         return found
 
@@ -269,8 +335,18 @@ class Repository:
             raise RepoError(f"{self.path} has no key yet: add a package first")
         return key_file.read_text()
 
+    @_disk_errors
     def check(self) -> builtins.list[str]:
         """Every problem found: missing or wrong files, bad signatures, unsigned or unindexed packages."""
         from mmpkg.repo.check import problems
 
         return problems(self)
+
+
+def _orderable(entry: Entry) -> bool:
+    """Whether the version in a file's name is one its format allows (add never names one so)."""
+    try:
+        PackageVersion(entry.format, entry.version)
+    except ValueError:
+        return False
+    return True

@@ -11,12 +11,12 @@ of the versions about to go.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mmpkg.errors import MmpkgError, RepoError, UpgradePathError
+from mmpkg.package_versions import PackageVersion
 from mmpkg.upgrade_path import plan
 from mmpkg.versions import MattermostVersion
 
@@ -35,12 +35,6 @@ def upstream_version(entry: Entry) -> MattermostVersion:
     """The Mattermost version of a package version: deb and rpm both spell it `X.Y.Z[~rcN]-REV`."""
     upstream, _, _ = entry.version.rpartition("-")
     return MattermostVersion.parse(upstream.replace("~rc", "-rc"))
-
-
-def _revision_key(entry: Entry) -> tuple[tuple[int, int | str], ...]:
-    revision = entry.version.rpartition("-")[2]
-    # Numbers before words, so a plain `2` sorts above a `1.el9` and both compare per part.
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.~+]", revision))
 
 
 def to_prune(entries: Sequence[Entry], keep: int) -> list[Entry]:
@@ -70,6 +64,7 @@ def to_prune(entries: Sequence[Entry], keep: int) -> list[Entry]:
                     "%s (%s, %s): installations of %s cannot reach the newest: %s", name, fmt, arch, old, exc
                 )
         for version, revisions in by_version.items():
-            revisions = sorted(revisions, key=_revision_key, reverse=True)
+            # The newest revision as apt and dnf see it: the format's own order.
+            revisions = sorted(revisions, key=lambda e: PackageVersion(e.format, e.version), reverse=True)
             pruned.update(revisions[1:] if version in kept else revisions)
     return [e for e in entries if e in pruned]

@@ -6,7 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from mmpkg.errors import CommandError, RepoError
+from mmpkg import gpg_home
+from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.run import run
 
 
@@ -37,6 +38,8 @@ class Signer:
             ).stdout
             self._gpg("--local-user", self.key, "--detach-sign", "--output", os.devnull, "/dev/null")
         except CommandError as exc:
+            if out_of_space(exc):
+                raise
             raise RepoError(
                 f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome}"
             ) from exc
@@ -96,8 +99,8 @@ class Signer:
 
 def verify(public_key: str, data: Path, signature: Path | None = None) -> bool:
     """Whether `data` (clearsigned) or `data` + `signature` verify against `public_key` only."""
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
-        env = {"GNUPGHOME": home}
+    with gpg_home.throwaway() as home:
+        env = {"GNUPGHOME": str(home)}
         run(["gpg", "--batch", "--import"], env=env, input=public_key)
         args = [str(signature), str(data)] if signature else [str(data)]
         return run(["gpg", "--batch", "--verify", *args], env=env, check=False).returncode == 0

@@ -7,18 +7,18 @@ go into that keyring, here: those of `trusted` found in the key file.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from mmpkg import gpg_home
 from mmpkg.errors import UpstreamError
 from mmpkg.run import run
 
 
 def fingerprints(key_file: Path) -> list[str]:
     """The primary keys' fingerprints in an armoured or binary key file, as gpg reads them."""
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
+    with gpg_home.throwaway() as home:
         out = run(
             ["gpg", "--homedir", home, "--batch", "--with-colons", "--import-options", "show-only",
              "--import", key_file],
@@ -47,7 +47,7 @@ def trusted_keyring(key_file: Path, trusted: Sequence[str], dest: Path, *, sourc
             f"{source} is not Mattermost's release-signing key: {', '.join(present)} is not among the "
             f"trusted fingerprints ({', '.join(trusted)}; mmpkg/upstream/keys.py)"
         )
-    with tempfile.TemporaryDirectory(prefix="mmpkg-gpg-") as home:
+    with gpg_home.throwaway() as home:
         run(["gpg", "--homedir", home, "--batch", "--quiet", "--import", key_file])
         run(["gpg", "--homedir", home, "--batch", "--yes", "--output", dest, "--export", *wanted])
     return wanted

@@ -18,6 +18,8 @@ Both formats; the maintainer scripts and mattermost-pkg under dash and under bas
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -173,16 +175,19 @@ def racing(root: harness.Root, dirs: list[str]) -> Iterator[None]:
             i=$((i + 1))
         done
     """
+    # A session of its own, so that the whole loop goes when the action is done (runuser keeps
+    # the shell as its child); bounded in time whatever happens to the test.
     proc = subprocess.Popen(
-        ["chroot", str(root.dir), "runuser", "-u", USER, "--", "sh", "-c", script],
+        ["timeout", "600", "chroot", str(root.dir), "runuser", "-u", USER, "--", "sh", "-c", script],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=harness.root_env(),
+        start_new_session=True,
     )
     try:
         yield
     finally:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
 
 

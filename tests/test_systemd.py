@@ -345,7 +345,9 @@ def test_start_runs_ready_hardened_server_as_service_user(
     assert len(config["FileSettings"]["PublicLinkSalt"]) == 32
     info = server.root.stat(CONFIG)
     assert (info.owner, info.group, info.mode) == (USER, USER, 0o600)
-    leftovers = [p.name for p in server.root.path("/etc/mattermost/config").iterdir() if p.name.startswith(".")]
+    leftovers = [
+        p.name for p in server.root.path("/etc/mattermost/config").iterdir() if p.name.startswith(".")
+    ]
     assert leftovers == []  # the temporary file was renamed over config.json
     # Its log, with no error (a failed file-store write check or plugin start would log one).
     log = [json.loads(line) for line in server.root.read_text(SERVER_LOG).splitlines()]

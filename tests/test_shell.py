@@ -502,3 +502,41 @@ def test_temporary_directory_when_tmpdir_does_not_exist(sh: ShellRunner) -> None
     out = sh.ok('mm_make_tmp\necho "$MM_TMP"', TMPDIR=str(sh.tmp / "gone"))
     assert out.strip()
     assert not out.strip().startswith(str(sh.tmp / "gone"))
+
+
+# ---- the privilege rule: what the service user may change while root works ----
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("changes owners and runs commands through runuser: needs root")
+
+
+def test_adoption_takes_only_the_directory_it_checked(sh: ShellRunner) -> None:
+    """Until the hand-made tree is root's, its user can put a link where config/ was (here, in
+    the snapshot step); root must not then take, empty and hand over the link's target."""
+    needs_root()
+    prefix, victim = sh.tmp / "opt", sh.tmp / "victim"
+    (prefix / "config").mkdir(parents=True)
+    (prefix / "config/config.json").write_text("{}")
+    (prefix / "bin").mkdir()
+    (prefix / "bin/mattermost").write_text("model.BuildNumber=10.5.1")
+    (victim / "sub").mkdir(parents=True)
+    victim.chmod(0o755)
+    proc = sh(
+        f"""
+        MM_PREFIX={prefix}
+        mm_check_upgrade_path() {{ :; }}
+        mm_refuse_unmanaged_server() {{ :; }}
+        mm_prepare() {{
+            mkdir -p "$MM_BACKUPS/snap" && ln -sfn "$MM_BACKUPS/snap" "$MM_PENDING"
+            mv "$MM_PREFIX/config" "$MM_PREFIX/config.away" && ln -s {victim} "$MM_PREFIX/config"
+        }}
+        mm_adopt
+        """
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert "is no longer a directory" in proc.stderr
+    assert (victim.stat().st_mode & 0o7777) == 0o755
+    assert (victim / "sub").is_dir()
+    assert not (sh.tmp / "etc/config").exists()

@@ -423,7 +423,7 @@ CONDITION_SAFE = {
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
-    "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_file", "mm_read_root_file",
+    "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
     "mm_pg_run", "mm_downgrade_to",
@@ -540,3 +540,31 @@ def test_adoption_takes_only_the_directory_it_checked(sh: ShellRunner) -> None:
     assert (victim.stat().st_mode & 0o7777) == 0o755
     assert (victim / "sub").is_dir()
     assert not (sh.tmp / "etc/config").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "uid", "mode"),
+    [("mattermost.env", 65534, 0o640), ("package.conf", 0, 0o666), ("overrides.d/50-x.json", 65534, 0o644)],
+)
+def test_rollback_restores_as_root_only_what_root_alone_wrote(
+    sh: ShellRunner, name: str, uid: int, mode: int
+) -> None:
+    """An older package copied /etc/mattermost while the service user could write there: a copy
+    of root's file that it owned (or could write) holds what it chose, and would come back as
+    root's file (an environment file, read by systemd for the root part of the unit)."""
+    needs_root()
+    snap = sh.tmp / "backups/snap"
+    (snap / "etc-mattermost/overrides.d").mkdir(parents=True)
+    (snap / "state").write_text("from=10.5.1\nto=10.5.2\ncomplete=1\n")
+    # The server's own file of an older snapshot is restored as the service user: allowed.
+    (snap / "etc-mattermost/config.json").write_text("{}")
+    os.chown(snap / "etc-mattermost/config.json", 65534, 65534)
+    for other in ("mattermost.env", "package.conf", "overrides.d/50-x.json"):
+        (snap / "etc-mattermost" / other).write_text("LD_PRELOAD=/var/lib/mattermost/x.so\n")
+        (snap / "etc-mattermost" / other).chmod(0o644)
+    os.chown(snap / "etc-mattermost" / name, uid, uid)
+    (snap / "etc-mattermost" / name).chmod(mode)
+    assert f"{snap}/etc-mattermost/{name}" in sh.fails(f"mm_check_snapshot {snap}")
+    os.chown(snap / "etc-mattermost" / name, 0, 0)
+    (snap / "etc-mattermost" / name).chmod(0o640)
+    sh.ok(f"mm_check_snapshot {snap}")

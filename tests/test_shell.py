@@ -568,3 +568,33 @@ def test_rollback_restores_as_root_only_what_root_alone_wrote(
     os.chown(snap / "etc-mattermost" / name, 0, 0)
     (snap / "etc-mattermost" / name).chmod(0o640)
     sh.ok(f"mm_check_snapshot {snap}")
+
+
+def test_what_runs_as_the_service_user_sees_nothing_of_root_s_environment(sh: ShellRunner) -> None:
+    """Every process of the service user's can read the environment of every other one
+    (/proc/PID/environ): what root's caller exported (a proxy's password, a token) stays with
+    root. The environment file's values reach the server's own commands in their environment,
+    never in an argument, which every local user can read."""
+    needs_root()
+    real = shutil.which("runuser")
+    shim = sh.tmp / "shim"
+    shim.mkdir()
+    (shim / "runuser").write_text(f'#!/bin/sh\nprintf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"\n')
+    (shim / "runuser").chmod(0o755)
+    (sh.tmp / "etc/mattermost.env").write_text("MM_SQLSETTINGS_DATASOURCE=postgres://mm:envpw0rd@db/mm\n")
+    (sh.tmp / "etc/mattermost.env").chmod(0o640)
+    (sh.tmp / "etc/config").mkdir()
+    (sh.tmp / "private.json").write_text("{}")
+    body = f"""
+        MM_PREFIX={sh.tmp} MM_CONFIG_HOME={sh.tmp}/etc/config MM_CONFIG={sh.tmp}/etc/config/config.json
+        mm_as_service env
+        mm_pg_run env
+        mm_run_as_service /usr/bin/env
+        mm_install_config {sh.tmp}/private.json
+    """
+    out = sh.ok(body, PATH=f"{shim}:{os.environ['PATH']}", http_proxy="http://u:t0ken@proxy:3128", MY_TOKEN="t0ken")
+    assert "envpw0rd" in out  # the server's command has its environment file
+    assert "t0ken" not in out
+    args = (sh.tmp / "runuser.args").read_text()
+    assert "t0ken" not in args and "envpw0rd" not in args
+    assert args.count("CALL ") == 4

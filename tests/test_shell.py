@@ -579,7 +579,9 @@ def test_what_runs_as_the_service_user_sees_nothing_of_root_s_environment(sh: Sh
     real = shutil.which("runuser")
     shim = sh.tmp / "shim"
     shim.mkdir()
-    (shim / "runuser").write_text(f'#!/bin/sh\nprintf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"\n')
+    (shim / "runuser").write_text(
+        f'#!/bin/sh\nprintf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"\n'
+    )
     (shim / "runuser").chmod(0o755)
     (sh.tmp / "etc/mattermost.env").write_text("MM_SQLSETTINGS_DATASOURCE=postgres://mm:envpw0rd@db/mm\n")
     (sh.tmp / "etc/mattermost.env").chmod(0o640)
@@ -592,9 +594,45 @@ def test_what_runs_as_the_service_user_sees_nothing_of_root_s_environment(sh: Sh
         mm_run_as_service /usr/bin/env
         mm_install_config {sh.tmp}/private.json
     """
-    out = sh.ok(body, PATH=f"{shim}:{os.environ['PATH']}", http_proxy="http://u:t0ken@proxy:3128", MY_TOKEN="t0ken")
+    out = sh.ok(
+        body, PATH=f"{shim}:{os.environ['PATH']}", http_proxy="http://u:t0ken@proxy:3128", MY_TOKEN="t0ken"
+    )
     assert "envpw0rd" in out  # the server's command has its environment file
     assert "t0ken" not in out
     args = (sh.tmp / "runuser.args").read_text()
     assert "t0ken" not in args and "envpw0rd" not in args
     assert args.count("CALL ") == 4
+
+
+# What a process of the service user's prints is the service user's to choose: another of its
+# processes can write into it (ptrace, /proc/PID/mem). Here the stand-in prints it directly.
+LYING_SERVICE = """
+mm_as_service() {
+    case "$1" in
+        find) printf '%s\\n' config.json ../../../escaped ../escaped . .. ;;
+        du) printf 'a[$(touch %s/pwned)]\\t%s\\n' "$MM_BACKUPS" "$MM_ETC" ;;
+        *) (cd / && "$@") ;;
+    esac
+}
+"""
+
+
+def test_names_the_service_user_lists_stay_in_the_snapshot(sh: ShellRunner) -> None:
+    needs_root()
+    (sh.tmp / "etc/config").mkdir()
+    (sh.tmp / "etc/config/config.json").write_text("{}")
+    snap = sh.tmp / "backups/a/b/snap"
+    snap.mkdir(parents=True)
+    sh.ok(
+        LYING_SERVICE
+        + f'MM_CONFIG_HOME={sh.tmp}/etc/config\nmm_copy_service_config {snap}/config\necho "[$mm_fs_error]"'
+    )
+    assert sorted(p.name for p in (snap / "config").iterdir()) == ["config.json"]
+    assert not list(sh.tmp.rglob("escaped"))
+
+
+def test_numbers_the_service_user_gives_are_only_numbers(sh: ShellRunner) -> None:
+    """bash (RHEL's /bin/sh) runs a command substitution in an array index in arithmetic."""
+    proc = sh(LYING_SERVICE + "mm_check_space 0 0\necho checked")
+    assert not (sh.tmp / "backups/pwned").exists()
+    assert proc.returncode == 0, proc.stderr

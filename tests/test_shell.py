@@ -426,7 +426,7 @@ CONDITION_SAFE = {
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
-    "mm_pg_run", "mm_downgrade_to",
+    "mm_pg_run", "mm_downgrade_to", "mm_read_dump",
 }  # fmt: skip
 
 
@@ -636,3 +636,33 @@ def test_numbers_the_service_user_gives_are_only_numbers(sh: ShellRunner) -> Non
     proc = sh(LYING_SERVICE + "mm_check_space 0 0\necho checked")
     assert not (sh.tmp / "backups/pwned").exists()
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_dump_is_read_as_the_service_user(sh: ShellRunner) -> None:
+    """What pg_dump wrote came from the service user's process and database: pg_restore parses
+    it as that user (from a descriptor root opened), never as root."""
+    needs_root()
+    real = shutil.which("runuser")
+    shim = sh.tmp / "shim"
+    shim.mkdir()
+    tools = {
+        "runuser": f'printf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"',
+        "pg_dump": "printf 'PGDMP dump'",
+        "pg_restore": 'case "$*" in *--list*) echo "; toc" ;; *) echo "SELECT 1;" ;; esac\ncat >/dev/null',
+        "psql": "cat >/dev/null",
+    }
+    for name, text in tools.items():
+        (shim / name).write_text(f"#!/bin/sh\n{text}\n")
+        (shim / name).chmod(0o755)
+    snap = sh.tmp / "backups/snap"
+    snap.mkdir()
+    body = f"""
+        mm_pg_parse_url postgres://mm:pw@db/mm
+        mm_dump_database {snap}
+        [ -z "$mm_dd_error" ] || mm_fail "$mm_dd_error"
+        mm_restore_database {snap}/database.dump
+    """
+    sh.ok(body, PATH=f"{shim}:{os.environ['PATH']}")
+    calls = (sh.tmp / "runuser.args").read_text()
+    assert "-- pg_restore --list" in calls
+    assert "-- pg_restore --no-owner --no-privileges" in calls

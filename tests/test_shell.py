@@ -313,6 +313,13 @@ PING = [
     ("[::]:8065", "http://[::1]:8065/api/v4/system/ping"),
     ("[::1]", "http://[::1]:8065/api/v4/system/ping"),
     ("[fe80::1]:8443", "http://[fe80::1]:8443/api/v4/system/ping"),
+    # What the service user wrote there reaches root's curl as one plain address, never as a
+    # glob of many (curl's {a,b} and [1-9]) or another URL.
+    ("{a,b,c}:8065", "http://127.0.0.1:8065/api/v4/system/ping"),
+    ("[1-65535]:8065", "http://127.0.0.1:8065/api/v4/system/ping"),
+    ("localhost:{1,2}", "http://localhost:8065/api/v4/system/ping"),
+    ("example.com/x?y#:80", "http://127.0.0.1:80/api/v4/system/ping"),
+    ("user@example.com:80", "http://127.0.0.1:80/api/v4/system/ping"),
 ]
 
 

@@ -673,3 +673,26 @@ def test_the_dump_is_read_as_the_service_user(sh: ShellRunner) -> None:
     calls = (sh.tmp / "runuser.args").read_text()
     assert "-- pg_restore --list" in calls
     assert "-- pg_restore --no-owner --no-privileges" in calls
+
+
+def test_what_runs_as_the_service_user_has_no_terminal_of_root_s(sh: ShellRunner) -> None:
+    """An administrator's terminal is the controlling terminal of the package's scripts: a
+    process of the service user's in the same session could push keystrokes into it (TIOCSTI)
+    for root's shell to run once the scripts end."""
+    needs_root()
+    require("script", "ps", root=False)
+    body = """
+        mm_as_service sh -c 'echo "as_service=$(ps -o tty= -p $$)"'
+        mm_pg_run sh -c 'echo "pg_run=$(ps -o tty= -p $$)"'
+        MM_PREFIX=/
+        mm_run_as_service sh -c 'echo "run_as_service=$(ps -o tty= -p $$)"'
+    """
+    sh.ok(body)
+    shell = sh.shell.split()[0] + (" --posix" if "bash" in sh.shell else "")
+    proc = subprocess.run(
+        ["script", "-qec", f"{shell} {sh.tmp}/script.sh", "/dev/null"],
+        capture_output=True, text=True, env={"PATH": os.environ["PATH"], "HOME": str(sh.tmp)}, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
+    ttys = dict(line.strip().split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert ttys == {"as_service": "?", "pg_run": "?", "run_as_service": "?"}, proc.stdout

@@ -313,6 +313,13 @@ PING = [
     ("[::]:8065", "http://[::1]:8065/api/v4/system/ping"),
     ("[::1]", "http://[::1]:8065/api/v4/system/ping"),
     ("[fe80::1]:8443", "http://[fe80::1]:8443/api/v4/system/ping"),
+    # What the service user wrote there reaches root's curl as one plain address, never as a
+    # glob of many (curl's {a,b} and [1-9]) or another URL.
+    ("{a,b,c}:8065", "http://127.0.0.1:8065/api/v4/system/ping"),
+    ("[1-65535]:8065", "http://127.0.0.1:8065/api/v4/system/ping"),
+    ("localhost:{1,2}", "http://localhost:8065/api/v4/system/ping"),
+    ("example.com/x?y#:80", "http://127.0.0.1:80/api/v4/system/ping"),
+    ("user@example.com:80", "http://127.0.0.1:80/api/v4/system/ping"),
 ]
 
 
@@ -423,10 +430,10 @@ CONDITION_SAFE = {
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
-    "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_file", "mm_read_root_file",
+    "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
-    "mm_pg_run", "mm_downgrade_to",
+    "mm_pg_run", "mm_downgrade_to", "mm_read_dump",
 }  # fmt: skip
 
 
@@ -502,3 +509,190 @@ def test_temporary_directory_when_tmpdir_does_not_exist(sh: ShellRunner) -> None
     out = sh.ok('mm_make_tmp\necho "$MM_TMP"', TMPDIR=str(sh.tmp / "gone"))
     assert out.strip()
     assert not out.strip().startswith(str(sh.tmp / "gone"))
+
+
+# ---- the privilege rule: what the service user may change while root works ----
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("changes owners and runs commands through runuser: needs root")
+
+
+def test_adoption_takes_only_the_directory_it_checked(sh: ShellRunner) -> None:
+    """Until the hand-made tree is root's, its user can put a link where config/ was (here, in
+    the snapshot step); root must not then take, empty and hand over the link's target."""
+    needs_root()
+    prefix, victim = sh.tmp / "opt", sh.tmp / "victim"
+    (prefix / "config").mkdir(parents=True)
+    (prefix / "config/config.json").write_text("{}")
+    (prefix / "bin").mkdir()
+    (prefix / "bin/mattermost").write_text("model.BuildNumber=10.5.1")
+    (victim / "sub").mkdir(parents=True)
+    victim.chmod(0o755)
+    proc = sh(
+        f"""
+        MM_PREFIX={prefix}
+        mm_check_upgrade_path() {{ :; }}
+        mm_refuse_unmanaged_server() {{ :; }}
+        mm_prepare() {{
+            mkdir -p "$MM_BACKUPS/snap" && ln -sfn "$MM_BACKUPS/snap" "$MM_PENDING"
+            mv "$MM_PREFIX/config" "$MM_PREFIX/config.away" && ln -s {victim} "$MM_PREFIX/config"
+        }}
+        mm_adopt
+        """
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert "is no longer a directory" in proc.stderr
+    assert (victim.stat().st_mode & 0o7777) == 0o755
+    assert (victim / "sub").is_dir()
+    assert not (sh.tmp / "etc/config").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "uid", "mode"),
+    [("mattermost.env", 65534, 0o640), ("package.conf", 0, 0o666), ("overrides.d/50-x.json", 65534, 0o644)],
+)
+def test_rollback_restores_as_root_only_what_root_alone_wrote(
+    sh: ShellRunner, name: str, uid: int, mode: int
+) -> None:
+    """An older package copied /etc/mattermost while the service user could write there: a copy
+    of root's file that it owned (or could write) holds what it chose, and would come back as
+    root's file (an environment file, read by systemd for the root part of the unit)."""
+    needs_root()
+    snap = sh.tmp / "backups/snap"
+    (snap / "etc-mattermost/overrides.d").mkdir(parents=True)
+    (snap / "state").write_text("from=10.5.1\nto=10.5.2\ncomplete=1\n")
+    # The server's own file of an older snapshot is restored as the service user: allowed.
+    (snap / "etc-mattermost/config.json").write_text("{}")
+    os.chown(snap / "etc-mattermost/config.json", 65534, 65534)
+    for other in ("mattermost.env", "package.conf", "overrides.d/50-x.json"):
+        (snap / "etc-mattermost" / other).write_text("LD_PRELOAD=/var/lib/mattermost/x.so\n")
+        (snap / "etc-mattermost" / other).chmod(0o644)
+    os.chown(snap / "etc-mattermost" / name, uid, uid)
+    (snap / "etc-mattermost" / name).chmod(mode)
+    assert f"{snap}/etc-mattermost/{name}" in sh.fails(f"mm_check_snapshot {snap}")
+    os.chown(snap / "etc-mattermost" / name, 0, 0)
+    (snap / "etc-mattermost" / name).chmod(0o640)
+    sh.ok(f"mm_check_snapshot {snap}")
+
+
+def test_what_runs_as_the_service_user_sees_nothing_of_root_s_environment(sh: ShellRunner) -> None:
+    """Every process of the service user's can read the environment of every other one
+    (/proc/PID/environ): what root's caller exported (a proxy's password, a token) stays with
+    root. The environment file's values reach the server's own commands in their environment,
+    never in an argument, which every local user can read."""
+    needs_root()
+    real = shutil.which("runuser")
+    shim = sh.tmp / "shim"
+    shim.mkdir()
+    (shim / "runuser").write_text(
+        f'#!/bin/sh\nprintf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"\n'
+    )
+    (shim / "runuser").chmod(0o755)
+    (sh.tmp / "etc/mattermost.env").write_text("MM_SQLSETTINGS_DATASOURCE=postgres://mm:envpw0rd@db/mm\n")
+    (sh.tmp / "etc/mattermost.env").chmod(0o640)
+    (sh.tmp / "etc/config").mkdir()
+    (sh.tmp / "private.json").write_text("{}")
+    body = f"""
+        MM_PREFIX={sh.tmp} MM_CONFIG_HOME={sh.tmp}/etc/config MM_CONFIG={sh.tmp}/etc/config/config.json
+        mm_as_service env
+        mm_pg_run env
+        mm_run_as_service /usr/bin/env
+        mm_install_config {sh.tmp}/private.json
+    """
+    out = sh.ok(
+        body, PATH=f"{shim}:{os.environ['PATH']}", http_proxy="http://u:t0ken@proxy:3128", MY_TOKEN="t0ken"
+    )
+    assert "envpw0rd" in out  # the server's command has its environment file
+    assert "t0ken" not in out
+    args = (sh.tmp / "runuser.args").read_text()
+    assert "t0ken" not in args and "envpw0rd" not in args
+    assert args.count("CALL ") == 4
+
+
+# What a process of the service user's prints is the service user's to choose: another of its
+# processes can write into it (ptrace, /proc/PID/mem). Here the stand-in prints it directly.
+LYING_SERVICE = """
+mm_as_service() {
+    case "$1" in
+        find) printf '%s\\n' config.json ../../../escaped ../escaped . .. ;;
+        du) printf 'a[$(touch %s/pwned)]\\t%s\\n' "$MM_BACKUPS" "$MM_ETC" ;;
+        *) (cd / && "$@") ;;
+    esac
+}
+"""
+
+
+def test_names_the_service_user_lists_stay_in_the_snapshot(sh: ShellRunner) -> None:
+    needs_root()
+    (sh.tmp / "etc/config").mkdir()
+    (sh.tmp / "etc/config/config.json").write_text("{}")
+    snap = sh.tmp / "backups/a/b/snap"
+    snap.mkdir(parents=True)
+    sh.ok(
+        LYING_SERVICE
+        + f'MM_CONFIG_HOME={sh.tmp}/etc/config\nmm_copy_service_config {snap}/config\necho "[$mm_fs_error]"'
+    )
+    assert sorted(p.name for p in (snap / "config").iterdir()) == ["config.json"]
+    assert not list(sh.tmp.rglob("escaped"))
+
+
+def test_numbers_the_service_user_gives_are_only_numbers(sh: ShellRunner) -> None:
+    """bash (RHEL's /bin/sh) runs a command substitution in an array index in arithmetic."""
+    proc = sh(LYING_SERVICE + "mm_check_space 0 0\necho checked")
+    assert not (sh.tmp / "backups/pwned").exists()
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_dump_is_read_as_the_service_user(sh: ShellRunner) -> None:
+    """What pg_dump wrote came from the service user's process and database: pg_restore parses
+    it as that user (from a descriptor root opened), never as root."""
+    needs_root()
+    real = shutil.which("runuser")
+    shim = sh.tmp / "shim"
+    shim.mkdir()
+    tools = {
+        "runuser": f'printf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"',
+        "pg_dump": "printf 'PGDMP dump'",
+        "pg_restore": 'case "$*" in *--list*) echo "; toc" ;; *) echo "SELECT 1;" ;; esac\ncat >/dev/null',
+        "psql": "cat >/dev/null",
+    }
+    for name, text in tools.items():
+        (shim / name).write_text(f"#!/bin/sh\n{text}\n")
+        (shim / name).chmod(0o755)
+    snap = sh.tmp / "backups/snap"
+    snap.mkdir()
+    body = f"""
+        mm_pg_parse_url postgres://mm:pw@db/mm
+        mm_dump_database {snap}
+        [ -z "$mm_dd_error" ] || mm_fail "$mm_dd_error"
+        mm_restore_database {snap}/database.dump
+    """
+    sh.ok(body, PATH=f"{shim}:{os.environ['PATH']}")
+    calls = (sh.tmp / "runuser.args").read_text()
+    assert "-- pg_restore --list" in calls
+    assert "-- pg_restore --no-owner --no-privileges" in calls
+
+
+def test_what_runs_as_the_service_user_has_no_terminal_of_root_s(sh: ShellRunner) -> None:
+    """An administrator's terminal is the controlling terminal of the package's scripts: a
+    process of the service user's in the same session could push keystrokes into it (TIOCSTI)
+    for root's shell to run once the scripts end."""
+    needs_root()
+    require("script", "ps", root=False)
+    body = """
+        mm_as_service sh -c 'echo "as_service=$(ps -o tty= -p $$)"'
+        mm_pg_run sh -c 'echo "pg_run=$(ps -o tty= -p $$)"'
+        MM_PREFIX=/
+        mm_run_as_service sh -c 'echo "run_as_service=$(ps -o tty= -p $$)"'
+    """
+    sh.ok(body)
+    shell = sh.shell.split()[0] + (" --posix" if "bash" in sh.shell else "")
+    proc = subprocess.run(
+        ["script", "-qec", f"{shell} {sh.tmp}/script.sh", "/dev/null"],
+        capture_output=True, text=True, env={"PATH": os.environ["PATH"], "HOME": str(sh.tmp)}, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
+    ttys = dict(line.strip().split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert ttys == {"as_service": "?", "pg_run": "?", "run_as_service": "?"}, proc.stdout

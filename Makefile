@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 demo: deps $(STAMP)
 	$(BIN)/python tests/demo.py
 
+# The tests mostly wait for package managers, booted roots and servers, so they run in
+# parallel, more workers than cores (TEST_JOBS=1 for one at a time).
+TEST_JOBS ?= 4
+
 test: deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS)
 
 # Speed and memory against nfpm and the floor, repo add and the maintainer scripts (bench/run.py;
 # not part of make test). Writes bench/results/latest.{json,md,png}.

@@ -84,6 +84,7 @@ FORMATS: tuple[Format, ...] = ("deb", "rpm")
 Phase = Literal["pre", "unpack", "post", "old"]
 
 ETC = "/etc/mattermost"
+CONFIG_DIR = f"{ETC}/config"
 OPT = "/opt"
 PREFIX = "/opt/mattermost"
 TEMP_GLOB = ".config.json.*"  # the package's temporary files next to config.json
@@ -197,8 +198,9 @@ OLD_RPM_HEADER = f"# ---- mmpkg lifecycle library: mattermost {OLD} (rpm) ----"
 TMP = "/tmp"
 MIGRATE = Probe("runuser", ("db", "migrate"))
 SPACE_CHECKED = Probe("df", ("--output=target", BACKUPS))
-SNAPSHOT_COPY = Probe("cp", ("-a", ETC))
-CONFIG_READ = Probe("runuser", ("cat", CONFIG))
+SNAPSHOT_COPY = Probe("cp", ("-p", "--", ETC))
+# config.json is read once before unpacking (the guard), and once after (the overrides).
+CONFIG_READ = Probe("runuser", ("dd", f"if={CONFIG}", "iflag=nonblock status"), nth=2)
 MERGE = Probe("jq", ("reduce",))
 FINISHED = Probe("rm", ("-f", f"{BACKUPS}/pending"))
 
@@ -206,13 +208,13 @@ FINISHED = Probe("rm", ("-f", f"{BACKUPS}/pending"))
 # (debian/maintscript.j2, rpm/scriptlet.j2, templates/lifecycle/*.sh.j2).
 STEPS: tuple[Step, ...] = (
     Step(
-        "user (%pre)", "rpm %pre: the service user and group exist (getent; an NSS outage says 2)",
-        {"rpm": "pre"}, {"rpm": Probe("getent", ("group", "mattermost"), status=2)},
+        "user (pre)", "deb preinst, rpm %pre: the service user and group exist (getent; an NSS outage says 2)",
+        both("pre"), each(Probe("getent", ("group", "mattermost"), status=2)),
         names=r"\b(user|group)\b",
     ),
     Step(
         "guard: config", "config.json and overrides.d are JSON objects (jq)",
-        both("pre"), each(Probe("jq", ('type == "object"', CONFIG), status=2)), names=re.escape(CONFIG),
+        both("pre"), each(Probe("jq", ('type == "object"', "live.json"), status=2)), names=re.escape(CONFIG),
         # The file is fine; only jq failed (2 is its own error): restoring a backup is no cure.
         misleading=r"not a JSON object|not valid JSON",
     ),
@@ -240,7 +242,7 @@ STEPS: tuple[Step, ...] = (
         names=re.escape(UNIT), booted=True,
     ),
     Step(
-        "snapshot: copy", "cp -a /etc/mattermost into the snapshot",
+        "snapshot: copy", "root's files of /etc/mattermost into the snapshot (cp -p), the server's as it reads them",
         both("pre"), each(SNAPSHOT_COPY),
         writes=BACKUPS, fill_at=each(SNAPSHOT_COPY), fill_before=True, names=re.escape(BACKUPS),
     ),
@@ -256,10 +258,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "user", "deb postinst, rpm %post: the service user and group exist (getent)",
         both("post"),
-        {
-            "deb": Probe("getent", ("group", "mattermost"), status=2),
-            "rpm": Probe("getent", ("group", "mattermost"), nth=2, status=2),
-        },
+        each(Probe("getent", ("group", "mattermost"), nth=2, status=2)),
         names=r"\b(user|group)\b",
     ),
     Step(
@@ -268,7 +267,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "dirs", "deb postinst, rpm %post: directories, owners and modes (install -d)",
-        both("post"), each(Probe("install", ("-m", "0770", ETC))), names=re.escape(ETC),
+        both("post"), each(Probe("install", ("-m", "0755", ETC))), names=re.escape(ETC),
     ),
     Step(
         "rewritten files", "deb postinst: dpkg-statoverride records the new release's rewritten files",
@@ -276,12 +275,12 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "dirs (%posttrans)", "rpm %posttrans: the same again before configuring (install -d)",
-        {"rpm": "post"}, {"rpm": Probe("install", ("-m", "0770", ETC), nth=2)}, names=re.escape(ETC),
+        {"rpm": "post"}, {"rpm": Probe("install", ("-m", "0755", ETC), nth=2)}, names=re.escape(ETC),
     ),
     Step(
-        "overrides: read", "config.json read as the service user into root's temporary directory (runuser cat)",
+        "overrides: read", "config.json read as the service user into root's temporary directory (runuser dd)",
         both("post"), each(CONFIG_READ),
-        writes=TMP, fill_at=each(Probe("mktemp", ("-d", "mattermost-pkg"))), names=re.escape(CONFIG),
+        writes=TMP, fill_at=each(Probe("mktemp", ("-d", "mattermost-pkg"), nth=2)), names=re.escape(CONFIG),
     ),
     Step(
         "overrides: merge", "jq deep-merges config.json, layer 2 and overrides.d (in the temporary directory)",
@@ -294,11 +293,11 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "overrides: temp file", "... through mktemp /etc/mattermost/.config.json.XXXXXX (as the service user)",
-        both("post"), each(Probe("mktemp", (f"{ETC}/.config.json",))), names=re.escape(CONFIG), as_user=True,
+        both("post"), each(Probe("mktemp", (f"{CONFIG_DIR}/.config.json",))), names=re.escape(CONFIG), as_user=True,
     ),
     Step(
         "overrides: rename", "... and mv -f over config.json (as the service user)",
-        both("post"), each(Probe("mv", ("-f", f"{ETC}/.config.json"))), names=re.escape(CONFIG), as_user=True,
+        both("post"), each(Probe("mv", ("-f", f"{CONFIG_DIR}/.config.json"))), names=re.escape(CONFIG), as_user=True,
     ),
     Step(
         "migrate", "runuser -u mattermost -- env -i ... mattermost db migrate",
@@ -309,8 +308,8 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
-        "migrate: log", "the service user appends the output to package-upgrade.log (runuser sh -c)",
-        both("post"), each(Probe("runuser", ("mm-log", MIGRATE_LOG))),
+        "migrate: log", "the service user appends the output to package-upgrade.log (runuser dd)",
+        both("post"), each(Probe("runuser", ("dd", f"of={MIGRATE_LOG}"))),
         writes=LOGS, fill_at=each(MIGRATE), names=re.escape(LOGS), on_failure=Outcome.REPORTED,
     ),
     Step(
@@ -811,8 +810,8 @@ def expect_recovered(case: Case, before: State, found: Findings, *, server_ran: 
         f"the override is not applied (SiteName {site_name!r})",
     )
     # Nothing half-written is left: no temporary config, no partial snapshot.
-    leftovers = sorted(p.name for p in root.path(ETC).glob(TEMP_GLOB))
-    found.expect(not leftovers, f"temporary files left in {ETC}: {leftovers}")
+    leftovers = sorted(p.name for p in root.path(CONFIG_DIR).glob(TEMP_GLOB))
+    found.expect(not leftovers, f"temporary files left in {CONFIG_DIR}: {leftovers}")
     for snap in snapshots(root):
         saved = f"{BACKUPS}/{snap}/config/config.json"
         if not found.expect(

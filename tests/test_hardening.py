@@ -14,6 +14,7 @@ import harness
 import pytest
 from packages import PackageFactory
 from scenario import BACKUPS, CONFIG, Site, assert_nothing_lost
+from test_hostile import legacy_layout
 from test_lifecycle import (
     MANAGERS,
     MIGRATE_LOG,
@@ -187,8 +188,11 @@ def test_symlinked_config_is_refused(pm: Manager) -> None:
 
 def test_planted_environment_file_link_gives_the_service_user_nothing(pm: Manager) -> None:
     """The old scripts chgrp'd and chmod'ed mattermost.env by name on every configure: a link the
-    service user put there made root hand it any file. Now the package manager sets them."""
+    service user put there made root hand it any file. Now the package manager sets them, and
+    the directory is root's: a link planted while an older package let the service user write
+    it is moved aside before anything reads it."""
     used_site(pm)
+    legacy_layout(pm.root)
     victim = "/root/victim"
     pm.root.write_text(victim, "root only\n")
     os.chmod(pm.root.path(victim), 0o600)

@@ -68,7 +68,7 @@ mm_systemd_running() {{ return 1; }}
     )
     full_env = {"PATH": os.environ["PATH"], "HOME": str(tmp)} | dict(env or {})
     return subprocess.run(
-        [*shell.split(), str(script)], capture_output=True, text=True, env=full_env, cwd=tmp, timeout=30
+        [*shell.split(), str(script)], capture_output=True, text=True, env=full_env, cwd=tmp, timeout=300
     )
 
 

@@ -227,6 +227,19 @@ def assert_unharmed(root: harness.Root, before: dict[str, Meta | None]) -> None:
     assert SECRET not in calls
 
 
+@contextmanager
+def under_attack(root: harness.Root) -> Iterator[None]:
+    """The action in the body runs after the service user planted in every directory it can
+    write, and while it races there; then nothing of root's may have changed or leaked."""
+    dirs = service_writable_dirs(root)
+    plant(root, dirs)
+    record_runuser(root)
+    before = sentinel_state(root)
+    with racing(root, dirs):
+        yield
+    assert_unharmed(root, before)
+
+
 def legacy_layout(root: harness.Root) -> None:
     """What an older package left: config.json in /etc/mattermost, which the service user
     could write; the release's config link pointing there."""
@@ -303,13 +316,8 @@ def test_upgrade_from_the_legacy_layout(hostile: Manager) -> None:
 def test_admin_command(hostile: Manager, command: str) -> None:
     root = hostile.root
     used_site(hostile, OLD)
-    dirs = service_writable_dirs(root)
-    plant(root, dirs)
-    record_runuser(root)
-    before = sentinel_state(root)
-    with racing(root, dirs):
+    with under_attack(root):
         root.run(ADMIN, command, check=False)
-    assert_unharmed(root, before)
 
 
 @pytest.mark.parametrize("purge_data", [False, True])
@@ -383,13 +391,8 @@ def test_rollback(upgraded: Upgraded) -> None:
     while the service user races in its directories."""
     root = upgraded.pm.root
     make_vault(root)
-    dirs = service_writable_dirs(root)
-    plant(root, dirs)
-    record_runuser(root)
-    before = sentinel_state(root)
-    with racing(root, dirs):
+    with under_attack(root):
         root.run(ADMIN, "rollback", check=False)
-    assert_unharmed(root, before)
 
 
 def test_rollback_refuses_a_snapshot_that_holds_a_link(upgraded: Upgraded) -> None:
@@ -421,13 +424,8 @@ def test_upgrade_chain(packages: PackageFactory, gnupghome: Path, tmp_path: Path
         pm.install_from(repo, url, chain[0])
         site.create_database()
         site.add_files()
-        dirs = service_writable_dirs(root)
-        plant(root, dirs)
-        record_runuser(root)
-        before = sentinel_state(root)
-        with racing(root, dirs):
+        with under_attack(root):
             root.run(ADMIN, "upgrade", check=False)
-    assert_unharmed(root, before)
 
 
 def test_install_over_a_removed_install(hostile: Manager) -> None:
@@ -435,10 +433,5 @@ def test_install_over_a_removed_install(hostile: Manager) -> None:
     root = hostile.root
     used_site(hostile, OLD)
     hostile.remove().ok()
-    dirs = service_writable_dirs(root)
-    plant(root, dirs)
-    record_runuser(root)
-    before = sentinel_state(root)
-    with racing(root, dirs):
+    with under_attack(root):
         hostile.install(hostile.build(NEW))
-    assert_unharmed(root, before)

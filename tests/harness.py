@@ -917,6 +917,8 @@ def _kill_stale_containers(session: Path) -> None:
         with contextlib.suppress(OSError):
             if pidfile.stem.encode() in Path(f"/proc/{pgid}/cmdline").read_bytes():
                 _terminate(pgid, _systemd_below(pgid))
+        for own in own_cgroups():
+            _remove_cgroup(own / pidfile.stem)
 
 
 _machines = itertools.count()
@@ -928,8 +930,40 @@ class BootFactory(Protocol):
     def __call__(self, target: Root | None = None) -> Booted: ...
 
 
+CGROUP_FS = Path("/sys/fs/cgroup")
+
+
+def own_cgroups(pid: int | str = "self") -> list[Path]:
+    """The directories of `pid`'s cgroup in the hierarchies systemd keeps its processes in: the
+    named `systemd` one (cgroup v1 and hybrid) and the unified one (v2)."""
+    unified = CGROUP_FS if _fstype(CGROUP_FS) == "cgroup2" else CGROUP_FS / "unified"
+    found = []
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        mount = {"name=systemd": CGROUP_FS / "systemd", "": unified}.get(controllers)
+        if mount is not None and (mount / "cgroup.procs").exists():
+            found.append(mount / path.lstrip("/"))
+    return found
+
+
+def _remove_cgroup(top: Path) -> None:
+    """rmdir `top` and the cgroups below it, deepest first; one with processes left stays."""
+    if not top.is_dir():
+        return
+    for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(Path(w[0]).parts)):
+        try:
+            os.rmdir(dirpath)
+        except OSError as e:
+            log.warning("cannot remove cgroup %s: %s", dirpath, e)
+
+
 class Booted:
     """`root` booted with systemd as PID 1 (systemd-nspawn -b), entered with nsenter.
+
+    Each boot runs in a cgroup of its own below the caller's: with --keep-unit, nspawn puts the
+    container in `payload` below its own cgroup, so two containers booted side by side from the
+    same cgroup (pytest-xdist workers) would share one tree, and each one's systemd would stop
+    and remove the other's units.
 
     While booted, `root.run()` and the deb helpers go through nsenter too; the chroot mounts and
     the policy-rc.d are removed for the boot and put back afterwards.
@@ -948,6 +982,7 @@ class Booted:
         self._proc: subprocess.Popen[bytes] | None = None
         self._active = False  # between detaching the chroot tier and restoring it
         self._had_policy = False
+        self.cgroups = [own / self.name for own in own_cgroups()]
 
     def __enter__(self) -> Booted:
         return self.start()
@@ -965,7 +1000,12 @@ class Booted:
         self._active = True
         self._had_policy = self.root.exists(POLICY_RC_D)
         self.root.set_policy_rc_d(False)
+        for cgroup in self.cgroups:
+            cgroup.mkdir()
+        # The shell moves itself into the boot's cgroups, then becomes `timeout` and nspawn.
+        enter = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs"; shift; done; shift; exec "$@"'
         argv = [
+            "sh", "-c", enter, "sh", *map(str, self.cgroups), "--",
             "timeout", str(self.timeout), "systemd-nspawn", "--register=no", "--keep-unit",
             "--link-journal=no", "-M", self.name, "-D", str(self.root.dir), "-b",
             "--console=read-only",
@@ -1086,6 +1126,8 @@ class Booted:
         finally:
             self._active = False
             self._pidfile.unlink(missing_ok=True)
+            for cgroup in self.cgroups:
+                _remove_cgroup(cgroup)
             self.root.booted = None
             self.root.attach_api_mounts()
             self.root.set_policy_rc_d(self._had_policy)

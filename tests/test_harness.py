@@ -297,3 +297,28 @@ def test_booted_root_starts_a_unit_and_powers_off(root: harness.Root, booted: ha
     assert root.booted is None
     assert root.run(harness.POLICY_RC_D, check=False).returncode == 101
     assert root.run("test", "-e", "/proc/self/status", check=False).returncode == 0
+
+
+@pytest.mark.systemd
+def test_roots_booted_side_by_side_keep_their_units_apart(
+    pristine: Path, root: harness.Root, booted: harness.BootFactory
+) -> None:
+    """Two containers booted from one process (as pytest-xdist workers are): each systemd has a
+    cgroup of its own, so stopping a unit in one leaves the same unit in the other running."""
+    unit = "[Service]\nExecStart=/bin/sleep infinity\n"
+    with harness.Root(pristine, name="side-by-side") as other:
+        for r in (root, other):
+            r.write_text("/etc/systemd/system/toy-sleep.service", unit)
+        first, second = booted(root), booted(other)
+        assert set(harness.own_cgroups(first.leader)).isdisjoint(harness.own_cgroups(second.leader))
+        for container in (first, second):
+            container.exec("systemctl", "start", "toy-sleep.service")
+        first.exec("systemctl", "stop", "toy-sleep.service")
+        assert (
+            second.exec("systemctl", "is-active", "toy-sleep.service", check=False).stdout.strip() == "active"
+        )
+        assert second.poweroff() == 0
+        assert first.exec("systemctl", "is-system-running", check=False).stdout.strip() in {
+            "running",
+            "degraded",
+        }

@@ -56,7 +56,8 @@ def _disk_errors(method: Callable[Concatenate[Repository, P], R]) -> Callable[Co
             # Only a full disk: a package that cannot be read is no output's fault.
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            raise no_space(self._full(str(exc.filename or "")), hint="") from exc
+            # A copy's error names its source first (shutil), the file written second.
+            raise no_space(self._full(str(exc.filename2 or ""), str(exc.filename or "")), hint="") from exc
         except CommandError as exc:
             if not out_of_space(exc):
                 raise
@@ -156,14 +157,15 @@ class Repository:
 
     # -- the parts of a change ----------------------------------------------------------------
 
-    def _full(self, said: str) -> Path:
-        """Which file system ran out of room, from what the failure `said`: the tree's, or
-        $TMPDIR's (throw-away GnuPG homes); when it names neither, the one with less room."""
-        tmp = Path(tempfile.gettempdir())
-        if str(self.path) in said:
-            return self.path
-        if str(tmp) in said:
-            return tmp
+    def _full(self, *said: str) -> Path:
+        """Which file system ran out of room, from the paths the failure `said`: the tree's, or
+        $TMPDIR's (throw-away GnuPG homes); when it names neither, the one with less room. The
+        tree is asked first: it may lie inside $TMPDIR, and a package read from there is no
+        sign that $TMPDIR is full."""
+        tmp = Path(tempfile.gettempdir()).resolve()
+        for where in (self.path, tmp):
+            if any(text == str(where) or f"{where}/" in text for text in said):
+                return where
         return tmp if self.path.exists() and free_bytes(tmp) < free_bytes(self.path) else self.path
 
     def _signer(self, sign_key: str) -> Signer:

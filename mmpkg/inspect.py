@@ -6,12 +6,14 @@ own, reading and hashing the tarball, while this one writes and hashes the files
 
 Every member is checked before anything is written, and files are only ever written below a
 private directory the caller owns. What the file name claims (version, edition,
-architecture) is checked against what the contents say: the Go build settings in
-`bin/mattermost`, the edition's licence file and the prepackaged plugins' platform suffix.
+architecture) is checked against what the contents say: the build facts upstream stamps into
+`bin/mattermost` (read from its ELF symbol table, mmpkg/gobinary.py; a binary without one says
+nothing), the edition's licence file and the prepackaged plugins' platform suffix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -20,6 +22,7 @@ import os
 import posixpath
 import re
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, cast
@@ -27,6 +30,7 @@ from typing import IO, TYPE_CHECKING, cast
 from isal import igzip_threaded, isal_zlib
 
 from mmpkg.errors import ReleaseError, output_error
+from mmpkg.gobinary import read_build_values
 from mmpkg.release import Arch, Edition, OpenTarball, Release, facts_from_name
 from mmpkg.versions import MattermostVersion
 
@@ -42,10 +46,9 @@ CONFIG = "config/config.json"
 # Upstream's is about 30 KiB; anything near this is not a configuration file.
 CONFIG_LIMIT = 16 << 20
 
-# Release builds stamp these into the binary with -ldflags -X; Go keeps the flags in the
-# binary's build info, so they are readable without running anything.
-_BUILD_NUMBER = re.compile(rb"model\.BuildNumber=([0-9A-Za-z.\-]+)")
-_ENTERPRISE_READY = re.compile(rb"model\.BuildEnterpriseReady=(true|false)")
+# Release builds stamp these into the binary with -ldflags -X; they are read from its symbol
+# table (mmpkg/gobinary.py), its build information having no -ldflags under -trimpath.
+_BUILD_VALUES = ("BuildNumber", "BuildEnterpriseReady")
 _PLUGIN_ARCH = re.compile(r"-linux-(amd64|arm64)\.tar\.gz$")
 _ELF_MACHINE = {62: Arch.AMD64, 183: Arch.ARM64}
 
@@ -209,12 +212,14 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
     is_binary = rel == "bin/mattermost"
     is_config = rel == CONFIG
     config = bytearray()
-    tail = b""
-    out = None
+    out: IO[bytes] | None = None
     if dest is not None:
         path = _fresh(_safe_parent(dest, rel, name) / PurePosixPath(rel).name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        out = os.fdopen(fd, "wb")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        out = os.fdopen(fd, "w+b")
+    elif is_binary:
+        # Its symbol table follows the data it points into: read back from a private copy.
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     try:
         first = True
         while chunk := src.read(CHUNK):
@@ -225,17 +230,19 @@ def _copy(src: IO[bytes], rel: str, scan: _Scan, dest: Path | None, mode: int, n
                 config += chunk
                 if len(config) > CONFIG_LIMIT:
                     raise ReleaseError(f"{name}: {TOP}/{CONFIG} is larger than {CONFIG_LIMIT >> 20} MiB")
-            if is_binary:
-                if first and chunk[:4] == b"\x7fELF" and len(chunk) >= 20:
-                    machine = int.from_bytes(chunk[18:20], "little")
-                    scan.elf_arch = _ELF_MACHINE.get(machine)
-                window = tail + chunk
-                _read_build_facts(window, scan)
-                tail = window[-256:]
+            if is_binary and first and chunk[:4] == b"\x7fELF" and len(chunk) >= 20:
+                machine = int.from_bytes(chunk[18:20], "little")
+                scan.elf_arch = _ELF_MACHINE.get(machine)
             first = False
+        if is_binary and out is not None:
+            out.flush()
+            values = read_build_values(out, _BUILD_VALUES)
+            scan.build_number = values.get("BuildNumber")
+            scan.enterprise_ready = values.get("BuildEnterpriseReady")
     finally:
         if out is not None:
-            os.fchmod(out.fileno(), mode)  # the caller's umask must not decide the mode
+            if dest is not None:
+                os.fchmod(out.fileno(), mode)  # the caller's umask must not decide the mode
             out.close()
     if is_config:
         scan.config = bytes(config)
@@ -247,15 +254,6 @@ def _fresh(path: Path) -> Path:
     if path.is_symlink() or path.exists():
         path.unlink()
     return path
-
-
-def _read_build_facts(window: bytes, scan: _Scan) -> None:
-    # A match that touches the window's end may be cut off; the next window will see all of it.
-    m = _BUILD_NUMBER.search(window)
-    if scan.build_number is None and m and m.end() < len(window):
-        scan.build_number = m[1].decode()
-    if scan.enterprise_ready is None and (m := _ENTERPRISE_READY.search(window)):
-        scan.enterprise_ready = m[1].decode()
 
 
 def _relative(member_name: str, name: str) -> str:
@@ -371,7 +369,10 @@ def _check_config(text: bytes, name: str) -> None:
 
 
 def _version(name: str, scan: _Scan, claimed: MattermostVersion | None) -> MattermostVersion:
-    found = MattermostVersion.parse(scan.build_number) if scan.build_number else None
+    found = None
+    # A build number that is no release version (upstream's default is "dev") says nothing.
+    with contextlib.suppress(ReleaseError):
+        found = MattermostVersion.parse(scan.build_number) if scan.build_number else None
     if found and claimed and found != claimed:
         raise ReleaseError(f"{name}: the file name says version {claimed} but bin/mattermost is {found}")
     version = found or claimed
@@ -390,7 +391,7 @@ def _edition(name: str, scan: _Scan, claimed: Edition | None) -> Edition:
             f"{Edition.TEAM.licence_file}; cannot tell the edition"
         )
     (found,) = by_licence
-    if scan.enterprise_ready is not None:
+    if scan.enterprise_ready in ("true", "false"):
         ready = Edition.ENTERPRISE if scan.enterprise_ready == "true" else Edition.TEAM
         if ready != found:
             raise ReleaseError(f"{name}: the licence file says {found} but bin/mattermost is {ready}")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from go_elf import go_binary
 
 from mmpkg.cli import main
 from mmpkg.errors import ReleaseError
@@ -74,11 +75,68 @@ def test_sample_is_accepted_and_extracted(sample: Path, tmp_path: Path) -> None:
     assert release.sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
 
 
-def test_renamed_file_is_recognised_by_its_contents(sample: Path, tmp_path: Path) -> None:
+def with_go_binary(sample: Path, tmp_path: Path, name: str, **values: str) -> Path:
+    """The sample with bin/mattermost replaced by an ELF file carrying `values` the way a Go
+    release binary carries its -X values (tests/go_elf.py)."""
+    binary = go_binary(values)
+
+    def swap(members: list[Member]) -> list[Member]:
+        out: list[Member] = []
+        for info, data in members:
+            if info.name == "mattermost/bin/mattermost":
+                info.size, data = len(binary), binary
+            out.append((info, data))
+        return out
+
+    return variant(sample, tmp_path, swap, name)
+
+
+@pytest.mark.parametrize("extract", [False, True], ids=["inspect", "extract"])
+def test_renamed_file_is_recognised_by_its_binarys_symbol_table(
+    sample: Path, tmp_path: Path, extract: bool
+) -> None:
+    renamed = with_go_binary(
+        sample, tmp_path, "release.tar.gz", BuildNumber="10.5.2", BuildEnterpriseReady="true"
+    )
+    release = inspect_release(renamed, extract_to=tmp_path / "x" if extract else None)
+    assert str(release.version) == "10.5.2" and release.arch is Arch.AMD64
+    assert release.edition is Edition.ENTERPRISE
+
+
+def test_the_samples_binary_says_nothing_without_being_run(sample: Path, tmp_path: Path) -> None:
+    """A release binary's build information has no -ldflags (it is built with -trimpath), and the
+    sample's Python stand-in has no symbol table: its name is all there is to go by."""
     renamed = tmp_path / "release.tar.gz"
     renamed.write_bytes(sample.read_bytes())
-    release = inspect_release(renamed)
-    assert str(release.version) == "10.5.2" and release.arch is Arch.AMD64
+    with pytest.raises(ReleaseError, match="cannot tell the version"):
+        inspect_release(renamed)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "message"),
+    [
+        (
+            "mattermost-10.6.0-linux-amd64.tar.gz",
+            {"BuildNumber": "10.5.2", "BuildEnterpriseReady": "true"},
+            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
+        ),
+        (
+            "Mattermost-10.6.0-Linux-AMD64.tar.gz",
+            {"BuildNumber": "10.5.2"},
+            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
+        ),
+        (
+            "mattermost-10.5.2-linux-amd64.tar.gz",
+            {"BuildNumber": "10.5.2", "BuildEnterpriseReady": "false"},
+            "the licence file says enterprise but bin/mattermost is team",
+        ),
+    ],
+)
+def test_binary_contradicting_name_or_licence(
+    sample: Path, tmp_path: Path, name: str, values: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ReleaseError, match=message):
+        inspect_release(with_go_binary(sample, tmp_path, name, **values))
 
 
 HOSTILE: list[tuple[str, Transform, str]] = [
@@ -164,20 +222,12 @@ def test_hostile_tarballs_are_refused(
     ("name", "message"),
     [
         (
-            "mattermost-10.6.0-linux-amd64.tar.gz",
-            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
-        ),
-        (
             "mattermost-team-10.5.2-linux-amd64.tar.gz",
             "file name says team edition but the contents are enterprise",
         ),
         ("mattermost-10.5.2-linux-arm64.tar.gz", "file name says arm64 but the contents are for amd64"),
         # Upstream's name with another case or the short suffix still claims what it claims.
-        (
-            "Mattermost-10.6.0-Linux-AMD64.tar.gz",
-            "file name says version 10.6.0 but bin/mattermost is 10.5.2",
-        ),
-        ("mattermost-10.6.0-linux-amd64.tgz", "file name says version 10.6.0 but bin/mattermost is 10.5.2"),
+        ("MATTERMOST-10.5.2-LINUX-ARM64.TGZ", "file name says arm64 but the contents are for amd64"),
         (
             "MATTERMOST-TEAM-10.5.2-LINUX-AMD64.TGZ",
             "file name says team edition but the contents are enterprise",

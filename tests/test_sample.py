@@ -138,17 +138,20 @@ def test_team_arm64_has_no_plugins_and_the_team_licence(releases: dict[str, Path
     assert "mattermost/ENTERPRISE-EDITION-LICENSE.txt" not in names
     assert "mattermost/config/cloud_defaults.json" not in names
     binary = read_member(tarball, "mattermost/bin/mattermost").decode()
-    assert 'model.BuildEnterpriseReady=false"' in binary.splitlines()[2]
+    assert 'ENTERPRISE_READY = "false"' in binary
 
 
-def test_release_candidate_build_info(releases: dict[str, Path]) -> None:
+def test_build_information_has_no_ldflags(releases: dict[str, Path]) -> None:
+    """Release binaries are built with -trimpath (upstream server/build/release.mk), and Go then
+    leaves -ldflags out of the build information (golang/go#52372): no model.BuildNumber=."""
     tarball = releases["rc"]
     assert tarball.name == "mattermost-11.0.0-rc1-linux-amd64.tar.gz"
-    lines = read_member(tarball, "mattermost/bin/mattermost").decode().splitlines()
+    text = read_member(tarball, "mattermost/bin/mattermost").decode()
+    lines = text.splitlines()
     assert lines[0] == "#!/usr/bin/python3"
-    prefix = '# -ldflags: -X "github.com/mattermost/mattermost/server/public/model.'
-    assert lines[1] == prefix + 'BuildNumber=11.0.0-rc1"'
-    assert lines[2] == prefix + 'BuildEnterpriseReady=true"'
+    assert "# path\tgithub.com/mattermost/mattermost/server/v8/cmd/mattermost" in lines
+    assert "# build\t-trimpath=true" in lines
+    assert "-ldflags=" not in text and "model.BuildNumber=" not in text
     config = json.loads(read_member(tarball, "mattermost/config/config.json"))
     assert config["ExperimentalSettings"]["SampleSince110000"] is True
     assert "SampleSince100502" not in config["ExperimentalSettings"]
@@ -164,7 +167,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "6c382a382c139aba139f103f9b874f3ea400f42c37b5d7134503d58626adcc7e"
+    assert digest == "f526d53c04ba970bc6fa2a36c90f40b9e8946b6f604a23f825da014326be8288"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -327,6 +330,45 @@ def test_version_prints_build_info_and_touches_nothing(v10: Install) -> None:
 def test_release_candidate_version_drops_the_suffix(v11: Install) -> None:
     lines = v11.run("version").stdout.splitlines()
     assert lines[:2] == ["Version: 11.0.0", "Build Number: 11.0.0-rc1"]
+
+
+# The Short help of `db migrate`, which arrived (6.5, mattermost/mattermost#19364) in the change
+# that stopped `version` from starting the server; upstream server/cmd/mattermost/commands/db.go.
+MIGRATE_HELP = "Migrate the database if there are any unapplied migrations"
+
+
+@pytest.mark.parametrize(("version", "has_migrate"), [("6.4.3", False), ("6.5.0", True)])
+def test_db_migrate_and_its_help_text_from_6_5(tmp_path: Path, version: str, has_migrate: bool) -> None:
+    tarball = write_sample_release(MattermostVersion.parse(version), dest=tmp_path)
+    binary = read_member(tarball, "mattermost/bin/mattermost").decode()
+    assert (MIGRATE_HELP in binary) is has_migrate
+    install = extract(tarball, tmp_path)
+    helped = install.run("db")
+    assert helped.returncode == 0
+    assert (f"  migrate     {MIGRATE_HELP}" in helped.stdout.splitlines()) is has_migrate
+
+
+def test_version_skips_the_server_start_when_asked(tmp_path: Path) -> None:
+    """Before 6.5 `version` started the server; `--skip-server-start` printed the build only."""
+    install = extract(write_sample_release(MattermostVersion.parse("6.4.3"), dest=tmp_path), tmp_path)
+    before = snapshot(install.root)
+    skipped = install.run("version", "--skip-server-start")
+    assert skipped.returncode == 0, skipped.stderr
+    assert skipped.stdout.splitlines()[:2] == ["Version: 6.4.3", "Build Number: 6.4.3"]
+    assert len(skipped.stdout.splitlines()) == 5
+    assert snapshot(install.root) == before and not list(install.db_dir.iterdir())
+    started = install.run("version")
+    assert started.stdout.splitlines()[-1] == "DB Version: 6.4.3"
+    assert (install.db_dir / "mattermost_test.json").exists()
+
+
+def test_skip_server_start_is_deprecated_from_6_5(v10: Install) -> None:
+    proc = v10.run("version", "--skip-server-start")
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 5
+    assert (
+        "Flag --skip-server-start has been deprecated, This flag is not necessary anymore and the flag "
+        "will be removed in the future releases. Consider removing it from your scripts."
+    ) in proc.stderr.splitlines()
 
 
 @pytest.mark.parametrize(

@@ -526,8 +526,7 @@ def test_adoption_takes_only_the_directory_it_checked(sh: ShellRunner) -> None:
     prefix, victim = sh.tmp / "opt", sh.tmp / "victim"
     (prefix / "config").mkdir(parents=True)
     (prefix / "config/config.json").write_text("{}")
-    (prefix / "bin").mkdir()
-    (prefix / "bin/mattermost").write_text("model.BuildNumber=10.5.1")
+    handmade_binary(prefix, build_number="10.5.1")
     (victim / "sub").mkdir(parents=True)
     victim.chmod(0o755)
     proc = sh(
@@ -547,6 +546,49 @@ def test_adoption_takes_only_the_directory_it_checked(sh: ShellRunner) -> None:
     assert (victim.stat().st_mode & 0o7777) == 0o755
     assert (victim / "sub").is_dir()
     assert not (sh.tmp / "etc/config").exists()
+
+
+# `db migrate`'s help, a string in every release binary from 6.5 on (upstream commands/db.go).
+MIGRATE_HELP = "Migrate the database if there are any unapplied migrations"
+
+
+def handmade_binary(prefix: Path, *, build_number: str, help_text: str = MIGRATE_HELP) -> Path:
+    """A bin/mattermost that answers `version` like upstream's and notes every run in `ran`."""
+    binary = prefix / "bin/mattermost"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    binary.write_text(
+        "#!/bin/sh\n"
+        f"# {help_text}\n"
+        f'echo "$*" >>{prefix}/ran\n'
+        'if [ "$1" = version ]; then\n'
+        f"    printf 'Version: 10.5.2\\nBuild Number: {build_number}\\nBuild Date: n/a\\n'\n"
+        "    printf 'Build Hash: 0123\\nBuild Enterprise Ready: true\\n'\n"
+        "fi\n"
+    )
+    binary.chmod(0o755)
+    return binary
+
+
+@pytest.mark.parametrize(("build_number", "read"), [("10.5.1", "10.5.1"), ("dev", "10.5.2"), ("", "10.5.2")])
+def test_handmade_version_is_what_the_binary_prints(sh: ShellRunner, build_number: str, read: str) -> None:
+    """A release binary's build information has no -ldflags (-trimpath): it is asked, as the
+    service user; its Build Number, or else its Version when that is no release's number."""
+    needs_root()
+    prefix = sh.tmp / "opt"
+    handmade_binary(prefix, build_number=build_number)
+    out = sh.ok(f"MM_PREFIX={prefix}\nmm_handmade_version")
+    assert out == f"{read}\n"
+    assert (prefix / "ran").read_text() == "version\n"
+
+
+def test_handmade_version_never_runs_a_binary_older_than_6_5(sh: ShellRunner) -> None:
+    """Before 6.5 `mattermost version` started the server and migrated the database: a binary
+    without `db migrate` (which came in the same change) is not run, and its version is unknown."""
+    needs_root()
+    prefix = sh.tmp / "opt"
+    handmade_binary(prefix, build_number="6.4.3", help_text="Commands related to the database")
+    assert sh.ok(f"MM_PREFIX={prefix}\nmm_handmade_version") == ""
+    assert not (prefix / "ran").exists()
 
 
 @pytest.mark.parametrize(

@@ -47,3 +47,22 @@ def build_date(version: MattermostVersion) -> str:
 def build_hash(version: MattermostVersion) -> str:
     """A 40-hex pretend git commit; both editions of one version share it, as upstream's do."""
     return hashlib.sha1(f"mmpkg sample {version}".encode()).hexdigest()
+
+
+# Upstream's one-line help (cobra's Short) of the commands a package looks for, with the release
+# that added each: server/cmd/mattermost/commands/db.go (mattermost/mattermost@b1683404) and
+# db_ping.go (@04bf19b2). `db migrate` came in 6.5 with mattermost/mattermost#19364, the change
+# that made `version` leave config and database alone; its text is in the binary from then on.
+_COMMAND_HELP = (
+    ((0, 0), "db", "Commands related to the database"),
+    ((0, 0), "db version", "Returns the recent applied version number"),
+    ((5, 32), "db init", "Initialize the database"),
+    ((6, 5), "db migrate", "Migrate the database if there are any unapplied migrations"),
+    ((11, 9), "db ping", "Wait for the database to become reachable"),
+)
+
+
+def command_help(version: MattermostVersion) -> dict[str, str]:
+    """ "db migrate" -> its help, for each of those commands `version` has."""
+    have = (version.major, version.minor)
+    return {name: text for since, name, text in _COMMAND_HELP if have >= since}

@@ -1,6 +1,15 @@
 #!/usr/bin/python3
-# -ldflags: -X "github.com/mattermost/mattermost/server/public/model.BuildNumber=@@BUILD_NUMBER@@"
-# -ldflags: -X "github.com/mattermost/mattermost/server/public/model.BuildEnterpriseReady=@@ENTERPRISE_READY@@"
+# The Go build information of a release binary, as `go version -m` prints it. Releases are built
+# with -trimpath (upstream server/build/release.mk), and Go then records no -ldflags
+# (cmd/go/internal/load/pkg.go, golang/go#52372): the version and edition set with -X are not
+# here. In the real binary they are strings in .rodata, found through the symbol table.
+# path	github.com/mattermost/mattermost/server/v8/cmd/mattermost
+# mod	github.com/mattermost/mattermost/server/v8	(devel)
+# build	-buildmode=exe
+# build	-compiler=gc
+# build	-trimpath=true
+# build	GOARCH=@@ARCH@@
+# build	GOOS=linux
 """bin/mattermost of an mmpkg sample release: a small stand-in for the real Go server.
 
 It behaves like a v6.5+ release binary wherever a package touches it: cobra-style CLI, config
@@ -15,9 +24,10 @@ $MMPKG_SAMPLE_DB_DIR, or /var/lib/mattermost-sample-db where that exists; databa
 JSON file NAME.json in it. Test knobs, for both: MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection
 refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is refused) and MMPKG_SAMPLE_MIGRATION_FAIL=1.
 
-mmpkg's generator fills in the build constants below; the two -ldflags lines above mimic the Go
-build info that release tooling reads the build number and edition from. This is one file
-because it is installed as bin/mattermost on its own.
+mmpkg's generator fills in the build constants below, which stand for the -X values, and the
+help texts of the commands this version has (so a text such as `db migrate`'s is in the file
+only from the release that has the command, as in the real binary). This is one file because
+it is installed as bin/mattermost on its own.
 """
 
 from __future__ import annotations
@@ -47,13 +57,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-# ruff: noqa: E501 - the -ldflags lines above must stay whole, like the Go build info they mimic
+# ruff: noqa: E501 - some upstream texts below must stay whole
 
 BUILD_NUMBER = "@@BUILD_NUMBER@@"
 ENTERPRISE_READY = "@@ENTERPRISE_READY@@"
 BUILD_DATE = "@@BUILD_DATE@@"
 BUILD_HASH = "@@BUILD_HASH@@"
 DEFAULTS_JSON = "@@DEFAULTS_JSON@@"
+# Each command's one-line help (cobra's Short), for the commands this version has: "db migrate".
+COMMAND_HELP_JSON = "@@COMMAND_HELP@@"
+# pflag's note for a deprecated flag (upstream commands/version.go from 6.5 on).
+SKIP_SERVER_START_DEPRECATED = (
+    "This flag is not necessary anymore and the flag will be removed in the future releases. "
+    "Consider removing it from your scripts."
+)
 
 DB_DIR_DEFAULT = "/var/lib/mattermost-sample-db"
 # Keys whose value is a JSON map upstream, not a struct: env overrides replace them whole.
@@ -114,6 +131,12 @@ def commands() -> dict[tuple[str, ...], set[str]]:
     return cmds
 
 
+def command_help() -> dict[str, str]:
+    """ "db migrate" -> its one-line help, for the commands the generator gave help for."""
+    loaded: dict[str, str] = json.loads(COMMAND_HELP_JSON)
+    return loaded
+
+
 def parse_args(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
     cmds = commands()
     path: tuple[str, ...] = ()
@@ -156,7 +179,10 @@ def usage(path: tuple[str, ...]) -> str:
     subs = sorted(c[-1] for c in commands() if len(c) == len(path) + 1 and c[:-1] == path)
     lines = [f"Usage:\n  {' '.join(('mattermost', *path))} [flags]"]
     if subs:
-        lines.append("\nAvailable Commands:\n" + "\n".join(f"  {s}" for s in subs))
+        helps = command_help()
+        width = max(11, *(len(s) for s in subs))  # cobra's rpad to NamePadding, at least 11
+        listed = (f"  {s:<{width}} {helps.get(' '.join((*path, s)), '')}".rstrip() for s in subs)
+        lines.append("\nAvailable Commands:\n" + "\n".join(listed))
     lines.append("\nFlags:\n  -c, --config string   Configuration file to use.\n  -h, --help")
     return "\n".join(lines)
 
@@ -733,6 +759,9 @@ def warn_if_root() -> None:
 
 
 def cmd_version(flags: dict[str, str]) -> int:
+    """commands/version.go. From 6.5 (mattermost/mattermost#19364) it prints the build and
+    touches nothing; before, it started the app (config write, migrations) unless
+    --skip-server-start, which 6.5 kept as a deprecated no-op."""
     lines = [
         f"Version: {final_version()}",
         f"Build Number: {BUILD_NUMBER}",
@@ -740,7 +769,7 @@ def cmd_version(flags: dict[str, str]) -> int:
         f"Build Hash: {BUILD_HASH}",
         f"Build Enterprise Ready: {ENTERPRISE_READY}",
     ]
-    if not at_least(6, 5):  # before 6.5 `version` started the app: config write and migrations
+    if not at_least(6, 5) and "skip-server-start" not in flags:
         cfg = Config(config_dsn(flags), create=True)
         cfg.store.write(cfg.persisted)
         cfg.main_database().migrate()
@@ -1029,6 +1058,9 @@ def main(argv: list[str]) -> int:
         if "help" in flags:
             print(usage(path))
             return 0
+        if "skip-server-start" in flags and at_least(6, 5):
+            msg = SKIP_SERVER_START_DEPRECATED
+            print(f"Flag --skip-server-start has been deprecated, {msg}", file=sys.stderr)
         warn_if_root()
         if path in {(), ("server",)}:
             return cmd_server(flags)

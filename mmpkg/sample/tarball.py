@@ -28,7 +28,7 @@ from typing import IO
 
 from mmpkg.errors import MmpkgError
 from mmpkg.release import Arch, Edition, tarball_name
-from mmpkg.sample.build_info import build_date, build_epoch, build_hash
+from mmpkg.sample.build_info import build_date, build_epoch, build_hash, command_help
 from mmpkg.sample.config_defaults import config_defaults
 from mmpkg.sample.fake_mattermost import go_json
 from mmpkg.sample.profiles import BULK_DIRS, PROFILES, BulkFile, Profile, bulk_files, plugin_bundle
@@ -201,6 +201,7 @@ def _fake_program(resource: str, version: MattermostVersion, edition: Edition, a
         "BUILD_HASH": build_hash(version),
         "ARCH": str(arch),
         "DEFAULTS_JSON": json.dumps(config_defaults(version)),
+        "COMMAND_HELP": json.dumps(command_help(version)),
     }
     text = resources.files(__package__).joinpath(resource).read_text()
     for key, value in values.items():

@@ -128,7 +128,7 @@ def test_package_conf_holds_for_upgrades_without_the_environment(pm: Manager) ->
 
 def test_refused_login_is_a_failed_migration_not_an_unreachable_database(pm: Manager) -> None:
     site = used_site(pm)
-    site.set_env(MMPKG_SAMPLE_DB_AUTH_FAIL="1")
+    site.set_env(MMPKG_SAMPLE_DB_AUTH_FAIL="1", MMPKG_SAMPLE_DB_RETRY_SECONDS="0")
     before = site.state()
 
     result = pm.install(pm.build(NEW))

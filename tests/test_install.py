@@ -716,7 +716,7 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
     assert root.stat(f"{BACKUPS}/{taken}").mode == 0o700
 
     # migrate: the upgrade could not reach the database; once it can, the command migrates it.
-    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
+    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1", MMPKG_SAMPLE_DB_RETRY_SECONDS="0")
     pkg.upgrade(V2)
     assert site.schema() == schema_of(V1)
     unreachable = root.run(ADMIN_COMMAND, "migrate", check=False)

@@ -369,7 +369,7 @@ def assert_remembers(pm: Manager, version: str) -> None:
 
 def test_unreachable_database_leaves_migration_to_next_start(pm: Manager) -> None:
     site = used_site(pm)
-    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
+    site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1", MMPKG_SAMPLE_DB_RETRY_SECONDS="0")
     before = site.state()
 
     result = pm.install(pm.build(NEW)).ok()

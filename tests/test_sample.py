@@ -167,7 +167,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "f526d53c04ba970bc6fa2a36c90f40b9e8946b6f604a23f825da014326be8288"
+    assert digest == "f84db05da113f87df8db7cb7242c153e63bacc38075d2e61fcf49fc3c3229b42"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -407,17 +407,53 @@ def test_db_version_migrates_first(v10: Install) -> None:
     assert proc.stdout == "Varsion: 100502, Name: sample_100502\n"
 
 
+# The test knob that shortens the wait between the server's connection attempts.
+NO_WAIT = {"MMPKG_SAMPLE_DB_RETRY_SECONDS": "0"}
+
+
+def ping_failures(stdout: str) -> list[dict[str, Any]]:
+    return [e for e in map(json.loads, stdout.splitlines()) if e["msg"] == "Failed to ping DB"]
+
+
 def test_unreachable_database(v10: Install) -> None:
     refused = "Error: failed to ping DB: dial tcp 127.0.0.1:5432: connect: connection refused"
-    knob = v10.run("db", "migrate", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
+    knob = v10.run("db", "migrate", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1", **NO_WAIT})
     assert (knob.returncode, knob.stderr.splitlines()[-1]) == (1, refused)
+    # Every attempt but the last is logged with the driver's error, then retried.
+    failures = ping_failures(knob.stdout)
+    assert len(failures) == 17
+    assert failures[0]["error"] == refused.removeprefix("Error: failed to ping DB: ")
+    assert failures[0]["retrying in seconds"] == 2
     shutil.rmtree(v10.db_dir)
-    missing = v10.run("db", "migrate")
+    missing = v10.run("db", "migrate", env=NO_WAIT)
     assert (missing.returncode, missing.stderr.splitlines()[-1]) == (1, refused)
 
 
+def test_6_5_to_8_x_retry_18_times_ten_seconds_apart(tmp_path: Path) -> None:
+    """sqlstore.SetupConnection: DBPingAttempts 18, DBPingTimeoutSecs 10 between them, then
+    mlog.Fatal, which exits (upstream channels/store/sqlstore/store.go, v6 to v8)."""
+    install = extract(write_sample_release(MattermostVersion.parse("8.1.0"), dest=tmp_path), tmp_path)
+    proc = install.run("db", "migrate", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1", **NO_WAIT})
+    assert proc.returncode == 1
+    entries = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["msg"] for e in entries].count("Pinging SQL") == 18
+    failures = ping_failures(proc.stdout)
+    assert len(failures) == 17 and failures[0]["retrying in seconds"] == 10
+    assert entries[-1]["level"] == "fatal" and entries[-1]["msg"] == "Failed to ping DB, server will exit."
+    assert "connection refused" in entries[-1]["error"]
+    assert not proc.stderr.startswith("Error:")
+
+
+def test_the_wait_between_attempts_is_upstreams_unless_shortened(tmp_path: Path) -> None:
+    install = extract(write_sample_release(MattermostVersion.parse("8.1.0"), dest=tmp_path), tmp_path)
+    env = {"MMPKG_SAMPLE_DB_UNREACHABLE": "1", "MMPKG_SAMPLE_DB_RETRY_SECONDS": "0.05"}
+    started = time.monotonic()
+    assert install.run("db", "migrate", env=env).returncode == 1
+    assert 17 * 0.05 <= time.monotonic() - started < 10
+
+
 def test_refused_login(v10: Install) -> None:
-    proc = v10.run("db", "migrate", env={"MMPKG_SAMPLE_DB_AUTH_FAIL": "1"})
+    proc = v10.run("db", "migrate", env={"MMPKG_SAMPLE_DB_AUTH_FAIL": "1", **NO_WAIT})
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith(
         'Error: failed to ping DB: pq: password authentication failed for user "'
@@ -489,9 +525,28 @@ def test_config_in_the_database(v10: Install) -> None:
 def test_db_ping_exists_from_11_9(tmp_path: Path) -> None:
     tarball = write_sample_release(MattermostVersion.parse("11.9.0"), dest=tmp_path)
     install = extract(tarball, tmp_path)
-    assert install.run("db", "ping").returncode == 0
-    down = install.run("db", "ping", "--timeout", "0s", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
-    assert down.returncode == 1 and "failed to ping DB" in down.stderr
+    up = install.run("db", "ping")
+    assert up.returncode == 0 and "Database is reachable" in up.stdout
+
+
+@pytest.mark.parametrize("knob", ["MMPKG_SAMPLE_DB_UNREACHABLE", "MMPKG_SAMPLE_DB_AUTH_FAIL"])
+def test_db_ping_never_prints_the_drivers_error(tmp_path: Path, knob: str) -> None:
+    """Upstream commands/db_ping.go logs "Waiting for database" without the error (lib/pq's can
+    echo the DSN) and ends every failure with the context's deadline, whatever the cause."""
+    tarball = write_sample_release(MattermostVersion.parse("11.9.0"), dest=tmp_path)
+    install = extract(tarball, tmp_path)
+    down = install.run("db", "ping", "--timeout", "1s", "--retry-interval", "200ms", env={knob: "1"})
+    assert down.returncode == 1
+    last = down.stderr.splitlines()[-1]
+    attempts = int(last.split(" after ")[1].split()[0])
+    assert (
+        last == f"Error: timed out waiting for database after {attempts} attempts: context deadline exceeded"
+    )
+    assert attempts >= 3 and down.stdout.count("Waiting for database") == attempts
+    for text in ("refused", "password", "pq:", "dial tcp"):
+        assert text not in down.stdout + down.stderr
+    zero = install.run("db", "ping", "--timeout", "0s")
+    assert zero.returncode == 1 and zero.stderr.splitlines()[-1] == "Error: --timeout must be > 0"
 
 
 def free_port() -> int:
@@ -632,7 +687,7 @@ def test_empty_config_is_a_fresh_install(v10: Install) -> None:
 
 
 def test_server_fails_without_a_database(v10: Install) -> None:
-    proc = v10.run("server", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1"})
+    proc = v10.run("server", env={"MMPKG_SAMPLE_DB_UNREACHABLE": "1", **NO_WAIT})
     assert proc.returncode == 1
     assert "Error: failed to ping DB" in proc.stderr
     failed = v10.run("server", env={"MMPKG_SAMPLE_MIGRATION_FAIL": "1"})

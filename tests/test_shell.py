@@ -8,13 +8,17 @@ file parser, the JSON merge) for every input, including the ones no install test
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -414,6 +418,111 @@ def test_db_unreachable_is_only_a_network_failure(sh: ShellRunner, output: str, 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+@contextlib.contextmanager
+def postgres_that_refuses_logins() -> Iterator[int]:
+    """A TCP port that answers like a PostgreSQL server refusing the login (ErrorResponse,
+    SQLSTATE 28P01), after declining SSL and GSS encryption; yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    refusal = b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "mmuser"\0\0'
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                while (head := conn.recv(8)) and len(head) == 8:
+                    length, code = struct.unpack("!II", head)
+                    conn.recv(max(length - 8, 0))
+                    if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest
+                        conn.sendall(b"N")
+                        continue
+                    conn.sendall(b"E" + struct.pack("!I", len(refusal) + 4) + refusal)
+                    break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def path_without(tmp: Path, *names: str) -> str:
+    """A PATH with every command of this one but `names`."""
+    hidden = tmp / "path-without"
+    hidden.mkdir(exist_ok=True)
+    for directory in os.environ["PATH"].split(":"):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = hidden / entry.name
+            if entry.name not in names and not link.exists() and not link.is_symlink():
+                link.symlink_to(entry.path)
+    return str(hidden)
+
+
+def with_data_source(sh: ShellRunner, dsn: str) -> None:
+    (sh.tmp / "etc/config.json").write_text(json.dumps({"SqlSettings": {"DataSource": dsn}}))
+
+
+@pytest.mark.parametrize("tool", ["pg_isready", "bash"])
+def test_db_probe_tells_a_silent_server_from_one_that_answers(sh: ShellRunner, tool: str) -> None:
+    """`db ping` (11.9+) ends every failure in "context deadline exceeded"; whether a server is
+    there is asked of the network instead, as the service user: pg_isready, else bash's TCP."""
+    needs_root()
+    if tool == "pg_isready" and shutil.which("pg_isready") is None:
+        pytest.skip("pg_isready (postgresql-client) is not installed")
+    env = {} if tool == "pg_isready" else {"PATH": path_without(sh.tmp, "pg_isready")}
+    probe = "mm_db_probe\necho $MM_DB_PROBE"
+    with postgres_that_refuses_logins() as port:
+        with_data_source(sh, f"postgres://mmuser:secret@127.0.0.1:{port}/mattermost?sslmode=disable")
+        assert sh.ok(probe, **env).strip() == "answers"
+    with_data_source(sh, f"postgres://mmuser:secret@127.0.0.1:{closed_port()}/mattermost")
+    assert sh.ok(probe, **env).strip() == "silent"
+    with_data_source(sh, "postgres://mmuser:secret@db.invalid/mattermost")
+    assert sh.ok(probe, **env).strip() == "silent"
+    with_data_source(sh, "mmuser:secret@tcp(localhost:3306)/mattermost")
+    assert sh.ok(probe, **env).strip() == "unknown"
+
+
+# What upstream's `db ping` prints when it gives up, for every cause (commands/db_ping.go).
+PING_TIMEOUT = "Error: timed out waiting for database after 5 attempts: context deadline exceeded"
+
+
+@pytest.mark.parametrize("answers", [False, True], ids=["nothing-there", "login-refused"])
+def test_failed_db_ping_is_unreachable_only_when_nothing_answers(sh: ShellRunner, answers: bool) -> None:
+    needs_root()
+    prefix = sh.tmp / "opt"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin/mattermost").write_text(
+        f"#!/bin/sh\necho \"$*\" >>{prefix}/ran\necho '{PING_TIMEOUT}' >&2\nexit 1\n"
+    )
+    (prefix / "bin/mattermost").chmod(0o755)
+    body = f"""
+        MM_PREFIX={prefix} MM_HAS_DB_MIGRATE=1 MM_HAS_DB_PING=1 MM_MIGRATE_LOG={sh.tmp}/logs/upgrade.log
+        mm_migrate
+        echo "$MM_MIGRATE_RESULT|$MM_MIGRATE_REASON"
+    """
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(postgres_that_refuses_logins()) if answers else closed_port()
+        with_data_source(sh, f"postgres://mmuser:secret@127.0.0.1:{port}/mattermost?sslmode=disable")
+        result, _, reason = sh.ok(body).strip().splitlines()[-1].partition("|")
+    assert (prefix / "ran").read_text() == "db ping --timeout 10s --retry-interval 2s\n"  # no migrate
+    if answers:
+        assert result == "failed"
+        assert f"127.0.0.1:{port} answers" in reason and PING_TIMEOUT in reason
+    else:
+        assert (result, reason) == ("unreachable", "")
 
 
 # ---- the strictest shellcheck on every script the packages carry ----

@@ -442,7 +442,7 @@ def test_upgrade_whose_server_cannot_start_finishes_and_a_start_retries(
     v1, v2 = releases
     server.start_running(v1, V1)
     # The database goes away under the running server (which only reads the file at start).
-    server.site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1")
+    server.site.set_env(MMPKG_SAMPLE_DB_UNREACHABLE="1", MMPKG_SAMPLE_DB_RETRY_SECONDS="0")
 
     said = server.install(v2)
 

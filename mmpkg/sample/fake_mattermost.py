@@ -22,7 +22,9 @@ a db_migrations table, tables each release creates or alters, a row the server w
 start; it is reached with psql (postgresql-client). The stand-in is the directory
 $MMPKG_SAMPLE_DB_DIR, or /var/lib/mattermost-sample-db where that exists; database NAME is the
 JSON file NAME.json in it. Test knobs, for both: MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection
-refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is refused) and MMPKG_SAMPLE_MIGRATION_FAIL=1.
+refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is refused), MMPKG_SAMPLE_MIGRATION_FAIL=1,
+and MMPKG_SAMPLE_DB_RETRY_SECONDS, the seconds between the server's 18 attempts to reach its
+database (upstream's 10, from 9.0 2; tests set 0 so that an unreachable database fails at once).
 
 mmpkg's generator fills in the build constants below, which stand for the -X values, and the
 help texts of the commands this version has (so a text such as `db migrate`'s is in the file
@@ -50,7 +52,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -784,12 +786,13 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
         print(usage(path))
         return 0
     dsn = config_dsn(flags)
+    if sub == "ping":
+        return db_ping(dsn, flags)
     if sub == "init" and not is_database_dsn(dsn):
         raise Fatal("this command should be run using a database configuration DSN")
-    cfg = Config(dsn, create=sub != "ping")
+    cfg = Config(dsn, create=True)
     db = cfg.main_database()
-    if sub == "ping":
-        return db_ping(db, flags)
+    connect(db, log_line)
     if sub == "init":
         cfg.store.write(cfg.persisted)  # the DB store keeps the config it was initialised with
     try:
@@ -836,18 +839,97 @@ def go_seconds(text: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-def db_ping(db: Database, flags: dict[str, str]) -> int:
-    deadline = time.monotonic() + go_seconds(flags.get("timeout", "0s"))
+# sqlstore.SetupConnection: DBPingAttempts tries, upstream channels/store/sqlstore/store.go.
+PING_ATTEMPTS = 18
+
+
+def log_line(level: str, msg: str, **fields: object) -> None:
+    """mlog's JSON line on stdout, where a command's log goes when no logger is configured."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
+    print(json.dumps({"timestamp": now, "level": level, "msg": msg, **fields}), flush=True)
+
+
+def connect(db: Database, log: Callable[..., None]) -> None:
+    """sqlstore.SetupConnection, which `db migrate`, `db version`, `db init` and the server
+    all go through: 18 attempts, each failure logged with the driver's error. Up to 8.x they
+    are DBPingTimeoutSecs (10 s) apart and the last ends in mlog.Fatal, which exits 1 (store.go
+    at mattermost/mattermost@013ae534); later, DBConnRetrySleep (2 s) apart, the error is
+    returned (server/channels/db/sql setup, version boundary inferred)."""
+    upstream = 2 if at_least(9, 0) else 10
+    wait = float(os.environ.get("MMPKG_SAMPLE_DB_RETRY_SECONDS") or upstream)
+    for attempt in range(1, PING_ATTEMPTS + 1):
+        if attempt > 1 or not at_least(9, 0):  # later releases say so only when retrying
+            log("info", "Pinging SQL", database="master")
+        try:
+            db.check_reachable()
+            return
+        except MigrationFailed:
+            raise
+        except Fatal as e:
+            error = str(e).removeprefix("failed to ping DB: ")
+            if attempt < PING_ATTEMPTS:
+                log("error", "Failed to ping DB", error=error, **{"retrying in seconds": upstream})
+                time.sleep(wait)
+            elif at_least(9, 0):
+                raise
+            else:
+                log("fatal", "Failed to ping DB, server will exit.", error=error)
+                raise SystemExit(1) from e
+
+
+def console(level: str, msg: str, **fields: object) -> None:
+    """mlog.CreateConsoleLogger: logr's plain format on stdout (colours left out)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
+    pairs = " ".join(f"{k}={v}" for k, v in fields.items())
+    print(f'{level:<5} [{now}] {msg} caller="commands/db_ping.go" {pairs}', flush=True)
+
+
+def sanitized(dsn: str) -> str:
+    url = urlsplit(dsn)
+    if url.password is None:
+        return dsn
+    return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":****@", 1)).geturl()
+
+
+def db_ping(dsn: str, flags: dict[str, str]) -> int:
+    """commands/db_ping.go (11.9+, mattermost/mattermost@04bf19b2): the config's DataSource
+    (or a postgres:// --config itself) pinged until --timeout. A failed attempt is logged
+    without the driver's error, and every failure ends the same way: the deadline."""
+    timeout = go_seconds(flags.get("timeout", "5m"))
+    interval = go_seconds(flags.get("retry-interval", "2s"))
+    if timeout <= 0:
+        raise Fatal("--timeout must be > 0")
+    if interval <= 0:
+        raise Fatal("--retry-interval must be > 0")
+    if not is_database_dsn(dsn):
+        try:
+            cfg = Config(dsn, create=False)
+        except Fatal as e:
+            raise Fatal(f'failed to load configuration from "{dsn}": {e}') from e
+        dsn = cfg.section("SqlSettings")["DataSource"]
+        if not dsn.startswith(("postgres://", "postgresql://")):
+            raise Fatal("configured SqlSettings.DataSource is not a postgres DSN")
+    db = open_database(dsn, "postgres")
+    deadline = time.monotonic() + timeout
+    attempt = 0
     while True:
+        attempt += 1
         try:
             db.check_reachable()
         except Fatal:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(go_seconds(flags.get("retry-interval", "2s")))
+            pass
+        else:
+            console("info", "Database is reachable", dataSource=sanitized(dsn), attempt=attempt)
+            return 0
+        retry = flags.get("retry-interval", "2s")
+        console("info", "Waiting for database", dataSource=sanitized(dsn), attempt=attempt,
+                retry_interval=retry, status="ping_failed")  # fmt: skip
+        left = deadline - time.monotonic()
+        if left > interval:
+            time.sleep(interval)
             continue
-        print("Database is reachable")
-        return 0
+        time.sleep(max(left, 0))
+        raise Fatal(f"timed out waiting for database after {attempt} attempts: context deadline exceeded")
 
 
 def install_prepackaged_plugins(plugin_dir: Path, log: Logger) -> None:
@@ -1026,6 +1108,7 @@ def cmd_server(flags: dict[str, str]) -> int:
     log.log("info", f"Current version is {final_version()} ({build})")
     db = cfg.main_database()
     try:
+        connect(db, log.log)
         db.migrate()
         db.record_start()
     except MigrationFailed as e:

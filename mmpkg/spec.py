@@ -33,6 +33,8 @@ class Layout:
     share: str = "/usr/share/mattermost"
     state: str = "/var/lib/mattermost"
     logs: str = "/var/log/mattermost"
+    # The unit's RuntimeDirectory=: the server's, made at each start and removed at its stop.
+    runtime: str = "/run/mattermost"
     backups: str = "/var/backups/mattermost"
     user: str = "mattermost"
     group: str = "mattermost"
@@ -45,6 +47,9 @@ class Layout:
         Applied only when config.json is first created; an administrator may move them later.
         """
         return {
+            # Upstream's /var/tmp/mattermost_local.socket is inside the unit's PrivateTmp=, where
+            # `mmctl --local` on the host cannot see it; the runtime directory is the host's.
+            "ServiceSettings": {"LocalModeSocketLocation": f"{self.runtime}/mattermost_local.socket"},
             "FileSettings": {"Directory": f"{self.state}/data/"},
             "LogSettings": {"FileLocation": self.logs},
             "PluginSettings": {

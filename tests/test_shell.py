@@ -379,6 +379,31 @@ def test_bad_override_file_is_refused_with_jq_reason(sh: ShellRunner, content: s
     assert "50-bad.json" in line and why in line
 
 
+def test_override_the_release_has_no_setting_for_is_named(sh: ShellRunner) -> None:
+    """The server drops what its Config struct has no field for whenever it writes config.json:
+    such an override would be merged, dropped at the next start, and merged again."""
+    (sh.tmp / "share/config.defaults.json").write_text(
+        json.dumps({"TeamSettings": {"SiteName": "Mattermost"}, "PluginSettings": {"Plugins": {}}})
+    )
+    (sh.tmp / "etc/overrides.d").mkdir()
+    (sh.tmp / "etc/overrides.d/50-site.json").write_text(
+        json.dumps(
+            {
+                "TeamSettings": {"SiteName": "Chat", "SiteNmae": "typo"},
+                "PluginSettings": {"Plugins": {"com.example.x": {"Token": "t"}}},
+                "NoSuchSettings": {"A": 1},
+            }
+        )
+    )
+    proc = sh("mm_check_overrides\nmm_name_unknown_overrides")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("mattermost: warning: ")]
+    assert len(warnings) == 1, proc.stderr
+    assert "50-site.json" in warnings[0]
+    assert "TeamSettings.SiteNmae, NoSuchSettings" in warnings[0]
+    assert "drops" in warnings[0] and "Plugins" not in warnings[0]
+
+
 # ---- "database unreachable" against "database refused us" ----
 
 DB_OUTPUT = [

@@ -303,15 +303,29 @@ def go_type(value: Any) -> str:
     return "object"
 
 
+def in_struct(where: str, key: str) -> bool:
+    """Whether the Config struct has `key` below `where` though this build's defaults do not
+    name it: only an earlier release's sample setting (every release adds one, and keeps the
+    fields of those before it)."""
+    m = re.fullmatch(r"SampleSince(\d{6})", key)
+    return where == ".ExperimentalSettings" and m is not None and int(m[1]) <= schema()
+
+
 def fill_defaults(value: Any, default: Any, where: str) -> Any:
-    """SetDefaults: add every missing key recursively, keep the file's other keys and values."""
+    """Unmarshal into the Config struct, then SetDefaults: every missing key is added
+    recursively, and a key the struct has no field for is dropped, as json.Unmarshal drops it
+    (upstream server/config/utils.go unmarshalConfig). A map's keys (MAP_KEYS, or an empty
+    default) are its data and are all kept."""
     if value is None:
         return copy.deepcopy(default)
+    is_map = where.rpartition(".")[2] in MAP_KEYS
     if isinstance(default, dict) and default:
         if not isinstance(value, dict):
             raise Fatal(f"failed to load configuration: json: cannot unmarshal into {where}")
         merged = {k: fill_defaults(value.get(k), d, f"{where}.{k}") for k, d in default.items()}
-        merged.update((k, v) for k, v in value.items() if k not in default)
+        merged.update(
+            (k, v) for k, v in value.items() if k not in default and (is_map or in_struct(where, k))
+        )
         return merged
     if isinstance(default, dict) or go_type(value) == go_type(default):
         return value

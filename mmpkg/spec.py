@@ -41,12 +41,13 @@ class Layout:
     unit: str = "mattermost.service"
     admin_command: str = "/usr/sbin/mattermost-pkg"
 
-    def install_defaults(self) -> dict[str, dict[str, str]]:
-        """Configuration layer 1: where this package puts data, plugins and logs.
+    def install_defaults(self, release_config: str = "{}") -> dict[str, dict[str, str]]:
+        """Configuration layer 1: where this package puts data, plugins, logs and the local-mode
+        socket, for a release whose config.json is `release_config`.
 
         Applied only when config.json is first created; an administrator may move them later.
         """
-        return {
+        defaults = {
             # Upstream's /var/tmp/mattermost_local.socket is inside the unit's PrivateTmp=, where
             # `mmctl --local` on the host cannot see it; the runtime directory is the host's.
             "ServiceSettings": {"LocalModeSocketLocation": f"{self.runtime}/mattermost_local.socket"},
@@ -57,6 +58,12 @@ class Layout:
                 "ClientDirectory": f"{self.state}/client/plugins",
             },
         }
+        # Releases that have the notification log (before 11) write notifications.log, with an
+        # empty FileLocation, where logs/ would be found, else in the working directory: the
+        # install directory, which is root's (upstream config/logger.go).
+        if "NotificationLogSettings" in json.loads(release_config or "{}"):
+            defaults["NotificationLogSettings"] = {"FileLocation": self.logs}
+        return defaults
 
 
 class Need(StrEnum):
@@ -155,7 +162,7 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         needs=tuple(Need),
         layout=layout,
         build_overrides=json.dumps(options.overrides(), indent=2, ensure_ascii=False),
-        install_defaults=json.dumps(layout.install_defaults(), indent=2),
+        install_defaults=json.dumps(layout.install_defaults(release.config), indent=2),
         release_sha256=release.sha256,
         source_date_epoch=(
             release.source_date_epoch if options.source_date_epoch is None else options.source_date_epoch

@@ -71,6 +71,7 @@ RELEASE_FILES = ("/opt/mattermost/bin/mattermost", "/opt/mattermost/config", DEF
 # local-mode socket.
 INSTALL_DEFAULTS = {
     "ServiceSettings.LocalModeSocketLocation": "/run/mattermost/mattermost_local.socket",
+    "NotificationLogSettings.FileLocation": LOGS,
     "FileSettings.Directory": f"{STATE_DIR}/data/",
     "LogSettings.FileLocation": LOGS,
     "PluginSettings.Directory": f"{STATE_DIR}/plugins",
@@ -761,6 +762,8 @@ def test_remove_keeps_site_and_reinstall_gives_it_back(pkg: Pkg, root: harness.R
     }
     assert root.run("getent", "passwd", USER, check=False).returncode == 0
     assert root.exists(SERVER_LOG)
+    # The notification log is the package's too, not in the root-owned install directory.
+    assert root.exists(f"{LOGS}/notifications.log")
     assert not root.exists("/opt/mattermost/bin/mattermost")
     # The edited environment file: a deb conffile stays until purge; rpm saves a modified
     # %config(noreplace) as .rpmsave on erase, as it does for every package.

@@ -168,7 +168,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "3a2be1949c17c9108133d9e5caea100a93cf96efaedee5b5f79022802d8b054c"
+    assert digest == "5d9aad3be44b4a10b3ff065f45103782648bc86a5eff2bc118d8680765cd2ea3"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -708,6 +708,48 @@ def test_local_mode_socket(v10: Install, tmp_path: Path) -> None:
         assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
         stop(proc)
     assert not socket_path.exists()
+
+
+def logs_api(port: int) -> list[str]:
+    status, body, _ = get(f"http://127.0.0.1:{port}/api/v4/logs")
+    assert status == 200
+    assert isinstance(body, list)
+    return [str(line) for line in body]
+
+
+@pytest.mark.parametrize(("version", "restricted"), [("10.5.2", False), ("11.4.0", True)])
+def test_log_viewer_reads_only_below_the_logging_root(tmp_path: Path, version: str, restricted: bool) -> None:
+    """From 11.4 (upstream PRs #35014, #35221; backported to 10.11.x, 11.2.x, 11.3.x as #35162 to
+    #35164) the System Console shows a log file only below MM_LOG_PATH, else below logs/ as the
+    server finds it (config.GetLogRootPath)."""
+    install = extract(write_sample_release(MattermostVersion.parse(version), dest=tmp_path), tmp_path)
+    logs = tmp_path / "var-log"
+    moved = {"MM_LOGSETTINGS_FILELOCATION": str(logs)}
+    with running_server(install, moved) as (proc, port):
+        outside = logs_api(port)
+        stop(proc)
+    assert (logs / "mattermost.log").stat().st_size > 0
+    assert outside == [] if restricted else outside
+    with running_server(install, {**moved, "MM_LOG_PATH": str(logs)}) as (proc, port):
+        inside = logs_api(port)
+        stop(proc)
+    assert any("Server is listening" in line for line in inside)
+
+
+def test_notification_log_goes_where_its_settings_say(v10: Install, tmp_path: Path) -> None:
+    """Before 11.0 a second log, notifications.log: NotificationLogSettings.FileLocation, or
+    logs/ as the server finds it, else its working directory (config/logger.go)."""
+    shutil.rmtree(v10.root / "logs")  # as in a package's install directory
+    with running_server(v10) as (proc, _):
+        stop(proc)
+    assert (v10.root / "notifications.log").is_file()  # in the working directory
+    own = tmp_path / "notifications"
+    env = {"MM_NOTIFICATIONLOGSETTINGS_FILELOCATION": str(own), "MM_LOGSETTINGS_FILELOCATION": str(own)}
+    with running_server(v10, env) as (proc, _):
+        stop(proc)
+    assert (own / "notifications.log").is_file()
+    errors = [json.loads(line) for line in (own / "mattermost.log").read_text().splitlines()]
+    assert not [e for e in errors if e["level"] == "error"]
 
 
 def test_empty_config_is_a_fresh_install(v10: Install) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import PurePosixPath
 
@@ -47,3 +48,28 @@ def test_local_mode_socket_is_in_the_units_runtime_directory() -> None:
     assert PurePosixPath(socket).parent == PurePosixPath("/run") / runtime
     assert "RuntimeDirectoryMode=0750" in unit
     assert "PrivateTmp=true" in unit
+
+
+def test_log_directory_is_the_logging_root() -> None:
+    """From 11.4 (10.11.x, 11.2.x, 11.3.x too) the System Console shows only log files below
+    MM_LOG_PATH, else below logs/ of the install directory, which the package does not use."""
+    spec = build_spec(RELEASE, BuildOptions(maintainer=MAINTAINER))
+    logs = json.loads(spec.install_defaults)["LogSettings"]["FileLocation"]
+    unit = render("templates/mattermost.service.j2", spec=spec, fmt="deb").splitlines()
+    assert f"Environment=MM_LOG_PATH={logs}" in unit
+    # Set before the environment file is read, so that the administrator's file can move it.
+    assert unit.index(f"Environment=MM_LOG_PATH={logs}") < next(
+        i for i, line in enumerate(unit) if line.startswith("EnvironmentFile=")
+    )
+
+
+def test_notification_log_goes_to_the_log_directory_when_the_release_has_one() -> None:
+    """An empty NotificationLogSettings.FileLocation puts notifications.log where logs/ would be
+    found, else in the working directory: the read-only install directory."""
+    with_section = dataclasses.replace(
+        RELEASE, config=json.dumps({"NotificationLogSettings": {"FileLocation": ""}})
+    )
+    defaults = json.loads(build_spec(with_section, BuildOptions(maintainer=MAINTAINER)).install_defaults)
+    assert defaults["NotificationLogSettings"] == {"FileLocation": defaults["LogSettings"]["FileLocation"]}
+    without = json.loads(build_spec(RELEASE, BuildOptions(maintainer=MAINTAINER)).install_defaults)
+    assert "NotificationLogSettings" not in without

@@ -181,3 +181,15 @@ def test_local_mode_socket_is_reachable_from_the_host(server: Server, releases: 
     assert server.box.exec("test", "-e", "/var/tmp/mattermost_local.socket", check=False).returncode == 1
     server.systemctl("stop", UNIT)
     assert server.box.exec("test", "-e", "/run/mattermost", check=False).returncode == 1
+
+
+def test_the_log_directory_is_the_servers_logging_root(server: Server, releases: tuple[Built, Built]) -> None:
+    """MM_LOG_PATH from the unit (upstream 11.4+, 10.11.x: the System Console reads logs only
+    below it); a line in the environment file wins, as EnvironmentFile= comes after."""
+    pid = server.start_running(releases[0], V1)
+    environ = server.box.exec("cat", f"/proc/{pid}/environ").stdout.split("\0")
+    assert "MM_LOG_PATH=/var/log/mattermost" in environ
+    server.site.set_env(MM_LOG_PATH="/srv/logs")
+    server.systemctl("restart", UNIT)
+    pid = server.assert_running(V1)
+    assert "MM_LOG_PATH=/srv/logs" in server.box.exec("cat", f"/proc/{pid}/environ").stdout.split("\0")

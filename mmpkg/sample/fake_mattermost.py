@@ -739,21 +739,34 @@ class PostgresDatabase(Database):
 # --- logging ------------------------------------------------------------------------------
 
 
-class Logger:
-    """mlog's JSON lines: to stdout when EnableConsole, to <FileLocation>/mattermost.log."""
+def log_folder(location: str) -> Path:
+    """config.GetLogFileLocation: FileLocation, or logs/ as fileutils.FindDir finds it, else
+    the working directory ("./")."""
+    return Path(location) if location else (find_dir("logs") or Path("."))
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.console = bool(settings["EnableConsole"])
+
+def log_root() -> Path:
+    """config.GetLogRootPath (11.4+): MM_LOG_PATH, else logs/ as FindDir finds it."""
+    return Path(os.environ.get("MM_LOG_PATH") or log_folder("")).absolute()
+
+
+class Logger:
+    """mlog's JSON lines: to stdout when EnableConsole, to <FileLocation>/<name>."""
+
+    def __init__(self, settings: dict[str, Any], name: str = "mattermost.log", *, fatal: bool = True) -> None:
+        self.console = bool(settings["EnableConsole"]) and fatal
         self.file: Path | None = None
+        self.error = ""
         if settings["EnableFile"]:
-            location = settings["FileLocation"]
-            folder = Path(location) if location else (find_dir("logs") or Path("."))
-            self.file = folder.absolute() / "mattermost.log"
+            folder = log_folder(settings["FileLocation"])
+            self.file = folder.absolute() / name
             try:  # lumberjack creates the directory and a 0600 file
                 folder.mkdir(mode=0o755, parents=True, exist_ok=True)
                 os.close(os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
             except OSError as e:
-                raise Fatal(f"failed to initialize logging: {describe(e)}") from e
+                if fatal:
+                    raise Fatal(f"failed to initialize logging: {describe(e)}") from e
+                self.file, self.error = None, describe(e)
 
     def log(self, level: str, msg: str, **fields: object) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
@@ -1046,6 +1059,17 @@ class Httpd(ThreadingHTTPServer):
     daemon_threads = True
     version_id = ""
     subpath = ""
+    log_file: Path | None = None
+
+    def log_lines(self) -> list[str]:
+        if self.log_file is None:
+            return []
+        if at_least(11, 4) and not self.log_file.resolve().is_relative_to(log_root().resolve()):
+            return []  # the UI says: "No logs found. Ensure log files are within the logging root"
+        try:
+            return self.log_file.read_text().splitlines()
+        except OSError:
+            return []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -1055,13 +1079,18 @@ class Handler(BaseHTTPRequestHandler):
         httpd = self.server
         assert isinstance(httpd, Httpd)
         route = self.path.split("?")[0].removeprefix(httpd.subpath)
+        body: object
         if route == "/api/v4/system/ping":
             status = 200
-            body: dict[str, object] = {
+            body = {
                 "status": "OK",
                 "ActiveSearchBackend": "database",
                 "version": final_version(),
             }
+        elif route == "/api/v4/logs":
+            # The System Console's log viewer (upstream needs a system admin; the sample has no
+            # users). From 11.4 it reads no file outside the logging root (PR #35221).
+            status, body = 200, httpd.log_lines()
         else:
             status = 404
             body = {"id": "api.context.404.app_error", "status_code": 404}
@@ -1144,6 +1173,14 @@ def cmd_server(flags: dict[str, str]) -> int:
     cfg.store.write(cfg.persisted)
     log = Logger(cfg.section("LogSettings"))
     log.log("info", "Server is initializing...")
+    if not at_least(11, 0):
+        # The notification log (dropped in 11): its own file, in NotificationLogSettings'
+        # FileLocation or where the main log would go by default. Failing to open it is logged
+        # [inferred: upstream's handling of that failure was not re-read].
+        notifications = Logger(cfg.section("NotificationLogSettings"), "notifications.log", fatal=False)
+        if notifications.error:
+            log.log("error", "Failed to open the notification log", error=notifications.error)
+        notifications.log("info", "Notification logger started")
     build = f"{BUILD_NUMBER}/{BUILD_DATE}/{BUILD_HASH}/{ENTERPRISE_READY}"
     log.log("info", f"Current version is {final_version()} ({build})")
     db = cfg.main_database()
@@ -1160,6 +1197,7 @@ def cmd_server(flags: dict[str, str]) -> int:
     start_plugins(cfg, log)
     check_file_store(cfg, log)
     httpd = listen(cfg, update_subpath(cfg))
+    httpd.log_file = log.file
     # Port 0 means any free port: report the one the kernel picked.
     host = cfg.section("ServiceSettings")["ListenAddress"].rpartition(":")[0]
     address = f"{host}:{httpd.socket.getsockname()[1]}"

@@ -1,14 +1,15 @@
 """Read the values a Go release binary was stamped with (`-ldflags -X`), without running it.
 
-Upstream builds bin/mattermost with `-trimpath` (server/build/release.mk) and sets
-`model.BuildNumber`, `model.BuildEnterpriseReady` and the other build facts with `-X`
-(server/Makefile LDFLAGS). Under -trimpath Go leaves -ldflags out of the build information it
-embeds (cmd/go: "only include ldflags if -trimpath is not set", golang/go#52372), so
-`go version -m` shows neither. The values are still in the file as the linker put them: the
-variable, in a data section, is a (pointer, length) pair whose pointer leads to a copy of the
-value in .rodata (cmd/link/internal/ld/data.go, `addstrdata`), and the ELF symbol table names
-the variable. Release binaries keep that table: upstream links without `-s` (issue #3212: "keep
-the debug information"; mattermost/mattermost PR #36181 to strip it was still open in 2026).
+Upstream builds bin/mattermost with `-trimpath` (mattermost/mattermost
+server/build/release.mk@02d2c6e9) and sets `model.BuildNumber`, `model.BuildEnterpriseReady` and
+the other build facts with `-X` (server/Makefile@001849db, LDFLAGS, which has no `-s`). Under
+-trimpath Go leaves -ldflags out of the build information it embeds (cmd/go: "only include
+ldflags if -trimpath is not set", golang/go#52372), so `go version -m` shows neither. The
+values are still in the file as the linker put them: the variable, in a data section, is a
+(pointer, length) pair whose pointer leads to a copy of the value in .rodata
+(cmd/link/internal/ld/data.go, `addstrdata`), and the ELF symbol table names the variable.
+Release binaries keep that table: upstream links without `-s` (issue #3212: "keep the debug
+information"; mattermost/mattermost PR #36181 to strip it was still open in 2026).
 
 Everything is bounds-checked and read in chunks: the file is a release's, and not trusted. A
 binary without a symbol table (stripped, or not ELF at all) yields nothing.

@@ -60,7 +60,8 @@ class Layout:
         }
         # Releases that have the notification log (before 11) write notifications.log, with an
         # empty FileLocation, where logs/ would be found, else in the working directory: the
-        # install directory, which is root's (upstream config/logger.go).
+        # install directory, which is root's (upstream server/config/logger.go, before the
+        # revision @86b60aad that has GetLogRootPath and no notification log).
         if "NotificationLogSettings" in json.loads(release_config or "{}"):
             defaults["NotificationLogSettings"] = {"FileLocation": self.logs}
         return defaults

@@ -314,7 +314,7 @@ def in_struct(where: str, key: str) -> bool:
 def fill_defaults(value: Any, default: Any, where: str) -> Any:
     """Unmarshal into the Config struct, then SetDefaults: every missing key is added
     recursively, and a key the struct has no field for is dropped, as json.Unmarshal drops it
-    (upstream server/config/utils.go unmarshalConfig). A map's keys (MAP_KEYS, or an empty
+    (upstream server/config/utils.go unmarshalConfig, then marshalConfig on persist). A map's keys (MAP_KEYS, or an empty
     default) are its data and are all kept."""
     if value is None:
         return copy.deepcopy(default)
@@ -746,7 +746,8 @@ def log_folder(location: str) -> Path:
 
 
 def log_root() -> Path:
-    """config.GetLogRootPath (11.4+): MM_LOG_PATH, else logs/ as FindDir finds it."""
+    """config.GetLogRootPath (11.4+; upstream server/config/logger.go@86b60aad, PR #35014):
+    MM_LOG_PATH, else logs/ as FindDir finds it."""
     return Path(os.environ.get("MM_LOG_PATH") or log_folder("")).absolute()
 
 
@@ -788,7 +789,7 @@ def warn_if_root() -> None:
 
 
 def cmd_version(flags: dict[str, str]) -> int:
-    """commands/version.go. From 6.5 (mattermost/mattermost#19364) it prints the build and
+    """commands/version.go@50392b86. From 6.5 (mattermost/mattermost#19364) it prints the build and
     touches nothing; before, it started the app (config write, migrations) unless
     --skip-server-start, which 6.5 kept as a deprecated no-op."""
     lines = [

@@ -12,14 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from go_elf import go_binary
 
 from mmpkg.cli import main
 from mmpkg.errors import ReleaseError
 from mmpkg.inspect import inspect_release
 from mmpkg.release import Arch, Edition
-from mmpkg.sample import write_sample_release
+from mmpkg.sample import elf, write_sample_release
 from mmpkg.versions import MattermostVersion
+
+MODEL = "github.com/mattermost/mattermost/server/public/model"
 
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 Member = tuple[tarfile.TarInfo, bytes | None]
@@ -77,8 +78,8 @@ def test_sample_is_accepted_and_extracted(sample: Path, tmp_path: Path) -> None:
 
 def with_go_binary(sample: Path, tmp_path: Path, name: str, **values: str) -> Path:
     """The sample with bin/mattermost replaced by an ELF file carrying `values` the way a Go
-    release binary carries its -X values (tests/go_elf.py)."""
-    binary = go_binary(values)
+    release binary carries its -X values (mmpkg/sample/elf.py)."""
+    binary = elf.go_binary(values, MODEL, Arch.AMD64, b"", date_time=(1980, 1, 1, 0, 0, 0))
 
     def swap(members: list[Member]) -> list[Member]:
         out: list[Member] = []
@@ -103,13 +104,20 @@ def test_renamed_file_is_recognised_by_its_binarys_symbol_table(
     assert release.edition is Edition.ENTERPRISE
 
 
-def test_the_samples_binary_says_nothing_without_being_run(sample: Path, tmp_path: Path) -> None:
-    """A release binary's build information has no -ldflags (it is built with -trimpath), and the
-    sample's Python stand-in has no symbol table: its name is all there is to go by."""
+def test_the_samples_binary_tells_its_version_without_being_run(sample: Path, tmp_path: Path) -> None:
+    """The sample's bin/mattermost is stamped as a release build is: renamed, it still says what
+    it is, from its symbol table alone."""
     renamed = tmp_path / "release.tar.gz"
     renamed.write_bytes(sample.read_bytes())
+    release = inspect_release(renamed)
+    assert (str(release.version), release.edition, release.arch) == ("10.5.2", Edition.ENTERPRISE, Arch.AMD64)
+
+
+def test_a_stripped_binary_leaves_the_name_to_go_by(sample: Path, tmp_path: Path) -> None:
+    """A binary built with -s (as some distributions build it) has no symbol table."""
+    stripped = with_go_binary(sample, tmp_path, "release.tar.gz")
     with pytest.raises(ReleaseError, match="cannot tell the version"):
-        inspect_release(renamed)
+        inspect_release(stripped)
 
 
 @pytest.mark.parametrize(

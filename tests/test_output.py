@@ -143,7 +143,7 @@ def small_disk(tmp_path: Path, free_kib: int) -> Iterator[Path]:
     """A file system with about `free_kib` KiB free."""
     need_root()
     disk = tmp_path / "disk"
-    disk.mkdir()
+    disk.mkdir(parents=True)
     with mounted("-t", "tmpfs", "-o", "size=4m", "tmpfs", disk):
         stat = os.statvfs(disk)
         filler = stat.f_bavail * stat.f_frsize - free_kib * 1024
@@ -167,11 +167,17 @@ def test_a_full_disk_is_said_to_be_one(
 def test_rpmbuilds_own_words_are_kept(
     packages: PackageFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Room for the payload but not for the header rpmbuild writes after it (measured: 600 to
-    # 860 KiB for the sample release; remeasure when the sample grows).
-    with small_disk(tmp_path, 720) as disk:
-        assert main(build(packages.tarball("10.5.2"), "--out", disk / "dist", "--formats", "rpm")) == 6
-    assert "rpmbuild failed with exit code 1: error: Unable to write header to" in one_error(capsys)
+    # Room for the payload but not for the header rpmbuild writes after it: somewhere between
+    # what unpacking needs and what the whole build needs, found by trying, in 40 KiB steps.
+    said = []
+    for free_kib in range(400, 2000, 40):
+        with small_disk(tmp_path / str(free_kib), free_kib) as disk:
+            code = main(build(packages.tarball("10.5.2"), "--out", disk / "dist", "--formats", "rpm"))
+        if code == 0:
+            break
+        assert code == 6
+        said.append(one_error(capsys))
+    assert any("rpmbuild failed with exit code 1: error: Unable to write header to" in s for s in said), said
 
 
 def test_out_on_its_own_file_system(packages: PackageFactory, tmp_path: Path) -> None:

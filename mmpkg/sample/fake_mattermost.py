@@ -448,10 +448,14 @@ def validate(cfg: dict[str, Any]) -> None:
 class Config:
     """What Store.Load produces: the config to persist, and the one in effect (with env)."""
 
-    def __init__(self, dsn: str, *, create: bool) -> None:
+    def __init__(self, dsn: str, *, create: bool, custom_defaults: dict[str, Any] | None = None) -> None:
         self.store = ConfigStore(dsn)
         defaults: dict[str, Any] = json.loads(DEFAULTS_JSON)
-        self.persisted: dict[str, Any] = fill_defaults(self.store.read(create=create), defaults, "")
+        loaded = self.store.read(create=create)
+        if custom_defaults is not None:
+            # Store.Load: what is stored wins over the custom defaults, key by key (config.Merge).
+            loaded = merge_over(custom_defaults, loaded)
+        self.persisted: dict[str, Any] = fill_defaults(loaded, defaults, "")
         for section, key in (("SqlSettings", "AtRestEncryptKey"), ("FileSettings", "PublicLinkSalt")):
             if self.persisted[section][key] == "":
                 self.persisted[section][key] = random_string()
@@ -469,6 +473,36 @@ class Config:
 
 def config_dsn(flags: dict[str, str]) -> str:
     return flags.get("config") or os.environ.get("MM_CONFIG") or "config.json"
+
+
+def merge_over(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """utils.Merge: `patch`'s values win, object by object."""
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_over(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_custom_defaults() -> dict[str, Any] | None:
+    """commands/utils.go loadCustomDefaults: the JSON file MM_CUSTOM_DEFAULTS_PATH names, which
+    `server` and `db init` lay under the configuration they load."""
+    path = os.environ.get("MM_CUSTOM_DEFAULTS_PATH", "")
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise Fatal(f'unable to open custom defaults file at "{path}": {describe(e)}') from e
+    try:
+        loaded = json.loads(text)
+    except ValueError as e:
+        raise Fatal(f"unable to decode custom defaults configuration: {e}") from e
+    if not isinstance(loaded, dict):
+        raise Fatal("unable to decode custom defaults configuration: not a JSON object")
+    return loaded
 
 
 # --- the database: a stand-in directory, or a real PostgreSQL ------------------------------
@@ -870,9 +904,15 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
     dsn = config_dsn(flags)
     if sub == "ping":
         return db_ping(dsn, flags)
-    if sub == "init" and not is_database_dsn(dsn):
-        raise Fatal("this command should be run using a database configuration DSN")
-    cfg = Config(dsn, create=True)
+    custom = None
+    if sub == "init":
+        if not is_database_dsn(dsn):
+            raise Fatal("this command should be run using a database configuration DSN")
+        try:
+            custom = load_custom_defaults()
+        except Fatal as e:
+            raise Fatal(f"error loading custom configuration defaults: {e}") from e
+    cfg = Config(dsn, create=True, custom_defaults=custom)
     db = cfg.main_database()
     connect(db, log_line)
     if sub == "init":
@@ -890,6 +930,8 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
             print("\n".join(f"Would apply migration {name} (dry run)" for name in applied))
         else:
             print("Database successfully migrated")
+    elif sub == "init":
+        print("Database store correctly initialised")
     elif sub == "version":
         recorded = db.applied()
         if "all" in flags:
@@ -1224,7 +1266,15 @@ def cmd_server(flags: dict[str, str]) -> int:
     # ends in a clean shutdown; threads started later inherit the mask.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    cfg = Config(config_dsn(flags), create=True)
+    try:
+        custom = load_custom_defaults()
+    except Fatal as e:  # serverCmdF only warns
+        custom = None
+        print(
+            json.dumps({"level": "warn", "msg": f"Error loading custom configuration defaults: {e}"}),
+            file=sys.stderr,
+        )
+    cfg = Config(config_dsn(flags), create=True, custom_defaults=custom)
     cfg.store.write(cfg.persisted)
     log = Logger(cfg.section("LogSettings"))
     log.log("info", "Server is initializing...")

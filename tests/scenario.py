@@ -79,9 +79,12 @@ class Site:
         out: dict[str, str] = {}
         if self.root.exists(ENV_FILE):
             for line in self.root.read_text(ENV_FILE).splitlines():
-                if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+                if line.strip() and not line.lstrip().startswith(("#", ";")) and "=" in line:
                     key, _, value = line.partition("=")
-                    out[key.strip()] = value.strip().strip('"')
+                    value = value.strip()
+                    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                        value = value[1:-1]
+                    out[key.strip()] = value
         return out
 
     def set_env(self, **variables: str) -> None:
@@ -140,6 +143,16 @@ class Site:
     def ping_version(self, url: str) -> str:
         with urllib.request.urlopen(url, timeout=2) as reply:
             return str(json.loads(reply.read())["version"])
+
+    def store_config_in_database(self, dsn: str, config: str) -> None:
+        """Upstream's configuration-in-your-database.rst: the configuration file `config` moves
+        into the database `dsn`. Here with `db init` and the file as its custom defaults
+        (MM_CUSTOM_DEFAULTS_PATH), which stores the same settings in the empty store as `mmctl
+        config migrate` does; as the service user, from the install directory."""
+        self.root.run(
+            "runuser", "-u", "mattermost", "--", "env", "-C", "/opt/mattermost", f"MM_CONFIG={dsn}",
+            f"MM_CUSTOM_DEFAULTS_PATH={config}", "bin/mattermost", "db", "init",
+        )  # fmt: skip
 
     # ---- what an administrator has done -------------------------------------------------------
 

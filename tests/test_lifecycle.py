@@ -20,12 +20,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import harness
 import pytest
 from packages import Built, PackageFactory
-from scenario import BACKUPS, CONFIG, DB_DIR, ENV_FILE, OVERRIDES, Site, State, assert_nothing_lost
+from pgserver import PgDatabase, PgServer
+from scenario import (
+    BACKUPS,
+    CONFIG,
+    DB_DIR,
+    ENV_FILE,
+    OVERRIDES,
+    Site,
+    State,
+    assert_nothing_lost,
+    free_port,
+)
 
 from mmpkg.release import Edition
 
@@ -679,6 +690,57 @@ def test_environment_file_is_read_like_systemd_reads_it(pm: Manager) -> None:
 
     assert int(pm.root.read_json(f"{DB_DIR}/mattermost_env.json")["schema_version"]) == schema(NEW)
     assert not pm.root.exists(f"{DB_DIR}/commented_out.json")
+
+
+# ---- the configuration in the database (upstream's MM_CONFIG=postgres://...) ------------------
+
+
+def active_config(db: PgDatabase) -> dict[str, Any]:
+    """The configuration the server reads: the active Configurations row (upstream's config store)."""
+    loaded: dict[str, Any] = json.loads("\n".join(db.query("SELECT value FROM configurations WHERE active")))
+    return loaded
+
+
+def db_schema(db: PgDatabase) -> int:
+    return int(db.query("SELECT coalesce(max(version), 0) FROM db_migrations")[0])
+
+
+def test_config_in_the_database_is_read_there_and_overrides_say_they_are_not_applied(
+    pm: Manager, postgres: PgServer
+) -> None:
+    db = postgres.new_database()
+    pm.install(pm.build(OLD)).ok()
+    site = Site(pm.root)
+    assert not pm.root.exists(DB_DIR)  # no stand-in: the real database
+    site.store_config_in_database(db.dsn(), CONFIG)
+    site.set_env(MM_CONFIG=db.dsn())
+    with site.serve():
+        pass
+    assert active_config(db)["SqlSettings"]["DataSource"] == db.dsn() and db_schema(db) == schema(OLD)
+    # The config.json the package made is no longer read; here it names a database nobody answers.
+    site.edit_config("SqlSettings", "DataSource", db.dsn(port=free_port()))
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+    site.add_override(*OVERRIDE)
+
+    result = pm.install(pm.build(NEW)).ok()
+
+    # The backup and the migration went to the database the stored configuration names.
+    assert (pm.root.path(f"{BACKUPS}/{snapshots(pm.root)[-1]}") / "database.dump").is_file()
+    assert db_schema(db) == schema(NEW)
+    (warning,) = WARNING_LINE.findall(result.output)
+    assert warning == (
+        f"mattermost: warning: the configuration is in the database (MM_CONFIG in {ENV_FILE}) and overrides "
+        f"apply to config.json only: {OVERRIDES}/{OVERRIDE[0]} not applied; set those settings as MM_* "
+        f"variables in {ENV_FILE}, or once with 'mmctl config patch'"
+    )
+    assert active_config(db)["TeamSettings"]["SiteName"] != OVERRIDE[1]["TeamSettings"]["SiteName"]
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+
+    asked = Result.of(pm.root.run("mattermost-pkg", "apply-overrides", check=False))
+    assert asked.refused() == warning.replace("warning", "error")
+    pm.root.run("rm", f"{OVERRIDES}/{OVERRIDE[0]}")
+    done = pm.root.run("mattermost-pkg", "apply-overrides").stdout
+    assert "there are no overrides to apply" in done
 
 
 # ---- row 10: adopting a server installed by hand from the tarball ------------------------------

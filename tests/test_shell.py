@@ -567,7 +567,7 @@ CONDITION_SAFE = {
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
-    "mm_pg_run", "mm_downgrade_to", "mm_read_dump",
+    "mm_pg_run", "mm_downgrade_to", "mm_read_dump", "mm_read_database_config",
 }  # fmt: skip
 
 

@@ -53,6 +53,10 @@ BINARY = f"{PREFIX}/bin/mattermost"
 UNIT = "mattermost.service"
 WANTS = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
 HANDMADE_UNIT = f"/etc/systemd/system/{UNIT}"
+# Where upstream's guides put the hand-made unit: the tarball guide (deploy-tar.rst), and its
+# older guides and RHEL guide (deploy-rhel.rst), where the package's own unit goes; with the
+# name the adoption snapshot keeps each under.
+UNIT_PLACES = {"/etc/systemd/system": f"handmade-{UNIT}", "/lib/systemd/system": f"handmade-lib-{UNIT}"}
 # An administrator's override (layer 3): a retry must re-apply it like a clean upgrade does.
 OVERRIDE = ("50-admin.json", {"TeamSettings": {"SiteName": "Override from overrides.d"}})
 OVERRIDDEN = frozenset({"TeamSettings.SiteName"})
@@ -746,14 +750,17 @@ def test_config_in_the_database_is_read_there_and_overrides_say_they_are_not_app
 # ---- row 10: adopting a server installed by hand from the tarball ------------------------------
 
 
-def install_by_hand(root: harness.Root, packages: PackageFactory, version: str) -> Site:
-    """upstream's deploy-tar guide, step by step, inside the root; then one start by hand."""
+def install_by_hand(
+    root: harness.Root, packages: PackageFactory, version: str, *, unit_dir: str = "/etc/systemd/system"
+) -> Site:
+    """upstream's deploy-tar guide, step by step, inside the root, its unit in `unit_dir`; then
+    one start by hand."""
     tarball = root.copy_in(packages.tarball(version))
     root.run("tar", "-xzf", tarball, "-C", "/opt")
     root.run("useradd", "--system", "--user-group", "mattermost")
     root.run("mkdir", f"{PREFIX}/data")
     root.run("chown", "-R", "mattermost:mattermost", PREFIX)
-    root.write_text(HANDMADE_UNIT, UPSTREAM_UNIT)
+    root.write_text(f"{unit_dir}/{UNIT}", UPSTREAM_UNIT)
     root.run("systemctl", "enable", UNIT)  # offline: the symlink in multi-user.target.wants
     site = Site(root)
     site.create_database()
@@ -774,9 +781,10 @@ def install_by_hand(root: harness.Root, packages: PackageFactory, version: str) 
     return site
 
 
-def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
+@pytest.mark.parametrize("unit_dir", sorted(UNIT_PLACES))
+def test_adopts_a_tarball_install_made_by_hand(pm: Manager, unit_dir: str) -> None:
     root = pm.root
-    site = install_by_hand(root, pm.packages, OLD)
+    site = install_by_hand(root, pm.packages, OLD, unit_dir=unit_dir)
     handmade_config = f"{PREFIX}/config/config.json"
     edited = root.read_json(handmade_config)
     edited["TeamSettings"]["SiteName"] = "Made by hand"  # a System Console save
@@ -786,7 +794,7 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
     owners = {d: root.stat(f"{PREFIX}/{d}") for d in kept}
     assert edited["FileSettings"]["PublicLinkSalt"] and edited["SqlSettings"]["AtRestEncryptKey"]
 
-    pm.install(pm.build(NEW)).ok()
+    result = pm.install(pm.build(NEW)).ok()
 
     assert pm.version() == NEW
     # The configuration moved, salts and edits and all; the release's path is the package's link.
@@ -798,11 +806,15 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
     for d in kept:
         assert tree_digest(root, f"{PREFIX}/{d}") == files[d], d
         assert root.stat(f"{PREFIX}/{d}") == owners[d], d
-    # The hand-made unit no longer shadows the package's; it is kept in the adoption snapshot.
+    # The hand-made unit neither shadows the package's nor is lost under it: it is kept in the
+    # adoption snapshot, and the output says where.
     assert not root.exists(HANDMADE_UNIT, follow_symlinks=False)
     (snapshot,) = snapshots(root)
     assert "_handmade_to_" in snapshot
-    assert root.read_text(f"{BACKUPS}/{snapshot}/handmade-{UNIT}") == UPSTREAM_UNIT
+    saved = f"{BACKUPS}/{snapshot}/{UNIT_PLACES[unit_dir]}"
+    assert root.read_text(saved) == UPSTREAM_UNIT
+    assert f"mattermost: moved the hand-made {unit_dir}/{UNIT} to {saved}\n" in result.output
+    assert root.read_text(f"/lib/systemd/system/{UNIT}") != UPSTREAM_UNIT  # the package's
     assert unit_state(root) == "enabled"
     assert pm.owner(os.readlink(root.path(WANTS, follow_symlinks=False))) == "mattermost"
     assert site.schema() == schema(NEW)
@@ -824,11 +836,12 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
         assert mine.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
 
 
+@pytest.mark.parametrize("unit_dir", sorted(UNIT_PLACES))
 def test_adoption_is_undone_when_dpkg_cannot_unpack(
-    root: harness.Root, packages: PackageFactory, tmp_path: Path
+    root: harness.Root, packages: PackageFactory, tmp_path: Path, unit_dir: str
 ) -> None:
     deb = manager("deb", root, packages)
-    site = install_by_hand(root, packages, OLD)
+    site = install_by_hand(root, packages, OLD, unit_dir=unit_dir)
     handmade_config = f"{PREFIX}/config/config.json"
     config_bytes = root.path(handmade_config).read_bytes()
     # Another package already owns a file of ours: dpkg refuses it while unpacking, after
@@ -852,7 +865,8 @@ def test_adoption_is_undone_when_dpkg_cannot_unpack(
     assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
     assert root.path(handmade_config).read_bytes() == config_bytes
     assert not root.exists("/etc/mattermost")
-    assert root.read_text(HANDMADE_UNIT) == UPSTREAM_UNIT
+    assert root.read_text(f"{unit_dir}/{UNIT}") == UPSTREAM_UNIT
+    assert f"mattermost: put the hand-made {unit_dir}/{UNIT} back" in result.output
     assert unit_state(root) == "enabled"
     assert not has_pending(root)
     assert binary_version(root) == OLD

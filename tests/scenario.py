@@ -98,14 +98,18 @@ class Site:
         self.root.write_text(ENV_FILE, "\n".join(lines) + "\n")
 
     @contextmanager
-    def serve(self, *, timeout: float = 30) -> Iterator[str]:
+    def serve(self, *, timeout: float = 30, env: dict[str, str] | None = None) -> Iterator[str]:
         """Run the installed server until the block ends; yields its ping URL.
 
         Chroot tier only (a booted root runs it through systemd instead). The port comes from a
-        process environment variable, which the server never writes into config.json.
+        process environment variable, which the server never writes into config.json. `env`:
+        what a hand-made unit's environment gives it instead of the environment file.
         """
         port = free_port()
-        env = {**self.env_vars(), "MM_SERVICESETTINGS_LISTENADDRESS": f"127.0.0.1:{port}"}
+        env = {
+            **(self.env_vars() if env is None else env),
+            "MM_SERVICESETTINGS_LISTENADDRESS": f"127.0.0.1:{port}",
+        }
         assignments = [f"{k}={v}" for k, v in env.items()]
         argv = [
             "chroot", str(self.root.dir), "runuser", "-u", "mattermost", "--",

@@ -29,6 +29,7 @@ from pgserver import PgDatabase, PgServer
 from scenario import (
     BACKUPS,
     CONFIG,
+    CONFIG_DIR,
     DB_DIR,
     ENV_FILE,
     OVERRIDES,
@@ -751,10 +752,16 @@ def test_config_in_the_database_is_read_there_and_overrides_say_they_are_not_app
 
 
 def install_by_hand(
-    root: harness.Root, packages: PackageFactory, version: str, *, unit_dir: str = "/etc/systemd/system"
+    root: harness.Root,
+    packages: PackageFactory,
+    version: str,
+    *,
+    unit_dir: str = "/etc/systemd/system",
+    db: PgDatabase | None = None,
 ) -> Site:
     """upstream's deploy-tar guide, step by step, inside the root, its unit in `unit_dir`; then
-    one start by hand."""
+    one start by hand. With `db`, the server's database is that real one, its DataSource set in
+    config.json as the guide says."""
     tarball = root.copy_in(packages.tarball(version))
     root.run("tar", "-xzf", tarball, "-C", "/opt")
     root.run("useradd", "--system", "--user-group", "mattermost")
@@ -763,10 +770,15 @@ def install_by_hand(
     root.write_text(f"{unit_dir}/{UNIT}", UPSTREAM_UNIT)
     root.run("systemctl", "enable", UNIT)  # offline: the symlink in multi-user.target.wants
     site = Site(root)
-    site.create_database()
+    if db is None:
+        site.create_database()
+    else:
+        config = root.read_json(f"{PREFIX}/config/config.json")
+        config["SqlSettings"]["DataSource"] = db.dsn()
+        root.path(f"{PREFIX}/config/config.json").write_text(json.dumps(config, indent=2))
     # cwd /opt/mattermost, as mattermost, the port from the environment: Site.serve is exactly
     # that, and with no package yet there is no environment file for it to read.
-    with site.serve() as url:
+    with site.serve(env={}) as url:
         assert site.ping_version(url) == version
     script = f"""
         set -e
@@ -834,6 +846,119 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager, unit_dir: str) -> No
         mine = {p: h for p, h in files[d].items() if is_admins(p)}
         assert mine, d
         assert mine.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
+
+
+ENVIRONMENT = f"{PREFIX}/config/mattermost.environment"
+
+
+def move_config_to_database(site: Site, db: PgDatabase, unit: str, *, proxy: bool = True) -> None:
+    """upstream's configuration-in-your-database.rst, after install_by_hand(db=db): the
+    environment file config/mattermost.environment with MM_CONFIG (quoted as the guide quotes
+    it) and a per-server setting, named by an EnvironmentFile= added above ExecStart; the
+    configuration moved into the database; and a proxy for the server, as admins add."""
+    root = site.root
+    lines = [f"MM_CONFIG='{db.dsn()}'", "MM_SERVICESETTINGS_SITEURL=https://chat.example.com"]
+    if proxy:
+        lines.append("HTTPS_PROXY=http://proxy.example.com:3128")
+    root.write_text(ENVIRONMENT, "\n".join(lines) + "\n")
+    root.run("chown", "-R", "mattermost:mattermost", PREFIX)
+    site.store_config_in_database(db.dsn(), f"{PREFIX}/config/config.json")
+    text = root.read_text(unit).replace("ExecStart=", f"EnvironmentFile={ENVIRONMENT}\nExecStart=", 1)
+    root.write_text(unit, text)
+    with site.serve(env={"MM_CONFIG": db.dsn()}) as url:
+        site.ping_version(url)
+
+
+@pytest.mark.parametrize("config_json", ["gone", "stale"])
+def test_adopts_a_hand_made_install_whose_configuration_is_in_the_database(
+    pm: Manager, postgres: PgServer, config_json: str
+) -> None:
+    root = pm.root
+    db = postgres.new_database()
+    site = install_by_hand(root, pm.packages, OLD, db=db)
+    handmade_config = f"{PREFIX}/config/config.json"
+    edited = root.read_json(handmade_config)
+    edited["TeamSettings"]["SiteName"] = "Made by hand"  # a System Console save, before the move
+    root.write_text(handmade_config, json.dumps(edited, indent=4))
+    move_config_to_database(site, db, HANDMADE_UNIT)
+    stored = active_config(db)
+    assert stored["TeamSettings"]["SiteName"] == "Made by hand" and db_schema(db) == schema(OLD)
+    if config_json == "gone":
+        root.run("rm", handmade_config)
+    else:
+        # Left behind by the move, and edited since: nothing reads it, and nothing may.
+        edited["SqlSettings"]["DataSource"] = db.dsn(port=free_port())
+        root.write_text(handmade_config, json.dumps(edited, indent=4))
+    salts = (stored["FileSettings"]["PublicLinkSalt"], stored["SqlSettings"]["AtRestEncryptKey"])
+
+    result = pm.install(pm.build(NEW)).ok()
+
+    assert pm.version() == NEW
+    # The unit's environment is the package's: MM_CONFIG and the server's own MM_* settings,
+    # in root's file; the proxy is not an MM_* setting, and is named.
+    env = root.read_text(ENV_FILE)
+    assert f"\nMM_CONFIG={db.dsn()}\nMM_SERVICESETTINGS_SITEURL=https://chat.example.com\n" in env
+    assert "HTTPS_PROXY" not in env
+    info = root.stat(ENV_FILE)
+    assert (info.owner, info.group, info.mode) == ("root", "mattermost", 0o640)
+    (warning,) = WARNING_LINE.findall(result.output)
+    assert "not carried over from the hand-made server's environment: HTTPS_PROXY" in warning
+    assert (
+        "mattermost: added the hand-made server's MM_CONFIG, MM_SERVICESETTINGS_SITEURL to "
+        f"{ENV_FILE}\n" in result.output
+    )
+    # The environment file left the server's directory: its copy is in the snapshot.
+    (snapshot,) = snapshots(root)
+    assert not root.exists(f"{CONFIG_DIR}/mattermost.environment", follow_symlinks=False)
+    assert f"MM_CONFIG='{db.dsn()}'" in root.read_text(
+        f"{BACKUPS}/{snapshot}/handmade-config/mattermost.environment"
+    )
+    assert root.exists(CONFIG) == (config_json == "stale")
+    # The database the stored configuration names was backed up, then migrated.
+    assert root.path(f"{BACKUPS}/{snapshot}/database.dump").is_file()
+    assert db_schema(db) == schema(NEW)
+    assert db.password not in result.output
+
+    # The packaged server runs on the configuration in the database, salts and edits and all.
+    with site.serve() as url:
+        assert site.ping_version(url) == NEW
+    after = active_config(db)
+    assert after["TeamSettings"]["SiteName"] == "Made by hand"
+    assert (after["FileSettings"]["PublicLinkSalt"], after["SqlSettings"]["AtRestEncryptKey"]) == salts
+
+
+def test_an_interrupted_adoption_carries_the_environment_when_it_is_finished(
+    pm: Manager, postgres: PgServer
+) -> None:
+    """Stopped between unpacking and configuring: what finishes it adds the hand-made
+    environment, once. Started by systemd first, the unit's own resume adds it and stops that
+    start, which read the environment file before: the next start has it."""
+    root = pm.root
+    db = postgres.new_database()
+    site = install_by_hand(root, pm.packages, OLD, db=db)
+    move_config_to_database(site, db, HANDMADE_UNIT, proxy=False)
+    root.run("rm", f"{PREFIX}/config/config.json")
+
+    pm.interrupt_upgrade(pm.build(NEW)).ok()
+
+    from_unit = Result.of(root.run("mattermost-pkg", "resume", "--from-unit", check=False))
+    if pm.fmt == "deb":
+        # dpkg puts the conffile in place when it configures: nothing may stand in for it.
+        assert not root.exists(ENV_FILE)
+        assert from_unit.refused() == (
+            f"mattermost: error: {ENV_FILE} is not in place yet, so the hand-made server's environment "
+            "cannot go into it; finish the installation with dpkg --configure -a"
+        )
+    else:
+        assert from_unit.refused() == (
+            f"mattermost: error: the server's environment changed ({ENV_FILE}); start {UNIT} again to start it with that"
+        )
+    pm.finish().ok()
+    assert pm.version() == NEW and not has_pending(root)
+    assert root.read_text(ENV_FILE).count(f"MM_CONFIG={db.dsn()}\n") == 1
+    assert db_schema(db) == schema(NEW)
+    with site.serve() as url:
+        assert site.ping_version(url) == NEW
 
 
 @pytest.mark.parametrize("unit_dir", sorted(UNIT_PLACES))

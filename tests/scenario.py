@@ -79,9 +79,12 @@ class Site:
         out: dict[str, str] = {}
         if self.root.exists(ENV_FILE):
             for line in self.root.read_text(ENV_FILE).splitlines():
-                if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+                if line.strip() and not line.lstrip().startswith(("#", ";")) and "=" in line:
                     key, _, value = line.partition("=")
-                    out[key.strip()] = value.strip().strip('"')
+                    value = value.strip()
+                    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                        value = value[1:-1]
+                    out[key.strip()] = value
         return out
 
     def set_env(self, **variables: str) -> None:
@@ -95,14 +98,18 @@ class Site:
         self.root.write_text(ENV_FILE, "\n".join(lines) + "\n")
 
     @contextmanager
-    def serve(self, *, timeout: float = 30) -> Iterator[str]:
+    def serve(self, *, timeout: float = 30, env: dict[str, str] | None = None) -> Iterator[str]:
         """Run the installed server until the block ends; yields its ping URL.
 
         Chroot tier only (a booted root runs it through systemd instead). The port comes from a
-        process environment variable, which the server never writes into config.json.
+        process environment variable, which the server never writes into config.json. `env`:
+        what a hand-made unit's environment gives it instead of the environment file.
         """
         port = free_port()
-        env = {**self.env_vars(), "MM_SERVICESETTINGS_LISTENADDRESS": f"127.0.0.1:{port}"}
+        env = {
+            **(self.env_vars() if env is None else env),
+            "MM_SERVICESETTINGS_LISTENADDRESS": f"127.0.0.1:{port}",
+        }
         assignments = [f"{k}={v}" for k, v in env.items()]
         argv = [
             "chroot", str(self.root.dir), "runuser", "-u", "mattermost", "--",
@@ -140,6 +147,16 @@ class Site:
     def ping_version(self, url: str) -> str:
         with urllib.request.urlopen(url, timeout=2) as reply:
             return str(json.loads(reply.read())["version"])
+
+    def store_config_in_database(self, dsn: str, config: str) -> None:
+        """Upstream's configuration-in-your-database.rst: the configuration file `config` moves
+        into the database `dsn`. Here with `db init` and the file as its custom defaults
+        (MM_CUSTOM_DEFAULTS_PATH), which stores the same settings in the empty store as `mmctl
+        config migrate` does; as the service user, from the install directory."""
+        self.root.run(
+            "runuser", "-u", "mattermost", "--", "env", "-C", "/opt/mattermost", f"MM_CONFIG={dsn}",
+            f"MM_CUSTOM_DEFAULTS_PATH={config}", "bin/mattermost", "db", "init",
+        )  # fmt: skip
 
     # ---- what an administrator has done -------------------------------------------------------
 

@@ -30,10 +30,23 @@ from pathlib import Path
 import harness
 import pytest
 from packages import PackageFactory
+from pgserver import PgServer
 from repo_client import RepoClient
-from scenario import BACKUPS, CONFIG, CONFIG_DIR, ETC, LOGS, OVERRIDES, Site
+from scenario import BACKUPS, CONFIG, CONFIG_DIR, ENV_FILE, ETC, LOGS, OVERRIDES, Site
 from test_chain import _published
-from test_lifecycle import NEW, OLD, PREFIX, Manager, install_by_hand, manager, snapshots, used_site
+from test_lifecycle import (
+    ENVIRONMENT,
+    HANDMADE_UNIT,
+    NEW,
+    OLD,
+    PREFIX,
+    Manager,
+    install_by_hand,
+    manager,
+    move_config_to_database,
+    snapshots,
+    used_site,
+)
 from test_repo import _serve, gnupghome
 from test_rollback import Upgraded, upgraded
 
@@ -370,6 +383,36 @@ def test_adoption_then_upgrade(hostile: Manager) -> None:
     with racing(root, dirs):
         hostile.install(hostile.build(NEW))
     assert_unharmed(root, before)
+
+
+@pytest.mark.parametrize("planted", ["link", "preload"])
+def test_adoption_carries_only_the_servers_own_environment(
+    hostile: Manager, postgres: PgServer, planted: str
+) -> None:
+    """The hand-made unit's environment file is the service user's: root reads it only as that
+    user (a link there to root's secrets carries nothing, and refuses), and takes from it only
+    MM_* settings, since the package's root ExecStartPre shares the unit's environment."""
+    root = hostile.root
+    db = postgres.new_database()
+    site = install_by_hand(root, hostile.packages, OLD, db=db)
+    move_config_to_database(site, db, HANDMADE_UNIT, proxy=False)
+    if planted == "link":
+        as_service(root, f"rm {ENVIRONMENT} && ln -s {SECRET_ENV} {ENVIRONMENT}")
+    else:
+        as_service(root, f"printf 'LD_PRELOAD={STATE}/evil.so\\nPATH={STATE}\\n' >>{ENVIRONMENT}")
+    plant(root, service_writable_dirs(root))
+    record_runuser(root)
+    before = sentinel_state(root)
+    result = hostile.install(hostile.build(NEW))
+    assert_unharmed(root, before)
+    if planted == "link":
+        assert f"{ENVIRONMENT} cannot be read as {USER}" in result.refused()
+        assert not root.exists(ENV_FILE) and hostile.version() is None
+    else:
+        result.ok()
+        env = root.read_text(ENV_FILE)
+        assert "MM_CONFIG=" in env and "LD_PRELOAD" not in env and f"PATH={STATE}" not in env
+        assert "not carried over from the hand-made server's environment: LD_PRELOAD, PATH" in result.output
 
 
 def test_the_server_config_is_read_as_the_service_user(hostile: Manager) -> None:

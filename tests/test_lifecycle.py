@@ -20,12 +20,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import harness
 import pytest
 from packages import Built, PackageFactory
-from scenario import BACKUPS, CONFIG, DB_DIR, ENV_FILE, OVERRIDES, Site, State, assert_nothing_lost
+from pgserver import PgDatabase, PgServer
+from scenario import (
+    BACKUPS,
+    CONFIG,
+    CONFIG_DIR,
+    DB_DIR,
+    ENV_FILE,
+    OVERRIDES,
+    Site,
+    State,
+    assert_nothing_lost,
+    free_port,
+)
 
 from mmpkg.release import Edition
 
@@ -42,6 +54,10 @@ BINARY = f"{PREFIX}/bin/mattermost"
 UNIT = "mattermost.service"
 WANTS = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
 HANDMADE_UNIT = f"/etc/systemd/system/{UNIT}"
+# Where upstream's guides put the hand-made unit: the tarball guide (deploy-tar.rst), and its
+# older guides and RHEL guide (deploy-rhel.rst), where the package's own unit goes; with the
+# name the adoption snapshot keeps each under.
+UNIT_PLACES = {"/etc/systemd/system": f"handmade-{UNIT}", "/lib/systemd/system": f"handmade-lib-{UNIT}"}
 # An administrator's override (layer 3): a retry must re-apply it like a clean upgrade does.
 OVERRIDE = ("50-admin.json", {"TeamSettings": {"SiteName": "Override from overrides.d"}})
 OVERRIDDEN = frozenset({"TeamSettings.SiteName"})
@@ -681,23 +697,88 @@ def test_environment_file_is_read_like_systemd_reads_it(pm: Manager) -> None:
     assert not pm.root.exists(f"{DB_DIR}/commented_out.json")
 
 
+# ---- the configuration in the database (upstream's MM_CONFIG=postgres://...) ------------------
+
+
+def active_config(db: PgDatabase) -> dict[str, Any]:
+    """The configuration the server reads: the active Configurations row (upstream's config store)."""
+    loaded: dict[str, Any] = json.loads("\n".join(db.query("SELECT value FROM configurations WHERE active")))
+    return loaded
+
+
+def db_schema(db: PgDatabase) -> int:
+    return int(db.query("SELECT coalesce(max(version), 0) FROM db_migrations")[0])
+
+
+def test_config_in_the_database_is_read_there_and_overrides_say_they_are_not_applied(
+    pm: Manager, postgres: PgServer
+) -> None:
+    db = postgres.new_database()
+    pm.install(pm.build(OLD)).ok()
+    site = Site(pm.root)
+    assert not pm.root.exists(DB_DIR)  # no stand-in: the real database
+    site.store_config_in_database(db.dsn(), CONFIG)
+    site.set_env(MM_CONFIG=db.dsn())
+    with site.serve():
+        pass
+    assert active_config(db)["SqlSettings"]["DataSource"] == db.dsn() and db_schema(db) == schema(OLD)
+    # The config.json the package made is no longer read; here it names a database nobody answers.
+    site.edit_config("SqlSettings", "DataSource", db.dsn(port=free_port()))
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+    site.add_override(*OVERRIDE)
+
+    result = pm.install(pm.build(NEW)).ok()
+
+    # The backup and the migration went to the database the stored configuration names.
+    assert (pm.root.path(f"{BACKUPS}/{snapshots(pm.root)[-1]}") / "database.dump").is_file()
+    assert db_schema(db) == schema(NEW)
+    (warning,) = WARNING_LINE.findall(result.output)
+    assert warning == (
+        f"mattermost: warning: the configuration is in the database (MM_CONFIG in {ENV_FILE}) and overrides "
+        f"apply to config.json only: {OVERRIDES}/{OVERRIDE[0]} not applied; set those settings as MM_* "
+        f"variables in {ENV_FILE}, or once with 'mmctl config patch'"
+    )
+    assert active_config(db)["TeamSettings"]["SiteName"] != OVERRIDE[1]["TeamSettings"]["SiteName"]
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+
+    asked = Result.of(pm.root.run("mattermost-pkg", "apply-overrides", check=False))
+    assert asked.refused() == warning.replace("warning", "error")
+    pm.root.run("rm", f"{OVERRIDES}/{OVERRIDE[0]}")
+    done = pm.root.run("mattermost-pkg", "apply-overrides").stdout
+    assert "there are no overrides to apply" in done
+
+
 # ---- row 10: adopting a server installed by hand from the tarball ------------------------------
 
 
-def install_by_hand(root: harness.Root, packages: PackageFactory, version: str) -> Site:
-    """upstream's deploy-tar guide, step by step, inside the root; then one start by hand."""
+def install_by_hand(
+    root: harness.Root,
+    packages: PackageFactory,
+    version: str,
+    *,
+    unit_dir: str = "/etc/systemd/system",
+    db: PgDatabase | None = None,
+) -> Site:
+    """upstream's deploy-tar guide, step by step, inside the root, its unit in `unit_dir`; then
+    one start by hand. With `db`, the server's database is that real one, its DataSource set in
+    config.json as the guide says."""
     tarball = root.copy_in(packages.tarball(version))
     root.run("tar", "-xzf", tarball, "-C", "/opt")
     root.run("useradd", "--system", "--user-group", "mattermost")
     root.run("mkdir", f"{PREFIX}/data")
     root.run("chown", "-R", "mattermost:mattermost", PREFIX)
-    root.write_text(HANDMADE_UNIT, UPSTREAM_UNIT)
+    root.write_text(f"{unit_dir}/{UNIT}", UPSTREAM_UNIT)
     root.run("systemctl", "enable", UNIT)  # offline: the symlink in multi-user.target.wants
     site = Site(root)
-    site.create_database()
+    if db is None:
+        site.create_database()
+    else:
+        config = root.read_json(f"{PREFIX}/config/config.json")
+        config["SqlSettings"]["DataSource"] = db.dsn()
+        root.path(f"{PREFIX}/config/config.json").write_text(json.dumps(config, indent=2))
     # cwd /opt/mattermost, as mattermost, the port from the environment: Site.serve is exactly
     # that, and with no package yet there is no environment file for it to read.
-    with site.serve() as url:
+    with site.serve(env={}) as url:
         assert site.ping_version(url) == version
     script = f"""
         set -e
@@ -712,9 +793,10 @@ def install_by_hand(root: harness.Root, packages: PackageFactory, version: str) 
     return site
 
 
-def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
+@pytest.mark.parametrize("unit_dir", sorted(UNIT_PLACES))
+def test_adopts_a_tarball_install_made_by_hand(pm: Manager, unit_dir: str) -> None:
     root = pm.root
-    site = install_by_hand(root, pm.packages, OLD)
+    site = install_by_hand(root, pm.packages, OLD, unit_dir=unit_dir)
     handmade_config = f"{PREFIX}/config/config.json"
     edited = root.read_json(handmade_config)
     edited["TeamSettings"]["SiteName"] = "Made by hand"  # a System Console save
@@ -724,7 +806,7 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
     owners = {d: root.stat(f"{PREFIX}/{d}") for d in kept}
     assert edited["FileSettings"]["PublicLinkSalt"] and edited["SqlSettings"]["AtRestEncryptKey"]
 
-    pm.install(pm.build(NEW)).ok()
+    result = pm.install(pm.build(NEW)).ok()
 
     assert pm.version() == NEW
     # The configuration moved, salts and edits and all; the release's path is the package's link.
@@ -736,11 +818,15 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
     for d in kept:
         assert tree_digest(root, f"{PREFIX}/{d}") == files[d], d
         assert root.stat(f"{PREFIX}/{d}") == owners[d], d
-    # The hand-made unit no longer shadows the package's; it is kept in the adoption snapshot.
+    # The hand-made unit neither shadows the package's nor is lost under it: it is kept in the
+    # adoption snapshot, and the output says where.
     assert not root.exists(HANDMADE_UNIT, follow_symlinks=False)
     (snapshot,) = snapshots(root)
     assert "_handmade_to_" in snapshot
-    assert root.read_text(f"{BACKUPS}/{snapshot}/handmade-{UNIT}") == UPSTREAM_UNIT
+    saved = f"{BACKUPS}/{snapshot}/{UNIT_PLACES[unit_dir]}"
+    assert root.read_text(saved) == UPSTREAM_UNIT
+    assert f"mattermost: moved the hand-made {unit_dir}/{UNIT} to {saved}\n" in result.output
+    assert root.read_text(f"/lib/systemd/system/{UNIT}") != UPSTREAM_UNIT  # the package's
     assert unit_state(root) == "enabled"
     assert pm.owner(os.readlink(root.path(WANTS, follow_symlinks=False))) == "mattermost"
     assert site.schema() == schema(NEW)
@@ -762,11 +848,125 @@ def test_adopts_a_tarball_install_made_by_hand(pm: Manager) -> None:
         assert mine.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
 
 
+ENVIRONMENT = f"{PREFIX}/config/mattermost.environment"
+
+
+def move_config_to_database(site: Site, db: PgDatabase, unit: str, *, proxy: bool = True) -> None:
+    """upstream's configuration-in-your-database.rst, after install_by_hand(db=db): the
+    environment file config/mattermost.environment with MM_CONFIG (quoted as the guide quotes
+    it) and a per-server setting, named by an EnvironmentFile= added above ExecStart; the
+    configuration moved into the database; and a proxy for the server, as admins add."""
+    root = site.root
+    lines = [f"MM_CONFIG='{db.dsn()}'", "MM_SERVICESETTINGS_SITEURL=https://chat.example.com"]
+    if proxy:
+        lines.append("HTTPS_PROXY=http://proxy.example.com:3128")
+    root.write_text(ENVIRONMENT, "\n".join(lines) + "\n")
+    root.run("chown", "-R", "mattermost:mattermost", PREFIX)
+    site.store_config_in_database(db.dsn(), f"{PREFIX}/config/config.json")
+    text = root.read_text(unit).replace("ExecStart=", f"EnvironmentFile={ENVIRONMENT}\nExecStart=", 1)
+    root.write_text(unit, text)
+    with site.serve(env={"MM_CONFIG": db.dsn()}) as url:
+        site.ping_version(url)
+
+
+@pytest.mark.parametrize("config_json", ["gone", "stale"])
+def test_adopts_a_hand_made_install_whose_configuration_is_in_the_database(
+    pm: Manager, postgres: PgServer, config_json: str
+) -> None:
+    root = pm.root
+    db = postgres.new_database()
+    site = install_by_hand(root, pm.packages, OLD, db=db)
+    handmade_config = f"{PREFIX}/config/config.json"
+    edited = root.read_json(handmade_config)
+    edited["TeamSettings"]["SiteName"] = "Made by hand"  # a System Console save, before the move
+    root.write_text(handmade_config, json.dumps(edited, indent=4))
+    move_config_to_database(site, db, HANDMADE_UNIT)
+    stored = active_config(db)
+    assert stored["TeamSettings"]["SiteName"] == "Made by hand" and db_schema(db) == schema(OLD)
+    if config_json == "gone":
+        root.run("rm", handmade_config)
+    else:
+        # Left behind by the move, and edited since: nothing reads it, and nothing may.
+        edited["SqlSettings"]["DataSource"] = db.dsn(port=free_port())
+        root.write_text(handmade_config, json.dumps(edited, indent=4))
+    salts = (stored["FileSettings"]["PublicLinkSalt"], stored["SqlSettings"]["AtRestEncryptKey"])
+
+    result = pm.install(pm.build(NEW)).ok()
+
+    assert pm.version() == NEW
+    # The unit's environment is the package's: MM_CONFIG and the server's own MM_* settings,
+    # in root's file; the proxy is not an MM_* setting, and is named.
+    env = root.read_text(ENV_FILE)
+    assert f"\nMM_CONFIG={db.dsn()}\nMM_SERVICESETTINGS_SITEURL=https://chat.example.com\n" in env
+    assert "HTTPS_PROXY" not in env
+    info = root.stat(ENV_FILE)
+    assert (info.owner, info.group, info.mode) == ("root", "mattermost", 0o640)
+    (warning,) = WARNING_LINE.findall(result.output)
+    assert "not carried over from the hand-made server's environment: HTTPS_PROXY" in warning
+    assert (
+        "mattermost: added the hand-made server's MM_CONFIG, MM_SERVICESETTINGS_SITEURL to "
+        f"{ENV_FILE}\n" in result.output
+    )
+    # The environment file left the server's directory: its copy is in the snapshot.
+    (snapshot,) = snapshots(root)
+    assert not root.exists(f"{CONFIG_DIR}/mattermost.environment", follow_symlinks=False)
+    assert f"MM_CONFIG='{db.dsn()}'" in root.read_text(
+        f"{BACKUPS}/{snapshot}/handmade-config/mattermost.environment"
+    )
+    assert root.exists(CONFIG) == (config_json == "stale")
+    # The database the stored configuration names was backed up, then migrated.
+    assert root.path(f"{BACKUPS}/{snapshot}/database.dump").is_file()
+    assert db_schema(db) == schema(NEW)
+    assert db.password not in result.output
+
+    # The packaged server runs on the configuration in the database, salts and edits and all.
+    with site.serve() as url:
+        assert site.ping_version(url) == NEW
+    after = active_config(db)
+    assert after["TeamSettings"]["SiteName"] == "Made by hand"
+    assert (after["FileSettings"]["PublicLinkSalt"], after["SqlSettings"]["AtRestEncryptKey"]) == salts
+
+
+def test_an_interrupted_adoption_carries_the_environment_when_it_is_finished(
+    pm: Manager, postgres: PgServer
+) -> None:
+    """Stopped between unpacking and configuring: what finishes it adds the hand-made
+    environment, once. Started by systemd first, the unit's own resume adds it and stops that
+    start, which read the environment file before: the next start has it."""
+    root = pm.root
+    db = postgres.new_database()
+    site = install_by_hand(root, pm.packages, OLD, db=db)
+    move_config_to_database(site, db, HANDMADE_UNIT, proxy=False)
+    root.run("rm", f"{PREFIX}/config/config.json")
+
+    pm.interrupt_upgrade(pm.build(NEW)).ok()
+
+    from_unit = Result.of(root.run("mattermost-pkg", "resume", "--from-unit", check=False))
+    if pm.fmt == "deb":
+        # dpkg puts the conffile in place when it configures: nothing may stand in for it.
+        assert not root.exists(ENV_FILE)
+        assert from_unit.refused() == (
+            f"mattermost: error: {ENV_FILE} is not in place yet, so the hand-made server's environment "
+            "cannot go into it; finish the installation with dpkg --configure -a"
+        )
+    else:
+        assert from_unit.refused() == (
+            f"mattermost: error: the server's environment changed ({ENV_FILE}); start {UNIT} again to start it with that"
+        )
+    pm.finish().ok()
+    assert pm.version() == NEW and not has_pending(root)
+    assert root.read_text(ENV_FILE).count(f"MM_CONFIG={db.dsn()}\n") == 1
+    assert db_schema(db) == schema(NEW)
+    with site.serve() as url:
+        assert site.ping_version(url) == NEW
+
+
+@pytest.mark.parametrize("unit_dir", sorted(UNIT_PLACES))
 def test_adoption_is_undone_when_dpkg_cannot_unpack(
-    root: harness.Root, packages: PackageFactory, tmp_path: Path
+    root: harness.Root, packages: PackageFactory, tmp_path: Path, unit_dir: str
 ) -> None:
     deb = manager("deb", root, packages)
-    site = install_by_hand(root, packages, OLD)
+    site = install_by_hand(root, packages, OLD, unit_dir=unit_dir)
     handmade_config = f"{PREFIX}/config/config.json"
     config_bytes = root.path(handmade_config).read_bytes()
     # Another package already owns a file of ours: dpkg refuses it while unpacking, after
@@ -790,7 +990,8 @@ def test_adoption_is_undone_when_dpkg_cannot_unpack(
     assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
     assert root.path(handmade_config).read_bytes() == config_bytes
     assert not root.exists("/etc/mattermost")
-    assert root.read_text(HANDMADE_UNIT) == UPSTREAM_UNIT
+    assert root.read_text(f"{unit_dir}/{UNIT}") == UPSTREAM_UNIT
+    assert f"mattermost: put the hand-made {unit_dir}/{UNIT} back" in result.output
     assert unit_state(root) == "enabled"
     assert not has_pending(root)
     assert binary_version(root) == OLD

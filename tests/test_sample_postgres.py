@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tarfile
@@ -28,7 +29,8 @@ class PgInstall(Install):
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         # A database that cannot be reached fails at once, not after 18 attempts 2 s apart.
         no_wait = {"MMPKG_SAMPLE_DB_RETRY_SECONDS": "0"}
-        return {"PATH": os.environ["PATH"], "MM_SQLSETTINGS_DATASOURCE": self.dsn, **no_wait, **(extra or {})}
+        source = {"MM_SQLSETTINGS_DATASOURCE": self.dsn} if self.dsn else {}
+        return {"PATH": os.environ["PATH"], **source, **no_wait, **(extra or {})}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +118,52 @@ def test_config_in_the_database(tarballs: dict[str, Path], db: PgDatabase, tmp_p
     v1 = extract(tarballs[V1], tmp_path / "v1", db.dsn())
     init = v1.run("db", "init", "--config", db.dsn())
     assert init.returncode == 0, init.stderr
-    (stored,) = db.query("SELECT value FROM configurations WHERE active")
+    stored = active_config(db)
     assert len(json.loads(stored)["FileSettings"]["PublicLinkSalt"]) == 32
     assert db.query("SELECT count(*) FROM db_migrations") == ["1"]
+
+
+def active_config(db: PgDatabase) -> str:
+    """The active row's Value: upstream stores it indented, one setting a line."""
+    return "\n".join(db.query("SELECT value FROM configurations WHERE active"))
+
+
+def test_config_in_the_database_is_stored_as_upstream_stores_it(
+    tarballs: dict[str, Path], db: PgDatabase, tmp_path: Path
+) -> None:
+    """MM_CONFIG=postgres://... alone: upstream's config store tables (server/config/migrations,
+    recorded in db_config_migrations), an empty store whose DataSource is the DSN itself, and
+    a row written only when the configuration changes (DatabaseStore.persist's SHA-256)."""
+    v1 = extract(tarballs[V1], tmp_path / "v1", "")
+    env = {"MM_CONFIG": db.dsn()}
+    with running_server(v1, env) as (proc, _port):
+        stop(proc)
+    assert db.query("SELECT version, name FROM db_config_migrations ORDER BY version") == [
+        "1|create_configurations",
+        "2|create_configuration_files",
+        "3|update_configurations_sha",
+    ]
+    assert {"configurations", "configurationfiles", "db_migrations", "posts"} <= tables(db)
+    value = active_config(db)
+    stored = json.loads(value)
+    assert stored["SqlSettings"]["DataSource"] == db.dsn()
+    assert value.startswith('{\n    "ServiceSettings"')  # marshalConfig: a 4-space indent
+    assert db.query("SELECT sha FROM configurations WHERE active") == [
+        hashlib.sha256(value.encode()).hexdigest()
+    ]
+    assert db.query("SELECT message FROM posts") == ["server 10.5.2 started"]
+    assert v1.run("db", "migrate", env=env).stdout.strip() == "No migrations to apply."
+
+    # The same configuration again: no new row. A change: a new active row, the old one kept.
+    with running_server(v1, env) as (proc, _port):
+        stop(proc)
+    assert db.query("SELECT count(*) FROM configurations") == ["1"]
+    with running_server(v1, {**env, "MM_SERVICESETTINGS_SITEURL": "https://chat.example.com"}) as (proc, _):
+        stop(proc)
+    assert db.query("SELECT count(*) FROM configurations") == ["1"]  # env overrides are not stored
+    v2 = extract(tarballs[V2], tmp_path / "v2", "")
+    with running_server(v2, env) as (proc, _port):
+        stop(proc)
+    assert db.query("SELECT count(*), count(active) FROM configurations") == ["2|1"]
+    newer = active_config(db)
+    assert json.loads(newer)["FileSettings"]["PublicLinkSalt"] == stored["FileSettings"]["PublicLinkSalt"]

@@ -565,9 +565,10 @@ CONDITION_SAFE = {
     "mm_handmade_install", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
+    "mm_root_path", "mm_he_present",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
-    "mm_pg_run", "mm_downgrade_to", "mm_read_dump",
+    "mm_pg_run", "mm_downgrade_to", "mm_read_dump", "mm_read_database_config", "mm_unit_values",
 }  # fmt: skip
 
 
@@ -723,6 +724,122 @@ def test_handmade_version_never_runs_a_binary_older_than_6_5(sh: ShellRunner) ->
     handmade_binary(prefix, build_number="6.4.3", help_text="Commands related to the database")
     assert sh.ok(f"MM_PREFIX={prefix}\nmm_handmade_version") == ""
     assert not (prefix / "ran").exists()
+
+
+# ---- the environment of a hand-made unit, carried over on adoption ----
+
+
+def handmade_unit(tmp: Path, service: str) -> Path:
+    """A unit like upstream's, with `service` lines in its [Service] section."""
+    unit = tmp / "mattermost.service"
+    unit.write_text(
+        "[Unit]\nDescription=Mattermost\nEnvironment=MM_NOT_A_SERVICE_SETTING=1\n\n"
+        f"[Service]\nType=notify\n{service}\nExecStart=/opt/mattermost/bin/mattermost\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    return unit
+
+
+def test_a_handmade_environment_is_carried_as_systemd_reads_it(sh: ShellRunner) -> None:
+    """Environment= words, then each EnvironmentFile= (an empty one forgets those before it;
+    '-' for a file that may be missing), the files' values winning; comments, quotes and spaces
+    as systemd takes them; only MM_* names, the others named in one warning."""
+    needs_root()
+    first = sh.tmp / "first.env"
+    first.write_text(
+        "# the database (it's here)\n; MM_SQLSETTINGS_DRIVERNAME=mysql\n"
+        "  MM_SQLSETTINGS_DATASOURCE = 'postgres://mm:pw@db/mm?sslmode=disable&connect_timeout=10'  \n"
+        'MM_TEAMSETTINGS_SITENAME="Our chat"\nGOMAXPROCS=2\nexport MM_EXPORTED=1\nnot an assignment\n'
+    )
+    second = sh.tmp / "second.env"
+    second.write_text("MM_TEAMSETTINGS_SITENAME=Later\nMM_CONFIG=postgres://mm:pw@db/mm")
+    unit = handmade_unit(
+        sh.tmp,
+        f"EnvironmentFile={sh.tmp}/forgotten.env\nEnvironmentFile=\n"
+        'Environment="MM_LOGSETTINGS_CONSOLELEVEL=DEBUG" LD_PRELOAD=/tmp/x.so\n'
+        f"EnvironmentFile={first}\nEnvironmentFile=-{sh.tmp}/missing.env\nEnvironmentFile=-{second}",
+    )
+    proc = sh(
+        f"""mm_handmade_environment {unit}
+        sed '/^#/d' "$MM_ENV_CARRIED"
+        echo "[$(mm_env_value MM_TEAMSETTINGS_SITENAME)]"
+        if mm_config_in_database; then echo in-database; fi
+        cat "$MM_TMP/handmade-env-files"
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "MM_LOGSETTINGS_CONSOLELEVEL=DEBUG",
+        "MM_SQLSETTINGS_DATASOURCE=postgres://mm:pw@db/mm?sslmode=disable&connect_timeout=10",
+        "MM_TEAMSETTINGS_SITENAME='Our chat'",
+        "MM_TEAMSETTINGS_SITENAME=Later",
+        "MM_CONFIG=postgres://mm:pw@db/mm",
+        "[Later]",
+        "in-database",
+        str(first),
+        str(second),
+    ]
+    assert proc.stderr.splitlines() == [
+        "mattermost: warning: not carried over from the hand-made server's environment: LD_PRELOAD, GOMAXPROCS "
+        f"(only MM_* settings go into {sh.tmp}/etc/mattermost.env; give the server others with "
+        "'systemctl edit mattermost.service')"
+    ]
+
+
+REFUSED_ENVIRONMENTS = [
+    # (the unit's [Service] lines, with {env} for the environment file; its text; the reason)
+    (
+        "EnvironmentFile={env}",
+        'MM_TEAMSETTINGS_SITENAME="a \\"quoted\\" name"\n',
+        "a value with a quote or a backslash",
+    ),
+    (
+        "EnvironmentFile={env}",
+        'HTTPS_PROXY="http://proxy\nMM_CONFIG=postgres://db/mm"\n',
+        "a quote or a backslash",
+    ),
+    ("EnvironmentFile={env}", "MM_CONFIG=postgres://db/\\\nmm\n", "goes on over the next"),
+    ("Environment=MM_FILESETTINGS_DIRECTORY=%h/data", "", "holds a specifier or a backslash"),
+    ('Environment="MM_CONFIG=postgres://db/mm', "", "has a quote that is not closed"),
+    ("EnvironmentFile=/opt/mattermost/config/*.environment", "", "a specifier, a backslash or a pattern"),
+    ("EnvironmentFile=config/mattermost.environment", "", "is not an absolute path"),
+    ("EnvironmentFile={env}.missing", "", "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("service", "text", "why"), REFUSED_ENVIRONMENTS)
+def test_a_handmade_environment_the_package_cannot_read_as_systemd_does_is_refused(
+    sh: ShellRunner, service: str, text: str, why: str
+) -> None:
+    """Whatever it hides may be MM_CONFIG: where the configuration is must not be guessed."""
+    needs_root()
+    env = sh.tmp / "mattermost.environment"
+    env.write_text(text)
+    unit = handmade_unit(sh.tmp, service.format(env=env))
+    error = sh.fails(f"mm_handmade_environment {unit}")
+    assert error.startswith(
+        "mattermost: error: cannot carry the environment of the hand-made server over: "
+    ), error
+    assert why in error
+    assert error.endswith(f"(in {unit} or the file it names) and try again; nothing was changed"), error
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("config.json", True), ("/opt/mattermost/config/config.json", True), ("mysql://u:p@tcp(db)/mm", True),
+     ("/etc/mattermost-custom.json", False), ("custom.json", False)],
+)  # fmt: skip
+def test_a_handmade_config_elsewhere_is_refused(sh: ShellRunner, value: str, accepted: bool) -> None:
+    """MM_CONFIG naming another file: the package keeps the configuration in config.json only."""
+    needs_root()
+    env = sh.tmp / "mattermost.environment"
+    env.write_text(f"MM_CONFIG={value}\n")
+    body = f"MM_PREFIX=/opt/mattermost\nmm_handmade_environment {handmade_unit(sh.tmp, f'EnvironmentFile={env}')}"
+    if accepted:
+        sh.ok(body)
+    else:
+        error = sh.fails(body)
+        assert f"the hand-made server reads its configuration from {value} (MM_CONFIG" in error
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Systemd tier, the edges: adopting a hand-made server on a booted host that never had
-mattermost.service, an upgrade that fails to unpack after an old package that is not ours, and
+mattermost.service, and one whose unit is where the package's goes and whose configuration is
+in the database, an upgrade that fails to unpack after an old package that is not ours, and
 a full backup file system with the server running. Same booted roots as tests/test_systemd.py.
 """
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import harness
 import pytest
 from packages import Built, PackageFactory
+from pgserver import PgServer
 from scenario import BACKUPS, CONFIG, Site, free_port
+from test_lifecycle import ENVIRONMENT, active_config, db_schema, install_by_hand, move_config_to_database
 from test_systemd import PENDING, UNIT, V1, V2, Server, answers, ping, schema_of
 
 pytestmark = pytest.mark.systemd
@@ -70,6 +73,38 @@ def test_adoption_on_a_booted_host_without_the_unit(
     server.systemctl("start", UNIT)
     server.assert_running(V2)
     assert server.site.schema() == schema_of(V2)
+
+
+def test_adopting_a_server_configured_in_the_database_with_its_unit_in_lib(
+    server: Server, packages: PackageFactory, releases: tuple[Built, Built], postgres: PgServer
+) -> None:
+    """Upstream's RHEL guide puts the unit in /lib/systemd/system, where the package's goes, and
+    its configuration-in-your-database.rst has it read MM_CONFIG from an EnvironmentFile=. The
+    hand-made server runs under that unit; the install stops it, keeps its unit, carries its
+    environment into the package's, and starts the package's unit, on the same database."""
+    root, db = server.root, postgres.new_database()
+    site = install_by_hand(root, packages, V1, unit_dir="/lib/systemd/system", db=db)
+    move_config_to_database(site, db, f"/lib/systemd/system/{UNIT}", proxy=False)
+    root.run("rm", f"{PREFIX}/config/config.json")
+    with root.path(ENVIRONMENT).open("a") as env:
+        env.write(f"MM_SERVICESETTINGS_LISTENADDRESS=127.0.0.1:{server.port}\n")
+    server.systemctl("daemon-reload")
+    server.systemctl("start", UNIT)
+    server.assert_running(V1)
+
+    said = server.install(releases[1])
+
+    assert f"moved the hand-made /lib/systemd/system/{UNIT} to {BACKUPS}/" in said, said
+    pid = server.assert_running(V2)
+    environ = server.box.exec("cat", f"/proc/{pid}/environ").stdout.split("\0")
+    assert f"MM_CONFIG={db.dsn()}" in environ
+    assert server.box.exec("systemctl", "show", "-P", "FragmentPath", UNIT).stdout.strip() in (
+        f"/lib/systemd/system/{UNIT}",
+        f"/usr/lib/systemd/system/{UNIT}",
+    )
+    assert "Installed by the mattermost package" in root.read_text(f"/lib/systemd/system/{UNIT}")
+    assert db_schema(db) == schema_of(V2)
+    assert active_config(db)["SqlSettings"]["DataSource"] == db.dsn()
 
 
 def refused(server: Server, built: Built) -> str:

@@ -225,19 +225,32 @@ def is_database_dsn(dsn: str) -> bool:
 
 
 class ConfigStore:
-    """A config file or, for a database DSN, the `config` entry of that database's state."""
+    """A config file or, for a database DSN, the active row of that database's Configurations
+    table (upstream server/config/database.go@01a41075, DatabaseStore)."""
 
     def __init__(self, dsn: str) -> None:
         self.db: Database | None = None
         self.path: Path | None = None
+        self.dsn = dsn
         if is_database_dsn(dsn):
             self.db = open_database(dsn, "mysql" if dsn.startswith("mysql") else "postgres")
+            # NewDatabaseStore runs the config store's own migrations on every open, read-only
+            # commands included (initializeConfigurationsTable).
+            self.db.prepare_config_store()
         else:
             self.path = resolve_config_path(dsn)
 
     def read(self, *, create: bool) -> dict[str, Any]:
         if self.db is not None:
-            return self.db.read_config()
+            stored = self.db.read_config()
+            if stored:
+                return stored
+            # DatabaseStore.Load with no active row: an empty config whose database is the one
+            # the DSN names (a mysql:// DSN without its scheme), so `db init` and a first start
+            # put the schema next to the configuration.
+            driver = "mysql" if self.dsn.startswith("mysql") else "postgres"
+            source = self.dsn.removeprefix("mysql://")
+            return {"SqlSettings": {"DriverName": driver, "DataSource": source}}
         assert self.path is not None
         if create and not self.path.exists():
             try:
@@ -340,6 +353,11 @@ def random_string() -> str:
     return "".join(secrets.choice(RANDOM_ALPHABET) for _ in range(32))
 
 
+def new_id() -> str:
+    """model.NewId: 26 characters of the same alphabet."""
+    return random_string()[:26]
+
+
 def parse_bool(raw: str) -> bool | None:
     """strconv.ParseBool."""
     if raw in {"1", "t", "T", "TRUE", "true", "True"}:
@@ -431,10 +449,14 @@ def validate(cfg: dict[str, Any]) -> None:
 class Config:
     """What Store.Load produces: the config to persist, and the one in effect (with env)."""
 
-    def __init__(self, dsn: str, *, create: bool) -> None:
+    def __init__(self, dsn: str, *, create: bool, custom_defaults: dict[str, Any] | None = None) -> None:
         self.store = ConfigStore(dsn)
         defaults: dict[str, Any] = json.loads(DEFAULTS_JSON)
-        self.persisted: dict[str, Any] = fill_defaults(self.store.read(create=create), defaults, "")
+        loaded = self.store.read(create=create)
+        if custom_defaults is not None:
+            # Store.Load: what is stored wins over the custom defaults, key by key (config.Merge).
+            loaded = merge_over(custom_defaults, loaded)
+        self.persisted: dict[str, Any] = fill_defaults(loaded, defaults, "")
         for section, key in (("SqlSettings", "AtRestEncryptKey"), ("FileSettings", "PublicLinkSalt")):
             if self.persisted[section][key] == "":
                 self.persisted[section][key] = random_string()
@@ -452,6 +474,36 @@ class Config:
 
 def config_dsn(flags: dict[str, str]) -> str:
     return flags.get("config") or os.environ.get("MM_CONFIG") or "config.json"
+
+
+def merge_over(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """utils.Merge: `patch`'s values win, object by object."""
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_over(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_custom_defaults() -> dict[str, Any] | None:
+    """commands/utils.go loadCustomDefaults: the JSON file MM_CUSTOM_DEFAULTS_PATH names, which
+    `server` and `db init` lay under the configuration they load."""
+    path = os.environ.get("MM_CUSTOM_DEFAULTS_PATH", "")
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise Fatal(f'unable to open custom defaults file at "{path}": {describe(e)}') from e
+    try:
+        loaded = json.loads(text)
+    except ValueError as e:
+        raise Fatal(f"unable to decode custom defaults configuration: {e}") from e
+    if not isinstance(loaded, dict):
+        raise Fatal("unable to decode custom defaults configuration: not a JSON object")
+    return loaded
 
 
 # --- the database: a stand-in directory, or a real PostgreSQL ------------------------------
@@ -504,6 +556,9 @@ class Database:
     def applied(self) -> list[tuple[int, str]]:
         """The migrations recorded, oldest first: (version, name)."""
         raise NotImplementedError
+
+    def prepare_config_store(self) -> None:
+        """The tables a database config store needs, made the first time it is opened."""
 
     def read_config(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -594,8 +649,10 @@ class FileDatabase(Database):
 
 # --- a real PostgreSQL ----------------------------------------------------------------------
 
-# pg_advisory_xact_lock's key: one migrator at a time, as morph's mutex does.
+# pg_advisory_xact_lock's keys: one migrator at a time, as morph's mutexes do (the config
+# store's is "mm-config-lock-key", apart from the server's).
 MIGRATION_LOCK = 7_461_626
+CONFIG_MIGRATION_LOCK = 7_461_627
 
 
 def sql_literal(text: str) -> str:
@@ -705,28 +762,59 @@ class PostgresDatabase(Database):
             raise MigrationFailed(f"migration {name} failed: {e}") from e
         return [name]
 
-    def read_config(self) -> dict[str, Any]:
+    def prepare_config_store(self) -> None:
+        """initializeConfigurationsTable: the config store's migrations
+        (server/config/migrations/postgres/00000{1,2,3}_*.up.sql), applied under morph's lock
+        and recorded in db_config_migrations, apart from the server's own db_migrations."""
         self.check_reachable()
-        rows = self.psql(
-            "SELECT to_regclass('configurations') IS NOT NULL AS present \\gset\n"
-            "\\if :present\nSELECT value FROM configurations WHERE active;\n\\endif\n"
+        migrations = (
+            (1, "create_configurations", """
+                CREATE TABLE IF NOT EXISTS configurations (
+                    id varchar(26), value text NOT NULL, createat bigint NOT NULL,
+                    active boolean DEFAULT NULL, PRIMARY KEY (id), UNIQUE (active)
+                );"""),
+            (2, "create_configuration_files", """
+                CREATE TABLE IF NOT EXISTS configurationfiles (
+                    name varchar(64), data text NOT NULL, createat bigint NOT NULL,
+                    updateat bigint NOT NULL, PRIMARY KEY (name)
+                );"""),
+            (3, "update_configurations_sha", "ALTER TABLE configurations ADD COLUMN IF NOT EXISTS sha char(64) DEFAULT '';"),
+        )  # fmt: skip
+        steps = "".join(
+            f"SELECT count(*) = 0 AS todo FROM db_config_migrations WHERE version = {version} \\gset\n"
+            f"\\if :todo\n{sql}\nINSERT INTO db_config_migrations VALUES ({version}, {sql_literal(name)});\n\\endif\n"
+            for version, name, sql in migrations
         )
+        self.psql(
+            f"BEGIN;\nSELECT pg_advisory_xact_lock({CONFIG_MIGRATION_LOCK});\n"
+            "CREATE TABLE IF NOT EXISTS db_config_migrations (version bigint PRIMARY KEY, name varchar(64) NOT NULL);\n"
+            f"{steps}COMMIT;\n"
+        )
+
+    def read_config(self) -> dict[str, Any]:
+        """DatabaseStore.Load: the active row's Value."""
+        rows = self.psql("SELECT value FROM configurations WHERE active;")
         with contextlib.suppress(ValueError):
             stored = json.loads("\n".join(rows)) if rows else {}
             return stored if isinstance(stored, dict) else {}
         raise Fatal("failed to load configuration: the stored configuration is not JSON")
 
     def write_config(self, cfg: dict[str, Any]) -> None:
-        self.check_reachable()
+        """DatabaseStore.persist: marshalConfig's JSON (4-space indent) as a new active row, the
+        old one kept inactive; nothing written when its SHA-256 is the active row's."""
+        value = go_json(cfg, 4)
+        sha = hashlib.sha256(value.encode()).hexdigest()
         tag = f"$cfg{secrets.token_hex(8)}$"  # a dollar quote no JSON text can end
         self.psql(f"""
             BEGIN;
-            CREATE TABLE IF NOT EXISTS configurations (
-                id varchar(26) PRIMARY KEY, value text NOT NULL, createat bigint NOT NULL, active boolean
-            );
+            SELECT count(*) > 0 AS same FROM configurations WHERE active AND trim(sha) = {sql_literal(sha)} \\gset
+            \\if :same
+            \\else
             UPDATE configurations SET active = NULL WHERE active;
-            INSERT INTO configurations VALUES ({sql_literal(random_string()[:26])}, {tag}{json.dumps(cfg)}{tag},
-                (extract(epoch FROM now()) * 1000)::bigint, true);
+            INSERT INTO configurations (id, value, createat, active, sha)
+                VALUES ({sql_literal(new_id())}, {tag}{value}{tag}, (extract(epoch FROM now()) * 1000)::bigint, true,
+                        {sql_literal(sha)});
+            \\endif
             COMMIT;
         """)
 
@@ -817,9 +905,15 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
     dsn = config_dsn(flags)
     if sub == "ping":
         return db_ping(dsn, flags)
-    if sub == "init" and not is_database_dsn(dsn):
-        raise Fatal("this command should be run using a database configuration DSN")
-    cfg = Config(dsn, create=True)
+    custom = None
+    if sub == "init":
+        if not is_database_dsn(dsn):
+            raise Fatal("this command should be run using a database configuration DSN")
+        try:
+            custom = load_custom_defaults()
+        except Fatal as e:
+            raise Fatal(f"error loading custom configuration defaults: {e}") from e
+    cfg = Config(dsn, create=True, custom_defaults=custom)
     db = cfg.main_database()
     connect(db, log_line)
     if sub == "init":
@@ -837,6 +931,8 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
             print("\n".join(f"Would apply migration {name} (dry run)" for name in applied))
         else:
             print("Database successfully migrated")
+    elif sub == "init":
+        print("Database store correctly initialised")
     elif sub == "version":
         recorded = db.applied()
         if "all" in flags:
@@ -1171,7 +1267,15 @@ def cmd_server(flags: dict[str, str]) -> int:
     # ends in a clean shutdown; threads started later inherit the mask.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    cfg = Config(config_dsn(flags), create=True)
+    try:
+        custom = load_custom_defaults()
+    except Fatal as e:  # serverCmdF only warns
+        custom = None
+        print(
+            json.dumps({"level": "warn", "msg": f"Error loading custom configuration defaults: {e}"}),
+            file=sys.stderr,
+        )
+    cfg = Config(config_dsn(flags), create=True, custom_defaults=custom)
     cfg.store.write(cfg.persisted)
     log = Logger(cfg.section("LogSettings"))
     log.log("info", "Server is initializing...")

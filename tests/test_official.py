@@ -1,0 +1,159 @@
+"""Moving from Mattermost's own `mattermost` deb (deb.packages.mattermost.com) to this package,
+with real apt between two served repositories: upstream's (a replica built from its published
+scripts, tests/official_deb.py) and this project's.
+
+One way only: official -> mmpkg keeps everything; mmpkg -> official never happens by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import harness
+import pytest
+from aptrepo import flat_repo
+from official_deb import BLOBS, HERE, build_official_deb, git_blob_id
+from packages import PackageFactory
+from repo_client import CONF
+from scenario import Site
+from test_lifecycle import (
+    PREFIX,
+    WANTS,
+    has_pending,
+    is_admins,
+    schema,
+    snapshots,
+    tree_digest,
+)
+from test_repo import KEY, _serve, gnupghome
+
+from mmpkg.repo import Repository
+from mmpkg.repo.clients import ClientFormat, client_config
+from mmpkg.repo.keyring import DEB_KEYRING
+
+__all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
+
+OFFICIAL_OLD = "10.5.2"  # what the administrator runs from upstream's repository
+OURS = "10.11.1"  # this project's package they move to
+OFFICIAL_NEWER = "10.11.3"  # upstream's next release, offered while they are on ours
+OFFICIAL_SOURCE = "/etc/apt/sources.list.d/mattermost.list"
+KEPT = ("data", "plugins", "client/plugins", "logs")
+
+
+def test_the_replica_carries_upstreams_files_byte_for_byte() -> None:
+    for local, (_, blob) in BLOBS.items():
+        assert git_blob_id((HERE / local).read_bytes()) == blob, local
+    assert sorted(p.relative_to(HERE).as_posix() for p in HERE.rglob("*") if p.is_file()) == sorted(BLOBS)
+
+
+@contextlib.contextmanager
+def _official_repo(debs: list[Path], tmp: Path) -> Iterator[str]:
+    """Upstream's repository, served over HTTP; trusted as a source, as its key is not ours to make."""
+    repo = flat_repo(debs, tmp / "official-repo")
+    with _serve(repo.path) as url:
+        yield url
+
+
+def _apt(root: harness.Root, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return root.run("apt-get", "-y", *CONF, *args, check=check)
+
+
+def _installed(root: harness.Root) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
+
+
+def _official_server(root: harness.Root) -> Site:
+    """Upstream's install guide after `apt install mattermost`: config.json from the defaults,
+    then the server run once, and a site's worth of files in its data, plugins and logs."""
+    root.run(
+        "install", "-C", "-m", "600", "-o", "mattermost", "-g", "mattermost",
+        f"{PREFIX}/config/config.defaults.json", f"{PREFIX}/config/config.json",
+    )  # fmt: skip
+    site = Site(root)
+    site.create_database()
+    with site.serve() as url:
+        assert site.ping_version(url) == OFFICIAL_OLD
+    script = f"""
+        set -e
+        cd {PREFIX}
+        mkdir -p data/teams/t1 plugins/com.example.official client/plugins/com.example.official
+        printf 'minutes' > data/teams/t1/minutes.txt
+        printf '{{"id": "com.example.official"}}' > plugins/com.example.official/plugin.json
+        printf 'bundle' > client/plugins/com.example.official/main.js
+    """
+    root.run("runuser", "-u", "mattermost", "--", "sh", "-c", script)
+    return site
+
+
+@pytest.mark.install
+def test_apt_moves_an_official_install_to_the_package_and_never_back(
+    root: harness.Root, packages: PackageFactory, gnupghome: Path, tmp_path: Path
+) -> None:
+    official = [
+        build_official_deb(packages.tarball(v), v, tmp_path / "official")
+        for v in (OFFICIAL_OLD, OFFICIAL_NEWER)
+    ]
+    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
+    ours.add([packages.deb(OURS)], "stable", KEY)
+    with _official_repo(official[:1], tmp_path) as official_url, _serve(ours.path) as our_url:
+        # A server set up from upstream's repository, as its guide does.
+        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+        root.write_text(OFFICIAL_SOURCE, f"deb [trusted=yes] {official_url}/ ./\n")
+        _apt(root, "update")
+        _apt(root, "install", "mattermost")
+        assert _installed(root) == f"{OFFICIAL_OLD}-0"
+        site = _official_server(root)
+        config = root.read_json(f"{PREFIX}/config/config.json")
+        assert config["FileSettings"]["PublicLinkSalt"]  # the server generated its keys
+        files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in KEPT}
+
+        # The administrator adds this project's repository beside upstream's, and installs.
+        root.path(DEB_KEYRING).write_bytes((ours.path / "keys/archive-keyring.gpg").read_bytes())
+        [source] = client_config(our_url, "stable", ClientFormat.APT)
+        root.write_text(source.path, source.text)
+        _apt(root, "update")
+        moved = _apt(root, "install", "mattermost-archive-keyring", "mattermost")
+
+        assert _installed(root) == f"{OURS}-1"
+        assert (
+            "taking over the Mattermost server of the installed package mattermost 10.5.2-0"
+            in moved.stdout + moved.stderr
+        )
+        # Its configuration, keys and all, is the package's now, behind the package's link.
+        assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost/config"
+        assert root.read_json("/etc/mattermost/config/config.json") == config
+        for d in KEPT:
+            kept = {p: h for p, h in files[d].items() if is_admins(p) or d == "logs"}
+            assert kept and kept.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
+        assert site.schema() == schema(OURS)
+        assert not has_pending(root)
+        assert [s for s in snapshots(root) if "_handmade_to_" in s]
+        # Upstream's unit and links are gone with its package; the unit is ours and enabled.
+        assert "MM_INSTALL_TYPE=deb_package" not in root.read_text("/lib/systemd/system/mattermost.service")
+        assert root.exists(WANTS, follow_symlinks=False)
+        with site.serve() as url:
+            assert site.ping_version(url) == OURS
+
+    # Upstream publishes a newer release; the administrator still has its repository.
+    with _official_repo(official, tmp_path) as official_url, _serve(ours.path) as our_url:
+        root.write_text(OFFICIAL_SOURCE, f"deb [trusted=yes] {official_url}/ ./\n")
+        [source] = client_config(our_url, "stable", ClientFormat.APT)
+        root.write_text(source.path, source.text)
+        _apt(root, "update")
+        policy = root.run("apt-cache", "policy", "mattermost").stdout
+        assert f"{OFFICIAL_NEWER}-0" in policy and f"Candidate: {OURS}-1" in policy, policy
+        _apt(root, "upgrade")
+        _apt(root, "dist-upgrade")
+        assert _installed(root) == f"{OURS}-1"
+        assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost/config"
+        _apt(root, "install", "mattermost")
+        assert _installed(root) == f"{OURS}-1"
+        # The package's pin is what keeps it: without it, apt would take upstream's newer one.
+        assert root.exists("/etc/apt/preferences.d/mattermost")
+        root.run("rm", "/etc/apt/preferences.d/mattermost")
+        policy = root.run("apt-cache", "policy", "mattermost").stdout
+        assert f"Candidate: {OFFICIAL_NEWER}-0" in policy, policy

@@ -30,10 +30,11 @@ from test_lifecycle import (
     tree_digest,
 )
 from test_repo import KEY, _serve, gnupghome
+from test_repo_keys import _gen
 
 from mmpkg.repo import Repository
-from mmpkg.repo.clients import ClientFormat, client_config
-from mmpkg.repo.keyring import DEB_KEYRING
+from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
+from mmpkg.repo.keyring import DEB_KEYRING, LEGACY_DEB_KEYRING, NAME
 
 __all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
 
@@ -50,12 +51,40 @@ def test_the_replica_carries_upstreams_files_byte_for_byte() -> None:
     assert sorted(p.relative_to(HERE).as_posix() for p in HERE.rglob("*") if p.is_file()) == sorted(BLOBS)
 
 
+@pytest.fixture(scope="module")
+def upstream_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A key standing for upstream's (deb.packages.mattermost.com/pubkey.gpg): its GNUPGHOME,
+    and the binary keyring its install guide makes of it (`gpg --dearmor`)."""
+    home = tmp_path_factory.mktemp("upstream-gnupg")
+    home.chmod(0o700)
+    fpr = _gen(home, "upstream@example.invalid")
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    armoured = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export", fpr], env=env, capture_output=True, check=True
+    )
+    dearmoured = subprocess.run(["gpg", "--dearmor"], input=armoured.stdout, capture_output=True, check=True)
+    return home, dearmoured.stdout
+
+
 @contextlib.contextmanager
-def _official_repo(debs: list[Path], tmp: Path) -> Iterator[str]:
-    """Upstream's repository, served over HTTP; trusted as a source, as its key is not ours to make."""
+def _official_repo(debs: list[Path], tmp: Path, key: tuple[Path, bytes]) -> Iterator[str]:
+    """Upstream's repository, served over HTTP, its Release signed with upstream's key."""
     repo = flat_repo(debs, tmp / "official-repo")
+    inrelease = repo.path / "InRelease"
+    inrelease.unlink(missing_ok=True)
+    subprocess.run(
+        ["gpg", "--batch", "--clearsign", "--output", str(inrelease), str(repo.path / "Release")],
+        env={**os.environ, "GNUPGHOME": str(key[0])},
+        capture_output=True,
+        check=True,
+    )
     with _serve(repo.path) as url:
         yield url
+
+
+def _official_source(url: str) -> str:
+    """The source upstream's repo-setup.sh writes, naming the key file its guide writes."""
+    return f"deb [signed-by={LEGACY_DEB_KEYRING}] {url}/ ./\n"
 
 
 def _apt(root: harness.Root, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -91,7 +120,11 @@ def _official_server(root: harness.Root) -> Site:
 
 @pytest.mark.install
 def test_apt_moves_an_official_install_to_the_package_and_never_back(
-    root: harness.Root, packages: PackageFactory, gnupghome: Path, tmp_path: Path
+    root: harness.Root,
+    packages: PackageFactory,
+    gnupghome: Path,
+    upstream_key: tuple[Path, bytes],
+    tmp_path: Path,
 ) -> None:
     official = [
         build_official_deb(packages.tarball(v), v, tmp_path / "official")
@@ -99,11 +132,12 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
     ]
     ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
     ours.add([packages.deb(OURS)], "stable", KEY)
-    with _official_repo(official[:1], tmp_path) as official_url, _serve(ours.path) as our_url:
+    with _official_repo(official[:1], tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
         # A server set up from upstream's repository, as its guide does.
         root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.write_text(OFFICIAL_SOURCE, f"deb [trusted=yes] {official_url}/ ./\n")
-        _apt(root, "update")
+        root.path(LEGACY_DEB_KEYRING).write_bytes(upstream_key[1])
+        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
+        _apt(root, "update", "--error-on=any")
         _apt(root, "install", "mattermost")
         assert _installed(root) == f"{OFFICIAL_OLD}-0"
         site = _official_server(root)
@@ -111,12 +145,18 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
         assert config["FileSettings"]["PublicLinkSalt"]  # the server generated its keys
         files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in KEPT}
 
-        # The administrator adds this project's repository beside upstream's, and installs.
-        root.path(DEB_KEYRING).write_bytes((ours.path / "keys/archive-keyring.gpg").read_bytes())
-        [source] = client_config(our_url, "stable", ClientFormat.APT)
-        root.write_text(source.path, source.text)
-        _apt(root, "update")
-        moved = _apt(root, "install", "mattermost-archive-keyring", "mattermost")
+        # The administrator adds this project's repository beside upstream's, as client-config
+        # --commands says, and installs.
+        trust, install = setup_commands(our_url, "stable", ClientFormat.APT)
+        root.sh(trust)
+        assert install == f"apt-get update && apt-get install -y {NAME} mattermost"
+        _apt(root, "update", "--error-on=any")
+        moved = _apt(root, "install", NAME, "mattermost")
+        # Upstream's key file is as its set-up wrote it, and both repositories still verify.
+        assert root.path(LEGACY_DEB_KEYRING).read_bytes() == upstream_key[1]
+        assert root.run("dpkg-query", "-S", LEGACY_DEB_KEYRING, check=False).returncode != 0
+        assert root.run("dpkg-query", "-S", DEB_KEYRING).stdout.startswith(f"{NAME}: ")
+        _apt(root, "update", "--error-on=any")
 
         assert _installed(root) == f"{OURS}-1"
         assert (
@@ -139,11 +179,11 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
             assert site.ping_version(url) == OURS
 
     # Upstream publishes a newer release; the administrator still has its repository.
-    with _official_repo(official, tmp_path) as official_url, _serve(ours.path) as our_url:
-        root.write_text(OFFICIAL_SOURCE, f"deb [trusted=yes] {official_url}/ ./\n")
+    with _official_repo(official, tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
+        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
         [source] = client_config(our_url, "stable", ClientFormat.APT)
         root.write_text(source.path, source.text)
-        _apt(root, "update")
+        _apt(root, "update", "--error-on=any")
         policy = root.run("apt-cache", "policy", "mattermost").stdout
         assert f"{OFFICIAL_NEWER}-0" in policy and f"Candidate: {OURS}-1" in policy, policy
         _apt(root, "upgrade")

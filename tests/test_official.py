@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import harness
+import minimal_packages as minimal
 import pytest
 from aptrepo import flat_repo
 from official_deb import BLOBS, HERE, build_official_deb, git_blob_id
@@ -197,3 +198,37 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
         root.run("rm", "/etc/apt/preferences.d/mattermost")
         policy = root.run("apt-cache", "policy", "mattermost").stdout
         assert f"Candidate: {OFFICIAL_NEWER}-0" in policy, policy
+
+
+@pytest.mark.install
+def test_a_takeover_that_dpkg_cannot_unpack_leaves_the_official_package_working(
+    root: harness.Root, packages: PackageFactory, tmp_path: Path
+) -> None:
+    official = build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, tmp_path / "official")
+    root.run("dpkg", "-i", root.copy_in(official))
+    site = _official_server(root)
+    config = f"{PREFIX}/config/config.json"
+    config_bytes = root.path(config).read_bytes()
+    # Another package owns a file of ours: dpkg refuses it while unpacking, after the preinst
+    # took the server over, and unwinds with postrm abort-upgrade.
+    squatter = minimal.deb(
+        tmp_path, "squatter", "1", arch="all", files={"/usr/sbin/mattermost-pkg": b"#!/bin/sh\n"}
+    )
+    root.run("dpkg", "-i", root.copy_in(squatter))
+
+    result = root.run("dpkg", "-i", root.copy_in(packages.deb(OURS)), check=False)
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "taking over the Mattermost server of the installed package mattermost 10.5.2-0" in output
+    assert "trying to overwrite '/usr/sbin/mattermost-pkg'" in output
+    assert "the hand-made installation in /opt/mattermost is back as it was" in output
+    assert root.dpkg_status("mattermost") == "install ok installed"
+    assert _installed(root) == f"{OFFICIAL_OLD}-0"
+    assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
+    assert root.path(config).read_bytes() == config_bytes
+    assert root.stat(config).owner == "mattermost"
+    assert not root.exists("/etc/mattermost")
+    assert not has_pending(root)
+    with site.serve() as url:
+        assert site.ping_version(url) == OFFICIAL_OLD

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import harness
 
-from mmpkg.repo import Repository
+from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import RPM_KEY, ClientFormat, client_config
 
 CONF = [arg for c in harness.CONF_OLD for arg in ("-o", f"Dpkg::Options::={c}")]
@@ -31,7 +31,7 @@ class RepoClient:
             self.root.sh(
                 "rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings"
             )
-            self.root.path("/usr/share/keyrings/mattermost-archive-keyring.gpg").write_bytes(
+            self.root.path(keyring.DEB_KEYRING).write_bytes(
                 (repo.path / "keys/archive-keyring.gpg").read_bytes()
             )
         else:

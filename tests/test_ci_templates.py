@@ -31,7 +31,7 @@ from docker_engine import CHECKOUT
 from fake_upstream import SigningKeys, Upstream, serve
 from test_repo import _serve
 
-from mmpkg.repo import Repository
+from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 
 V1, V2 = "10.5.2", "10.11.1"
@@ -264,7 +264,7 @@ def test_the_pipeline_publishes_what_upstream_has_and_announces_it(
 def test_apt_installs_from_the_served_tree(published: Pipeline, root: harness.Root) -> None:
     with _serve(published.served) as url:
         root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.path("/usr/share/keyrings/mattermost-archive-keyring.gpg").write_bytes(
+        root.path(keyring.DEB_KEYRING).write_bytes(
             (published.served / "keys/archive-keyring.gpg").read_bytes()
         )
         (snippet,) = client_config(url, "stable", ClientFormat.APT)

@@ -17,7 +17,7 @@ from packages import PackageFactory
 
 from mmpkg.errors import RepoError
 from mmpkg.release import Edition
-from mmpkg.repo import AddResult, Repository
+from mmpkg.repo import AddResult, Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.retention import upstream_version
 from mmpkg.upgrade_path import plan, refusal
@@ -40,7 +40,7 @@ def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 KEY = "repo@example.invalid"
-KEYRING = "/usr/share/keyrings/mattermost-archive-keyring.gpg"
+KEYRING = keyring.DEB_KEYRING
 RPM_KEY = "/etc/pki/rpm-gpg/RPM-GPG-KEY-mattermost"
 
 

@@ -13,6 +13,8 @@ import pytest
 from cli_runner import Mmpkg, runner
 from packages import PackageFactory
 
+from mmpkg.repo import keyring
+
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
 NEXT = "cli-next@example.invalid"
@@ -57,11 +59,11 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, v1.rpm, "--sign-key", KEY)
     assert code == 0
     assert sorted(out.splitlines()) == [
-        "added pool/stable/mattermost-archive-keyring_1-1_all.deb",
+        "added pool/stable/mattermost-archive-keyring_1-2_all.deb",
         "added pool/stable/mattermost_10.5.2-1_amd64.deb",
-        "added rpm/stable/aarch64/Packages/mattermost-archive-keyring-1-1.noarch.rpm",
+        "added rpm/stable/aarch64/Packages/mattermost-archive-keyring-1-2.noarch.rpm",
         "added rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm",
-        "added rpm/stable/x86_64/Packages/mattermost-archive-keyring-1-1.noarch.rpm",
+        "added rpm/stable/x86_64/Packages/mattermost-archive-keyring-1-2.noarch.rpm",
     ]  # the first add also publishes the keyring package
     # Again: nothing new, and it says so.
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)
@@ -109,7 +111,7 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     code, out, _ = mmpkg("repo", "list", tree, "--channel", "stable", "--json")
     assert {(e["name"], e["version"]) for e in json.loads(out)["stable"]} == {
         ("mattermost", "10.11.1-1"),
-        ("mattermost-archive-keyring", "1-1"),
+        ("mattermost-archive-keyring", "1-2"),
     }
     assert mmpkg("repo", "check", tree, "--json")[:2] == (0, json.dumps({"problems": []}, indent=2) + "\n")
 
@@ -281,7 +283,7 @@ def test_keys_rotate_on_the_command_line(
         for e in json.loads(out)["stable"]
         if e["name"] == "mattermost-archive-keyring" and e["format"] == "deb"
     )
-    assert keyrings == ["1-1", "2-1", "3-1"]  # one for each key set; clients take the newest
+    assert keyrings == ["1-2", "2-2", "3-2"]  # one for each key set; clients take the newest
 
 
 @pytest.mark.install
@@ -304,7 +306,7 @@ def test_a_server_is_set_up_in_two_commands(
         for command in commands:
             root.sh(command)
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V1}-1"
-        owner = root.run("dpkg", "-S", "/usr/share/keyrings/mattermost-archive-keyring.gpg").stdout
+        owner = root.run("dpkg", "-S", keyring.DEB_KEYRING).stdout
         assert owner.startswith("mattermost-archive-keyring: ")
         assert mmpkg("repo", "add", tree, v2.deb)[0] == 0
         root.run("apt-get", "update", "--error-on=any")

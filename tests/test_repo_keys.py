@@ -20,10 +20,11 @@ import minimal_packages as minimal
 import pytest
 from cli_runner import runner
 from packages import PackageFactory
-from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, tree_hash
+from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, _serve, tree_hash
 
 from mmpkg.errors import RepoError
 from mmpkg.repo import Repository, keyring
+from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.keys import KeyInfo, KeySet, describe
 from mmpkg.repo.signing import Signer
 from mmpkg.resources import data_dir
@@ -76,8 +77,8 @@ def test_keyring_package_builds_and_lints(gnupghome: tuple[Path, dict[str, str]]
     repo.add([], "stable", A)
     repo.add_key(B, sign_key=A)
     assert repo.check() == []
-    deb = next((repo.path / "pool/stable").glob("mattermost-archive-keyring_2-1_all.deb"))
-    rpm = next((repo.path / "rpm/stable/x86_64/Packages").glob("mattermost-archive-keyring-2-1.noarch.rpm"))
+    deb = next((repo.path / "pool/stable").glob("mattermost-archive-keyring_2-2_all.deb"))
+    rpm = next((repo.path / "rpm/stable/x86_64/Packages").glob("mattermost-archive-keyring-2-2.noarch.rpm"))
     # Both keys, as apt and rpm will read them.
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "x")], check=True)
     assert _fingerprints_in(tmp_path / "x" / KEYRING.lstrip("/")) == {fprs[A], fprs[B]}
@@ -177,14 +178,14 @@ def test_apt_follows_a_rotation_with_no_manual_step(
             _apt_client(root, tree, served)
             root.run("apt-get", "update", "--error-on=any")
         client.apt_install("mattermost-archive-keyring", "mattermost")
-        assert _installed(client, "mattermost-archive-keyring") == "1-1"
+        assert _installed(client, "mattermost-archive-keyring") == "1-2"
 
         # The next key: published in a keyring package signed by the current one.
         tree.add_key(B, sign_key=A)
         assert [(k.fingerprint, k.signing) for k in _keys(tree)] == [(fprs[A], True), (fprs[B], False)]
         assert tree.check() == []
         _update_and_upgrade(client)
-        assert _installed(client, "mattermost-archive-keyring") == "2-1"
+        assert _installed(client, "mattermost-archive-keyring") == "2-2"
         assert _fingerprints_in(client.path(KEYRING)) == {fprs[A], fprs[B]}
 
         # The switch: v2 and the indices signed with B only.
@@ -205,7 +206,7 @@ def test_apt_follows_a_rotation_with_no_manual_step(
         assert tree.check() == []
         assert {fpr for fpr, *_ in describe(tree.export_key())} == {fprs[B]}
         _update_and_upgrade(client)
-        assert _installed(client, "mattermost-archive-keyring") == "3-1"
+        assert _installed(client, "mattermost-archive-keyring") == "3-2"
         assert _fingerprints_in(client.path(KEYRING)) == {fprs[B]}
         client.run("apt-get", "update", "--error-on=any")
 
@@ -250,7 +251,7 @@ def test_add_refuses_a_keyring_package_the_repository_did_not_make(
     assert tree_hash(tree) == before
     # Its own keyring package, given again, is the same package: nothing to add.
     own = tmp_path / "own.deb"
-    own.write_bytes((tree / "pool/stable/mattermost-archive-keyring_1-1_all.deb").read_bytes())
+    own.write_bytes((tree / "pool/stable/mattermost-archive-keyring_1-2_all.deb").read_bytes())
     assert mmpkg("repo", "add", tree, own)[:2] == (
         0,
         "nothing added: channel stable already had every package\n",
@@ -272,7 +273,7 @@ def test_check_reports_a_keyring_package_the_repository_did_not_make(
     for arch in ("x86_64", "aarch64"):
         shutil.copy(rpm, repo.path / f"rpm/stable/{arch}/Packages/{rpm.name}")
     repo.add([], "stable", A)
-    assert {e.version for e in repo.list("stable")} == {"1-1", "99-1"}
+    assert {e.version for e in repo.list("stable")} == {"1-2", "99-1"}
     assert sorted(repo.check()) == [
         "stable: pool/stable/mattermost-archive-keyring_99-1_all.deb is not the repository's own "
         "mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
@@ -293,11 +294,118 @@ def test_check_reports_a_current_keyring_package_with_other_keys(
     repo = Repository(tmp_path / "repo", gnupghome=home)
     repo.add([], "stable", A)
     deb, _ = _impostors(home, tmp_path, version="1")
-    published = repo.path / "pool/stable/mattermost-archive-keyring_1-1_all.deb"
+    published = repo.path / "pool/stable/mattermost-archive-keyring_1-2_all.deb"
     published.write_bytes(deb.read_bytes())
     (repo.path / ".mmpkg/stanzas/stable" / published.name).unlink()
     repo.add([], "stable", A)  # indexes what is in the pool now
     assert repo.check() == [
-        "stable: pool/stable/mattermost-archive-keyring_1-1_all.deb does not hold the repository's "
+        "stable: pool/stable/mattermost-archive-keyring_1-2_all.deb does not hold the repository's "
         "keys (keys/keys.json)"
     ]
+
+
+# -- the move of the deb's keyring off the path Mattermost's own repository uses ---------------
+
+
+def _dpkg_owner(root: harness.Root, path: str) -> str | None:
+    proc = root.run("dpkg-query", "-S", path, check=False)
+    return proc.stdout.split(":")[0] if proc.returncode == 0 else None
+
+
+def _upstreams_setup(root: harness.Root, key: bytes) -> None:
+    """What Mattermost's own set-up does with its key (its install guide): remove the file, then
+    `gpg --dearmor | tee` a new one in its place."""
+    root.run("rm", "-f", keyring.LEGACY_DEB_KEYRING)
+    root.path(keyring.LEGACY_DEB_KEYRING).write_bytes(key)
+
+
+def _sources_for_revision_1(url: str) -> str:
+    [source] = client_config(url, "stable", ClientFormat.APT)
+    return source.text.replace(keyring.DEB_KEYRING, keyring.LEGACY_DEB_KEYRING)
+
+
+@pytest.mark.install
+def test_clients_of_the_old_keyring_path_keep_working_and_upstreams_key_is_never_touched(
+    gnupghome: tuple[Path, dict[str, str]],
+    pristine: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Revision 1 of the deb (what earlier versions of this project published) put the keys at
+    the path Mattermost's own set-up writes its key to, and client-config's sources named it.
+    Revision 2 moves them; a copy stays at the old path while, and only while, it is its own."""
+    home, fprs = gnupghome
+    upstream = subprocess.run(
+        ["gpg", "--batch", "--export", SOON],
+        env={**os.environ, "GNUPGHOME": str(home)},
+        capture_output=True,
+        check=True,
+    ).stdout
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    with monkeypatch.context() as old:
+        old.setattr(keyring, "REVISION", 1)
+        old.setattr(keyring, "DEB_KEYRING", keyring.LEGACY_DEB_KEYRING)
+        old.setattr(keyring, "_DEB_SCRIPTS", ())
+        repo.add([], "stable", A)
+    assert {e.version for e in repo.list("stable")} == {"1-1"}
+    # An already-published repository lacks the new revision until its next add makes it.
+    assert repo.check() == ["stable: lacks mattermost-archive-keyring 1-2, the current key set"]
+    with (
+        _serve(repo.path) as url,
+        harness.Root(pristine, name="keeps") as client,
+        harness.Root(pristine, name="overwritten") as overwritten,
+    ):
+        for root in (client, overwritten):
+            root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+            root.path(keyring.LEGACY_DEB_KEYRING).write_bytes(
+                (repo.path / "keys/archive-keyring.gpg").read_bytes()
+            )
+            root.write_text("/etc/apt/sources.list.d/mattermost.sources", _sources_for_revision_1(url))
+            root.run("apt-get", "update", "--error-on=any")
+            root.apt_install(keyring.NAME)
+            assert _installed(root, keyring.NAME) == "1-1"
+            assert _dpkg_owner(root, keyring.LEGACY_DEB_KEYRING) == keyring.NAME
+
+        repo.add([], "stable", A)
+        assert repo.check() == []
+        assert {e.version for e in repo.list("stable")} == {"1-1", "1-2"}
+
+        # Its sources unchanged, the client upgrades: the keys move, a copy of them stays.
+        _update_and_upgrade(client)
+        assert _installed(client, keyring.NAME) == "1-2"
+        assert _dpkg_owner(client, keyring.DEB_KEYRING) == keyring.NAME
+        assert _dpkg_owner(client, keyring.LEGACY_DEB_KEYRING) is None
+        assert not client.path(keyring.LEGACY_DEB_KEYRING, follow_symlinks=False).is_symlink()
+        assert _fingerprints_in(client.path(keyring.LEGACY_DEB_KEYRING)) == {fprs[A]}
+        client.run("apt-get", "update", "--error-on=any")
+
+        # A rotation reaches the copy too.
+        repo.add_key(B, sign_key=A)
+        _update_and_upgrade(client)
+        assert _installed(client, keyring.NAME) == "2-2"
+        assert _fingerprints_in(client.path(keyring.LEGACY_DEB_KEYRING)) == {fprs[A], fprs[B]}
+
+        # Then upstream's repository is set up beside this one (and this one's source is
+        # written anew by client-config): the file is upstream's now, never touched again.
+        _upstreams_setup(client, upstream)
+        [source] = client_config(url, "stable", ClientFormat.APT)
+        client.write_text(source.path, source.text)
+        repo.add([], "stable", B)
+        repo.retire_key(A, sign_key=B)
+        _update_and_upgrade(client)
+        assert _installed(client, keyring.NAME) == "3-2"
+        assert client.path(keyring.LEGACY_DEB_KEYRING).read_bytes() == upstream
+        client.run("apt-get", "remove", "-y", keyring.NAME)
+        assert client.path(keyring.LEGACY_DEB_KEYRING).read_bytes() == upstream
+
+        # A client whose revision-1 file upstream's set-up wrote over: dpkg would remove it with
+        # the old version, but it is upstream's key now and stays.
+        _upstreams_setup(overwritten, upstream)
+        overwritten.path(keyring.DEB_KEYRING).write_bytes(
+            (repo.path / "keys/archive-keyring.gpg").read_bytes()
+        )
+        overwritten.write_text(source.path, source.text)
+        _update_and_upgrade(overwritten)
+        assert _installed(overwritten, keyring.NAME) == "3-2"
+        assert overwritten.path(keyring.LEGACY_DEB_KEYRING).read_bytes() == upstream
+        assert _fingerprints_in(overwritten.path(keyring.DEB_KEYRING)) == {fprs[B]}

@@ -15,7 +15,7 @@ from fake_upstream import SigningKeys, Upstream, serve
 from test_repo import _serve
 
 from mmpkg.cli import main
-from mmpkg.repo import Repository
+from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.sync import SyncResult, Wanted, sync
 from mmpkg.sync import Upstream as Source
@@ -215,9 +215,7 @@ def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
     tree = work / "repo"
     with _serve(tree) as url:
         root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.path("/usr/share/keyrings/mattermost-archive-keyring.gpg").write_bytes(
-            (tree / "keys/archive-keyring.gpg").read_bytes()
-        )
+        root.path(keyring.DEB_KEYRING).write_bytes((tree / "keys/archive-keyring.gpg").read_bytes())
         (snippet,) = client_config(url, "stable", ClientFormat.APT)
         root.write_text(snippet.path, snippet.text)
         root.run("apt-get", "update", "--error-on=any")

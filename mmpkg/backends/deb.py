@@ -126,8 +126,8 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
             conflicts=spec.conflicts,
             replaces=spec.conflicts,
         ),
-        files=docs,
-        conffiles=tuple(f"{spec.layout.etc}/{name}" for name in CONFFILES),
+        files=(*docs, apt_preferences(spec)),
+        conffiles=(*(f"{spec.layout.etc}/{name}" for name in CONFFILES), apt_preferences_path(spec)),
         # What the server rewrites has no fixed content, so no checksum for dpkg --verify and
         # debsums to hold it to (the rpm says so with %verify).
         unchecked=tuple(f"{spec.layout.prefix}/{rel}" for rel in spec.rewritten),
@@ -141,6 +141,18 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
             f"Release notes:\n{spec.changelog_url}",
         ),
     )
+
+
+def apt_preferences_path(spec: PackageSpec) -> str:
+    return f"/etc/apt/preferences.d/{spec.name}"
+
+
+def apt_preferences(spec: PackageSpec) -> PackageFile:
+    """The pin that keeps apt from ever choosing Mattermost's own packages (X.Y.Z-0) over this
+    one: their preinst would delete the configuration link (README: "Moving from Mattermost's
+    own packages")."""
+    text = render("debian/apt-preferences.j2", spec=spec, deb_version=deb_version(spec))
+    return PackageFile(path=apt_preferences_path(spec), data=text.encode())
 
 
 def render_control(spec: PackageSpec, installed_size: int) -> str:

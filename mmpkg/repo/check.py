@@ -36,7 +36,7 @@ def problems(repo: Repository) -> list[str]:
         found += _apt(tree, channel, key)
         for arch in dnf.ARCHES:
             found += _dnf(tree, channel, arch, keyset)
-        current = f"{keyset.version}-1"
+        current = keyring.version(keyset)
         have = [e for e in repo.list(channel) if e.name == keyring.NAME and e.version == current]
         if len(have) != 1 + len(dnf.ARCHES):
             found.append(f"{channel}: lacks {keyring.NAME} {current}, the current key set")
@@ -46,14 +46,15 @@ def problems(repo: Repository) -> list[str]:
 
 def _keyrings(repo: Repository, channel: str, keyset: keys.KeySet) -> list[str]:
     """Clients trust the keys of the newest keyring package they can get: every one in the
-    channel must be one the repository made, version N-1 for a key set N up to the current one
-    (the older ones are superseded), and the current one must hold the current keys."""
+    channel must be one the repository made, version N-R for a key set N up to the current one
+    and a revision R up to keyring.REVISION (the older ones are superseded), and those of the
+    current key set must hold the current keys."""
     found: list[str] = []
     for e in repo.list(channel):
         if e.name != keyring.NAME:
             continue
-        number = re.fullmatch(r"([1-9][0-9]*)-1", e.version)
-        if number is None or int(number.group(1)) > keyset.version:
+        number = re.fullmatch(r"([1-9][0-9]*)-([1-9][0-9]*)", e.version)
+        if number is None or int(number.group(1)) > keyset.version or int(number.group(2)) > keyring.REVISION:
             found.append(
                 f"{channel}: {e.path} is not the repository's own {keyring.NAME}: its key sets go up "
                 f"to {keyset.version} ({keys.STATE})"

@@ -22,9 +22,24 @@ from mmpkg.resources import render
 from mmpkg.run import require, run
 
 NAME = "mattermost-archive-keyring"
-DEB_KEYRING = f"/usr/share/keyrings/{NAME}.gpg"
+# Not NAME.gpg: that is where Mattermost's own repository set-up (its repo-setup.sh and install
+# guide) writes the key of deb.packages.mattermost.com, which a server may trust beside this one.
+DEB_KEYRING = "/usr/share/keyrings/mmpkg-mattermost-archive-keyring.gpg"
+# Where revision 1 of the deb put the keys, and the sources that client-config wrote then still
+# name: from revision 2 on, the package keeps a copy there that is its own, and only such a copy
+# (debian/keyring-*.j2).
+LEGACY_DEB_KEYRING = f"/usr/share/keyrings/{NAME}.gpg"
 RPM_KEY = "/etc/pki/rpm-gpg/RPM-GPG-KEY-mattermost"
+# The package's version is the key set's, its revision this: a new revision is a new file list
+# or new scripts for the same keys, which a repository publishes on its next add.
+REVISION = 2
+_DEB_SCRIPTS = ("preinst", "postinst", "postrm")
 _MAINTAINER = re.compile(r"[^<>\n]+ <[^<>@\s]+@[^<>\s]+>")
+
+
+def version(keyset: KeySet) -> str:
+    """VERSION-REVISION of the keyring package of `keyset`."""
+    return f"{keyset.version}-{REVISION}"
 
 
 def package(keyset: KeySet, fmt: str, *, maintainer: str) -> Package:
@@ -37,16 +52,19 @@ def package(keyset: KeySet, fmt: str, *, maintainer: str) -> Package:
     copyright_text = render("debian/keyring-copyright.j2", year=year, maintainer=maintainer).encode()
     doc = f"/usr/share/doc/{NAME}"
     files: tuple[PackageFile, ...]
+    scripts: tuple[tuple[str, str], ...] = ()
     if fmt == "deb":
+        paths = {"package": NAME, "keyring": DEB_KEYRING, "legacy": LEGACY_DEB_KEYRING}
         files = (
             PackageFile(path=DEB_KEYRING, data=binary),
             PackageFile(path=f"{doc}/copyright", data=copyright_text),
             PackageFile(
                 path=f"/usr/share/lintian/overrides/{NAME}",
-                data=render("debian/keyring-lintian-overrides.j2", package=NAME).encode(),
+                data=render("debian/keyring-lintian-overrides.j2", **paths).encode(),
             ),
         )
         where = DEB_KEYRING
+        scripts = tuple((s, render(f"debian/keyring-{s}.j2", **paths)) for s in _DEB_SCRIPTS)
     else:
         files = (
             PackageFile(path=RPM_KEY, data=armoured.encode()),
@@ -56,7 +74,7 @@ def package(keyset: KeySet, fmt: str, *, maintainer: str) -> Package:
     return Package(
         name=NAME,
         version=str(keyset.version),
-        revision=1,
+        revision=REVISION,
         arch=None,
         maintainer=maintainer,
         summary="OpenPGP keys of the Mattermost package repository",
@@ -71,6 +89,7 @@ def package(keyset: KeySet, fmt: str, *, maintainer: str) -> Package:
         licence="CC0-1.0",
         section="misc",
         files=files,
+        scripts=scripts,
         changes=(f"Repository key set {keyset.version}:\n{listing}",),
         # The newest key's time: the same key set always makes the same package.
         source_date_epoch=epoch,
@@ -104,17 +123,19 @@ def build(keyset: KeySet, out: Path, *, maintainer: str) -> list[Path]:
 
 def installed_keys(package: Path, fmt: str) -> set[str]:
     """The fingerprints of the keys a keyring package (deb or rpm, `fmt`) installs where apt
-    (DEB_KEYRING) or dnf (RPM_KEY) reads them; none when that is not a plain file."""
-    where = DEB_KEYRING if fmt == "deb" else RPM_KEY
+    (DEB_KEYRING, or LEGACY_DEB_KEYRING as revision 1 did) or dnf (RPM_KEY) reads them; none
+    when that is not a plain file."""
+    where = RPM_KEY
     with tempfile.TemporaryDirectory(prefix="mmpkg-keyring-") as tmp:
         key = Path(tmp) / "key"
         if fmt == "deb":
             run(["dpkg-deb", "--extract", str(package), f"{tmp}/root"])
-            found = Path(tmp) / "root" / where.lstrip("/")
+            found = [Path(tmp) / "root" / p.lstrip("/") for p in (DEB_KEYRING, LEGACY_DEB_KEYRING)]
             # Never a link: it could lead anywhere on this machine.
-            if found.is_symlink() or not found.is_file():
+            found = [f for f in found if f.is_file() and not f.is_symlink()]
+            if not found:
                 return set()
-            found.rename(key)
+            key.write_bytes(b"".join(f.read_bytes() for f in found))
         else:
             # rpm2archive writes NAME.tar beside the file it is given.
             (Path(tmp) / "pkg").symlink_to(package.absolute())

@@ -230,7 +230,7 @@ class Repository:
 
     def _keyring(self, keyset: KeySet, channel: str, tx: Transaction) -> builtins.list[Incoming]:
         """The keyring packages of `keyset` for `channel`, built into staging if it lacks them."""
-        version = f"{keyset.version}-1"
+        version = keyring.version(keyset)
         built = [e for e in self.list(channel) if e.name == keyring.NAME and e.version == version]
         if len(built) == 1 + len(dnf.ARCHES):
             return []

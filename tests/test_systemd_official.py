@@ -1,0 +1,91 @@
+"""Systemd tier: a server of Mattermost's own `mattermost` deb (the replica of
+tests/official_deb.py), enabled and running under upstream's own unit, moved to the package.
+
+Upstream's unit has Restart=always: whatever stops its server, systemd starts it again unless
+the unit is stopped. After the move the server runs under the package's unit on the package's
+layout, and neither a daemon-reload and restart nor a reboot brings the old one back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import harness
+import pytest
+from official_deb import build_official_deb
+from packages import PackageFactory
+from scenario import free_port
+from test_systemd import UNIT, USER, Server, answers
+
+pytestmark = pytest.mark.systemd
+
+OFFICIAL = "10.5.2"
+OURS = "10.11.1"
+PREFIX = "/opt/mattermost"
+MOVED_CONFIG = "/etc/mattermost/config/config.json"
+
+
+def _official_running(server: Server, port: int) -> int:
+    """Upstream's install guide after `dpkg -i`: config.json from the defaults, the listen
+    address edited, the enabled unit started. Returns its MainPID."""
+    root = server.root
+    root.run(
+        "install", "-C", "-m", "600", "-o", USER, "-g", USER,
+        f"{PREFIX}/config/config.defaults.json", f"{PREFIX}/config/config.json",
+    )  # fmt: skip
+    config = root.read_json(f"{PREFIX}/config/config.json")
+    config["ServiceSettings"]["ListenAddress"] = f"127.0.0.1:{port}"
+    root.run("runuser", "-u", USER, "--", "tee", f"{PREFIX}/config/config.json", input=json.dumps(config))
+    server.site.create_database()
+    assert server.is_enabled() == "enabled"  # upstream's postinst enabled it
+    server.systemctl("start", UNIT)
+    return server.assert_running(OFFICIAL)
+
+
+def _only_process(server: Server, pid: int) -> None:
+    """The service user runs the unit's server and nothing else: no old server left over."""
+    left = server.box.exec("pgrep", "-u", USER).stdout.split()
+    assert left == [str(pid)], server.box.exec("ps", "-f", "-u", USER).stdout
+
+
+def test_an_official_server_running_under_its_unit_moves_to_the_package(
+    root: harness.Root, booted: harness.BootFactory, packages: PackageFactory, tmp_path: Path
+) -> None:
+    official = build_official_deb(packages.tarball(OFFICIAL), OFFICIAL, tmp_path / "official")
+    server = Server(fmt="deb", root=root, box=booted(), port=free_port())
+    server.root.dpkg("-i", official)
+    old_pid = _official_running(server, server.port)
+    assert server.show("Restart")["Restart"] == "always"
+
+    out = server.install(packages.build(OURS))
+
+    assert "taking over the Mattermost server of the installed package mattermost" in out, out
+    pid = server.assert_running(OURS)
+    assert pid != old_pid
+    _only_process(server, pid)
+    # The unit is the package's, on the package's layout; the server reads the moved config.
+    props = server.show("FragmentPath", "EnvironmentFiles", "DropInPaths")
+    unit = root.read_text(props["FragmentPath"])
+    assert "MM_INSTALL_TYPE=deb_package" not in unit
+    assert "/etc/mattermost/mattermost.env" in props["EnvironmentFiles"]
+    assert not props["DropInPaths"]
+    assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost/config"
+    assert root.read_json(MOVED_CONFIG)["ServiceSettings"]["ListenAddress"] == f"127.0.0.1:{server.port}"
+    assert root.dpkg_status("mattermost") == "install ok installed"
+    version = root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
+    assert version == f"{OURS}-1"
+
+    # What a reboot does to the units: systemd reads them again and starts the enabled one.
+    server.systemctl("daemon-reload")
+    server.systemctl("restart", UNIT)
+    pid = server.assert_running(OURS)
+    _only_process(server, pid)
+
+    # And a real one.
+    server.reboot(booted)
+    harness.wait_until(lambda: answers(server.url), timeout=60, what="the server after a reboot")
+    pid = server.assert_running(OURS)
+    _only_process(server, pid)
+    assert server.is_enabled() == "enabled"

@@ -20,7 +20,7 @@ from aptrepo import flat_repo
 from official_deb import BLOBS, HERE, build_official_deb, git_blob_id
 from packages import PackageFactory
 from repo_client import CONF
-from scenario import Site
+from scenario import DB_DIR, Site
 from test_lifecycle import (
     PREFIX,
     WANTS,
@@ -232,3 +232,66 @@ def test_a_takeover_that_dpkg_cannot_unpack_leaves_the_official_package_working(
     assert not has_pending(root)
     with site.serve() as url:
         assert site.ping_version(url) == OFFICIAL_OLD
+
+
+@pytest.mark.install
+def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_left(
+    root: harness.Root, packages: PackageFactory, tmp_path: Path
+) -> None:
+    official = build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, tmp_path / "official")
+    root.run("dpkg", "-i", root.copy_in(official))
+    site = _official_server(root)
+    config = root.read_json(f"{PREFIX}/config/config.json")
+    files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in KEPT}
+    old_uid = root.run("id", "-u", "mattermost").stdout.strip()
+    # Upstream's prerm and postrm call systemctl, which a root without systemd running fails.
+    root.wrap("systemctl", lambda real: "#!/bin/sh\nexit 0\n")
+    _apt(root, "remove", "mattermost")
+    root.unwrap("systemctl")
+    # Upstream's postrm remove deleted its user; its uid now belongs to nobody, and another
+    # system user takes it before this package creates its own.
+    assert root.run("id", "mattermost", check=False).returncode != 0
+    assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
+    assert not root.exists(f"{PREFIX}/bin/mattermost")
+    root.run("useradd", "--system", "--uid", old_uid, "--no-create-home", "squatter")
+    # The sample's database stands for a PostgreSQL server, which the server reaches whatever
+    # its uid: its directory must not tie it to the deleted user's.
+    root.run("chmod", "-R", "a+rwX", DB_DIR)
+
+    deb = root.copy_in(packages.deb(OURS))
+    # No binary is left to tell the version the database was migrated by: refused, changing
+    # nothing but the owner of the leftover files, until the administrator vouches for the jump.
+    refused = root.run("dpkg", "-i", deb, check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert (
+        "refusing to upgrade to 10.11.1: cannot read the installed version ('unknown' from "
+        "/opt/mattermost/config, which a removed server left without its binary; to start afresh "
+        "instead, move /opt/mattermost aside), so the upgrade path cannot be checked. If you know "
+        "it is supported, set MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1"
+    ) in output, output
+    assert root.read_json(f"{PREFIX}/config/config.json") == config
+    assert not root.exists("/etc/mattermost/config")
+    assert not has_pending(root)
+    root.run("dpkg", "--purge", "mattermost")
+
+    result = root.run("env", "MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1", "dpkg", "-i", deb)
+
+    output = result.stdout + result.stderr
+    assert "adopting the configuration and data a removed Mattermost left in /opt/mattermost" in output
+    assert "upgrading to 10.11.1 anyway (MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1)" in output
+    assert _installed(root) == f"{OURS}-1"
+    assert root.run("id", "-u", "mattermost").stdout.strip() != old_uid
+    assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost/config"
+    assert root.read_json("/etc/mattermost/config/config.json") == config
+    assert root.stat("/etc/mattermost/config/config.json").owner == "mattermost"
+    for d in KEPT:
+        kept = {p: h for p, h in files[d].items() if is_admins(p) or d == "logs"}
+        assert kept and kept.items() <= tree_digest(root, f"{PREFIX}/{d}").items(), d
+        assert root.stat(f"{PREFIX}/{d}").owner == "mattermost", d
+    leftover = root.sh(f"find {PREFIX} /etc/mattermost -user squatter").stdout
+    assert not leftover, leftover
+    assert not has_pending(root)
+    with site.serve() as url:
+        assert site.ping_version(url) == OURS
+    assert site.schema() == schema(OURS)

@@ -562,7 +562,7 @@ CONDITION_SAFE = {
     # predicates
     "mm_version_key", "mm_version_valid", "mm_version_lt", "mm_env_assignment", "mm_config_in_database",
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
-    "mm_handmade_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
+    "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     "mm_root_path", "mm_he_present",

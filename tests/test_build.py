@@ -123,6 +123,7 @@ def test_deb_metadata(packages: PackageFactory) -> None:
     assert sh("dpkg-deb", "--info", deb, "conffiles").split() == [
         "/etc/mattermost/mattermost.env",
         "/etc/mattermost/package.conf",
+        "/etc/apt/preferences.d/mattermost",
     ]
 
 

@@ -68,3 +68,25 @@ def test_the_binary_runs_and_its_symbol_table_names_its_build(
         [*RUNNER[arch], tmp_path / "link", "version"], check=True, capture_output=True, text=True, cwd="/"
     ).stdout
     assert f"Build Number: {version}\n" in said and f"Build Enterprise Ready: {ready}\n" in said
+
+
+def test_without_proc_it_runs_by_the_path_it_was_given(tmp_path: Path) -> None:
+    """In a chroot without its API file systems (as a booted root's directory is, seen from the
+    host), /proc/self/exe cannot be read: the path it was run by serves instead."""
+    harness.require("unshare", "mount")
+    binary = _binary(tmp_path, "10.11.1", Edition.ENTERPRISE, Arch.AMD64)
+    said = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--fork",
+            "sh",
+            "-c",
+            'mount -t tmpfs none /proc && exec "$0" version',
+            binary,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "Build Number: 10.11.1\n" in said

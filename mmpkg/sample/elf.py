@@ -31,8 +31,9 @@ MACHINE = {Arch.AMD64: EM_X86_64, Arch.ARM64: EM_AARCH64}
 ENTRY_SYMBOL = {Arch.AMD64: "_rt0_amd64_linux", Arch.ARM64: "_rt0_arm64_linux"}
 
 # readlink("/proc/self/exe") into a buffer on the stack; the argc slot in front of argv becomes
-# python's argv[0] and argv[0] this file's real path; execve("/usr/bin/python3", that, envp);
-# exit(127) if either call fails. Assembled with `as` (x86-64) and `aarch64-linux-gnu-as`
+# python's argv[0] and argv[0] this file's real path (or, without /proc, the path it was run
+# by, as in a chroot without its API file systems); execve("/usr/bin/python3", that, envp);
+# exit(127) if that fails. Assembled with `as` (x86-64) and `aarch64-linux-gnu-as`
 # from the source beside each, .text only; tests/test_sample_elf.py assembles them again.
 STUB_SOURCE = {
     Arch.AMD64: """\
@@ -48,9 +49,10 @@ _start:
     mov    $4095, %edx
     syscall
     test   %rax, %rax
-    js     fail
+    js     keep
     movb   $0, (%rsp,%rax)
     mov    %rsp, 8(%rbx)
+keep:
     lea    python(%rip), %rdi
     mov    %rdi, (%rbx)
     mov    %rbx, %rsi
@@ -78,10 +80,11 @@ _start:
     mov  x3, #4095
     mov  x8, #78
     svc  #0
-    tbnz x0, #63, fail
+    tbnz x0, #63, keep
     mov  x9, sp
     strb wzr, [x9, x0]
     str  x9, [x19, #8]
+keep:
     adr  x0, python
     str  x0, [x19]
     mov  x1, x19
@@ -99,12 +102,12 @@ python: .asciz "/usr/bin/python3"
 STUB = {
     Arch.AMD64: bytes.fromhex(
         "4889e3488b0b4c8d64cb104881ec00100000b859000000488d3d3a0000004889e6baff0f00000f05"
-        "4885c0781fc604040048896308488d3d2b00000048893b4889de4c89e2b83b0000000f05bf7f0000"
+        "4885c07808c604040048896308488d3d2b00000048893b4889de4c89e2b83b0000000f05bf7f0000"
         "00b83c0000000f052f70726f632f73656c662f657865002f7573722f62696e2f707974686f6e3300"
     ),
     Arch.ARM64: bytes.fromhex(
         "f3030091610240f9740e018b94420091ff0740d1600c809241020010e2030091e3ff81d2c80980d2"
-        "010000d44001f8b7e90300913f692038690600f980010070600200f9e10313aae20314aaa81b80d2"
+        "010000d48000f8b7e90300913f692038690600f980010070600200f9e10313aae20314aaa81b80d2"
         "010000d4e00f80d2a80b80d2010000d42f70726f632f73656c662f657865002f7573722f62696e2f"
         "707974686f6e3300"
     ),

@@ -19,6 +19,31 @@ _V = MattermostVersion.parse
 _NOTES = "https://docs.mattermost.com/administration-guide/upgrade/important-upgrade-notes.html"
 _POLICY = "https://docs.mattermost.com/product-overview/release-policy.html"
 _PREPARE = "https://docs.mattermost.com/administration-guide/upgrade/prepare-to-upgrade-mattermost.html"
+_RELEASES = "https://docs.mattermost.com/product-overview/mattermost-server-releases.html"
+_LEGACY = "https://docs.mattermost.com/product-overview/unsupported-legacy-releases.html"
+_ARCHIVE = "https://docs.mattermost.com/product-overview/version-archive.html"
+
+# Upstream's Extended Support Release lines (major.minor), oldest first, and where each is listed
+# as one (the version archive marks every ESR release "Extended Support Release (ESR)"). Upstream
+# names a new ESR about every nine months: add it here when it is announced. The channel rules
+# (mmpkg/channels.py) read the same lines.
+ESR_LINES: tuple[tuple[str, str], ...] = (
+    ("4.10", _ARCHIVE),
+    ("5.9", _ARCHIVE),
+    ("5.19", _ARCHIVE),
+    ("5.25", _ARCHIVE),
+    ("5.31", _ARCHIVE),
+    ("5.37", _LEGACY),
+    ("6.3", _LEGACY),
+    ("7.1", _POLICY),
+    ("7.8", _LEGACY),
+    ("8.1", _POLICY),
+    ("9.5", _POLICY),
+    ("9.11", _POLICY),
+    ("10.5", _RELEASES),
+    ("10.11", _RELEASES),
+    ("11.7", _RELEASES),
+)
 
 
 @dataclass(frozen=True)

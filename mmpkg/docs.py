@@ -71,6 +71,11 @@ def upgrade_path() -> str:
             f"| {jump.old_from} to below {jump.old_below} | {jump.new_from} to below {jump.new_below} "
             f"| {jump.advice} | {jump.source} |"
         )
+    lines = ", ".join(f"{line.major}.{line.minor}" for line in TABLE.esr.lines)
+    rows.append(
+        f"| any version | past {TABLE.esr.may_pass + 1} or more ESR lines it has not reached ({lines}) "
+        f"| upgrade to the first of them (ESR) first | {TABLE.esr.source} |"
+    )
     rows.append(
         f"| a MySQL database | {TABLE.mysql_end} or later | migrate the database to PostgreSQL first "
         f"| {TABLE.mysql_end_source} |"

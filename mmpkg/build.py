@@ -23,6 +23,7 @@ from mmpkg.run import ToolGroup, require
 from mmpkg.settings import SettingError, check_against, check_not_secret
 from mmpkg.spec import Layout, PackageSpec, build_spec
 from mmpkg.staging import stage_common
+from mmpkg.start_refusals import TABLE as START_REFUSALS
 from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
 log = logging.getLogger("mmpkg")
@@ -114,7 +115,9 @@ def _refuse_secrets(options: BuildOptions, layout: Layout) -> None:
 
 
 def _check_settings(options: BuildOptions, release: Release) -> None:
-    """Names and JSON types as the release's own config.json has them."""
+    """Names and JSON types as the release's own config.json has them, and no value the release
+    refuses to start with (mmpkg/start_refusals.py): the package would re-apply it on every
+    upgrade, and its own guard would refuse every upgrade to it."""
     defaults = json.loads(release.config)
     for key, value in options.settings:
         try:
@@ -123,6 +126,16 @@ def _check_settings(options: BuildOptions, release: Release) -> None:
             raise UsageError(f"{options.source(key)} {exc}") from exc
         if note:
             log.warning("%s", note)
+    overrides = options.overrides()
+    for row in START_REFUSALS.settings_for(release.version):
+        section = overrides.get(row.section)
+        value = section.get(row.key) if isinstance(section, dict) else None
+        if row.refuses(release.version, value):
+            where = options.source(row.name if row.name in dict(options.settings) else row.section)
+            raise UsageError(
+                f"{where} {row.name}: Mattermost {release.version} will not start with {json.dumps(value)} "
+                f'(upstream: "{row.upstream}"); set it to {row.accepted}, or leave it out'
+            )
 
 
 def _out_of_space(exc: CommandError, work: Path, release: Release) -> bool:

@@ -3,7 +3,7 @@
 A rules file (`mmpkg sync --channel-rules FILE`) is TOML; each channel names the releases it
 takes, and a release goes to every channel that takes it:
 
-    esr-lines = ["10.5", "10.11"]   # optional: replaces the known ESR lines below
+    esr-lines = ["10.5", "10.11"]   # optional: replaces the known ESR lines
     [channels]
     stable = "final"                # every final release
     esr = "esr"                     # final releases of the ESR lines
@@ -18,24 +18,10 @@ from pathlib import Path
 
 from mmpkg.errors import UsageError
 from mmpkg.repo.packages import CHANNEL
+
+# Upstream's ESR lines, with their sources, are the upgrade path's (which plans through them).
+from mmpkg.upgrade_path import ESR_LINES
 from mmpkg.versions import MattermostVersion
-
-_POLICY = "https://docs.mattermost.com/product-overview/release-policy.html"
-_RELEASES = "https://docs.mattermost.com/product-overview/mattermost-server-releases.html"
-_LEGACY = "https://docs.mattermost.com/product-overview/unsupported-legacy-releases.html"
-
-# Upstream's Extended Support Release lines (major.minor) and where each is listed as one.
-# Upstream names a new ESR about every nine months: add it here when it is announced.
-ESR_LINES: tuple[tuple[str, str], ...] = (
-    ("5.37", _LEGACY),
-    ("6.3", _LEGACY),
-    ("7.8", _LEGACY),
-    ("8.1", _POLICY),
-    ("9.5", _POLICY),
-    ("9.11", _POLICY),
-    ("10.5", _RELEASES),
-    ("10.11", _RELEASES),
-)
 
 KINDS = ("final", "esr", "rc")
 DEFAULT_CHANNELS: dict[str, str] = {"stable": "final", "esr": "esr", "rc": "rc"}

@@ -1,5 +1,6 @@
 """The README's generated parts: the command line (from the option table, through the parsers that
-use it), the exit codes (from the error classes) and upstream's upgrade path (from its table).
+use it), the exit codes (from the error classes), upstream's upgrade path and what a release
+refuses at start (from their tables).
 `make readme` rewrites them in place; tests/test_docs.py fails when the README and the code
 disagree.
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.options import OPTIONS, Kind
+from mmpkg.start_refusals import TABLE as START_REFUSALS
 from mmpkg.upgrade_path import TABLE
 
 # Narrow enough for a README read on GitHub or in a terminal.
@@ -71,6 +73,11 @@ def upgrade_path() -> str:
             f"| {jump.old_from} to below {jump.old_below} | {jump.new_from} to below {jump.new_below} "
             f"| {jump.advice} | {jump.source} |"
         )
+    lines = ", ".join(f"{line.major}.{line.minor}" for line in TABLE.esr.lines)
+    rows.append(
+        f"| any version | past {TABLE.esr.may_pass + 1} or more ESR lines it has not reached ({lines}) "
+        f"| upgrade to the first of them (ESR) first | {TABLE.esr.source} |"
+    )
     rows.append(
         f"| a MySQL database | {TABLE.mysql_end} or later | migrate the database to PostgreSQL first "
         f"| {TABLE.mysql_end_source} |"
@@ -78,10 +85,22 @@ def upgrade_path() -> str:
     return "\n".join(rows) + "\n"
 
 
+def start_refusals() -> str:
+    """What a release refuses at start, from the one table the guard is rendered from."""
+    rows = ["| from | the server will not start with | upstream's source |", "|---|---|---|"]
+    for pg in START_REFUSALS.postgres:
+        rows.append(f"| {pg.since} | PostgreSQL older than {pg.major} | {pg.source} |")
+    for setting in START_REFUSALS.settings:
+        refused = "true" if setting.value else "false"
+        rows.append(f"| {setting.since} | `{setting.name}={refused}` | {setting.source} |")
+    return "\n".join(rows) + "\n"
+
+
 PARTS: dict[str, Callable[[], str]] = {
     "command-line": command_line,
     "exit-codes": exit_codes,
     "upgrade-path": upgrade_path,
+    "start-refusals": start_refusals,
 }
 
 

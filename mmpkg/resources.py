@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from mmpkg import upgrade_path
+from mmpkg import start_refusals, upgrade_path
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -89,6 +89,7 @@ def environment() -> jinja2.Environment:
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
     # Every template that carries the lifecycle library renders the guard from the one table.
     env.globals["upgrade_path"] = upgrade_path.TABLE
+    env.globals["start_refusals"] = start_refusals.TABLE
     return env
 
 

@@ -1,5 +1,6 @@
-"""`mattermost-pkg upgrade`: a chain of upgrades through upstream's required stops, planned on
-the server from what its apt repository offers, each stop a real `apt-get install`."""
+"""`mattermost-pkg upgrade`: a chain of upgrades along upstream's tested path (every ESR on the
+way), planned on the server from what its apt repository offers, each stop a real
+`apt-get install`."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from test_lifecycle import schema
 from test_repo import KEY, _serve, gnupghome
 
 from mmpkg.repo import Repository
-from mmpkg.upgrade_path import plan, refusal
+from mmpkg.upgrade_path import plan, step_advice
 from mmpkg.versions import MattermostVersion
 
 __all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
 
 V = MattermostVersion.parse
-# Five releases, four upgrades: through both ESR stops to 10.11, then on to 11.
-CHAIN = ("5.35.0", "5.37.10", "7.1.8", "10.11.18", "11.8.0")
+# Five releases, four upgrades: through three ESRs (5.37, 6.3, 7.1), then on to 7.2. The first
+# two stops predate `db migrate` (6.5); 7.1.8 is the first that runs it.
+CHAIN = ("5.35.0", "5.37.10", "6.3.10", "7.1.8", "7.2.0")
 
 
 def _published(
@@ -59,14 +61,14 @@ def test_a_five_release_chain_from_the_repository(
 
         dry = root.run("mattermost-pkg", "upgrade", "--dry-run")
         stops = [str(v) for v in plan(V(CHAIN[0]), V(CHAIN[-1]), map(V, CHAIN))]
-        assert stops == ["5.37.10", "7.1.8", CHAIN[-1]]  # both ESR stops; 10.11 is not one
+        assert stops == list(CHAIN[1:])  # every ESR on the way
         assert dry.stdout == f"mattermost: upgrade plan: {' -> '.join([CHAIN[0], *stops])}\n"
         assert pm.installed() == f"{CHAIN[0]}-1"
 
-        # Through both ESRs to a chosen version, then on to the newest: five releases.
-        to = root.run("mattermost-pkg", "upgrade", "--to", "10.11.18")
-        assert "mattermost: upgrade plan: 5.35.0 -> 5.37.10 -> 7.1.8 -> 10.11.18\n" in to.stdout
-        assert pm.installed() == "10.11.18-1"
+        # Through the ESRs to a chosen version, then on to the newest: five releases.
+        to = root.run("mattermost-pkg", "upgrade", "--to", "7.1.8")
+        assert "mattermost: upgrade plan: 5.35.0 -> 5.37.10 -> 6.3.10 -> 7.1.8\n" in to.stdout
+        assert pm.installed() == "7.1.8-1"
         done = root.run("mattermost-pkg", "upgrade")
         assert pm.installed() == f"{CHAIN[-1]}-1"
         assert done.stdout.splitlines()[-1] == f"mattermost: mattermost is at {CHAIN[-1]}"
@@ -94,11 +96,11 @@ def test_a_chain_missing_a_stop_is_refused_before_anything_changes(
         before = site.state()
         proc = root.run("mattermost-pkg", "upgrade", check=False)
     assert proc.returncode == 1
-    why = refusal(V("5.37.10"), V(CHAIN[-1]))
-    assert why is not None
+    why = step_advice(V("6.3.10"), V(CHAIN[-1]))
+    assert why == "upgrade to 7.1 (ESR) first"
     assert proc.stderr == (
-        f"mattermost: error: no upgrade path from 5.37.10 to {CHAIN[-1]} among the versions the "
-        f"repositories offer: {why.split(': ', 1)[1]}. Publish the missing release in the repository, then try again\n"
+        f"mattermost: error: no upgrade path from 6.3.10 to {CHAIN[-1]} among the versions the "
+        f"repositories offer: {why}. Publish the missing release in the repository, then try again\n"
     )
     assert pm.installed() == f"{CHAIN[0]}-1"
     assert_nothing_lost(before, site.state())
@@ -112,7 +114,7 @@ def test_a_chain_stops_at_the_first_failing_stop(
     mattermost-pkg's one line; once the cause is gone the package finishes, and the chain goes on."""
     pm, site = client
     root = pm.root
-    chain = CHAIN[:4]  # the first stop that migrates (6.5 and later do) is 7.1.8
+    chain = CHAIN  # the first stop that migrates (6.5 and later do) is 7.1.8
     repo = _published(tmp_path, gnupghome, packages, chain, pm.fmt)
     with _serve(repo.path) as url:
         pm.install_from(repo, url, chain[0])
@@ -122,16 +124,16 @@ def test_a_chain_stops_at_the_first_failing_stop(
         assert proc.returncode != 0
         ours = [line for line in proc.stderr.splitlines() if "mattermost-pkg upgrade" in line]
         assert ours == [
-            f"mattermost: error: the upgrade to {chain[2]} failed (the package's messages above say why "
-            f"and what to do); mattermost is at {chain[2]}-1. Fix that, then run "
-            f"'mattermost-pkg upgrade --to {chain[3]}' again to go on"
+            f"mattermost: error: the upgrade to {chain[3]} failed (the package's messages above say why "
+            f"and what to do); mattermost is at {chain[3]}-1. Fix that, then run "
+            f"'mattermost-pkg upgrade --to {chain[4]}' again to go on"
         ], proc.stderr
         assert "simulated failure" in proc.stdout + proc.stderr
         # Nothing went past the failing stop, and its migration took nothing with it.
-        assert pm.installed() == f"{chain[2]}-1"
-        assert site.schema() < schema(chain[2])
+        assert pm.installed() == f"{chain[3]}-1"
+        assert site.schema() < schema(chain[3])
         site.set_env(MMPKG_SAMPLE_MIGRATION_FAIL="0")
         pm.finish()
-        assert site.schema() == schema(chain[2])
+        assert site.schema() == schema(chain[3])
         root.run("mattermost-pkg", "upgrade")
-        assert pm.installed() == f"{chain[3]}-1"
+        assert pm.installed() == f"{chain[4]}-1"

@@ -458,8 +458,8 @@ def test_rollback_refuses_a_snapshot_that_holds_a_link(upgraded: Upgraded) -> No
 
 
 def test_upgrade_chain(packages: PackageFactory, gnupghome: Path, tmp_path: Path, root: harness.Root) -> None:
-    """mattermost-pkg upgrade through a required stop, from a served repository, with apt."""
-    chain = ("5.37.10", "7.1.8", "10.5.2")
+    """mattermost-pkg upgrade through an ESR stop, from a served repository, with apt."""
+    chain = ("5.37.10", "6.3.10", "7.1.8")
     pm, site = RepoClient(root, "deb"), Site(root)
     make_vault(root)
     repo = _published(tmp_path, gnupghome, packages, chain, "deb")

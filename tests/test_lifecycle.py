@@ -11,6 +11,7 @@ configuration, 8 downgrade and MySQL, 10 adoption, 11 interrupted upgrade, 12 sw
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 
 import harness
 import pytest
-from packages import Built, PackageFactory
+from packages import MAINTAINER, Built, PackageFactory
 from pgserver import PgDatabase, PgServer
 from scenario import (
     BACKUPS,
@@ -39,7 +40,16 @@ from scenario import (
     free_port,
 )
 
+from mmpkg.build import build
+from mmpkg.options import BuildOptions, PackageFormat
 from mmpkg.release import Edition
+from mmpkg.resources import environment
+from mmpkg.start_refusals import TABLE as START_REFUSALS
+from mmpkg.start_refusals import MinimumPostgres
+from mmpkg.versions import MattermostVersion
+
+V = MattermostVersion.parse
+ARCHIVED = next(row for row in START_REFUSALS.settings if row.key == "ExperimentalViewArchivedChannels")
 
 pytestmark = pytest.mark.install
 
@@ -578,6 +588,83 @@ def test_mysql_refuses_upgrade_to_v11(pm: Manager, where: str) -> None:
         unset_env(pm.root, "MM_SQLSETTINGS_DRIVERNAME", "MM_CONFIG")
     pm.install(pm.build("11.0.0")).ok()
     assert pm.version() == "11.0.0"
+
+
+# ---- what the new release refuses at start: refused before the server stops ----------------------
+
+
+def test_a_setting_the_new_release_refuses_is_refused_before_anything_changes(pm: Manager) -> None:
+    """11.0 will not start with ExperimentalViewArchivedChannels=false. Without the guard the
+    upgrade would stop the server, unpack 11.0 and fail in `db migrate`, which the sample server
+    refuses as upstream's does."""
+    pm.install(pm.build("10.11.1")).ok()
+    site = Site(pm.root)
+    site.create_database()
+    site.edit_config("TeamSettings", "ExperimentalViewArchivedChannels", False)
+    config_bytes = pm.root.path(CONFIG).read_bytes()
+
+    error = pm.install(pm.build("11.0.0")).refused()
+
+    assert error == (
+        "mattermost: error: Mattermost 11.0.0 will not start with TeamSettings.ExperimentalViewArchivedChannels=false, "
+        f'set by {CONFIG} (upstream: "{ARCHIVED.upstream}"): set it to true there, or remove it, then try again; '
+        "nothing was changed"
+    )
+    assert pm.version() == "10.11.1" and binary_version(pm.root) == "10.11.1"
+    assert pm.root.path(CONFIG).read_bytes() == config_bytes
+    assert not has_pending(pm.root) and snapshots(pm.root) == []
+    # An override of the administrator's wins over config.json: the upgrade goes through, and the
+    # new server starts on what it merged.
+    site.add_override("60-archived.json", {"TeamSettings": {"ExperimentalViewArchivedChannels": True}})
+    pm.install(pm.build("11.0.0")).ok()
+    assert pm.root.read_json(CONFIG)["TeamSettings"]["ExperimentalViewArchivedChannels"] is True
+    with site.serve() as url:
+        assert site.ping_version(url) == "11.0.0"
+
+
+def test_the_database_servers_postgresql_is_asked_before_anything_changes(
+    pm: Manager, postgres: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The guard asks the real PostgreSQL 15, as the service user, through the server's
+    DataSource, when the new release wants a newer one than the installed. Every release is
+    content with 15, the only PostgreSQL here: the refusal is shown with 11.0.0 built from a
+    table that wants 16 of it (the sample server, upstream's stand-in, still takes 15)."""
+    db = postgres.new_database()
+    pm.install(pm.build("10.11.1")).ok()
+    site = Site(pm.root)
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
+    with site.serve():
+        pass
+    wants_16 = dataclasses.replace(
+        START_REFUSALS,
+        postgres=(
+            *START_REFUSALS.postgres,
+            MinimumPostgres(V("11.0.0"), 160000, "no release yet: the test's"),
+        ),
+    )
+    monkeypatch.setitem(environment().globals, "start_refusals", wants_16)
+    built = build(
+        pm.packages.tarball("11.0.0"), BuildOptions(maintainer=MAINTAINER, out=tmp_path / "wants-16")
+    )
+    monkeypatch.undo()
+    by_format = {p.id.format: p.path for p in built}
+
+    error = pm.install(Built(deb=by_format[PackageFormat.DEB], rpm=by_format[PackageFormat.RPM])).refused()
+
+    real = int(db.query("SHOW server_version_num")[0])
+    assert error == (
+        f"mattermost: error: refusing to upgrade to 11.0.0: the database server at 127.0.0.1:{postgres.port} runs "
+        f"PostgreSQL {real // 10000}.{real % 10000}, and Mattermost 11.0.0 will not start on PostgreSQL older than 16 "
+        '(upstream: "minimum Postgres version requirements not met"). Upgrade PostgreSQL first, then try again; '
+        "nothing was changed"
+    )
+    assert db.password not in error
+    assert pm.version() == "10.11.1" and not has_pending(pm.root) and snapshots(pm.root) == []
+    assert int(db.query("SELECT max(version) FROM db_migrations")[0]) == schema("10.11.1")
+    # The real 11.0.0 wants 14: asked the same way, the server passes, without a word.
+    result = pm.install(pm.build("11.0.0")).ok()
+    assert not ERROR_LINE.findall(result.output) and not WARNING_LINE.findall(result.output), result.output
+    assert int(db.query("SELECT max(version) FROM db_migrations")[0]) == schema("11.0.0")
 
 
 UNSUPPORTED = [

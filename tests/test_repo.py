@@ -351,8 +351,8 @@ def test_dnf_refuses_a_tampered_repomd(
 
 # ---- retention: the newest versions and the upgrade path's stops stay ----
 
-# Two ESR stops (5.37, 7.1) between the oldest and the newest; the others are plain versions.
-HISTORY = ("5.35.0", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "7.3.0")
+# Three ESR stops (5.37, 6.3, 7.1) between the oldest and the newest; the others are plain versions.
+HISTORY = ("5.35.0", "5.37.10", "6.0.0", "6.3.10", "7.0.0", "7.1.8", "7.2.0", "7.3.0")
 
 
 @pytest.fixture
@@ -373,11 +373,11 @@ def test_add_prunes_all_but_the_newest_and_the_upgrade_stops(retained: tuple[Rep
     assert sorted(e.version for e in result.pruned) == ["5.35.0-1", "6.0.0-1", "7.0.0-1"]
     # What retention drops at once is not published at all.
     servers = [e.version for e in result.added if e.name == "mattermost"]
-    assert sorted(servers) == ["5.37.10-1", "7.1.8-1", "7.2.0-1", "7.3.0-1"]
+    assert sorted(servers) == ["5.37.10-1", "6.3.10-1", "7.1.8-1", "7.2.0-1", "7.3.0-1"]
     for e in result.pruned:
         assert not (repo.path / e.path).exists()
     listed = [e.version for e in repo.list("stable") if e.name == "mattermost"]
-    assert listed == ["7.3.0-1", "7.2.0-1", "7.1.8-1", "5.37.10-1"]
+    assert listed == ["7.3.0-1", "7.2.0-1", "7.1.8-1", "6.3.10-1", "5.37.10-1"]
     assert sorted(_indexed_versions(repo)) == sorted(listed)
     assert repo.check() == []
 

@@ -149,7 +149,9 @@ GUARD = [
     ("10.5.2", {}, None),
     ("10.5.1", {}, None),
     ("9.11.0", {}, None),
-    ("7.1.0", {}, None),
+    ("9.5.0", {}, None),  # across 9.11: supported, not tested
+    ("8.1.0", {}, "upgrade to 9.5 (ESR) first"),  # across 9.5 and 9.11
+    ("7.1.0", {}, "upgrade to 7.8 (ESR) first"),
     ("10.11.1", {}, "refusing to downgrade"),
     ("10.11.1", {"MMPKG_ALLOW_DOWNGRADE": "1"}, None),
     ("7.0.0", {}, "upgrade to 7.1 (ESR) first"),
@@ -560,7 +562,7 @@ def test_failed_db_ping_is_unreachable_only_when_nothing_answers(sh: ShellRunner
 EXCLUDED = ("SC2250",)
 CONDITION_SAFE = {
     # predicates
-    "mm_version_key", "mm_version_valid", "mm_version_lt", "mm_env_assignment", "mm_config_in_database",
+    "mm_version_key", "mm_version_parts", "mm_version_valid", "mm_version_lt", "mm_env_assignment", "mm_config_in_database",
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
     "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",

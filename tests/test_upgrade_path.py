@@ -11,7 +11,7 @@ from test_shell import SHELLS, run_sh
 from mmpkg.errors import RepoError, UpgradePathError
 from mmpkg.repo.packages import Entry
 from mmpkg.repo.retention import to_prune, upstream_version
-from mmpkg.upgrade_path import TABLE, plan, refusal
+from mmpkg.upgrade_path import ESR_LINES, TABLE, plan, refusal, step_advice
 from mmpkg.versions import MattermostVersion
 
 V = MattermostVersion.parse
@@ -25,18 +25,31 @@ V = MattermostVersion.parse
     [
         ("5.36.0", "6.0.0", "upgrade to 5.37 (ESR) first"),
         ("5.31.0", "7.1.0", "upgrade to 5.37 (ESR) first"),
+        # 5.x to 7.x needs the last 5.37 release, not any.
+        ("5.37.0", "7.1.8", "upgrade to 5.37.10 (ESR) first"),
+        ("5.37.9", "7.0.0", "upgrade to 5.37.10 (ESR) first"),
         ("5.37.10", "7.2.0", "upgrade to 7.1 (ESR) first"),
         ("7.0.0", "10.5.2", "upgrade to 7.1 (ESR) first"),
         ("7.1.0-rc1", "7.2.0", "upgrade to 7.1 (ESR) first"),
         ("10.11.17", "11.7.2", "choose 11.7.3 or later"),
         ("10.11.20", "11.0.0", "choose 11.7.3 or later"),
+        # Past two ESRs or more: not supported.
+        ("7.1.0", "10.11.17", "upgrade to 7.8 (ESR) first"),
+        ("8.1.0", "10.5.0", "upgrade to 9.5 (ESR) first"),
+        ("9.11.0", "11.0.0", "upgrade to 10.5 (ESR) first"),
+        ("10.6.0", "11.8.0", "upgrade to 10.11 (ESR) first"),
+        ("10.5.0-rc1", "10.12.0", "upgrade to 10.5 (ESR) first"),
         ("5.36.0", "5.37.10", None),
-        ("5.37.0", "7.1.8", None),
-        ("7.1.0", "10.11.17", None),
+        ("5.37.10", "7.1.8", None),  # across 6.3: "upgrade to 5.37.10 first" for 7.x
+        ("8.1.0", "9.11.0", None),  # across one ESR: supported, not tested
+        ("10.6.0", "11.7.9", None),
+        ("10.5.0", "10.12.0", None),
+        ("10.5.2", "10.11.1", None),
         ("10.11.16", "11.0.0", None),
         ("10.11.17", "11.7.3", None),
         ("10.11.17", "10.11.20", None),
         ("10.12.0", "11.0.0", None),
+        ("11.7.9", "12.0.0", None),  # past the newest ESR upstream has named
     ],
 )
 def test_refusal(old: str, new: str, because: str | None) -> None:
@@ -49,53 +62,88 @@ def test_refusal(old: str, new: str, because: str | None) -> None:
 
 
 def test_every_row_names_its_source() -> None:
-    assert TABLE.rules and all(r.source.startswith("https://docs.mattermost.com/") for r in TABLE.rules)
-    assert TABLE.mysql_end_source.startswith("https://docs.mattermost.com/")
+    sources = [r.source for r in TABLE.rules] + [TABLE.esr.source, TABLE.mysql_end_source]
+    sources += [source for _, source in ESR_LINES]
+    assert TABLE.rules and all(s.startswith("https://docs.mattermost.com/") for s in sources)
+
+
+def test_the_esr_rule_reads_upstreams_esr_lines() -> None:
+    """One list of ESR lines: the channel rules, the ESR rule and the ESR stops all read it."""
+    lines = [(line.major, line.minor) for line in TABLE.esr.lines]
+    assert lines == sorted(lines) and len(lines) == len(ESR_LINES)
+    assert [f"{x}.{y}" for x, y in lines] == [line for line, _ in ESR_LINES]
+    assert {(stop.stop.major, stop.stop.minor) for stop in TABLE.required_stops if stop.kind == "ESR"} <= set(
+        lines
+    )
+    assert TABLE.esr.may_pass == 1  # "across multiple ESR versions (major to major+2)" and no further
 
 
 AVAILABLE = [
-    V(v) for v in ("5.35.0", "5.37.9", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "7.3.0", "10.5.2")
-]
+    V(v)
+    for v in (
+        "5.35.0", "5.37.9", "5.37.10", "6.0.0", "6.3.10", "7.0.0", "7.1.8", "7.2.0", "7.8.15", "8.1.13",
+        "9.5.14", "9.11.18", "10.5.2", "10.11.1",
+    )
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("installed", "target", "steps"),
     [
-        ("5.35.0", "10.5.2", ["5.37.10", "7.1.8", "10.5.2"]),
-        ("5.37.9", "10.5.2", ["7.1.8", "10.5.2"]),
-        ("6.0.0", "7.3.0", ["7.1.8", "7.3.0"]),
-        ("7.1.8", "10.5.2", ["10.5.2"]),
+        # Through every ESR on the way: the tested path.
+        (
+            "5.35.0",
+            "10.5.2",
+            ["5.37.10", "6.3.10", "7.1.8", "7.8.15", "8.1.13", "9.5.14", "9.11.18", "10.5.2"],
+        ),
+        ("5.37.9", "7.1.8", ["6.3.10", "7.1.8"]),
+        ("6.0.0", "7.2.0", ["6.3.10", "7.1.8", "7.2.0"]),
+        ("7.1.8", "9.11.18", ["7.8.15", "8.1.13", "9.5.14", "9.11.18"]),
         ("5.35.0", "6.0.0", ["5.37.10", "6.0.0"]),
+        ("5.37.9", "6.0.0", ["6.0.0"]),
         # The target need not be among the available versions.
-        ("7.2.0", "10.11.1", ["10.11.1"]),
+        ("10.5.2", "11.0.0", ["10.11.1", "11.0.0"]),
+        ("10.11.1", "11.7.9", ["11.7.9"]),
         ("10.5.2", "10.5.2", []),
     ],
 )
-def test_plan_takes_the_newest_allowed_stop(installed: str, target: str, steps: list[str]) -> None:
+def test_plan_takes_the_newest_tested_stop(installed: str, target: str, steps: list[str]) -> None:
     path = plan(V(installed), V(target), AVAILABLE)
     assert [str(v) for v in path] == steps
     for old, new in zip([V(installed), *path], path, strict=False):
         assert refusal(old, new) is None
+        assert step_advice(old, new) is None and not TABLE.esr.passed(old, new)
+
+
+def test_plan_stops_at_an_esr_the_guard_would_let_it_pass() -> None:
+    """Across one ESR the guard allows (supported, not tested); a plan stops there all the same."""
+    assert refusal(V("10.5.2"), V("11.0.0")) is None
+    assert step_advice(V("10.5.2"), V("11.0.0")) == "upgrade to 10.11 (ESR) first"
+    with pytest.raises(UpgradePathError, match=r"it needs a 10\.11 release \(ESR\)"):
+        plan(V("10.5.2"), V("11.0.0"), [V("10.6.0"), V("11.0.0")])
 
 
 def test_plan_avoids_a_forbidden_jump() -> None:
     available = [V(v) for v in ("11.0.0", "11.7.2", "11.7.3", "11.8.0")]
-    assert plan(V("10.11.17"), V("11.8.0"), available) == [V("11.8.0")]
+    assert plan(V("10.11.17"), V("11.8.0"), available) == [V("11.7.3"), V("11.8.0")]
     with pytest.raises(UpgradePathError, match=r"11\.7\.3 or later instead of 11\.7\.2"):
         plan(V("10.11.17"), V("11.7.2"), available)
 
 
 @pytest.mark.parametrize(
-    ("installed", "target", "missing"),
+    ("installed", "target", "without", "missing"),
     [
-        ("5.35.0", "7.3.0", r"a 5\.37 release \(at least 5\.37\.0, below 6\.0\.0\)"),
-        ("6.0.0", "10.5.2", r"a 7\.1 release \(at least 7\.1\.0, below 7\.2\.0\)"),
+        ("5.35.0", "7.2.0", (5, 37), r"a 5\.37 release \(at least 5\.37\.0, below 6\.0\.0\)"),
+        ("6.0.0", "10.5.2", (7, 1), r"a 7\.1 release \(at least 7\.1\.0, below 7\.2\.0\)"),
+        ("7.1.8", "9.11.18", (8, 1), r"from 7\.8\.15 .* it needs a 8\.1 release \(ESR\)"),
     ],
 )
-def test_plan_names_the_missing_stop(installed: str, target: str, missing: str) -> None:
-    without_esrs = [v for v in AVAILABLE if (v.major, v.minor) not in ((5, 37), (7, 1))]
+def test_plan_names_the_missing_stop(
+    installed: str, target: str, without: tuple[int, int], missing: str
+) -> None:
+    available = [v for v in AVAILABLE if (v.major, v.minor) != without]
     with pytest.raises(UpgradePathError, match=missing):
-        plan(V(installed), V(target), without_esrs)
+        plan(V(installed), V(target), available)
 
 
 def test_plan_refuses_a_downgrade() -> None:
@@ -122,6 +170,9 @@ def _grid() -> list[MattermostVersion]:
     bounds = {r.stop for r in TABLE.required_stops} | {r.before for r in TABLE.required_stops}
     for j in TABLE.forbidden_jumps:
         bounds |= {j.old_from, j.old_below, j.new_from, j.new_below}
+    # An ESR line besides: with the rows' bounds (10.12.0, 11.7.3), jumps past none, one and two
+    # ESRs (10.4.99 to 11.0.0 passes 10.5 and 10.11). All of them would make the shell run long.
+    bounds |= {V("10.5.0")}
     return sorted({a for b in bounds for a in _around(b)})
 
 
@@ -139,7 +190,7 @@ def test_the_guard_refuses_exactly_what_the_table_refuses(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == len(pairs)
-    refused = 0
+    refused = by_esr = 0
     for (old, new), line in zip(pairs, lines, strict=True):
         got_old, got_new, rc, message = [*line.split(" ", 3), ""][:4]
         assert (got_old, got_new) == (str(old), str(new))
@@ -148,12 +199,16 @@ def test_the_guard_refuses_exactly_what_the_table_refuses(tmp_path: Path) -> Non
             assert (rc, message) == ("0", ""), line
         else:
             refused += 1
+            by_esr += not any(row.refuses(old, new) for row in TABLE.rules)
             assert (rc, message) == ("1", f"mattermost: error: {why}"), line
-    # The grid reaches both sides of every row.
-    assert 0 < refused < len(pairs)
+    # The grid reaches both sides of every row, and the ESR rule on its own.
+    assert 0 < refused < len(pairs) and by_esr > 0
 
 
-OFFERED = ("5.35.0", "5.37.10", "6.0.0", "7.0.0", "7.1.8", "7.2.0", "10.11.18", "11.0.0", "11.7.3", "11.8.0")
+OFFERED = (
+    "5.35.0", "5.37.10", "6.0.0", "6.3.10", "7.0.0", "7.1.8", "7.2.0", "10.5.2", "10.11.18", "11.0.0",
+    "11.7.3", "11.8.0",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -174,7 +229,7 @@ def test_the_admin_commands_plan_is_the_tables_plan(
     for sub in ("etc", "share", "backups", "logs", "state"):
         (tmp_path / sub).mkdir()
     lines = "\n".join(f"{v} {v}-1" for v in offered)
-    cases = [(a, b) for a in ("5.35.0", "7.0.0", "10.11.18") for b in offered if V(a) < V(b)]
+    cases = [(a, b) for a in ("5.35.0", "7.0.0", "10.5.2") for b in offered if V(a) < V(b)]
     body = f"offered='{lines}'\nset +e\n" + "".join(
         f'plan=$( (set -e; mm_plan {a} {b} "$offered") 2>err); echo "{a} {b} $? $(echo $plan) | $(cat err)"\n'
         for a, b in cases
@@ -193,10 +248,10 @@ def test_the_admin_commands_plan_is_the_tables_plan(
             assert rc == "1", line  # what it printed before failing is not used
             # Both stop at the same version, and say what the table wants from there.
             stuck = str(exc).removeprefix("no upgrade path from ").split()[0]
-            why = refusal(V(stuck), V(b))
+            why = step_advice(V(stuck), V(b))
             assert err == (
                 f"mattermost: error: no upgrade path from {stuck} to {b} among the versions the "
-                f"repositories offer: {why.split(': ', 1)[1] if why else 'none of them is newer'}. "
+                f"repositories offer: {why or 'none of them is newer'}. "
                 "Publish the missing release in the repository, then try again"
             ), line
             continue
@@ -215,7 +270,7 @@ def _entries(*versions: str, fmt: str = "deb", arch: str = "amd64", name: str = 
     return [Entry(name, v, arch, fmt, path(v)) for v in versions]
 
 
-CHANNEL = ("5.35.0-1", "5.37.10-1", "6.0.0-1", "7.0.0-1", "7.1.8-1", "7.2.0-1", "7.3.0-1")
+CHANNEL = ("5.35.0-1", "5.37.10-1", "6.0.0-1", "6.3.10-1", "7.0.0-1", "7.1.8-1", "7.2.0-1", "7.3.0-1")
 
 
 def _versions(entries: list[Entry]) -> list[str]:
@@ -225,6 +280,7 @@ def _versions(entries: list[Entry]) -> list[str]:
 def test_retention_keeps_the_stops_older_installations_need() -> None:
     entries = _entries(*CHANNEL)
     pruned = to_prune(entries, 2)
+    # 5.37.10, 6.3.10 and 7.1.8 stay: the ESRs of the tested path from the versions that go.
     assert _versions(pruned) == ["5.35.0-1", "6.0.0-1", "7.0.0-1"]
     kept = [upstream_version(e) for e in entries if e not in pruned]
     newest = max(kept)
@@ -234,9 +290,9 @@ def test_retention_keeps_the_stops_older_installations_need() -> None:
 
 
 def test_retention_without_old_versions_is_the_newest_keep() -> None:
-    assert _versions(to_prune(_entries("7.1.8-1", "7.2.0-1", "7.3.0-1", "10.5.2-1"), 2)) == [
-        "7.1.8-1",
-        "7.2.0-1",
+    assert _versions(to_prune(_entries("10.5.2-1", "10.6.0-1", "10.7.0-1", "10.11.1-1"), 2)) == [
+        "10.5.2-1",
+        "10.6.0-1",
     ]
     assert to_prune(_entries("7.3.0-1", "10.5.2-1"), 5) == []
 
@@ -247,7 +303,9 @@ def test_retention_counts_revisions_as_one_version() -> None:
     )
     # 11.0.0, its release candidate (a version of its own, below it) and 10.11.1's newest revision.
     assert _versions(to_prune(entries, 3)) == ["10.5.2-1", "10.5.2-2", "10.11.1-1", "10.11.1-2"]
-    assert _versions(to_prune(entries, 1)) == _versions([e for e in entries if e.version != "11.0.0-1"])
+    # With one kept, 10.11.1 stays all the same: 10.5.2's way to 11.0.0 goes through that ESR.
+    kept = {"11.0.0-1", "10.11.1-3"}
+    assert _versions(to_prune(entries, 1)) == _versions([e for e in entries if e.version not in kept])
 
 
 def test_retention_is_per_package_format_and_architecture() -> None:

@@ -1,7 +1,8 @@
 """Which package files a channel can drop: the newest `keep` versions stay, and so do the stops
-upstream's upgrade path (mmpkg/upgrade_path.py) needs between anything the channel carried and
-its newest version, so that an installation of any version it carried can still reach the
-newest through the channel alone.
+of upstream's tested upgrade path (mmpkg/upgrade_path.py's plan(): every Extended Support
+Release and required stop) between anything the channel carried and its newest version, so
+that an installation of any version it carried can still reach the newest through the channel
+alone, the way upstream tests.
 
 Why from every version and not only from the kept ones: every version newer than a kept one is
 kept, so the kept versions' stops are always kept already; the installations at risk are those

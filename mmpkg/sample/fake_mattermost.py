@@ -21,10 +21,12 @@ The database is a real PostgreSQL when the DSN is a postgres:// URL and no stand
 a db_migrations table, tables each release creates or alters, a row the server writes at each
 start; it is reached with psql (postgresql-client). The stand-in is the directory
 $MMPKG_SAMPLE_DB_DIR, or /var/lib/mattermost-sample-db where that exists; database NAME is the
-JSON file NAME.json in it. Test knobs, for both: MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection
-refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is refused), MMPKG_SAMPLE_MIGRATION_FAIL=1,
-and MMPKG_SAMPLE_DB_RETRY_SECONDS, the seconds between the server's 18 attempts to reach its
-database (upstream's 10, from 9.0 2; tests set 0 so that an unreachable database fails at once).
+JSON file NAME.json in it, and the file server_version_num in it is what the stand-in answers
+to `SHOW server_version_num` (150000 without it). Test knobs, for both:
+MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is
+refused), MMPKG_SAMPLE_MIGRATION_FAIL=1, and MMPKG_SAMPLE_DB_RETRY_SECONDS, the seconds between
+the server's 18 attempts to reach its database (upstream's 10, from 9.0 2; tests set 0 so that
+an unreachable database fails at once).
 
 mmpkg's generator fills in the build constants below, which stand for the -X values, and the
 help texts of the commands this version has (so a text such as `db migrate`'s is in the file
@@ -90,6 +92,10 @@ class Fatal(Exception):
 
 class MigrationFailed(Fatal):
     """A pending migration could not be applied; the schema is unchanged."""
+
+
+class StoreRefused(Fatal):
+    """The store would not start on this database server (11.0 on: an error, not mlog.Fatal)."""
 
 
 def release() -> tuple[int, int, int]:
@@ -405,44 +411,54 @@ def apply_env(cfg: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_valid(code: str, text: str) -> str:
+    """An IsValid error as the sample spells those whose English upstream text it lacks."""
+    return f"model.config.is_valid.{code}.app_error, {text}"
+
+
 def validate(cfg: dict[str, Any]) -> None:
-    """The IsValid checks a package can trip over; they fail before anything is written."""
+    """The IsValid checks a package can trip over; they fail before anything is written. The
+    error is wrapped as 11.x wraps it: "failed to load configuration: failed to create store:
+    unable to load on store creation: invalid config: Config.IsValid: Hiding archived channels
+    is no longer supported. [...]" (an 11.1.0 log, YunoHost-Apps/mattermost_ynh#553)."""
     sql = cfg["SqlSettings"]
     v11 = at_least(11, 0)
     checks = [
-        (not sql["DataSource"], "sql_data_src", "SqlSettings.DataSource must not be empty"),
-        (sql["DriverName"] not in {"postgres", "mysql"}, "sql_driver", "unknown DriverName"),
+        (not sql["DataSource"], is_valid("sql_data_src", "SqlSettings.DataSource must not be empty")),
+        (sql["DriverName"] not in {"postgres", "mysql"}, is_valid("sql_driver", "unknown DriverName")),
         (
             v11 and sql["DriverName"] == "mysql",
-            "sql_driver",
-            "MySQL is no longer supported from Mattermost v11 on: migrate to PostgreSQL",
+            is_valid(
+                "sql_driver", "MySQL is no longer supported from Mattermost v11 on: migrate to PostgreSQL"
+            ),
         ),
         (
             0 < len(sql["AtRestEncryptKey"]) < 32,
-            "encrypt_sql",
-            "SqlSettings.AtRestEncryptKey must be at least 32 characters",
+            is_valid("encrypt_sql", "SqlSettings.AtRestEncryptKey must be at least 32 characters"),
         ),
         (
             0 < len(cfg["FileSettings"]["PublicLinkSalt"]) < 32,
-            "file_salt",
-            "FileSettings.PublicLinkSalt must be at least 32 characters",
+            is_valid("file_salt", "FileSettings.PublicLinkSalt must be at least 32 characters"),
         ),
         (
+            # 11.0 made it always true, and refuses false (PR #30868; upgrade notes, v11.0).
             v11 and cfg["TeamSettings"]["ExperimentalViewArchivedChannels"] is False,
-            "experimental_view_archived_channels",
-            "TeamSettings.ExperimentalViewArchivedChannels can no longer be disabled",
+            "Hiding archived channels is no longer supported. "
+            "Make these channels private and remove members instead.",
         ),
         (
+            # "must be false to start the server" (upgrade notes, v11.0; PR #33751).
             v11 and cfg["ExperimentalSettings"]["ClientSideCertEnable"] is True,
-            "client_side_cert_enable",
-            "ExperimentalSettings.ClientSideCertEnable is no longer supported",
+            is_valid(
+                "client_side_cert_enable", "ExperimentalSettings.ClientSideCertEnable is no longer supported"
+            ),
         ),
     ]
-    for failed, code, text in checks:
+    for failed, text in checks:
         if failed:
             raise Fatal(
-                "failed to load configuration: Config.IsValid: "
-                f"model.config.is_valid.{code}.app_error, {text}"
+                "failed to load configuration: failed to create store: unable to load on store "
+                f"creation: invalid config: Config.IsValid: {text}"
             )
 
 
@@ -569,6 +585,10 @@ class Database:
     def record_start(self) -> None:
         """A row the running server writes, as users' posts would be: an upgrade must keep it."""
 
+    def server_version_num(self) -> str:
+        """What `SHOW server_version_num` answers (sqlstore's GetDbVersion(true))."""
+        raise NotImplementedError
+
 
 class FileDatabase(Database):
     """One JSON file per database name in the directory that plays the database server."""
@@ -588,6 +608,14 @@ class FileDatabase(Database):
         if not self.dir.is_dir():
             refused(self.driver)
         check_knobs(self.driver, self.user)
+
+    def server_version_num(self) -> str:
+        try:
+            return (self.dir / "server_version_num").read_text().strip()
+        except FileNotFoundError:
+            return "150000"
+        except OSError as e:
+            raise Fatal(f"failed to read the stand-in's server version: {describe(e)}") from e
 
     def applied(self) -> list[tuple[int, str]]:
         return [(int(m["name"].rpartition("_")[2]), m["name"]) for m in self.read()["migrations"]]
@@ -721,6 +749,10 @@ class PostgresDatabase(Database):
     def check_reachable(self) -> None:
         check_knobs("postgres", self.user)
         self.psql("SELECT 1;")
+
+    def server_version_num(self) -> str:
+        rows = self.psql("SHOW server_version_num;")
+        return rows[0] if rows else ""
 
     def applied(self) -> list[tuple[int, str]]:
         self.check_reachable()
@@ -916,6 +948,12 @@ def cmd_db(path: tuple[str, ...], flags: dict[str, str]) -> int:
     cfg = Config(dsn, create=True, custom_defaults=custom)
     db = cfg.main_database()
     connect(db, log_line)
+    problem = ensure_minimum_db_version(db, cfg.section("SqlSettings")["DriverName"])
+    if problem is not None:
+        if sub == "migrate":
+            # commands/db.go wraps sqlstore.NewMigrator's error.
+            raise Fatal(f"failed to create migrator: error while checking DB version: {problem}")
+        store_refused(problem, log_line)
     if sub == "init":
         cfg.store.write(cfg.persisted)  # the DB store keeps the config it was initialised with
     try:
@@ -1002,6 +1040,38 @@ def connect(db: Database, log: Callable[..., None]) -> None:
                 raise SystemExit(1) from e
 
 
+def minimum_postgres() -> int | None:
+    """sqlstore's minimumRequiredPostgresVersion (channels/store/sqlstore/store.go) in this
+    release, as server_version_num: 10 from 5.32 (PR #16564, mattermost/mattermost#16978), 11
+    from 8.0 (PR #23315), 13 from 10.6 (PR #30039), 14 from 11.0 (PR #34010)."""
+    for since, minimum in (((11, 0), 140000), ((10, 6), 130000), ((8, 0), 110000), ((5, 32), 100000)):
+        if at_least(*since):
+            return minimum
+    return None
+
+
+def pg_version_string(v: int) -> str:
+    """sqlstore's versionString: major and minor as server_version_num holds them from 10 on
+    (130022 is "13.22"); it reads 9.6.3's 90603 as "9.603" too, as upstream does."""
+    return f"{v // 10000}.{v % 10000}"
+
+
+def ensure_minimum_db_version(db: Database, driver: str) -> str | None:
+    """sqlstore's ensureMinimumDBVersion, run after the connection is set up and before any
+    migration: why the database server is refused, or None. The sample checks PostgreSQL only
+    (upstream also wants MySQL 5.7.12, which no package test runs)."""
+    minimum = minimum_postgres()
+    if driver != "postgres" or minimum is None:
+        return None
+    raw = db.server_version_num()
+    if not raw.isdigit():
+        return f'cannot parse DB version: strconv.Atoi: parsing "{raw}": invalid syntax'
+    if int(raw) < minimum:
+        found, wanted = pg_version_string(int(raw)), pg_version_string(minimum)
+        return f"minimum Postgres version requirements not met. Found: {found}, Wanted: {wanted}"
+    return None
+
+
 def console(level: str, msg: str, **fields: object) -> None:
     """mlog.CreateConsoleLogger: logr's plain format on stdout (colours left out)."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
@@ -1055,6 +1125,18 @@ def db_ping(dsn: str, flags: dict[str, str]) -> int:
             continue
         time.sleep(max(left, 0))
         raise Fatal(f"timed out waiting for database after {attempt} attempts: context deadline exceeded")
+
+
+def store_refused(problem: str, log: Callable[..., None], prefix: str = "") -> None:
+    """sqlstore.New when ensureMinimumDBVersion refuses: from 11.0 it returns the error, which
+    the server prints as "Error: failed to initialize platform: cannot create store: error while
+    checking DB version: minimum Postgres version requirements not met. Found: 13.22, Wanted:
+    14.0" (as seen from 11.0 and 11.5.1 on PostgreSQL 13); before, mlog.Fatal("Error while
+    checking DB version.") logs it and exits 1 (store.go at mattermost/mattermost@013ae534)."""
+    if at_least(11, 0):
+        raise StoreRefused(f"{prefix}cannot create store: error while checking DB version: {problem}")
+    log("fatal", "Error while checking DB version.", error=problem)
+    raise SystemExit(1)
 
 
 def install_prepackaged_plugins(plugin_dir: Path, log: Logger) -> None:
@@ -1292,11 +1374,16 @@ def cmd_server(flags: dict[str, str]) -> int:
     db = cfg.main_database()
     try:
         connect(db, log.log)
+        problem = ensure_minimum_db_version(db, cfg.section("SqlSettings")["DriverName"])
+        if problem is not None:
+            store_refused(problem, log.log, prefix="failed to initialize platform: ")
         db.migrate()
         db.record_start()
     except MigrationFailed as e:
         log.log("fatal", "Failed to apply database migrations.", error=str(e))
         raise Fatal(f"Failed to apply database migrations. {e}") from e
+    except StoreRefused:
+        raise
     except Fatal as e:
         log.log("fatal", "Failed to ping DB", error=str(e))
         raise

@@ -181,9 +181,12 @@ def test_the_guard_refuses_exactly_what_the_table_refuses(tmp_path: Path) -> Non
     pairs = [(old, new) for old in grid for new in grid if old < new]
     for sub in ("etc", "share", "backups", "logs", "state"):
         (tmp_path / sub).mkdir()
-    # Each pair in a subshell that keeps errexit (the guard's own behaviour), outside `if`.
+    # Each pair in a subshell that keeps errexit (the guard's own behaviour), outside `if`. With
+    # no database here, the database version check warns where a release's minimum rises
+    # (tests/test_start_refusals.py); a warning is no refusal.
     body = "mm_load_settings strict\nset +e\n" + "".join(
-        f'(set -e; MM_VERSION={new}; mm_check_upgrade_path {old}) 2>err; echo "{old} {new} $? $(cat err)"\n'
+        f"(set -e; MM_VERSION={new}; mm_check_upgrade_path {old}) 2>err; "
+        f"echo \"{old} {new} $? $(grep -v ': warning: ' err)\"\n"
         for old, new in pairs
     )
     proc = run_sh("deb", "dash", body, tmp_path)

@@ -21,6 +21,7 @@ from official_deb import BLOBS, HERE, build_official_deb, git_blob_id
 from packages import PackageFactory
 from repo_client import CONF
 from scenario import DB_DIR, Site
+from test_hostile import SECRET_DIR, VAULT, make_vault, sentinel_state
 from test_lifecycle import (
     PREFIX,
     WANTS,
@@ -94,6 +95,23 @@ def _apt(root: harness.Root, *args: str, check: bool = True) -> subprocess.Compl
 
 def _installed(root: harness.Root) -> str:
     return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout
+
+
+def _unchanged_by_links(root: harness.Root) -> dict[str, object]:
+    """Root's files the planted links lead to, as a link followed would change them: owner, group
+    and mode of each; the vault's contents too (the package adds its user to /etc/passwd)."""
+    state = sentinel_state(root)
+    return {
+        path: meta if meta is None or path.startswith(VAULT) else (meta.uid, meta.gid, meta.mode)
+        for path, meta in state.items()
+    }
+
+
+def _official_installed(root: harness.Root, packages: PackageFactory, tmp_path: Path) -> Site:
+    """The replica of upstream's OFFICIAL_OLD deb installed with dpkg, its server set up."""
+    official = build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, tmp_path / "official")
+    root.run("dpkg", "-i", root.copy_in(official))
+    return _official_server(root)
 
 
 def _official_server(root: harness.Root) -> Site:
@@ -204,9 +222,7 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
 def test_a_takeover_that_dpkg_cannot_unpack_leaves_the_official_package_working(
     root: harness.Root, packages: PackageFactory, tmp_path: Path
 ) -> None:
-    official = build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, tmp_path / "official")
-    root.run("dpkg", "-i", root.copy_in(official))
-    site = _official_server(root)
+    site = _official_installed(root, packages, tmp_path)
     config = f"{PREFIX}/config/config.json"
     config_bytes = root.path(config).read_bytes()
     # Another package owns a file of ours: dpkg refuses it while unpacking, after the preinst
@@ -238,9 +254,7 @@ def test_a_takeover_that_dpkg_cannot_unpack_leaves_the_official_package_working(
 def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_left(
     root: harness.Root, packages: PackageFactory, tmp_path: Path
 ) -> None:
-    official = build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, tmp_path / "official")
-    root.run("dpkg", "-i", root.copy_in(official))
-    site = _official_server(root)
+    site = _official_installed(root, packages, tmp_path)
     config = root.read_json(f"{PREFIX}/config/config.json")
     files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in KEPT}
     old_uid = root.run("id", "-u", "mattermost").stdout.strip()
@@ -254,6 +268,14 @@ def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_l
     assert root.stat(f"{PREFIX}/config", follow_symlinks=False).kind == "dir"
     assert not root.exists(f"{PREFIX}/bin/mattermost")
     root.run("useradd", "--system", "--uid", old_uid, "--no-create-home", "squatter")
+    # The old uid's new owner is hostile: links in the tree root hands over, to root's files.
+    make_vault(root)
+    root.run(
+        "runuser", "-u", "squatter", "--", "sh", "-c",
+        f"ln -s /etc/shadow {PREFIX}/data/shadow && ln -s {VAULT} {PREFIX}/logs/vault && "
+        f"ln -s /etc/passwd {PREFIX}/config/passwd && ln -s {SECRET_DIR}/keep {PREFIX}/plugins/keep",
+    )  # fmt: skip
+    sentinels = _unchanged_by_links(root)
     # The sample's database stands for a PostgreSQL server, which the server reaches whatever
     # its uid: its directory must not tie it to the deleted user's.
     root.run("chmod", "-R", "a+rwX", DB_DIR)
@@ -273,6 +295,7 @@ def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_l
     assert root.read_json(f"{PREFIX}/config/config.json") == config
     assert not root.exists("/etc/mattermost/config")
     assert not has_pending(root)
+    assert _unchanged_by_links(root) == sentinels
     root.run("dpkg", "--purge", "mattermost")
 
     result = root.run("env", "MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1", "dpkg", "-i", deb)
@@ -291,6 +314,7 @@ def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_l
         assert root.stat(f"{PREFIX}/{d}").owner == "mattermost", d
     leftover = root.sh(f"find {PREFIX} /etc/mattermost -user squatter").stdout
     assert not leftover, leftover
+    assert _unchanged_by_links(root) == sentinels
     assert not has_pending(root)
     with site.serve() as url:
         assert site.ping_version(url) == OURS

@@ -107,7 +107,8 @@ TABLE = StartRefusals(
     ),
     settings=(
         # "The server will fail to start if this setting is set to false" (upgrade notes,
-        # v11.0; PR #30868). The message is 11.x's (mattermost_ynh#553, an 11.1.0 log).
+        # v11.0; PR #30868). The message is 11.x's (mattermost_ynh#553, an 11.1.0 log; issue
+        # #34084, an 11.0.1 one).
         RefusedSetting(
             since=_V("11.0.0"),
             section="TeamSettings",

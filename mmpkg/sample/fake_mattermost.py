@@ -420,7 +420,8 @@ def validate(cfg: dict[str, Any]) -> None:
     """The IsValid checks a package can trip over; they fail before anything is written. The
     error is wrapped as 11.x wraps it: "failed to load configuration: failed to create store:
     unable to load on store creation: invalid config: Config.IsValid: Hiding archived channels
-    is no longer supported. [...]" (an 11.1.0 log, YunoHost-Apps/mattermost_ynh#553)."""
+    is no longer supported. [...]" (an 11.1.0 log, YunoHost-Apps/mattermost_ynh#553; an 11.0.1
+    one in mattermost/mattermost#34084)."""
     sql = cfg["SqlSettings"]
     v11 = at_least(11, 0)
     checks = [

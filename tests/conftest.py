@@ -17,17 +17,39 @@ from pgserver import PgServer, pg_server
 _SUMMARY = pytest.StashKey[list[str]]()
 
 
+def pytest_report_header() -> str:
+    chosen = ", ".join(d.name for d in harness.selected_distros())
+    return f"distributions (generations tests, {harness.DISTROS_ENV}): {chosen}; the rest: {harness.DEFAULT_DISTRO.name}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `generations` whose roots are made by `root` runs once per selected
+    distribution; every other test gets the `distro` fixture's default, Debian 12."""
+    if "distro" in metafunc.fixturenames and metafunc.definition.get_closest_marker("generations"):
+        chosen = harness.selected_distros()
+        metafunc.parametrize("distro", chosen, ids=[d.name for d in chosen], scope="function")
+
+
+@pytest.fixture
+def distro() -> harness.Distro:
+    """The generation a test's `root` is made of (parametrized for `generations` tests)."""
+    return harness.DEFAULT_DISTRO
+
+
 @pytest.fixture(scope="session")
 def pristine() -> Path:
-    """The cached bookworm root (built once, ~15 s); read-only, only ever an overlay lower."""
+    """The cached Debian 12 root (built once, ~15 s); read-only, only ever an overlay lower."""
     harness.require(*harness.ROOT_TOOLS)
     return harness.pristine_root()
 
 
 @pytest.fixture
-def root(pristine: Path, request: pytest.FixtureRequest) -> Iterator[harness.Root]:
-    """A fresh overlay root for this test, unmounted and deleted afterwards whatever happens."""
-    with harness.Root(pristine, name=request.node.name) as r:
+def root(distro: harness.Distro, request: pytest.FixtureRequest) -> Iterator[harness.Root]:
+    """A fresh overlay root of `distro` for this test, unmounted and deleted afterwards whatever
+    happens."""
+    harness.require(*harness.ROOT_TOOLS)
+    lower = harness.pristine_root(suite=distro.suite)
+    with harness.Root(lower, name=request.node.name, distro=distro) as r:
         yield r
 
 

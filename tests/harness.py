@@ -49,7 +49,6 @@ StrPath = str | os.PathLike[str]
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CACHE_DIR = Path(os.environ.get("MMPKG_TEST_CACHE", "/var/cache/mmpkg-tests"))
-SUITE = "bookworm"
 MIRROR = os.environ.get("MMPKG_TEST_MIRROR", "http://deb.debian.org/debian")
 # What the packages under test need at runtime (jq, adduser, a python3 fake server, curl to
 # probe it, postgresql-client for its real database and the package's pg_dump, which the .deb
@@ -102,6 +101,37 @@ SHIM_PROVIDES = (
     # what dnf run inside the root reads its $releasever from, as from a distribution's
     "system-release(releasever) = 9",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Distro:
+    """A Debian generation the install tiers run on: mmpkg's build target and the suite the
+    pristine root is made of."""
+
+    name: str  # mmpkg's --target, e.g. "debian-11"
+    suite: str
+
+
+DISTROS = (Distro("debian-11", "bullseye"), Distro("debian-12", "bookworm"), Distro("debian-13", "trixie"))
+# The one generation every test runs on; tests marked `generations` run on each selected one.
+DEFAULT_DISTRO = DISTROS[1]
+SUITE = DEFAULT_DISTRO.suite
+DISTROS_ENV = "MMPKG_TEST_DISTROS"
+
+
+def selected_distros() -> tuple[Distro, ...]:
+    """The generations named by $MMPKG_TEST_DISTROS (comma-separated names or suites), all by
+    default. CI=true runs all of them whatever the variable says: a green CI run has covered
+    every generation."""
+    raw = "" if _in_ci() else os.environ.get(DISTROS_ENV, "")
+    wanted = {w.strip() for w in raw.split(",") if w.strip()}
+    if not wanted or "all" in wanted:
+        return DISTROS
+    unknown = wanted - {d.name for d in DISTROS} - {d.suite for d in DISTROS}
+    if unknown:
+        known = ", ".join(d.name for d in DISTROS)
+        raise HarnessError(f"{DISTROS_ENV}: unknown {', '.join(sorted(unknown))} (known: {known}, all)")
+    return tuple(d for d in DISTROS if wanted & {d.name, d.suite})
 
 
 class HarnessError(RuntimeError):
@@ -441,9 +471,16 @@ class Root:
     """An overlayfs root for one test; `with Root(pristine_root()) as root: root.dpkg("-i", deb)`."""
 
     def __init__(
-        self, lower: Path, *, layers: Sequence[Path] = (), name: str = "root", policy_rc_d: bool = True
+        self,
+        lower: Path,
+        *,
+        layers: Sequence[Path] = (),
+        name: str = "root",
+        policy_rc_d: bool = True,
+        distro: Distro = DEFAULT_DISTRO,
     ) -> None:
         self.lower = lower.resolve()
+        self.distro = distro  # what `lower` was made of
         # Read-only layers over `lower`, topmost first: a root frozen by freeze() and reused.
         self.layers = tuple(p.resolve() for p in layers)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
@@ -730,19 +767,24 @@ class Root:
             return "not-installed"
         return status
 
-    # --- rpm and dnf (host tools operating on the root) ---
+    # --- rpm and dnf (the root's own, as its generation has them) ---
 
     def rpm(
-        self, *args: StrPath, nodeps: bool | None = None, check: bool = True
+        self,
+        *args: StrPath,
+        nodeps: bool | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """The host's rpm on this root's database. `nodeps` defaults to on for install, upgrade,
-        erase and verify: rpmbuild adds `Requires: /bin/sh`, which no rpm in a Debian root provides."""
+        """The root's rpm on its database (host Paths are copied in). `nodeps` defaults to on for
+        install, upgrade, erase and verify: rpmbuild adds `Requires: /bin/sh`, which no rpm in a
+        Debian root provides. Inside a booted root its scriptlets reach the running systemd."""
         strs = [os.fspath(a) for a in args]
         if nodeps is None:
             changes = r"-[iUFeV]|--(install|upgrade|freshen|reinstall|erase|verify)$"
             nodeps = any(re.match(changes, a) for a in strs)
-        opts = ["--root", str(self.dir), "--dbpath", RPM_DBPATH, *(["--nodeps"] if nodeps else [])]
-        return run_host(["rpm", *opts, *strs], check=check, env=rpm_env(), where=f"rpm --root {self.dir}")
+        opts = ["--dbpath", RPM_DBPATH, *(["--nodeps"] if nodeps else [])]
+        return self.run("rpm", *opts, *self._in_root(args), check=check, env=env)
 
     def rpm_query(self, *args: str, check: bool = True) -> str:
         """`rpm -q ARGS` on this root's database, stdout stripped."""
@@ -759,37 +801,26 @@ class Root:
         check: bool = True,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """dnf --installroot with only `repo_dir` as repository "local" (options per `repo_opts`,
-        default gpgcheck=0), `env` added to its (and the scriptlets') environment. The provides
-        shim is installed first, in its own transaction."""
+        """The root's dnf with only `repo_dir` (a host directory, copied in) as repository
+        "local" (options per `repo_opts`, default gpgcheck=0), `env` added to its (and the
+        scriptlets') environment. The provides shim is installed first, in its own transaction."""
         if not self._shim_installed and not self.rpm_installed(SHIM_NAME):
             # In the same transaction as the package, rpm's check still fails on /bin/sh (file
             # dependencies are matched against file lists there): harness.md §4.
-            self._dnf(["install", str(base_provides_rpm())], None, {}, check=True)
+            self.rpm("-i", base_provides_rpm())
         self._shim_installed = True
-        return self._dnf(list(args), repo_dir, {"gpgcheck": "0", **(repo_opts or {})}, check, env)
-
-    def _dnf(
-        self,
-        args: list[str],
-        repo_dir: Path | None,
-        repo_opts: Mapping[str, str],
-        check: bool,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
         opts = [
-            "-y", f"--installroot={self.dir}", "--releasever=9", "--setopt=reposdir=/dev/null",
+            "-y", "--releasever=9", "--setopt=reposdir=/dev/null",
             "--setopt=install_weak_deps=False", "--refresh",
         ]  # fmt: skip
         if repo_dir is not None:
-            opts.append(f"--repofrompath=local,file://{repo_dir.resolve()}")
-            opts += [f"--setopt=local.{k}={v}" for k, v in repo_opts.items()]
-        return run_host(
-            ["dnf", *opts, *args],
-            check=check,
-            env={**rpm_env(), **(env or {})},
-            where=f"dnf --installroot={self.dir}",
-        )
+            inside = self.copy_in(repo_dir, f"/root/repos/{next(_repos)}")
+            opts.append(f"--repofrompath=local,file://{inside}")
+            opts += [f"--setopt=local.{k}={v}" for k, v in {"gpgcheck": "0", **(repo_opts or {})}.items()]
+        return self.run("dnf", *opts, *args, check=check, env=env)
+
+
+_repos = itertools.count()
 
 
 # --- rpm building and repositories --------------------------------------------------------------

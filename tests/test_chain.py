@@ -43,6 +43,7 @@ def client(request: pytest.FixtureRequest, root: harness.Root) -> Iterator[tuple
     yield RepoClient(root, str(request.param)), Site(root)
 
 
+@pytest.mark.generations
 @pytest.mark.install
 def test_a_five_release_chain_from_the_repository(
     client: tuple[RepoClient, Site], packages: PackageFactory, gnupghome: Path, tmp_path: Path

@@ -211,32 +211,17 @@ class Pkg:
             # dnf installs by name from a repository holding just this build.
             repo = harness.make_local_rpm_repo([path], self.repos / str(next(self._repo_numbers)))
             return self._run((*command, *extra, self.name), repo, check)
-        if self.fmt == "rpm":
-            return self._run((*command, *extra, str(path)), None, check)
         return self._run((*command, *extra, self.root.copy_in(path)), None, check)
 
     def _run(self, argv: Sequence[str], repo: Path | None, check: bool) -> subprocess.CompletedProcess[str]:
-        if self.fmt == "deb":
-            # Inside the root (chroot); no --force-conf*: a conffile prompt at EOF fails.
-            return self.root.run(*argv, env=self.env, check=check)
-        # The host's rpm and dnf on the root, as Root.rpm and Root.dnf run them, plus self.env,
-        # which those helpers have no way to pass.
-        where = f"{argv[0]} on {self.root.dir}"
-        env = {**harness.rpm_env(), **self.env}
+        # Inside the root, with its own dpkg/apt or rpm/dnf, plus self.env (the administrator's
+        # MMPKG_* switches, which the scripts read from their environment).
         if argv[0] == "rpm":
-            # --nodeps: rpmbuild's automatic Requires: /bin/sh is not provided in a Debian root.
-            opts = ["--root", str(self.root.dir), "--dbpath", harness.RPM_DBPATH, "--nodeps"]
-            return harness.run_host(["rpm", *opts, *argv[1:]], env=env, check=check, where=where)
-        if not self.root.rpm_installed(harness.SHIM_NAME):
-            # What the Debian root provides in rpm's terms, in its own transaction (harness.md §4).
-            self.root.rpm("-i", harness.base_provides_rpm())
-        opts = [
-            "-y", f"--installroot={self.root.dir}", "--releasever=9", "--setopt=reposdir=/dev/null",
-            "--setopt=install_weak_deps=False",
-        ]  # fmt: skip
-        if repo is not None:
-            opts += [f"--repofrompath=local,file://{repo.resolve()}", "--setopt=local.gpgcheck=0"]
-        return harness.run_host(["dnf", *opts, *argv[1:]], env=env, check=check, where=where)
+            return self.root.rpm(*argv[1:], nodeps=True, env=self.env, check=check)
+        if argv[0] == "dnf":
+            return self.root.dnf(*argv[1:], repo_dir=repo, env=self.env, check=check)
+        # No --force-conf* for dpkg: a conffile prompt at EOF fails.
+        return self.root.run(*argv, env=self.env, check=check)
 
 
 @pytest.fixture
@@ -356,6 +341,7 @@ def running_site(site: Site) -> State:
 # --- A: fresh install and remove ----------------------------------------------------------------
 
 
+@pytest.mark.generations
 @pytest.mark.parametrize("pkg", ALL_TOOLS, indirect=True)
 def test_fresh_install_then_remove_keeps_the_site(
     pkg: Pkg, root: harness.Root, site: Site, packages: PackageFactory
@@ -458,6 +444,7 @@ def test_team_edition_and_arm64_install(
 # --- B 1/2: upgrades lose nothing ---------------------------------------------------------------
 
 
+@pytest.mark.generations
 @pytest.mark.parametrize("pkg", ALL_TOOLS, indirect=True)
 def test_upgrade_keeps_everything_and_reapplies_overrides(pkg: Pkg, root: harness.Root, site: Site) -> None:
     pkg.install(V1, settings=ORG)
@@ -742,6 +729,7 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
 # --- B 9: remove, reinstall, purge --------------------------------------------------------------
 
 
+@pytest.mark.generations
 @pytest.mark.parametrize("pkg", ALL_TOOLS, indirect=True)
 def test_remove_keeps_site_and_reinstall_gives_it_back(pkg: Pkg, root: harness.Root, site: Site) -> None:
     pkg.install(V1)

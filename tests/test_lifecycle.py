@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import harness
 import pytest
+from harness import StrPath
 from packages import MAINTAINER, Built, PackageFactory
 from pgserver import PgDatabase, PgServer
 from scenario import (
@@ -226,19 +227,15 @@ class Deb(Manager):
 class Rpm(Manager):
     fmt = "rpm"
 
-    def _rpm(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
-        # Root.rpm takes no environment, and the administrator's MMPKG_* switches are exactly
-        # that: rpm hands its environment to the scriptlets. --nodeps as in Root.rpm (the
-        # Debian root's rpm database provides no /bin/sh).
-        argv = ["rpm", "--root", str(self.root.dir), "--dbpath", harness.RPM_DBPATH, "--nodeps", *args]
-        proc = harness.run_host(argv, check=False, env={**harness.rpm_env(), **(env or {})})
-        return Result.of(proc)
+    def _rpm(self, *args: StrPath, env: Mapping[str, str] | None = None) -> Result:
+        # The administrator's MMPKG_* switches are environment: rpm hands it to the scriptlets.
+        return Result.of(self.root.rpm(*args, nodeps=True, check=False, env=env))
 
     def install(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
-        return self._rpm("-U", str(built.rpm), env=env)
+        return self._rpm("-U", built.rpm, env=env)
 
     def downgrade(self, built: Built, *, env: Mapping[str, str] | None = None) -> Result:
-        return self._rpm("-U", "--oldpackage", str(built.rpm), env=env)
+        return self._rpm("-U", "--oldpackage", built.rpm, env=env)
 
     def version(self, name: str = "mattermost") -> str | None:
         proc = self.root.rpm("-q", "--qf", "%{VERSION}", name, check=False)
@@ -247,7 +244,7 @@ class Rpm(Manager):
     def interrupt_upgrade(self, built: Built) -> Result:
         # Everything up to and including the old package's %postun: what is left when
         # %posttrans never ran (rpm killed, or the machine went down, at the end of the transaction).
-        return self._rpm("-U", "--noposttrans", str(built.rpm))
+        return self._rpm("-U", "--noposttrans", built.rpm)
 
     def finish(self) -> Result:
         # The unit's ExecStartPre: what the next `systemctl start` runs first.

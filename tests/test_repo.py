@@ -267,6 +267,7 @@ def _installed_deb(root: harness.Root) -> str:
     return root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout.split("-")[0]
 
 
+@pytest.mark.generations
 @pytest.mark.install
 def test_apt_installs_and_upgrades_from_the_served_tree(
     published: Repository, served: str, root: harness.Root, packages: PackageFactory
@@ -290,6 +291,7 @@ def test_apt_installs_and_upgrades_from_the_served_tree(
     assert _installed_deb(root) == V2
 
 
+@pytest.mark.generations
 @pytest.mark.install
 def test_apt_refuses_a_tampered_packages_index(
     published: Repository, served: str, root: harness.Root
@@ -307,33 +309,34 @@ def test_apt_refuses_a_tampered_packages_index(
     )
 
 
-def _dnf(root: harness.Root, repo: Repository, url: str, tmp: Path, *args: str, check: bool = True) -> str:
-    reposdir = tmp / "yum.repos.d"
-    reposdir.mkdir(exist_ok=True)
-    # The bootstrap: the served key set where the keyring package puts it. dnf reads a file://
-    # gpgkey on the host, not in --installroot, so the .repo names the root's copy.
-    key = root.path(RPM_KEY)
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        key.write_text(repo.export_key())
-    config = _client_config(url, ClientFormat.DNF).replace(f"file://{RPM_KEY}", f"file://{key}")
-    (reposdir / "mattermost.repo").write_text(config)
-    proc = root.dnf(f"--setopt=reposdir={reposdir}", *args, repo_dir=None, check=check)
+REPOS_DIR = "/etc/yum.repos.d"
+
+
+def _dnf(root: harness.Root, repo: Repository, url: str, *args: str, check: bool = True) -> str:
+    # The bootstrap: the served key set where the keyring package puts it, and the .repo that
+    # names it, in the root, read by the root's own dnf.
+    if not root.exists(RPM_KEY):
+        root.path(RPM_KEY).parent.mkdir(parents=True, exist_ok=True)
+        root.write_text(RPM_KEY, repo.export_key())
+    root.path(REPOS_DIR).mkdir(parents=True, exist_ok=True)
+    root.write_text(f"{REPOS_DIR}/mattermost.repo", _client_config(url, ClientFormat.DNF))
+    proc = root.dnf(f"--setopt=reposdir={REPOS_DIR}", *args, repo_dir=None, check=check)
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.generations
 @pytest.mark.install
 def test_dnf_installs_and_upgrades_with_gpg_checks(
     published: Repository, served: str, root: harness.Root, packages: PackageFactory, tmp_path: Path
 ) -> None:
     harness.require(*harness.DNF_TOOLS)
-    out = _dnf(root, published, served, tmp_path, "install", "mattermost")
+    out = _dnf(root, published, served, "install", "mattermost")
     # The key came from the .repo's gpgkey=, so gpgcheck and repo_gpgcheck were in force.
     assert "Importing GPG key" in out
     assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V1
     v2 = packages.build(V2)
     published.add([v2.deb, v2.rpm], "stable", KEY)
-    _dnf(root, published, served, tmp_path, "upgrade", "mattermost")
+    _dnf(root, published, served, "upgrade", "mattermost")
     assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V2
 
 
@@ -344,7 +347,7 @@ def test_dnf_refuses_a_tampered_repomd(
     harness.require(*harness.DNF_TOOLS)
     repomd = published.path / "rpm/stable/x86_64/repodata/repomd.xml"
     repomd.write_text(repomd.read_text().replace("<revision>", "<revision>1"))
-    out = _dnf(root, published, served, tmp_path, "install", "mattermost", check=False)
+    out = _dnf(root, published, served, "install", "mattermost", check=False)
     assert not root.rpm_installed("mattermost")
     assert "repomd.xml GPG signature verification error" in out, out
 

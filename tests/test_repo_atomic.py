@@ -357,7 +357,7 @@ def test_dnf_refuses_metadata_signed_by_another_key(
     repodata = published.path / "rpm/stable/x86_64/repodata"
     asc, xml = str(repodata / "repomd.xml.asc"), str(repodata / "repomd.xml")
     _sign(published.gnupghome, other, "--armor", "--detach-sign", "--output", asc, xml)
-    out = _dnf(root, published, served, tmp_path, "install", "mattermost", check=False)
+    out = _dnf(root, published, served, "install", "mattermost", check=False)
     assert not root.rpm_installed("mattermost")
     assert "repomd.xml GPG signature verification error" in out, out
 
@@ -375,7 +375,7 @@ def test_dnf_refuses_an_unsigned_rpm_in_the_pool(
     subprocess.run(["createrepo_c", "--quiet", str(arch)], check=True)
     xml = arch / "repodata/repomd.xml"
     _sign(published.gnupghome, KEY, "--armor", "--detach-sign", "--output", f"{xml}.asc", str(xml))
-    out = _dnf(root, published, served, tmp_path, "install", "mattermost", check=False)
+    out = _dnf(root, published, served, "install", "mattermost", check=False)
     assert not root.rpm_installed("mattermost")
     assert "is not signed" in out, out
 
@@ -409,11 +409,10 @@ def test_dnf_downgrades_to_a_version_still_published(
     harness.require(*harness.DNF_TOOLS)
     v2 = packages.build(V2)
     published.add([v2.deb, v2.rpm], "stable", KEY)
-    _dnf(root, published, served, tmp_path, "install", "mattermost")
+    _dnf(root, published, served, "install", "mattermost")
     assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V2
-    reposdir = tmp_path / "yum.repos.d"
     root.dnf(
-        f"--setopt=reposdir={reposdir}", "downgrade", "mattermost",
+        "--setopt=reposdir=/etc/yum.repos.d", "downgrade", "mattermost",
         repo_dir=None, env={"MMPKG_ALLOW_DOWNGRADE": "1"},
     )  # fmt: skip
     assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V1

@@ -82,6 +82,7 @@ def upgraded(
         yield old
 
 
+@pytest.mark.generations
 def test_rollback_brings_back_the_database_the_configuration_and_the_package(upgraded: Upgraded) -> None:
     pm, db = upgraded.pm, upgraded.db
     root = pm.root

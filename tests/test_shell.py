@@ -18,7 +18,7 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,10 @@ def run_sh(
     body: str,
     tmp: Path,
     env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Source the library with its paths moved under `tmp`, then run `body` with errexit on."""
+    """Source the library with its paths moved under `tmp`, then run `body` with errexit on
+    (under `prefix`, such as unshare, if given)."""
     if shutil.which(shell.split()[0]) is None:
         require(shell.split()[0], root=False)
     script = tmp / "script.sh"
@@ -72,7 +74,12 @@ mm_systemd_running() {{ return 1; }}
     )
     full_env = {"PATH": os.environ["PATH"], "HOME": str(tmp)} | dict(env or {})
     return subprocess.run(
-        [*shell.split(), str(script)], capture_output=True, text=True, env=full_env, cwd=tmp, timeout=300
+        [*prefix, *shell.split(), str(script)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=tmp,
+        timeout=300,
     )
 
 
@@ -433,6 +440,14 @@ DB_OUTPUT = [
         'FATAL:  password authentication failed for user "mm"',
         False,
     ),
+    # localhost is two addresses to libpq; where ::1 is not configured (a container, a network
+    # namespace with no interface up) the first says so and the next is refused.
+    (
+        'pg_dump: error: connection to server at "localhost" (::1), port 5432 failed: Cannot assign requested address\n'
+        "\tIs the server running on that host and accepting TCP/IP connections?\n"
+        'connection to server at "localhost" (127.0.0.1), port 5432 failed: Network is unreachable',
+        True,
+    ),
     ("", False),
 ]
 
@@ -441,6 +456,17 @@ DB_OUTPUT = [
 def test_db_unreachable_is_only_a_network_failure(sh: ShellRunner, output: str, unreachable: bool) -> None:
     out = sh.ok(f"if mm_db_unreachable {_quote(output)}; then echo yes; else echo no; fi")
     assert out.strip() == ("yes" if unreachable else "no")
+
+
+def test_a_script_in_a_network_namespace_of_its_own_knows_it(sh: ShellRunner) -> None:
+    """rpm 4.20's unshare plugin runs scriptlets so (Debian 13's rpm does by default): no
+    database can be reached from there, and the scripts say why instead of waiting for it."""
+    require("unshare")
+    body = 'if mm_offline; then echo offline; else echo online; fi; mm_offline_note; printf %s "$MM_OFFLINE_NOTE"'
+    assert sh.ok(body) == "online\n"
+    inside = run_sh(sh.fmt, sh.shell, body, sh.tmp, prefix=("unshare", "--net"))
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.startswith("offline\n; this script runs without network"), inside.stdout
 
 
 def _quote(text: str) -> str:
@@ -564,7 +590,7 @@ CONDITION_SAFE = {
     # predicates
     "mm_version_key", "mm_version_parts", "mm_version_valid", "mm_version_lt", "mm_env_assignment", "mm_config_in_database",
     "mm_json_object", "mm_systemd_running", "mm_service_active", "mm_unit_known", "mm_uses_mysql",
-    "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_conf_trusted",
+    "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_offline", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     "mm_root_path", "mm_he_present",

@@ -278,8 +278,9 @@ class Server:
         return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def releases(packages: PackageFactory) -> tuple[Built, Built]:
+    # Per test (the factory builds each once): a test on another generation gets its build.
     return packages.build(V1), packages.build(V2)
 
 
@@ -296,6 +297,7 @@ rpm_only = pytest.mark.parametrize("server", ["rpm"], indirect=True)
 # --- tests --------------------------------------------------------------------------------------
 
 
+@pytest.mark.generations
 def test_start_runs_ready_hardened_server_as_service_user(
     server: Server, releases: tuple[Built, Built]
 ) -> None:
@@ -363,6 +365,7 @@ def test_start_runs_ready_hardened_server_as_service_user(
     assert server.site.schema() == schema_of(V1)
 
 
+@pytest.mark.generations
 def test_upgrade_while_running_restarts_once(
     server: Server, releases: tuple[Built, Built], record_property: Callable[[str, object], None]
 ) -> None:

@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -892,7 +892,7 @@ class Logger:
                 self.file, self.error = None, describe(e)
 
     def log(self, level: str, msg: str, **fields: object) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
         line = json.dumps({"timestamp": now, "level": level, "msg": msg, **fields})
         if self.console:
             print(line, flush=True)
@@ -1009,7 +1009,7 @@ PING_ATTEMPTS = 18
 
 def log_line(level: str, msg: str, **fields: object) -> None:
     """mlog's JSON line on stdout, where a command's log goes when no logger is configured."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
     print(json.dumps({"timestamp": now, "level": level, "msg": msg, **fields}), flush=True)
 
 
@@ -1075,7 +1075,7 @@ def ensure_minimum_db_version(db: Database, driver: str) -> str | None:
 
 def console(level: str, msg: str, **fields: object) -> None:
     """mlog.CreateConsoleLogger: logr's plain format on stdout (colours left out)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " Z"
     pairs = " ".join(f"{k}={v}" for k, v in fields.items())
     print(f'{level:<5} [{now}] {msg} caller="commands/db_ping.go" {pairs}', flush=True)
 
@@ -1157,7 +1157,7 @@ def install_prepackaged_plugins(plugin_dir: Path, log: Logger) -> None:
                 if json.loads((target / "plugin.json").read_text())["version"] == version:
                     continue
             shutil.rmtree(target, ignore_errors=True)  # no stale files from an older version
-            for member, name in zip(members, names, strict=True):
+            for member, name in zip(members, names):  # one name per member
                 dest = plugin_dir / name
                 if member.isdir():
                     dest.mkdir(mode=0o755, parents=True, exist_ok=True)

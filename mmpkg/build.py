@@ -39,6 +39,7 @@ def build(tarball: Path | OpenTarball, options: BuildOptions) -> list[BuiltPacka
 
     Progress goes to the "mmpkg" logger: each stage at INFO, each tool run at DEBUG."""
     # What can be checked without the tarball is, before it is read.
+    options.payloads()
     check_output(options.out.absolute())
     layout = Layout()
     _refuse_secrets(options, layout)

@@ -16,8 +16,9 @@ from mmpkg.cli_args import parser
 from mmpkg.cli_repo import run_repo
 from mmpkg.cli_upstream import run_fetch, run_releases, run_sync, tarball_for_build
 from mmpkg.errors import MmpkgError
+from mmpkg.formats import PackageFormat
 from mmpkg.inspect import inspect_release
-from mmpkg.options import OPTIONS, PackageFormat, from_environment, load_file, resolve, resolve_revision
+from mmpkg.options import OPTIONS, from_environment, load_file, resolve, resolve_revision
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
 from mmpkg.sample.profiles import PROFILES

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
+from mmpkg.formats import Compression
 from mmpkg.options import OPTIONS, Kind
 from mmpkg.start_refusals import TABLE as START_REFUSALS
+from mmpkg.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
 from mmpkg.upgrade_path import TABLE
 
 # Narrow enough for a README read on GitHub or in a terminal.
@@ -96,11 +98,43 @@ def start_refusals() -> str:
     return "\n".join(rows) + "\n"
 
 
+def targets() -> str:
+    """The target distributions and what each payload compression needs, from their tables."""
+    rows = [
+        "| `--target` | distribution | tools | systemd | PostgreSQL | reads | support ends | versions from |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    defaults = {t.name for t in DEFAULT}
+    for d in DISTRIBUTIONS:
+        name = f"`{d.name}`" + (" (default)" if d.name in defaults else "")
+        tools = ", ".join(f"{package} {version}" for package, version in d.tools)
+        postgresql = d.postgresql + (f" ({d.postgresql_note})" if d.postgresql_note else "")
+        source = d.source() + (f"; patch: {d.patch_source}" if d.patch_source else "")
+        rows.append(
+            f"| {name} | {d.label} | {tools} | {d.systemd} | {postgresql} | {_reads(d)} "
+            f"| {d.supported_until} | {_cell(source)} |"
+        )
+    needs = ["| payload | needs | source |", "|---|---|---|"]
+    for p in PAYLOADS:
+        need = "any version" if p.since == "0" else f"{UNPACKER[p.format]} {p.since} or later"
+        needs.append(f"| {p.compression} .{p.format} | {need} | {p.source} |")
+    return "\n".join(rows) + "\n\n" + "\n".join(needs) + "\n"
+
+
+def _reads(d: Distribution) -> str:
+    """The compressions its unpacker reads, marking those it reads only by the vendor's patch."""
+    read = [c for c in Compression if d.target.reads(c)]
+    return ", ".join(
+        f"{c} (vendor patch)" if not d.target.has(NEEDS[d.family, c].since) else str(c) for c in read
+    )
+
+
 PARTS: dict[str, Callable[[], str]] = {
     "command-line": command_line,
     "exit-codes": exit_codes,
     "upgrade-path": upgrade_path,
     "start-refusals": start_refusals,
+    "targets": targets,
 }
 
 

@@ -7,6 +7,7 @@ defaults are BuildOptions' own. The layers, lowest first: the environment, the f
 
     formats = ["deb", "rpm"]
     revision = 2
+    target = ["debian-11", "rhel-8"]
     compression = "xz"
     maintainer = "Chat Team <chat-team@example.com>"
     [set]
@@ -22,19 +23,10 @@ from enum import Enum, StrEnum
 from pathlib import Path
 
 from mmpkg.errors import UsageError
+from mmpkg.formats import Compression, PackageFormat
 from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.settings import Json, Setting, SettingError, from_table, parse_setting
-
-
-class PackageFormat(StrEnum):
-    DEB = "deb"
-    RPM = "rpm"
-
-
-class Compression(StrEnum):
-    ZSTD = "zstd"
-    XZ = "xz"
-    GZIP = "gzip"
+from mmpkg.targets import DEFAULT, Target, compressions, parse_targets
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,13 +35,21 @@ class BuildOptions:
     out: Path = Path("dist")
     formats: tuple[PackageFormat, ...] = (PackageFormat.DEB, PackageFormat.RPM)
     revision: int = 1
-    compression: Compression = Compression.ZSTD
+    # The distributions the packages must install on; a format with none gets its defaults.
+    target: tuple[Target, ...] = DEFAULT
+    # None: each format's best that all its targets read (payloads()).
+    compression: Compression | None = None
     # Build-time overrides (configuration layer 2): dotted key -> JSON value, in order given.
     settings: tuple[Setting, ...] = field(default=())
     allow_unknown_settings: bool = False
     source_date_epoch: int | None = None
     # Where each setting was given ("--set", "build.toml: [set]"), for error messages.
     setting_sources: tuple[tuple[str, str], ...] = field(default=(), metadata={"option": False})
+
+    def payloads(self) -> tuple[tuple[PackageFormat, Compression], ...]:
+        """Each format's payload compression; a UsageError if --compression is one a target
+        cannot read."""
+        return compressions(self.target, self.formats, self.compression)
 
     def source(self, key: str) -> str:
         return dict(self.setting_sources).get(key, "--set")
@@ -190,10 +190,19 @@ OPTIONS: tuple[Option, ...] = (
         help="package revision: raise it to ship a packaging fix",
     ),
     Option(
+        name="target",
+        parse=parse_targets,
+        metavar="NAME[,NAME...]",
+        help='the distributions the packages must install on (see "Target distributions"), or the '
+        "oldest dpkg or rpm they must install with (dpkg-1.20, rpm-4.14); a format given none gets "
+        "its default",
+    ),
+    Option(
         name="compression",
         parse=_compression,
         metavar="|".join(Compression),
-        help="payload compression; xz or gzip for targets older than dpkg 1.21.18 or rpm 4.14",
+        help="payload compression; a target that cannot read it is an error",
+        default_text="the best every target of the format reads: zstd, else xz",
     ),
     Option(
         name="maintainer",

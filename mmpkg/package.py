@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmpkg.options import Compression
+from mmpkg.formats import Compression
 from mmpkg.release import Arch
+from mmpkg.targets import Target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +57,8 @@ class Package:
     changes: tuple[str, ...] = ()  # this version's changelog entries; a newline continues one
     source_date_epoch: int
     compression: Compression = Compression.ZSTD
+    # The distributions it must install on (none: not checked).
+    targets: tuple[Target, ...] = ()
 
     @property
     def full_version(self) -> str:

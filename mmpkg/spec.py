@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mmpkg import __version__
-from mmpkg.options import BuildOptions, Compression
+from mmpkg.formats import Compression, PackageFormat
+from mmpkg.options import BuildOptions
 from mmpkg.package import Package
 from mmpkg.release import Arch, Edition, Release
+from mmpkg.targets import Target
 from mmpkg.versions import MattermostVersion
 
 HOMEPAGE = "https://mattermost.com"
@@ -98,7 +100,11 @@ class PackageSpec:
     install_defaults: str  # layer 1, JSON text
     release_sha256: str
     source_date_epoch: int
-    compression: Compression
+    # Each format's payload compression, chosen for the targets (BuildOptions.payloads).
+    compressions: tuple[tuple[PackageFormat, Compression], ...]
+    # The distributions the packages must install on: the rpm's rpmlib() needs are checked
+    # against them.
+    targets: tuple[Target, ...]
     has_db_migrate: bool
     has_db_ping: bool
     # Release files the server rewrites in place when SiteURL has a sub-path, relative to
@@ -122,8 +128,8 @@ class PackageSpec:
     def changelog_url(self) -> str:
         return f"https://docs.mattermost.com/product-overview/mattermost-v{self.version.major}-changelog.html"
 
-    def package(self) -> Package:
-        """What the server is in either format; each backend adds its own relations, scripts,
+    def package(self, fmt: PackageFormat) -> Package:
+        """What the server is in format `fmt`; each backend adds its own relations, scripts,
         files and changelog (dataclasses.replace)."""
         return Package(
             name=self.name,
@@ -137,7 +143,8 @@ class PackageSpec:
             licence=self.licence,
             section="net",
             source_date_epoch=self.source_date_epoch,
-            compression=self.compression,
+            compression=dict(self.compressions)[fmt],
+            targets=self.targets,
         )
 
 
@@ -168,7 +175,8 @@ def build_spec(release: Release, options: BuildOptions, layout: Layout | None = 
         source_date_epoch=(
             release.source_date_epoch if options.source_date_epoch is None else options.source_date_epoch
         ),
-        compression=options.compression,
+        compressions=options.payloads(),
+        targets=options.target,
         # `mattermost db migrate` appeared in 6.5; older servers migrate when they start.
         has_db_migrate=release.version.at_least(6, 5),
         # `mattermost db ping` appeared in 11.9: a readiness probe that needs no free text.

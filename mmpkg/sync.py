@@ -22,7 +22,8 @@ from pathlib import Path
 from mmpkg.build import build
 from mmpkg.channels import DEFAULT, Rules
 from mmpkg.errors import MmpkgError, UpstreamError
-from mmpkg.options import BuildOptions, PackageFormat
+from mmpkg.formats import PackageFormat
+from mmpkg.options import BuildOptions
 from mmpkg.release import Arch, Edition
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mmpkg.build import build
-from mmpkg.options import BuildOptions, Compression, PackageFormat
+from mmpkg.formats import Compression, PackageFormat
+from mmpkg.options import BuildOptions
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
+from mmpkg.targets import DEFAULT, parse_targets
 from mmpkg.versions import MattermostVersion
 
 # Who the test packages say made them (mmpkg has no default maintainer).
@@ -42,33 +44,48 @@ class PackageFactory:
         arch: Arch = Arch.AMD64,
         revision: int = 1,
         settings: tuple[tuple[str, object], ...] = (),
-        compression: Compression = Compression.ZSTD,
+        compression: Compression | None = None,
+        targets: tuple[str, ...] = (),
     ) -> Built:
-        key = (version, edition, arch, revision, settings, compression)
+        """`compression` None: the best the targets read; `targets` as `--target` names them
+        (debian-11, rpm-4.14), none: the defaults."""
+        options = BuildOptions(
+            maintainer=MAINTAINER,
+            revision=revision,
+            settings=settings,
+            compression=compression,
+            target=parse_targets(targets) if targets else DEFAULT,
+        )
+        # By what is built: zstd asked for and zstd chosen for the targets are one package.
+        key = (version, edition, arch, revision, settings, options.payloads(), options.target)
         if key not in self._cache:
             out = self.base / "out" / str(len(self._cache))
-            built = build(
-                self.tarball(version, edition, arch),
-                BuildOptions(
-                    maintainer=MAINTAINER,
-                    out=out,
-                    revision=revision,
-                    settings=settings,
-                    compression=compression,
-                ),
-            )
+            built = build(self.tarball(version, edition, arch), replace(options, out=out))
             by_format = {p.id.format: p.path for p in built}
             self._cache[key] = Built(deb=by_format[PackageFormat.DEB], rpm=by_format[PackageFormat.RPM])
         return self._cache[key]
 
-    def deb(self, version: str) -> Path:
-        """Only the default .deb of `version`, for tests that need many versions and no rpm."""
-        both = self._cache.get((version, Edition.ENTERPRISE, Arch.AMD64, 1, (), Compression.ZSTD))
+    def deb(self, version: str, targets: tuple[str, ...] = ()) -> Path:
+        """Only the .deb of `version` (for `targets`, else the defaults), for tests that need many
+        versions and no rpm."""
+        target = parse_targets(targets) if targets else DEFAULT
+        options = BuildOptions(maintainer=MAINTAINER, formats=(PackageFormat.DEB,), target=target)
+        both = self._cache.get(
+            (
+                version,
+                Edition.ENTERPRISE,
+                Arch.AMD64,
+                1,
+                (),
+                BuildOptions(maintainer=MAINTAINER, target=target).payloads(),
+                target,
+            )
+        )
         if both is not None:
             return both.deb
-        if version not in self._debs:
+        key = f"{version} {','.join(map(str, target))}"
+        if key not in self._debs:
             out = self.base / "out" / f"deb-{len(self._debs)}"
-            options = BuildOptions(maintainer=MAINTAINER, out=out, formats=(PackageFormat.DEB,))
-            (built,) = build(self.tarball(version), options)
-            self._debs[version] = built.path
-        return self._debs[version]
+            (built,) = build(self.tarball(version), replace(options, out=out))
+            self._debs[key] = built.path
+        return self._debs[key]

@@ -21,8 +21,9 @@ from packages import MAINTAINER, PackageFactory
 import mmpkg
 from mmpkg.backends import BACKENDS
 from mmpkg.cli import main
+from mmpkg.formats import Compression, PackageFormat
 from mmpkg.inspect import inspect_release
-from mmpkg.options import BuildOptions, Compression, PackageFormat
+from mmpkg.options import BuildOptions
 from mmpkg.release import Arch, Edition
 from mmpkg.sample.profiles import Profile
 from mmpkg.sample.tarball import write_sample_release

@@ -42,7 +42,8 @@ from scenario import (
 )
 
 from mmpkg.build import build
-from mmpkg.options import BuildOptions, PackageFormat
+from mmpkg.formats import PackageFormat
+from mmpkg.options import BuildOptions
 from mmpkg.release import Edition
 from mmpkg.resources import environment
 from mmpkg.start_refusals import TABLE as START_REFUSALS

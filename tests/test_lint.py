@@ -16,7 +16,7 @@ import pytest
 from harness import require
 from packages import PackageFactory
 
-from mmpkg.options import Compression
+from mmpkg.formats import Compression
 from mmpkg.release import Arch, Edition
 from mmpkg.resources import data_dir
 

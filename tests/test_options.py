@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 
 from mmpkg.errors import UsageError
+from mmpkg.formats import Compression, PackageFormat
 from mmpkg.options import (
     OPTIONS,
     BuildOptions,
-    Compression,
-    PackageFormat,
     from_environment,
     load_file,
     resolve,

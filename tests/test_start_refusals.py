@@ -20,7 +20,8 @@ from test_shell import FORMATS, SHELLS, ShellRunner
 
 from mmpkg.build import build
 from mmpkg.errors import UsageError
-from mmpkg.options import BuildOptions, PackageFormat
+from mmpkg.formats import PackageFormat
+from mmpkg.options import BuildOptions
 from mmpkg.sample import write_sample_release
 from mmpkg.start_refusals import TABLE, MinimumPostgres, RefusedSetting
 from mmpkg.versions import MattermostVersion

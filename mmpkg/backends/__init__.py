@@ -8,7 +8,7 @@ from typing import Protocol
 from mmpkg.backends.deb import DebBackend
 from mmpkg.backends.naming import PackageId
 from mmpkg.backends.rpm import RpmBackend
-from mmpkg.options import PackageFormat
+from mmpkg.formats import PackageFormat
 from mmpkg.release import Arch
 from mmpkg.spec import PackageSpec
 from mmpkg.versions import MattermostVersion

@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from mmpkg.backends.naming import PackageId
-from mmpkg.options import Compression, PackageFormat
+from mmpkg.formats import Compression, PackageFormat
 from mmpkg.package import Package, PackageFile, Relations
 from mmpkg.release import Arch
 from mmpkg.resources import data_dir, gzip_bytes, render
@@ -115,7 +115,7 @@ def deb_version(spec: PackageSpec) -> str:
 def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) -> Package:
     """The server as a .deb sees it; the staged tree holds its payload, `docs` its documents."""
     return replace(
-        spec.package(),
+        spec.package(PackageFormat.DEB),
         relations=Relations(
             pre_depends=PRE_DEPENDS,
             depends=tuple(d for d in DEPENDS.values() if d and d not in PRE_DEPENDS),

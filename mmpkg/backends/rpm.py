@@ -18,9 +18,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from mmpkg import rpmlib
 from mmpkg.backends.naming import PackageId
 from mmpkg.errors import UsageError
-from mmpkg.options import Compression, PackageFormat
+from mmpkg.formats import Compression, PackageFormat
 from mmpkg.package import Package, Relations
 from mmpkg.release import Arch
 from mmpkg.resources import data_dir, render
@@ -74,9 +75,14 @@ def stage_package(pkg: Package, root: Path) -> Path:
 def build_package(pkg: Package, spec_text: str, root: Path, work: Path) -> Path:
     """Run rpmbuild on the staged `root` (the build root); the .rpm goes into `work`."""
     write(work / f"{pkg.name}.spec", spec_text)
+    file = package_id(pkg.name, pkg.full_version, pkg.arch).file
     with _without_percent(work) as where:
         _rpmbuild(pkg, root=where / root.relative_to(work), work=where)
-    return work / package_id(pkg.name, pkg.full_version, pkg.arch).file
+        if pkg.targets:
+            # Still in the build's workspace: a refused package never reaches the output.
+            requires = run(["rpm", "-qp", "--requires", where / file]).stdout.splitlines()
+            rpmlib.check(file, requires, pkg.targets)
+    return work / file
 
 
 def _rpmbuild(pkg: Package, *, root: Path, work: Path) -> None:
@@ -133,7 +139,7 @@ def mattermost_package(spec: PackageSpec) -> Package:
     """The server as an .rpm sees it; the staged tree holds its payload and documents."""
     view = {"spec": spec, "fmt": "rpm"}
     return replace(
-        spec.package(),
+        spec.package(PackageFormat.RPM),
         relations=Relations(
             pre_depends=REQUIRES_PRE,
             depends=tuple(sorted({REQUIRES[n] for n in spec.needs if n in REQUIRES})),

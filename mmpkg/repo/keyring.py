@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mmpkg.backends import deb, rpm
 from mmpkg.errors import RepoError
-from mmpkg.options import Compression
+from mmpkg.formats import Compression
 from mmpkg.package import Package, PackageFile
 from mmpkg.repo.keys import KeySet, combined, describe, infos
 from mmpkg.resources import render

@@ -45,6 +45,7 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache
 
-# The README's command line and exit codes are generated from the code (tests/test_docs.py).
+# The README's command line and exit codes, and the CI templates' test images, are generated
+# from the code (tests/test_docs.py, tests/test_ci_templates.py).
 readme: $(STAMP)
-	$(BIN)/python -m mmpkg.docs README.md
+	$(BIN)/python -m mmpkg.docs README.md ci/github/mattermost-packages.yml ci/gitlab/.gitlab-ci.yml

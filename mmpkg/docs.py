@@ -1,10 +1,12 @@
 """The README's generated parts: the command line (from the option table, through the parsers that
-use it), the exit codes (from the error classes), upstream's upgrade path and what a release
-refuses at start (from their tables).
-`make readme` rewrites them in place; tests/test_docs.py fails when the README and the code
-disagree.
+use it), the exit codes (from the error classes), upstream's upgrade path, what a release
+refuses at start and the CI templates' test images (from their tables); and the CI templates'
+own default test images (from the same table).
+`make readme` rewrites them in place; tests/test_docs.py and tests/test_ci_templates.py fail
+when a file and the code disagree.
 
-A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines.
+A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines in the README,
+between `# begin NAME` and `# end NAME` comment lines (at the YAML's indentation) in a template.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from mmpkg.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.formats import Compression
@@ -129,30 +133,78 @@ def _reads(d: Distribution) -> str:
     )
 
 
+def test_images() -> str:
+    """The images the CI templates' test job installs the packages on unless told otherwise."""
+    rows = ["| package | image | installed with | why |", "|---|---|---|---|"]
+    for fmt, images in TEST_IMAGES.items():
+        rows += [f"| .{fmt} | `{i.name}` | {i.package_manager} | {i.why} |" for i in images]
+    return "\n".join(rows) + "\n"
+
+
+def github_test_images() -> str:
+    # A repository variable of the same name replaces the default, as `vars.` are for.
+    return f"MMPKG_TEST_IMAGES: ${{{{ vars.MMPKG_TEST_IMAGES || '{default_test_images()}' }}}}\n"
+
+
+def gitlab_test_images() -> str:
+    # A CI/CD variable of the same name (project, schedule or pipeline) takes precedence over it.
+    return f"MMPKG_TEST_IMAGES: {default_test_images()}\n"
+
+
+@dataclass(frozen=True)
+class Markers:
+    """How a kind of file marks its generated parts."""
+
+    begin: str  # with {} for the part's name
+    end: str
+    blank_line: bool  # between the part and its end marker (Markdown: the table ends there)
+
+
+README_MARKERS = Markers("<!-- begin {} -->", "<!-- end {} -->", blank_line=True)
+YAML_MARKERS = Markers("# begin {}", "# end {}", blank_line=False)
+
 PARTS: dict[str, Callable[[], str]] = {
     "command-line": command_line,
     "exit-codes": exit_codes,
     "upgrade-path": upgrade_path,
     "start-refusals": start_refusals,
     "targets": targets,
+    "test-images": test_images,
+}
+# The CI templates' generated parts, by the template's file name.
+TEMPLATE_PARTS: dict[str, dict[str, Callable[[], str]]] = {
+    "mattermost-packages.yml": {"test-images": github_test_images},
+    ".gitlab-ci.yml": {"test-images": gitlab_test_images},
 }
 
 
-def update(text: str) -> str:
+def update(text: str, parts: dict[str, Callable[[], str]] = PARTS, markers: Markers = README_MARKERS) -> str:
     """`text` with every generated part as the code says it is now."""
-    for name, make in PARTS.items():
-        pattern = re.compile(rf"(<!-- begin {name} -->\n).*?(<!-- end {name} -->)", re.DOTALL)
+    for name, make in parts.items():
+        begin, end = markers.begin.format(name), markers.end.format(name)
+        pattern = re.compile(
+            rf"^([ \t]*){re.escape(begin)}\n(.*?)^[ \t]*{re.escape(end)}$", re.DOTALL | re.MULTILINE
+        )
         match = pattern.search(text)
         if match is None:
-            raise ValueError(f"no '<!-- begin {name} -->' ... '<!-- end {name} -->' block")
-        text = text[: match.end(1)] + make() + "\n" + text[match.start(2) :]
+            raise ValueError(f"no '{begin}' ... '{end}' block")
+        indent = match[1]
+        made = "".join(indent + line if line.strip() else line for line in make().splitlines(True))
+        text = text[: match.start(2)] + made + ("\n" if markers.blank_line else "") + text[match.end(2) :]
     return text
+
+
+def update_template(path: Path, text: str) -> str:
+    """A CI template's `text` with its generated parts as the code says they are now."""
+    return update(text, TEMPLATE_PARTS[path.name], YAML_MARKERS)
 
 
 def main(argv: list[str]) -> int:
     for name in argv:
         path = Path(name)
-        path.write_text(update(path.read_text(encoding="utf-8")), encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        made = update_template(path, text) if path.name in TEMPLATE_PARTS else update(text)
+        path.write_text(made, encoding="utf-8")
     return 0
 
 

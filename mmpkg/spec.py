@@ -77,6 +77,9 @@ class Need(StrEnum):
     USER_TOOLS = "user-tools"  # useradd, groupadd
     RUNUSER = "runuser"
     SYSTEMD = "systemd"
+    FIND = "find"  # find, xargs
+    AWK = "awk"
+    SED = "sed"
     PG_DUMP = "pg_dump"  # pg_dump, pg_restore and psql: recommended, the backup warns without
 
 

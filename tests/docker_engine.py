@@ -2,9 +2,10 @@
 
 - `engine()`: a Docker engine that answers, found or started by `.ci/dockerd` with the flags this
   kind of machine needs (reference/harness.md §8); `None` when there is none to be had.
-- `images()`: MMPKG_TEST_IMAGES (comma-separated, e.g. `debian:12,ubuntu:24.04,rockylinux:9`),
-  else `LOCAL_IMAGE`, which `import_local_image()` makes from the cached mmdebstrap root, for
-  machines that reach no image registry.
+- `images()`: MMPKG_TEST_IMAGES (comma-separated, e.g. `ubuntu:24.04,debian:13,almalinux:9`,
+  the CI templates' defaults from mmpkg/ci_images.py), else `LOCAL_IMAGE`, which
+  `import_local_image()` makes from the cached mmdebstrap root, for machines that reach no
+  image registry (tests/test_ci_templates.py names it in MMPKG_TEST_IMAGES).
 - `Container`: one running container of a compose project, driven with `docker exec`; `family`
   says which package manager the image has, so one scenario covers deb and rpm images.
 """
@@ -35,7 +36,11 @@ harness.PROVIDERS.update({"docker": "docker.io", "dockerd": "docker.io", "docker
 
 
 def images() -> list[str]:
-    given = os.environ.get("MMPKG_TEST_IMAGES", "")
+    return images_of(os.environ.get("MMPKG_TEST_IMAGES", ""))
+
+
+def images_of(given: str) -> list[str]:
+    """MMPKG_TEST_IMAGES's images, in order; none given is LOCAL_IMAGE, as is the name itself."""
     return [i.strip() for i in given.split(",") if i.strip()] or [LOCAL_IMAGE]
 
 

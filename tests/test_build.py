@@ -135,7 +135,7 @@ def test_rpm_metadata(packages: PackageFactory) -> None:
     )
     requires = sh("rpm", "-qp", "--nosignature", "--requires", rpm).splitlines()
     named = sorted(r.split()[0] for r in requires if not r.startswith(("rpmlib(", "/bin/sh")))
-    assert named == ["curl", "jq", "jq", "shadow-utils", "systemd", "util-linux"]
+    assert named == ["curl", "findutils", "gawk", "jq", "jq", "sed", "shadow-utils", "systemd", "util-linux"]
     kinds = rpm_query(rpm, "[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]").splitlines()
     assert {"jq pre", "jq manual", "shadow-utils pre"} <= set(kinds)
     assert "mattermost-server = 10.5.2-1" in sh("rpm", "-qp", "--nosignature", "--provides", rpm)

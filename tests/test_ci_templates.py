@@ -10,6 +10,9 @@ Real apt in a throw-away root installs from the served tree at the end.
 What the test does in the CI's place: the `uses:` actions (setup-python, artifacts, cache) are
 left out, all jobs share one working directory (the artifacts' role), `${{ }}` values come from
 the table below, and GitLab's dind engine is the one `.ci/dockerd` gives the container tier.
+The templates default to registry images (mmpkg/ci_images.py), which this machine cannot pull:
+the test gives `MMPKG_TEST_IMAGES`, the variable an administrator sets, the image the container
+tier imports from its cached root (LOCAL_TIER), and runs the templates as they are written.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from docker_engine import CHECKOUT
 from fake_upstream import SigningKeys, Upstream, serve
 from test_repo import _serve
 
+from mmpkg import docs
+from mmpkg.ci_images import TEST_IMAGES, default_test_images
+from mmpkg.formats import PackageFormat
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 
@@ -43,6 +49,10 @@ SCHEMAS = {GITHUB: "vendor.github-workflows", GITLAB: "vendor.gitlab-ci"}
 BIN = Path(sys.executable).parent
 # GitLab's dind service and its address are the CI's; here the tier finds its own engine.
 DIND = ("DOCKER_HOST", "DOCKER_TLS_CERTDIR")
+# What this machine gives the templates' documented inputs in place of their defaults: no
+# registry answers here, so the container tier runs on the image it imports itself.
+LOCAL_TIER = {"MMPKG_TEST_IMAGES": docker_engine.LOCAL_IMAGE}
+README = CHECKOUT / "README.md"
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,50 @@ def test_template_matches_its_ci_schema_and_shellcheck(template: Path, tmp_path:
         assert "${{" not in step.script, f"{step.job}/{step.name} reads a CI expression, not a variable"
         out = harness.run_host(["shellcheck", "-s", "bash", "-"], input=step.script, check=False)
         assert out.returncode == 0, f"{template.name} {step.job}/{step.name}:\n{out.stdout}"
+
+
+def _declared(template: Path) -> dict[str, str]:
+    """The variables every job of `template` sees, as written."""
+    doc = yaml.safe_load(template.read_text())
+    return {k: str(v) for k, v in doc["env" if template == GITHUB else "variables"].items()}
+
+
+def _default(template: Path, name: str) -> str:
+    """What `name` is when the CI's settings do not give it: GitHub's `vars.X || 'default'`."""
+    value = _declared(template)[name]
+    if template != GITHUB:
+        return value
+    match = re.fullmatch(rf"\$\{{\{{ vars\.{name} \|\| '([^']*)' \}}\}}", value)
+    assert match, f"{template.name}: {name} is not a repository variable with a default: {value}"
+    return match[1]
+
+
+@pytest.mark.parametrize("template", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_templates_test_on_the_real_images_by_default(template: Path) -> None:
+    text = template.read_text()
+    assert docs.update_template(template, text) == text, f"{template.name} is out of date: run `make readme`"
+    images = _default(template, "MMPKG_TEST_IMAGES").split(",")
+    assert images == default_test_images().split(",")
+    assert images == ["ubuntu:24.04", "debian:13", "almalinux:9"]
+    # Both formats are installed somewhere, and only on images a registry serves.
+    assert {fmt for fmt, listed in TEST_IMAGES.items() if listed} == set(PackageFormat)
+    for image in images:
+        assert re.fullmatch(r"[a-z0-9]+:[0-9.]+", image), f"{image} is not a Docker Hub library image"
+        assert image != docker_engine.LOCAL_IMAGE
+
+
+@pytest.mark.parametrize("template", [GITHUB, GITLAB], ids=["github", "gitlab"])
+def test_the_local_tier_substitutes_through_the_documented_variables(template: Path) -> None:
+    readme = README.read_text(encoding="utf-8")
+    for name, value in LOCAL_TIER.items():
+        # A variable every job sees, that the README tells administrators to set, with a
+        # default that is not what this machine gives it.
+        assert name in _declared(template), f"{template.name} has no {name} to set"
+        assert f"| `{name}` |" in readme, f"the README's variables do not list {name}"
+        assert value not in _default(template, name).split(",")
+    # The tier reads the variable as the templates pass it.
+    assert docker_engine.images_of(LOCAL_TIER["MMPKG_TEST_IMAGES"]) == [docker_engine.LOCAL_IMAGE]
+    assert docker_engine.images_of(default_test_images()) == default_test_images().split(",")
 
 
 # --- the templates' steps, run --------------------------------------------------------------------
@@ -201,7 +255,7 @@ def _pipeline(template: Path, up: Upstream, upstream_work: Path, keys: SigningKe
         # The checkout's environment already holds mmpkg and the test tier: pip finds them there.
         "MMPKG_PIP_ARGS": "--no-index mmpkg",
         "MMPKG_TEST_PIP_ARGS": "--no-index pytest-docker",
-        "MMPKG_TEST_IMAGES": "",  # the local Debian 12 image
+        **LOCAL_TIER,
         "MMPKG_CACHE": str(base / "cache"),
         "GITHUB_TOKEN": "",
         "RUNNER_TEMP": str(base),
@@ -231,7 +285,10 @@ def published(
     up, upstream_work = upstream
     template = Path(request.param)
     pipeline = _pipeline(template, up, upstream_work, keys, tmp_path_factory.mktemp(template.parent.name))
+    written = template.read_bytes()
     pipeline.run()
+    # The local images went in through the variables, not by a template changed for the run.
+    assert template.read_bytes() == written
     return pipeline
 
 

@@ -157,6 +157,10 @@ class Pkg:
 
     def install(self, file: str) -> str:
         if self.family == "deb":
+            # Registry images (ubuntu:24.04, debian:13) ship without package lists, so apt
+            # could not resolve the package's Depends; the locally imported root keeps its own.
+            # dnf fetches its repositories' metadata by itself.
+            self.box.sh("ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -q")
             return self.box.sh(
                 f"DEBIAN_FRONTEND=noninteractive apt-get install -y /pkgs/{shlex.quote(file)}"
             ).stdout

@@ -32,13 +32,17 @@ COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: 
 # its output differently with and without them: one thread keeps the .deb the same everywhere.
 # (xz's threaded output does not depend on the thread count; gzip has none.)
 THREADS = {Compression.ZSTD: ("--threads-max=1",)}
-# util-linux (runuser) is Essential in Debian, so it is not declared.
+# util-linux (runuser), findutils and sed are Essential in Debian, so they are not declared; nor
+# is awk, which base-files Pre-Depends on (mawk, in every Debian and Ubuntu image).
 DEPENDS = {
     Need.JQ: "jq",
     Need.CURL: "curl",
     Need.USER_TOOLS: "passwd",
     Need.RUNUSER: None,
     Need.SYSTEMD: "systemd",
+    Need.FIND: None,
+    Need.AWK: None,
+    Need.SED: None,
 }
 RECOMMENDS = {Need.PG_DUMP: "postgresql-client"}
 # preinst validates config.json with jq before anything is unpacked, and dpkg only guarantees

@@ -41,6 +41,11 @@ REQUIRES = {
     Need.CURL: "curl",
     Need.RUNUSER: "util-linux",
     Need.SYSTEMD: "systemd",
+    # In a full RHEL install, but not in every container image (findutils is missing from some
+    # of Rocky's and Fedora's), where the scripts would fail half-way.
+    Need.FIND: "findutils",
+    Need.AWK: "gawk",
+    Need.SED: "sed",
 }
 # Fedora's and RHEL's pg_dump is in the postgresql package (the server is postgresql-server).
 RECOMMENDS = {Need.PG_DUMP: "postgresql"}

@@ -36,6 +36,22 @@ def distro() -> harness.Distro:
     return harness.DEFAULT_DISTRO
 
 
+@pytest.fixture(autouse=True)
+def _packages_for_the_root(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on another generation than the default installs packages built for it (`--target
+    debian-11`: an xz .deb its dpkg 1.20 reads), as its administrator would build them."""
+    distro = request.getfixturevalue("distro") if "distro" in request.fixturenames else None
+    if distro is None or distro == harness.DEFAULT_DISTRO:
+        yield
+        return
+    factory: PackageFactory = request.getfixturevalue("packages")
+    factory.default_targets = (distro.name,)
+    try:
+        yield
+    finally:
+        factory.default_targets = ()
+
+
 @pytest.fixture(scope="session")
 def pristine() -> Path:
     """The cached Debian 12 root (built once, ~15 s); read-only, only ever an overlay lower."""

@@ -10,7 +10,7 @@ from mmpkg.formats import Compression, PackageFormat
 from mmpkg.options import BuildOptions
 from mmpkg.release import Arch, Edition
 from mmpkg.sample import write_sample_release
-from mmpkg.targets import DEFAULT, parse_targets
+from mmpkg.targets import DEFAULT, Target, parse_targets
 from mmpkg.versions import MattermostVersion
 
 # Who the test packages say made them (mmpkg has no default maintainer).
@@ -28,6 +28,9 @@ class PackageFactory:
     """Builds each (version, edition, arch, options) combination once and remembers it."""
 
     base: Path
+    # The `--target` of builds that name none: a test on a Debian 11 root installs packages
+    # built for Debian 11 (see conftest's _packages_for_the_root).
+    default_targets: tuple[str, ...] = ()
     _cache: dict[tuple[object, ...], Built] = field(default_factory=dict)
     _debs: dict[str, Path] = field(default_factory=dict)
 
@@ -54,7 +57,7 @@ class PackageFactory:
             revision=revision,
             settings=settings,
             compression=compression,
-            target=parse_targets(targets) if targets else DEFAULT,
+            target=_target(targets or self.default_targets),
         )
         # By what is built: zstd asked for and zstd chosen for the targets are one package.
         key = (version, edition, arch, revision, settings, options.payloads(), options.target)
@@ -68,7 +71,7 @@ class PackageFactory:
     def deb(self, version: str, targets: tuple[str, ...] = ()) -> Path:
         """Only the .deb of `version` (for `targets`, else the defaults), for tests that need many
         versions and no rpm."""
-        target = parse_targets(targets) if targets else DEFAULT
+        target = _target(targets or self.default_targets)
         options = BuildOptions(maintainer=MAINTAINER, formats=(PackageFormat.DEB,), target=target)
         both = self._cache.get(
             (
@@ -89,3 +92,7 @@ class PackageFactory:
             (built,) = build(self.tarball(version), replace(options, out=out))
             self._debs[key] = built.path
         return self._debs[key]
+
+
+def _target(names: tuple[str, ...]) -> tuple[Target, ...]:
+    return parse_targets(names) if names else DEFAULT

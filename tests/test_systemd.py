@@ -232,8 +232,15 @@ class Server:
         """How often systemd logged Starting/Started/Stopping/Stopped for the unit."""
         out = self.box.exec("journalctl", "--no-pager", "-o", "cat", "-u", UNIT).stdout
         verbs = ("Starting", "Started", "Stopping", "Stopped")
+        # systemd 249 and later name the unit ("Started mattermost.service - Mattermost
+        # server."), Debian 11's 247 gives only its Description ("Started Mattermost server.").
+        description = self.box.exec("systemctl", "show", "-P", "Description", UNIT).stdout.strip()
+        names = (f"{UNIT} ", f"{description}.", f"{description}...")
         return Counter(
-            verb for line in out.splitlines() for verb in verbs if line.startswith(f"{verb} {UNIT}")
+            verb
+            for line in out.splitlines()
+            for verb in verbs
+            if any(line.startswith(f"{verb} {name}") for name in names)
         )
 
     def events_since(self, before: Counter[str], expected: Counter[str]) -> Counter[str]:

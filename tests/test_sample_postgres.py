@@ -108,7 +108,9 @@ def test_an_11_release_takes_over_from_10_11(
         stop(proc)
     new = extract(tarballs[V11], tmp_path / "new", db.dsn())
     migrate = new.run("db", "migrate")
-    assert (migrate.returncode, migrate.stdout.strip()) == (0, "Database successfully migrated"), migrate.stderr
+    assert (migrate.returncode, migrate.stdout.strip()) == (0, "Database successfully migrated"), (
+        migrate.stderr
+    )
     with running_server(new) as (proc, port):
         assert get(f"http://127.0.0.1:{port}/api/v4/system/ping")[0] == 200
         stop(proc)

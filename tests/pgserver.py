@@ -39,12 +39,13 @@ HOST_MAJOR = 15
 # The Debian release each major comes from: Debian 11, 12 and 13's own PostgreSQL.
 SUITES = {13: "bullseye", 15: "bookworm", 17: "trixie"}
 MAJORS = tuple(SUITES)
-# What the server's programs need in a root of their own: the package, and setpriv
-# (util-linux) to drop to its postgres user.
-ROOT_TOOLS = ("setpriv", "psql")
+# The host's tools for any cluster: setpriv starts its programs as postgres, psql asks it.
+HOST_TOOLS = ("setpriv", "psql")
 
 
 def root_packages(major: int) -> tuple[str, ...]:
+    """A root's packages for a server of `major`: Debian's own, and setpriv (util-linux) to
+    drop to the postgres user the package made there."""
     return (f"postgresql-{major}", "util-linux")
 
 
@@ -142,7 +143,7 @@ def pg_server(major: int = HOST_MAJOR) -> Iterator[PgServer]:
 
 @contextlib.contextmanager
 def _host_place() -> Iterator[_Place]:
-    harness.require("setpriv", "psql", str(PG_BIN / "initdb"))
+    harness.require(*HOST_TOOLS, str(PG_BIN / "initdb"))
     base = Path(tempfile.mkdtemp(prefix="mmpkg-pg-"))
     try:
         base.chmod(0o755)
@@ -154,7 +155,7 @@ def _host_place() -> Iterator[_Place]:
 
 @contextlib.contextmanager
 def _root_place(major: int) -> Iterator[_Place]:
-    harness.require(*harness.ROOT_TOOLS, *ROOT_TOOLS)
+    harness.require(*harness.ROOT_TOOLS, *HOST_TOOLS)
     lower = harness.pristine_root(suite=SUITES[major], packages=root_packages(major))
     with harness.Root(lower, name=f"postgresql-{major}") as root:
         # The package's postgres user owns its home; the cluster goes below it.

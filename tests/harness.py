@@ -73,7 +73,7 @@ PROVIDERS = {
     "rpmbuild": "rpm", "dnf": "dnf", "createrepo_c": "createrepo-c", "dpkg-deb": "dpkg",
     "systemd-nspawn": "systemd-container", "dpkg-parsechangelog": "dpkg-dev", "debsums": "debsums",
     "rpm2cpio": "rpm", "cpio": "cpio", "piuparts": "piuparts", "apt-ftparchive": "apt-utils", "env": "coreutils",
-    "runuser": "util-linux", "psql": "postgresql-client", "pg_restore": "postgresql-client",
+    "runuser": "util-linux", "setpriv": "util-linux", "psql": "postgresql-client", "pg_restore": "postgresql-client",
     "/usr/lib/postgresql/15/bin/initdb": "postgresql",
 }  # fmt: skip
 

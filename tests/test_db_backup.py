@@ -1,14 +1,16 @@
-"""The database snapshot before a migration, with a real PostgreSQL 15 and real dpkg/apt and rpm.
+"""The database snapshot before a migration, with a real PostgreSQL and real dpkg/apt and rpm.
 
 The server in the root keeps its schema and rows in a database of the session's cluster
-(tests/pgserver.py) on the host's loopback, which the root shares; pg_dump in the root is
-Debian's postgresql-client, which the .deb recommends. What the dump holds is read on the host
+(tests/pgserver.py: the host's 15, and Debian 13's 17 where pg_dump is older than the server)
+on the host's loopback, which the root shares; pg_dump in the root is Debian 12's
+postgresql-client (15), which the .deb recommends. What the dump holds is read on the host
 with PostgreSQL's own tools: pg_restore --list, and a restore into a fresh database.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import harness
@@ -153,3 +155,35 @@ def test_no_room_for_the_dump_refuses_before_anything_changes(pm: Manager, db: P
     pm.install(pm.build(NEW), env={"MMPKG_DB_BACKUP": "0"}).ok()
     assert pm.version() == NEW and db_schema(db) == schema(NEW)
     assert not (newest_snapshot(pm) / DUMP).exists()
+
+
+def test_a_pg_dump_older_than_the_database_server_refuses_before_anything_changes(
+    pm: Manager, postgres_of: Callable[[int], PgServer]
+) -> None:
+    """A Debian 12 host (pg_dump 15) whose database server is Debian 13's PostgreSQL 17:
+    pg_dump will not dump a newer server, so the upgrade stops before anything changes. Without
+    the backup, 11.0 migrates and starts on 17."""
+    db = postgres_of(17).new_database()
+    pm.install(pm.build("10.11.1")).ok()
+    site = Site(pm.root)
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
+    with site.serve():
+        pass
+    kept = snapshots(pm.root)
+
+    error = pm.install(pm.build("11.0.0")).refused()
+
+    assert error.startswith(
+        "mattermost: error: cannot back up the database before upgrading: "
+        "pg_dump failed: aborting because of server version mismatch."
+    ), error
+    assert pm.version() == "10.11.1" and not has_pending(pm.root) and snapshots(pm.root) == kept
+    assert db_schema(db) == schema("10.11.1")
+    pm.install(pm.build("11.0.0"), env={"MMPKG_DB_BACKUP": "0"}).ok()
+    assert pm.version() == "11.0.0" and db_schema(db) == schema("11.0.0")
+    with site.serve() as url:
+        assert site.ping_version(url) == "11.0.0"
+    assert db.query("SELECT message FROM posts ORDER BY id") == [
+        "server 10.11.1 started",
+        "server 11.0.0 started",
+    ]

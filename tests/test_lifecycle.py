@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -625,8 +625,9 @@ def test_the_database_servers_postgresql_is_asked_before_anything_changes(
 ) -> None:
     """The guard asks the real PostgreSQL 15, as the service user, through the server's
     DataSource, when the new release wants a newer one than the installed. Every release is
-    content with 15, the only PostgreSQL here: the refusal is shown with 11.0.0 built from a
-    table that wants 16 of it (the sample server, upstream's stand-in, still takes 15)."""
+    content with 15: the refusal is shown with 11.0.0 built from a table that wants 16 of it
+    (the sample server, upstream's stand-in, still takes 15). The real refusal, of 13, is the
+    next test's."""
     db = postgres.new_database()
     pm.install(pm.build("10.11.1")).ok()
     site = Site(pm.root)
@@ -663,6 +664,45 @@ def test_the_database_servers_postgresql_is_asked_before_anything_changes(
     result = pm.install(pm.build("11.0.0")).ok()
     assert not ERROR_LINE.findall(result.output) and not WARNING_LINE.findall(result.output), result.output
     assert int(db.query("SELECT max(version) FROM db_migrations")[0]) == schema("11.0.0")
+
+
+def test_an_upgrade_to_11_is_refused_on_debian_11s_postgresql_13(
+    pm: Manager, postgres_of: Callable[[int], PgServer]
+) -> None:
+    """Debian 11's real PostgreSQL 13: the upgrade to 10.11 (which wants 13) asks it and goes
+    on; the upgrade to 11.0 (which wants 14) asks it and is refused before anything changes,
+    where the server itself would have refused to start after the old one was replaced."""
+    postgres = postgres_of(13)
+    db = postgres.new_database()
+    pm.install(pm.build("10.5.2")).ok()
+    site = Site(pm.root)
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
+    with site.serve():
+        pass
+    result = pm.install(pm.build("10.11.1")).ok()
+    assert not ERROR_LINE.findall(result.output) and not WARNING_LINE.findall(result.output), result.output
+    assert int(db.query("SELECT max(version) FROM db_migrations")[0]) == schema("10.11.1")
+    with site.serve():
+        pass
+    kept = snapshots(pm.root)  # the 10.11 upgrade's
+
+    error = pm.install(pm.build("11.0.0")).refused()
+
+    real = postgres.server_version_num()
+    assert real // 10000 == 13
+    assert error == (
+        f"mattermost: error: refusing to upgrade to 11.0.0: the database server at 127.0.0.1:{postgres.port} runs "
+        f"PostgreSQL 13.{real % 10000}, and Mattermost 11.0.0 will not start on PostgreSQL older than 14 "
+        '(upstream: "minimum Postgres version requirements not met"). Upgrade PostgreSQL first, then try again; '
+        "nothing was changed"
+    )
+    assert db.password not in error
+    assert pm.version() == "10.11.1" and not has_pending(pm.root) and snapshots(pm.root) == kept
+    assert int(db.query("SELECT max(version) FROM db_migrations")[0]) == schema("10.11.1")
+    assert db.query("SELECT message FROM posts ORDER BY id") == [
+        "server 10.5.2 started",
+        "server 10.11.1 started",
+    ]
 
 
 UNSUPPORTED = [

@@ -1,4 +1,5 @@
-"""The sample server's bin/mattermost against a real PostgreSQL: schema, rows, errors, knobs."""
+"""The sample server's bin/mattermost against a real PostgreSQL: schema, rows, errors, knobs, on
+each PostgreSQL Debian ships (13, 15, 17) that the releases under test start on."""
 
 from __future__ import annotations
 
@@ -6,18 +7,28 @@ import hashlib
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pgserver import PgDatabase, PgServer, _free_port
+from pgserver import MAJORS, PgDatabase, PgServer, _free_port
 from test_sample import Install, get, running_server, stop
 
 from mmpkg.sample import write_sample_release
+from mmpkg.start_refusals import TABLE
 from mmpkg.versions import MattermostVersion
 
 V1 = "10.5.2"
 V2 = "10.6.0"
+# The last release line that starts on PostgreSQL 13, and the first that wants 14.
+LAST_ON_13 = "10.11.1"
+V11 = "11.0.0"
+
+
+def starts_on(version: str, major: int) -> bool:
+    row = TABLE.minimum_postgres(MattermostVersion.parse(version))
+    return row is None or major >= row.major
 
 
 @dataclass
@@ -36,12 +47,16 @@ class PgInstall(Install):
 @pytest.fixture(scope="module")
 def tarballs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dest = tmp_path_factory.mktemp("releases")
-    return {v: write_sample_release(MattermostVersion.parse(v), dest=dest) for v in (V1, V2)}
+    return {v: write_sample_release(MattermostVersion.parse(v), dest=dest) for v in (V1, V2, LAST_ON_13, V11)}
 
 
-@pytest.fixture
-def db(postgres: PgServer) -> PgDatabase:
-    return postgres.new_database()
+@pytest.fixture(params=MAJORS, ids=lambda major: f"pg{major}")
+def db(request: pytest.FixtureRequest, postgres_of: Callable[[int], PgServer]) -> PgDatabase:
+    """A new database on PostgreSQL 13, 15 and 17 in turn: V1 wants 11 and V2 13, so both
+    start on all three."""
+    major: int = request.param
+    assert starts_on(V1, major) and starts_on(V2, major)
+    return postgres_of(major).new_database()
 
 
 def extract(tarball: Path, into: Path, dsn: str) -> PgInstall:
@@ -79,6 +94,32 @@ def test_migrations_live_in_the_database(tarballs: dict[str, Path], db: PgDataba
     assert {"since_100502", "since_100600"} <= set(columns)
     assert db.query("SELECT message FROM posts") == ["server 10.5.2 started"]
     assert db.query("SELECT value FROM systems WHERE name = 'Version'") == ["10.6.0"]
+
+
+@pytest.mark.parametrize("major", [m for m in MAJORS if starts_on(V11, m)], ids=lambda m: f"pg{m}")
+def test_an_11_release_takes_over_from_10_11(
+    tarballs: dict[str, Path], postgres_of: Callable[[int], PgServer], major: int, tmp_path: Path
+) -> None:
+    """11.0 wants PostgreSQL 14: on Debian 12's 15 and Debian 13's 17 it migrates what 10.11
+    left and starts (its refusal of 13 is in tests/test_start_refusals.py)."""
+    db = postgres_of(major).new_database()
+    old = extract(tarballs[LAST_ON_13], tmp_path / "old", db.dsn())
+    with running_server(old) as (proc, _port):
+        stop(proc)
+    new = extract(tarballs[V11], tmp_path / "new", db.dsn())
+    migrate = new.run("db", "migrate")
+    assert (migrate.returncode, migrate.stdout.strip()) == (0, "Database successfully migrated"), (
+        migrate.stderr
+    )
+    with running_server(new) as (proc, port):
+        assert get(f"http://127.0.0.1:{port}/api/v4/system/ping")[0] == 200
+        stop(proc)
+    assert db.query("SELECT message FROM posts ORDER BY id") == [
+        f"server {LAST_ON_13} started",
+        f"server {V11} started",
+    ]
+    assert db.query("SELECT value FROM systems WHERE name = 'Version'") == [V11]
+    assert int(db.query("SHOW server_version_num")[0]) // 10000 == major
 
 
 def test_a_failing_migration_changes_nothing(

@@ -1,16 +1,18 @@
 """What a release refuses at start (mmpkg/start_refusals.py): the table, the sample server that
 stands for upstream's binary refusing the same on its own terms, the guard's shell functions
-under dash and bash --posix (against the session's real PostgreSQL 15), and the build.
+under dash and bash --posix, and the build.
 
-Only PostgreSQL 15 is installable here, so no real server is old enough for a real release to
-refuse: the shell tests ask the real server for its server_version_num and compare it with a
-minimum above and below it; the sample's stand-in answers any server_version_num.
+The database servers are real: Debian 11's PostgreSQL 13, which 11.0 refuses and 10.11 takes,
+Debian 12's 15 and Debian 13's 17 (tests/pgserver.py). Refusals of older servers than those
+(10 for 8.0, 9.6 for 5.32) are shown with the sample's stand-in, which answers any
+server_version_num, and with the shell comparing a real server's against a minimum above it.
 """
 
 from __future__ import annotations
 
 import json
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -138,12 +140,39 @@ def test_the_sample_refuses_a_refused_setting_from_the_rows_release(
     assert _install(str(earlier), tmp_path, None).run("db", "migrate", env=env).returncode == 0
 
 
-def test_the_sample_reads_the_real_servers_version(postgres: PgServer, tmp_path: Path) -> None:
-    db = postgres.new_database()
-    install = _install("11.0.0", tmp_path)
+# Each release line's verdict on each real PostgreSQL: 10.11 (wants 13) takes them all; 11.0
+# (wants 14) refuses Debian 11's 13.
+REAL = [("10.11.1", 13, True), ("11.0.0", 13, False), ("11.0.0", 15, True), ("11.0.0", 17, True)]
+
+
+@pytest.mark.parametrize(("version", "major", "starts"), REAL, ids=[f"{v}-pg{m}" for v, m, _ in REAL])
+def test_the_sample_reads_the_real_servers_version(
+    postgres_of: Callable[[int], PgServer], version: str, major: int, starts: bool, tmp_path: Path
+) -> None:
+    server = postgres_of(major)
+    db = server.new_database()
+    install = _install(version, tmp_path)
     env = {"MMPKG_SAMPLE_DB_DIR": "", "MM_SQLSETTINGS_DATASOURCE": db.dsn()}
-    proc = install.run("db", "migrate", env=env)
-    assert proc.returncode == 0, proc.stderr  # PostgreSQL 15 is new enough for 11.0
+    migrate = install.run("db", "migrate", env=env)
+    if starts:
+        assert migrate.returncode == 0, migrate.stderr
+        assert db.query("SELECT count(*) FROM db_migrations") == ["1"]
+        return
+    wanted = TABLE.minimum_postgres(V(version))
+    assert wanted is not None
+    found = server.server_version_num()
+    refused = f"minimum Postgres version requirements not met. Found: {_found(found)}, Wanted: {_found(wanted.version_num)}"
+    assert migrate.returncode == 1
+    assert (
+        migrate.stderr.splitlines()[-1]
+        == f"Error: failed to create migrator: error while checking DB version: {refused}"
+    )
+    server_run = install.run("server", env=env)
+    assert server_run.returncode == 1
+    assert server_run.stderr.strip().endswith(
+        f"Error: failed to initialize platform: cannot create store: error while checking DB version: {refused}"
+    )
+    assert db.query("SELECT to_regclass('db_migrations') IS NULL") == ["t"]  # nothing migrated
 
 
 # ---- the guard, in the shell ----
@@ -244,7 +273,7 @@ def _with_database(sh: ShellRunner, dsn: str) -> None:
 
 def _db_check(version: str, old: str, minimum: int | None = None) -> str:
     """mm_check_database_version as the guard runs it; with `minimum`, for a release that wants
-    that server_version_num (the only PostgreSQL here is 15, new enough for every release)."""
+    that server_version_num (a minimum above the real server's, which no release has yet)."""
     model = "" if minimum is None else f'mm_pg_minimum() {{ [ "$1" = {old} ] || echo {minimum}; }}\n'
     return (
         f"{model}MM_VERSION={version}\nmm_load_settings strict\nmm_check_database_version {old}\necho passed"
@@ -269,6 +298,35 @@ def test_the_database_servers_version_is_asked_and_compared(sh: ShellRunner, db:
         "first, then try again; nothing was changed"
     )
     assert db.password not in error
+
+
+def test_the_guard_refuses_11_on_a_real_postgresql_13_and_lets_10_11_through(
+    sh: ShellRunner, postgres_of: Callable[[int], PgServer]
+) -> None:
+    """Debian 11's PostgreSQL 13, asked as the package's guard asks it: 10.11 (wants 13) goes
+    on, 11.0 (wants 14) is refused with the version the server reports."""
+    db = postgres_of(13).new_database()
+    _with_database(sh, db.dsn())
+    proc = sh(_db_check("10.11.1", "10.5.2"))  # 11 to 13: asked, and 13 will do
+    assert proc.returncode == 0 and proc.stdout.strip() == "passed" and not proc.stderr, proc.stderr
+    real = _server_version_num(db)
+    assert real // 10000 == 13
+    error = sh.fails(_db_check("11.0.0", "10.11.1"))
+    assert error == (
+        f"mattermost: error: refusing to upgrade to 11.0.0: the database server at 127.0.0.1:{db.server.port} runs "
+        f"PostgreSQL 13.{real % 10000}, and Mattermost 11.0.0 will not start on PostgreSQL older than 14 "
+        '(upstream: "minimum Postgres version requirements not met"). Upgrade PostgreSQL first, then try again; '
+        "nothing was changed"
+    )
+    assert db.password not in error
+
+
+def test_the_guard_lets_11_through_on_a_real_postgresql_17(
+    sh: ShellRunner, postgres_of: Callable[[int], PgServer]
+) -> None:
+    _with_database(sh, postgres_of(17).new_database().dsn())
+    proc = sh(_db_check("11.0.0", "10.11.1"))
+    assert proc.returncode == 0 and proc.stdout.strip() == "passed" and not proc.stderr, proc.stderr
 
 
 def test_the_database_is_not_asked_when_the_minimum_does_not_rise(sh: ShellRunner, db: PgDatabase) -> None:

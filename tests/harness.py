@@ -43,6 +43,8 @@ from typing import Any, Literal, Protocol
 
 import pytest
 
+from mmpkg import targets
+
 log = logging.getLogger("mmpkg.tests.harness")
 
 StrPath = str | os.PathLike[str]
@@ -105,14 +107,32 @@ SHIM_PROVIDES = (
 
 @dataclass(frozen=True)
 class Distro:
-    """A Debian generation the install tiers run on: mmpkg's build target and the suite the
-    pristine root is made of."""
+    """A Debian generation the install tiers run on, by mmpkg's --target name; its facts are
+    mmpkg's table of distributions."""
 
-    name: str  # mmpkg's --target, e.g. "debian-11"
-    suite: str
+    name: str  # e.g. "debian-11"
+
+    @property
+    def suite(self) -> str:
+        return targets.BY_NAME[self.name].suite
+
+    @property
+    def postgresql(self) -> int:
+        """The major version of the PostgreSQL (and pg_dump) the release ships."""
+        return int(targets.BY_NAME[self.name].postgresql)
+
+    @property
+    def rpm_scriptlets_offline(self) -> bool:
+        """Debian 13's rpm runs scriptlets in a network namespace of their own (its unshare
+        plugin with __transaction_unshare_nonet 1, /usr/lib/rpm/macros.d/macros.transaction_unshare).
+        Roots of it turn that off (RPM_NET_MACROS) unless a test asks for the default."""
+        return self.name == "debian-13"
 
 
-DISTROS = (Distro("debian-11", "bullseye"), Distro("debian-12", "bookworm"), Distro("debian-13", "trixie"))
+DISTROS = (Distro("debian-11"), Distro("debian-12"), Distro("debian-13"))
+# What roots of a distribution whose rpm runs scriptlets offline get, so that the tiers test the
+# rest of its rpm and dnf; tests of the offline default remove it (Root.rpm_offline_scriptlets).
+RPM_NET_MACROS = "/etc/rpm/macros.mmpkg-tests-network"
 # The one generation every test runs on; tests marked `generations` run on each selected one.
 DEFAULT_DISTRO = DISTROS[1]
 SUITE = DEFAULT_DISTRO.suite
@@ -517,6 +537,14 @@ class Root:
         run_host(["mount", "-t", "overlay", "overlay", "-o", opts, self.dir])
         self.attach_api_mounts()
         self.set_policy_rc_d(self.policy_rc_d)
+        if self.distro.rpm_scriptlets_offline:
+            macros = self.path(RPM_NET_MACROS)
+            macros.parent.mkdir(parents=True, exist_ok=True)
+            macros.write_text("%__transaction_unshare_nonet 0\n")
+
+    def rpm_offline_scriptlets(self) -> None:
+        """Let the root's rpm run scriptlets as its distribution does by default (offline)."""
+        self.path(RPM_NET_MACROS).unlink(missing_ok=True)
 
     def close(self) -> None:
         """Stop a booted container, unmount everything and delete the per-test directory."""

@@ -729,6 +729,35 @@ def test_admin_command_status_backup_and_migrate(pkg: Pkg, root: harness.Root, s
 # --- B 9: remove, reinstall, purge --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("distro", [harness.Distro("debian-13")], ids=["debian-13"])
+@pytest.mark.parametrize("pkg", [Tool.RPM, Tool.DNF], indirect=True)
+def test_scriptlets_without_network_leave_the_migration_to_the_server(
+    pkg: Pkg, root: harness.Root, site: Site, distro: harness.Distro
+) -> None:
+    """Debian 13's rpm runs scriptlets in a network namespace with no address up: pg_dump
+    cannot reach the database (localhost is ::1, then 127.0.0.1, neither up), so the upgrade
+    warns and goes on, and does not wait minutes for a migration no packet can reach; the
+    server, started by systemd outside that namespace, migrates at its start."""
+    assert distro.rpm_scriptlets_offline
+    root.rpm_offline_scriptlets()
+    pkg.install(V1)
+    before = running_site(site)
+    proc = pkg.upgrade(V2)
+    said = proc.stdout + proc.stderr
+    offline = "this script runs without network, in a network namespace of its own"
+    assert (
+        f'pg_dump cannot connect to it (connection to server at "localhost" (::1), port 5432 failed: Cannot assign requested address); {offline}'
+        in said
+    )
+    assert f"mattermost: not migrating the database from here; {offline}" in said
+    pkg.assert_installed(V2)
+    assert_nothing_lost(before, site.state())
+    assert site.schema() == schema_of(V1)
+    with site.serve() as url:
+        assert site.ping_version(url) == V2
+    assert site.schema() == schema_of(V2)
+
+
 @pytest.mark.generations
 @pytest.mark.parametrize("pkg", ALL_TOOLS, indirect=True)
 def test_remove_keeps_site_and_reinstall_gives_it_back(pkg: Pkg, root: harness.Root, site: Site) -> None:

@@ -4,7 +4,7 @@ and real apt from a served, signed repository."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +56,15 @@ class Upgraded:
 def upgraded(
     request: pytest.FixtureRequest,
     root: harness.Root,
-    postgres: PgServer,
+    distro: harness.Distro,
+    postgres_of: Callable[[int], PgServer],
     packages: PackageFactory,
     gnupghome: Path,
     tmp_path: Path,
 ) -> Iterator[Upgraded]:
     pm = RepoClient(root, str(request.param))
-    db = postgres.new_database()
+    # The distribution's own PostgreSQL: its pg_dump refuses a newer server.
+    db = postgres_of(distro.postgresql).new_database()
     repo = Repository(tmp_path / "repo", gnupghome=gnupghome)
     built = [packages.build(v) for v in (OLD, NEW)]
     repo.add([b.deb if pm.fmt == "deb" else b.rpm for b in built], "stable", KEY)

@@ -330,9 +330,12 @@ def test_dnf_installs_and_upgrades_with_gpg_checks(
     published: Repository, served: str, root: harness.Root, packages: PackageFactory, tmp_path: Path
 ) -> None:
     harness.require(*harness.DNF_TOOLS)
-    out = _dnf(root, published, served, "install", "mattermost")
+    out = _dnf(root, published, served, "install", "mattermost", "mattermost-archive-keyring")
     # The key came from the .repo's gpgkey=, so gpgcheck and repo_gpgcheck were in force.
     assert "Importing GPG key" in out
+    # From now on the keyring package owns the key the bootstrap put there.
+    assert root.rpm_query("-qf", "--qf", "%{NAME}", RPM_KEY) == "mattermost-archive-keyring"
+    assert root.read_text(RPM_KEY) == published.export_key()
     assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V1
     v2 = packages.build(V2)
     published.add([v2.deb, v2.rpm], "stable", KEY)

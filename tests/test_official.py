@@ -251,9 +251,12 @@ def test_a_takeover_that_dpkg_cannot_unpack_leaves_the_official_package_working(
 
 
 @pytest.mark.install
+@pytest.mark.parametrize("fmt", ["deb", "rpm"])
 def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_left(
-    root: harness.Root, packages: PackageFactory, tmp_path: Path
+    root: harness.Root, packages: PackageFactory, tmp_path: Path, fmt: str
 ) -> None:
+    """The leftover is upstream's deb's; the rpm's %pre of a first install decides the same way
+    (a hand-made /opt/mattermost whose binary is gone looks the same to it)."""
     site = _official_installed(root, packages, tmp_path)
     config = root.read_json(f"{PREFIX}/config/config.json")
     files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in KEPT}
@@ -280,10 +283,16 @@ def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_l
     # its uid: its directory must not tie it to the deleted user's.
     root.run("chmod", "-R", "a+rwX", DB_DIR)
 
-    deb = root.copy_in(packages.deb(OURS))
+    built = packages.build(OURS)
+
+    def install(env: dict[str, str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if fmt == "deb":
+            return root.run("dpkg", "-i", root.copy_in(built.deb), env=env, check=check)
+        return root.rpm("-i", built.rpm, env=env, check=check)
+
     # No binary is left to tell the version the database was migrated by: refused, changing
     # nothing but the owner of the leftover files, until the administrator vouches for the jump.
-    refused = root.run("dpkg", "-i", deb, check=False)
+    refused = install({}, check=False)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0
     assert (
@@ -296,14 +305,20 @@ def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_l
     assert not root.exists("/etc/mattermost/config")
     assert not has_pending(root)
     assert _unchanged_by_links(root) == sentinels
-    root.run("dpkg", "--purge", "mattermost")
+    if fmt == "deb":
+        root.run("dpkg", "--purge", "mattermost")  # dpkg keeps a package whose preinst failed
+    else:
+        assert not root.rpm_installed("mattermost")
 
-    result = root.run("env", "MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1", "dpkg", "-i", deb)
+    result = install({"MMPKG_ALLOW_UNSUPPORTED_UPGRADE": "1"})
 
     output = result.stdout + result.stderr
     assert "adopting the configuration and data a removed Mattermost left in /opt/mattermost" in output
     assert "upgrading to 10.11.1 anyway (MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1)" in output
-    assert _installed(root) == f"{OURS}-1"
+    if fmt == "deb":
+        assert _installed(root) == f"{OURS}-1"
+    else:
+        assert root.rpm_query("--qf", "%{VERSION}-%{RELEASE}", "mattermost") == f"{OURS}-1"
     assert root.run("id", "-u", "mattermost").stdout.strip() != old_uid
     assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == "/etc/mattermost/config"
     assert root.read_json("/etc/mattermost/config/config.json") == config

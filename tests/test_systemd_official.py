@@ -1,9 +1,11 @@
 """Systemd tier: a server of Mattermost's own `mattermost` deb (the replica of
-tests/official_deb.py), enabled and running under upstream's own unit, moved to the package.
+tests/official_deb.py), installed with apt from upstream's served repository, enabled and
+running under upstream's own unit, moved to the package with apt from this project's.
 
 Upstream's unit has Restart=always: whatever stops its server, systemd starts it again unless
 the unit is stopped. After the move the server runs under the package's unit on the package's
-layout, and neither a daemon-reload and restart nor a reboot brings the old one back.
+layout, and neither a daemon-reload and restart nor a reboot brings the old one back; nor does
+upstream publishing a newer release, with its repository still configured.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ import pytest
 from official_deb import build_official_deb
 from packages import PackageFactory
 from scenario import free_port
+from test_official import OFFICIAL_SOURCE, _apt, _installed, _official_repo, _official_source, upstream_key
+from test_repo import KEY, _serve, gnupghome
 from test_systemd import UNIT, USER, Server, answers
+
+from mmpkg.repo import Repository
+from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
+from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME
+
+__all__ = ["gnupghome", "upstream_key"]  # fixtures shared with test_official.py
 
 pytestmark = pytest.mark.systemd
 
 OFFICIAL = "10.5.2"
 OURS = "10.11.1"
+OFFICIAL_NEWER = "10.11.3"  # upstream's next release, offered once the server is on ours
 PREFIX = "/opt/mattermost"
 MOVED_CONFIG = "/etc/mattermost/config/config.json"
 
@@ -51,15 +62,36 @@ def _only_process(server: Server, pid: int) -> None:
 
 
 def test_an_official_server_running_under_its_unit_moves_to_the_package(
-    root: harness.Root, booted: harness.BootFactory, packages: PackageFactory, tmp_path: Path
+    root: harness.Root,
+    booted: harness.BootFactory,
+    packages: PackageFactory,
+    gnupghome: Path,
+    upstream_key: tuple[Path, bytes],
+    tmp_path: Path,
 ) -> None:
-    official = build_official_deb(packages.tarball(OFFICIAL), OFFICIAL, tmp_path / "official")
+    official = [
+        build_official_deb(packages.tarball(v), v, tmp_path / "official") for v in (OFFICIAL, OFFICIAL_NEWER)
+    ]
+    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
+    ours.add([packages.deb(OURS)], "stable", KEY)
     server = Server(fmt="deb", root=root, box=booted(), port=free_port())
-    server.root.dpkg("-i", official)
-    old_pid = _official_running(server, server.port)
-    assert server.show("Restart")["Restart"] == "always"
+    with _official_repo(official[:1], tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
+        # A server set up from upstream's repository, as its guide does.
+        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+        root.path(LEGACY_DEB_KEYRING).write_bytes(upstream_key[1])
+        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
+        _apt(root, "update", "--error-on=any")
+        _apt(root, "install", "mattermost")
+        assert _installed(root) == f"{OFFICIAL}-0"
+        old_pid = _official_running(server, server.port)
+        assert server.show("Restart")["Restart"] == "always"
 
-    out = server.install(packages.build(OURS))
+        # This project's repository beside upstream's, as client-config --commands says.
+        trust, _ = setup_commands(our_url, "stable", ClientFormat.APT)
+        root.sh(trust)
+        _apt(root, "update", "--error-on=any")
+        moved = _apt(root, "install", NAME, "mattermost")
+        out = moved.stdout + moved.stderr
 
     assert "taking over the Mattermost server of the installed package mattermost" in out, out
     pid = server.assert_running(OURS)
@@ -89,3 +121,17 @@ def test_an_official_server_running_under_its_unit_moves_to_the_package(
     pid = server.assert_running(OURS)
     _only_process(server, pid)
     assert server.is_enabled() == "enabled"
+
+    # Upstream publishes a newer release, its repository still configured: apt keeps this
+    # package (its pin), and the running server is left alone.
+    with _official_repo(official, tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
+        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
+        [source] = client_config(our_url, "stable", ClientFormat.APT)
+        root.write_text(source.path, source.text)
+        _apt(root, "update", "--error-on=any")
+        assert f"{OFFICIAL_NEWER}-0" in root.run("apt-cache", "policy", "mattermost").stdout
+        _apt(root, "upgrade")
+        _apt(root, "dist-upgrade")
+    assert _installed(root) == f"{OURS}-1"
+    assert server.assert_running(OURS) == pid
+    _only_process(server, pid)

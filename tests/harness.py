@@ -468,6 +468,22 @@ def _finish_pristine(tree: Path) -> None:
     )
 
 
+def _kill_chrooted(tree: Path) -> None:
+    """Kill what still runs with its root in `tree`: daemons a command in the chroot left, such
+    as the gpg-agent dnf starts to import a repository's key. Each holds inotify instances (128
+    a user), which systemd-nspawn needs to boot later roots."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            inside = os.readlink(entry / "root")
+        except OSError:
+            continue  # gone, or a kernel thread
+        if inside == str(tree) or inside.startswith(f"{tree}/"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
 # --- one throw-away root ------------------------------------------------------------------------
 
 
@@ -553,6 +569,7 @@ class Root:
                 self.booted.stop()
         finally:
             self._api_mounted = False
+            _kill_chrooted(self.dir)
             _remove_tree(self.workdir)
 
     def freeze(self, dest: Path) -> Path:

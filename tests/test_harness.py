@@ -6,6 +6,7 @@ The expected maintainer-script sequences are Debian policy's and rpm's, as measu
 
 from __future__ import annotations
 
+import os
 import pwd
 import socket
 from pathlib import Path
@@ -322,3 +323,33 @@ def test_roots_booted_side_by_side_keep_their_units_apart(
             "running",
             "degraded",
         }
+
+
+def test_a_daemon_left_in_a_root_dies_with_it(pristine: Path) -> None:
+    """dnf leaves a gpg-agent in the root it imported a key in; left running, such daemons use
+    up the inotify instances later booted roots need."""
+    with harness.Root(pristine, name="daemon") as root:
+        root.run("sh", "-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 &")
+        inside = [
+            p for p in Path("/proc").iterdir()
+            if p.name.isdigit() and _root_of(p) == str(root.dir)
+        ]  # fmt: skip
+        assert inside
+    # Dead: gone, or a zombie its new parent has not reaped yet.
+    harness.wait_until(
+        lambda: all(_state(p) in {"", "Z"} for p in inside), timeout=10, what="the daemon's end"
+    )
+
+
+def _state(proc: Path) -> str:
+    try:
+        return (proc / "stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return ""
+
+
+def _root_of(proc: Path) -> str:
+    try:
+        return os.readlink(proc / "root")
+    except OSError:
+        return ""

@@ -89,6 +89,16 @@ def _official_source(url: str) -> str:
     return f"deb [signed-by={LEGACY_DEB_KEYRING}] {url}/ ./\n"
 
 
+def _install_from_upstream(root: harness.Root, url: str, keyring: bytes) -> None:
+    """A server set up from upstream's repository alone, as its guide does: its key, its
+    source, `apt-get install mattermost`."""
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+    root.path(LEGACY_DEB_KEYRING).write_bytes(keyring)
+    root.write_text(OFFICIAL_SOURCE, _official_source(url))
+    _apt(root, "update", "--error-on=any")
+    _apt(root, "install", "mattermost")
+
+
 def _apt(root: harness.Root, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return root.run("apt-get", "-y", *CONF, *args, check=check)
 
@@ -152,12 +162,7 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
     ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
     ours.add([packages.deb(OURS)], "stable", KEY)
     with _official_repo(official[:1], tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
-        # A server set up from upstream's repository, as its guide does.
-        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.path(LEGACY_DEB_KEYRING).write_bytes(upstream_key[1])
-        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
-        _apt(root, "update", "--error-on=any")
-        _apt(root, "install", "mattermost")
+        _install_from_upstream(root, official_url, upstream_key[1])
         assert _installed(root) == f"{OFFICIAL_OLD}-0"
         site = _official_server(root)
         config = root.read_json(f"{PREFIX}/config/config.json")

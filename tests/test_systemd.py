@@ -154,10 +154,8 @@ class Server:
     # --- the package manager, inside the container so scripts reach the real systemd ---
 
     def rpm(self, *args: str) -> str:
-        # Not root.rpm(): that is the host's rpm with --root, whose scriptlets run chrooted
-        # outside the container, where no systemd is running. --nodeps: rpmbuild's
-        # `Requires: /bin/sh` is provided by no rpm in a Debian root.
-        proc = self.root.run("rpm", "--dbpath", harness.RPM_DBPATH, "--nodeps", *args)
+        # The root's rpm runs inside the booted container, so its scriptlets reach systemd.
+        proc = self.root.rpm(*args, nodeps=True)
         return proc.stdout + proc.stderr
 
     def install(self, built: Built, *options: str) -> str:

@@ -19,13 +19,21 @@ import pytest
 from official_deb import build_official_deb
 from packages import PackageFactory
 from scenario import free_port
-from test_official import OFFICIAL_SOURCE, _apt, _installed, _official_repo, _official_source, upstream_key
+from test_official import (
+    OFFICIAL_SOURCE,
+    _apt,
+    _install_from_upstream,
+    _installed,
+    _official_repo,
+    _official_source,
+    upstream_key,
+)
 from test_repo import KEY, _serve, gnupghome
 from test_systemd import UNIT, USER, Server, answers
 
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
-from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME
+from mmpkg.repo.keyring import NAME
 
 __all__ = ["gnupghome", "upstream_key"]  # fixtures shared with test_official.py
 
@@ -76,12 +84,7 @@ def test_an_official_server_running_under_its_unit_moves_to_the_package(
     ours.add([packages.deb(OURS)], "stable", KEY)
     server = Server(fmt="deb", root=root, box=booted(), port=free_port())
     with _official_repo(official[:1], tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
-        # A server set up from upstream's repository, as its guide does.
-        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.path(LEGACY_DEB_KEYRING).write_bytes(upstream_key[1])
-        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
-        _apt(root, "update", "--error-on=any")
-        _apt(root, "install", "mattermost")
+        _install_from_upstream(root, official_url, upstream_key[1])
         assert _installed(root) == f"{OFFICIAL}-0"
         old_pid = _official_running(server, server.port)
         assert server.show("Restart")["Restart"] == "always"

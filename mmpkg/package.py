@@ -32,6 +32,7 @@ class Relations:
     suggests: tuple[str, ...] = ()  # Suggests (deb only)
     provides: tuple[str, ...] = ()  # versioned as this package in rpm
     conflicts: tuple[str, ...] = ()
+    breaks: tuple[str, ...] = ()  # deb only: the older versions of another package it replaces
     replaces: tuple[str, ...] = ()  # deb only: rpm's Conflicts already allows the swap
 
 

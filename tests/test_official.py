@@ -17,14 +17,28 @@ import harness
 import minimal_packages as minimal
 import pytest
 from aptrepo import flat_repo
-from official_deb import BLOBS, HERE, build_official_deb, git_blob_id
+from official_deb import (
+    BLOBS,
+    HERE,
+    OMNIBUS_DATA,
+    OMNIBUS_ENV,
+    OMNIBUS_LOGS,
+    OMNIBUS_SETTINGS,
+    build_official_deb,
+    build_omnibus_deb,
+    git_blob_id,
+    omnibus_reconfigure,
+)
 from packages import PackageFactory
+from pgserver import PgServer
 from repo_client import CONF
-from scenario import DB_DIR, Site
+from scenario import BACKUPS, CONFIG_DIR, DB_DIR, ENV_FILE, Site
 from test_hostile import SECRET_DIR, VAULT, make_vault, sentinel_state
 from test_lifecycle import (
     PREFIX,
     WANTS,
+    active_config,
+    db_schema,
     has_pending,
     is_admins,
     schema,
@@ -34,6 +48,8 @@ from test_lifecycle import (
 from test_repo import KEY, _serve, gnupghome
 from test_repo_keys import _gen
 
+from mmpkg import omnibus
+from mmpkg.backends import deb as deb_backend
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
 from mmpkg.repo.keyring import DEB_KEYRING, LEGACY_DEB_KEYRING, NAME
@@ -339,3 +355,250 @@ def test_a_package_installed_after_the_official_one_was_removed_adopts_what_it_l
     with site.serve() as url:
         assert site.ping_version(url) == OURS
     assert site.schema() == schema(OURS)
+
+
+# ---- mattermost-omnibus ------------------------------------------------------------------------
+
+
+def _install_omnibus_from_upstream(root: harness.Root, url: str, keyring: bytes, dsn: str) -> dict[str, str]:
+    """Upstream's omnibus guide: its repository, `apt install mattermost-omnibus` (its debconf
+    questions skipped as its cloud images skip them), then what `mmomni reconfigure` writes, and
+    the server run once: it stores its default configuration in the database MM_CONFIG names.
+    Then a site's worth of files in its file store, plugins and logs. Returns its environment."""
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+    root.path(LEGACY_DEB_KEYRING).write_bytes(keyring)
+    root.write_text(OFFICIAL_SOURCE, _official_source(url))
+    _apt(root, "update", "--error-on=any")
+    root.run("env", "MMO_SKIP_INITIAL_CONF=1", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", *CONF,
+             "install", "mattermost-omnibus")  # fmt: skip
+    env = omnibus_reconfigure(root, dsn)
+    with Site(root).serve(env=env) as url:
+        assert Site(root).ping_version(url) == OFFICIAL_OLD
+    script = f"""
+        set -e
+        mkdir -p {OMNIBUS_DATA}/teams/t1 {PREFIX}/plugins/com.example.omni {PREFIX}/client/plugins/com.example.omni
+        printf 'minutes' > {OMNIBUS_DATA}/teams/t1/minutes.txt
+        printf '{{"id": "com.example.omni"}}' > {PREFIX}/plugins/com.example.omni/plugin.json
+        printf 'bundle' > {PREFIX}/client/plugins/com.example.omni/main.js
+        printf 'a line of the old server' >> {OMNIBUS_LOGS}/mattermost.log
+    """
+    root.run("runuser", "-u", "mattermost", "--", "sh", "-c", script)
+    return env
+
+
+def _kept_trees(root: harness.Root) -> dict[str, dict[str, str]]:
+    """The file store, and the administrator's plugins, by digest (the server unpacks its
+    prepackaged plugins again at each start; the logs only grow: _log_kept)."""
+    trees = {d: tree_digest(root, d) for d in (OMNIBUS_DATA, f"{PREFIX}/plugins", f"{PREFIX}/client/plugins")}
+    return {
+        d: {p: h for p, h in files.items() if d == OMNIBUS_DATA or is_admins(p)} for d, files in trees.items()
+    }
+
+
+def _log_kept(root: harness.Root, before: str) -> bool:
+    return root.read_text(f"{OMNIBUS_LOGS}/mattermost.log").startswith(before)
+
+
+def _omnibus_installed(root: harness.Root) -> str:
+    return root.run("dpkg-query", "-W", "-f=${Version}", omnibus.NAME).stdout
+
+
+@pytest.mark.install
+def test_apt_moves_an_omnibus_server_to_the_package_and_no_purge_of_omnibus_undoes_it(
+    root: harness.Root,
+    packages: PackageFactory,
+    gnupghome: Path,
+    upstream_key: tuple[Path, bytes],
+    postgres: PgServer,
+    tmp_path: Path,
+) -> None:
+    db = postgres.new_database()
+    upstream = tmp_path / "official"
+    official = [
+        build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
+        build_omnibus_deb(OFFICIAL_OLD, upstream),
+    ]
+    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
+    ours.add([packages.deb(OURS)], "stable", KEY)
+    # Every channel carries the transitional package.
+    assert [(e.name, e.version) for e in ours.list("stable") if e.name == omnibus.NAME] == [
+        (omnibus.NAME, omnibus.FULL_VERSION)
+    ]
+    with _official_repo(official, tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
+        env = _install_omnibus_from_upstream(root, official_url, upstream_key[1], db.dsn())
+        assert _omnibus_installed(root) == f"{OFFICIAL_OLD}-0"
+        assert root.exists(omnibus.DROP_IN) and not root.exists(f"{PREFIX}/config/config.json")
+        config = active_config(db)
+        kept = _kept_trees(root)
+        assert all(kept.values())
+        log = root.read_text(f"{OMNIBUS_LOGS}/mattermost.log")
+        assert log.endswith("a line of the old server")
+
+        trust, _ = setup_commands(our_url, "stable", ClientFormat.APT)
+        root.sh(trust)
+        _apt(root, "update", "--error-on=any")
+        moved = _apt(root, "install", NAME, "mattermost")
+        output = moved.stdout + moved.stderr
+
+        # apt replaced omnibus by the transitional package: upstream's scripts ran for no
+        # removal, and its files went with it, the drop-in among them.
+        assert _installed(root) == f"{OURS}-1"
+        assert _omnibus_installed(root) == omnibus.FULL_VERSION
+        assert not root.exists(omnibus.DROP_IN) and not root.exists(f"{PREFIX}/mmomni")
+        assert "taking over the Mattermost server of the installed package mattermost 10.5.2-0" in output
+        assert (
+            "mattermost: warning: mattermost-omnibus set this server up: its nginx, PostgreSQL and certbot are "
+            f"left as they are, and so is its {OMNIBUS_SETTINGS}; the server's environment ({OMNIBUS_ENV}) "
+            f"goes into {ENV_FILE}" in output
+        )
+        # Its environment is the package's now: the configuration stays in the database, the
+        # file store and logs where omnibus put them. Its file, world-readable with the
+        # database password, left /etc/mattermost for the adoption's snapshot.
+        site = Site(root)
+        carried = site.env_vars()
+        for key in (
+            "MM_CONFIG",
+            "MM_SQLSETTINGS_DATASOURCE",
+            "MM_FILESETTINGS_DIRECTORY",
+            "MM_SERVICESETTINGS_SITEURL",
+        ):
+            assert carried[key] == env[key], key
+        assert not root.exists(OMNIBUS_ENV)
+        [snapshot] = [s for s in snapshots(root) if "_handmade_to_" in s]
+        assert root.read_text(f"{BACKUPS}/{snapshot}/omnibus/{OMNIBUS_ENV.rsplit('/', 1)[1]}").startswith(
+            "####"
+        )
+        assert root.exists(OMNIBUS_SETTINGS)
+        assert os.readlink(root.path(f"{PREFIX}/config", follow_symlinks=False)) == CONFIG_DIR
+        assert db_schema(db) == schema(OURS)
+        assert active_config(db)["TeamSettings"] == config["TeamSettings"]
+        assert not has_pending(root)
+        with site.serve() as url:
+            assert site.ping_version(url) == OURS
+
+        # Purging mattermost-omnibus now removes the transitional package alone: upstream's
+        # postrm, which deleted /etc/mattermost, the logs, the file store and the service user
+        # with its home, is no longer there to run.
+        _apt(root, "purge", omnibus.NAME)
+        assert root.run("dpkg-query", "-W", "-f=${Status}", omnibus.NAME, check=False).stdout in (
+            "",
+            "unknown ok not-installed",
+        )
+        for path in (*omnibus.PURGED, CONFIG_DIR, ENV_FILE, f"{PREFIX}/bin/mattermost"):
+            assert root.exists(path), path
+        assert root.run("id", "-u", "mattermost").returncode == 0
+        for d, digest in kept.items():
+            assert digest.items() <= tree_digest(root, d).items(), d
+        assert _log_kept(root, log)
+        with site.serve() as url:
+            assert site.ping_version(url) == OURS
+
+    # Upstream publishes a newer omnibus; the administrator still has its repository: neither
+    # it nor its mattermost ever comes back.
+    newer = [
+        build_official_deb(packages.tarball(OFFICIAL_NEWER), OFFICIAL_NEWER, upstream),
+        build_omnibus_deb(OFFICIAL_NEWER, upstream),
+    ]
+    with (
+        _official_repo([*official, *newer], tmp_path, upstream_key) as official_url,
+        _serve(ours.path) as our_url,
+    ):
+        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
+        [source] = client_config(our_url, "stable", ClientFormat.APT)
+        root.write_text(source.path, source.text)
+        _apt(root, "update", "--error-on=any")
+        _apt(root, "dist-upgrade")
+        _apt(root, "install", omnibus.NAME)
+        assert _installed(root) == f"{OURS}-1"
+        assert _omnibus_installed(root) == omnibus.FULL_VERSION
+
+
+@pytest.mark.install
+def test_an_omnibus_removed_but_not_purged_is_refused_until_the_transitional_package_replaces_it(
+    root: harness.Root, packages: PackageFactory, postgres: PgServer, tmp_path: Path
+) -> None:
+    db = postgres.new_database()
+    upstream = tmp_path / "official"
+    debs = [
+        build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
+        build_omnibus_deb(OFFICIAL_OLD, upstream),
+    ]
+    root.run(
+        "env",
+        "MMO_SKIP_INITIAL_CONF=1",
+        "DEBIAN_FRONTEND=noninteractive",
+        "dpkg",
+        "-i",
+        *(root.copy_in(d) for d in debs),
+    )
+    env = omnibus_reconfigure(root, db.dsn())
+    with Site(root).serve(env=env):
+        pass
+    ours = root.copy_in(packages.deb(OURS))
+
+    # dpkg alone: our package Breaks the installed omnibus.
+    refused = root.run("dpkg", "-i", ours, check=False)
+    assert refused.returncode != 0
+    assert f"mattermost breaks {omnibus.NAME} (<< {omnibus.FULL_VERSION})" in refused.stdout + refused.stderr
+    assert _installed(root) == f"{OFFICIAL_OLD}-0"
+
+    # Removed, its purge (and its postrm with it) still waits: the takeover refuses.
+    root.run("dpkg", "-r", omnibus.NAME)
+    before = {p: tree_digest(root, p) for p in ("/etc/mattermost", PREFIX)}
+    refused = root.run("dpkg", "-i", ours, check=False)
+    assert refused.returncode != 0
+    assert (
+        f"mattermost: error: Mattermost's mattermost-omnibus {OFFICIAL_OLD}-0 is still registered with dpkg, and "
+        "its purge would delete /etc/mattermost, /var/log/mattermost, /var/opt/mattermost and the mattermost "
+        f"user with its home {PREFIX}: replace it first with this repository's transitional package (apt-get "
+        "install mattermost-omnibus), then install this package again; nothing was changed"
+    ) in refused.stdout + refused.stderr
+    assert _installed(root) == f"{OFFICIAL_OLD}-0"
+    assert {p: tree_digest(root, p) for p in before} == before
+    assert root.exists(OMNIBUS_ENV)
+
+    # The transitional package in its place: the move goes ahead.
+    transitional = omnibus.package(maintainer="Test <test@example.invalid>")
+    work = tmp_path / "transitional"
+    deb_backend.stage_package(transitional, work / "root")
+    root.run("dpkg", "-i", root.copy_in(deb_backend.build_package(transitional, work / "root", work)))
+    root.run("dpkg", "-i", ours)
+    assert _installed(root) == f"{OURS}-1"
+    assert db_schema(db) == schema(OURS)
+    root.run("dpkg", "--purge", omnibus.NAME)
+    for path in (*omnibus.PURGED, CONFIG_DIR, ENV_FILE):
+        assert root.exists(path), path
+
+
+@pytest.mark.install
+def test_an_omnibus_server_whose_mattermost_deb_was_removed_is_refused_not_replaced(
+    root: harness.Root, packages: PackageFactory, postgres: PgServer, tmp_path: Path
+) -> None:
+    upstream = tmp_path / "official"
+    debs = [
+        build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
+        build_omnibus_deb(OFFICIAL_OLD, upstream),
+    ]
+    root.run("env", "MMO_SKIP_INITIAL_CONF=1", "dpkg", "-i", *(root.copy_in(d) for d in debs))
+    omnibus_reconfigure(root, postgres.new_database().dsn())
+    transitional = omnibus.package(maintainer="Test <test@example.invalid>")
+    work = tmp_path / "transitional"
+    deb_backend.stage_package(transitional, work / "root")
+    root.run("dpkg", "-i", root.copy_in(deb_backend.build_package(transitional, work / "root", work)))
+    # Upstream's prerm calls systemctl, which a root without systemd running fails.
+    root.wrap("systemctl", lambda real: "#!/bin/sh\nexit 0\n")
+    root.run("dpkg", "-r", "mattermost")
+    root.unwrap("systemctl")
+    settings = root.read_text(OMNIBUS_ENV)
+
+    refused = root.run("dpkg", "-i", root.copy_in(packages.deb(OURS)), check=False)
+
+    assert refused.returncode != 0
+    assert (
+        f"mattermost: error: {OMNIBUS_ENV} holds the settings of a server that mattermost-omnibus set up, and "
+        "Mattermost's mattermost package, which this package takes such a server over from, is no longer "
+        "installed: install that again (the version that was removed, from Mattermost's repository), then this "
+        f"package; to start afresh instead, move {OMNIBUS_ENV} aside"
+    ) in refused.stdout + refused.stderr
+    assert root.read_text(OMNIBUS_ENV) == settings
+    assert not root.exists(ENV_FILE) and not root.exists(CONFIG_DIR)

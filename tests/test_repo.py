@@ -13,8 +13,10 @@ from typing import Any
 
 import harness
 import pytest
+from official_deb import build_omnibus_deb
 from packages import PackageFactory
 
+from mmpkg import omnibus
 from mmpkg.errors import RepoError
 from mmpkg.release import Edition
 from mmpkg.repo import AddResult, Repository, keyring
@@ -78,14 +80,15 @@ def test_add_publishes_signed_indices_that_check_clean(published: Repository) ->
     assert (tree / "rpm/stable/x86_64/repodata/repomd.xml.asc").exists()
     assert published.check() == []
     entries = published.list("stable")
-    # The keyring package of the first key comes with the first add; its rpm is in every
-    # architecture's repository.
+    # The keyring package of the first key comes with the first add, its rpm in every
+    # architecture's repository, and so does the transitional mattermost-omnibus deb.
     assert sorted((e.name, e.format, e.arch) for e in entries) == [
         ("mattermost", "deb", "amd64"),
         ("mattermost", "rpm", "x86_64"),
         ("mattermost-archive-keyring", "deb", "all"),
         ("mattermost-archive-keyring", "rpm", "noarch"),
         ("mattermost-archive-keyring", "rpm", "noarch"),
+        ("mattermost-omnibus", "deb", "all"),
     ]
 
 
@@ -108,7 +111,7 @@ def test_remove_withdraws_a_version(published: Repository, packages: PackageFact
     version = next(e.version for e in published.list("stable") if e.name == "mattermost")
     gone = published.remove("mattermost", version, "stable", KEY)
     assert sorted(e.format for e in gone) == ["deb", "rpm"]
-    assert {e.name for e in published.list("stable")} == {"mattermost-archive-keyring"}
+    assert {e.name for e in published.list("stable")} == {"mattermost-archive-keyring", "mattermost-omnibus"}
     assert (
         "Package: mattermost\n"
         not in (published.path / "dists/stable/main/binary-amd64/Packages").read_text()
@@ -161,6 +164,34 @@ def test_refuses_a_package_of_another_name(repo: Repository, tmp_path: Path) -> 
     assert not repo.path.exists()
 
 
+def test_refuses_upstreams_omnibus_and_publishes_its_own_transitional_package_once(
+    published: Repository, packages: PackageFactory, tmp_path: Path
+) -> None:
+    upstream = build_omnibus_deb("10.12.0", tmp_path)
+    before = published.list("stable")
+    with pytest.raises(
+        RepoError, match=r"carries the repository's own mattermost-omnibus 11\.0\.0-1, a transitional"
+    ):
+        published.add([upstream, packages.deb(V2)], "stable", KEY)
+    assert published.list("stable") == before
+    [transitional] = [e for e in before if e.name == omnibus.NAME]
+    assert (transitional.version, transitional.arch) == (omnibus.FULL_VERSION, "all")
+    # Its control says what it is, and it has no maintainer script that a purge could run.
+    deb = published.path / transitional.path
+    fields = subprocess.run(
+        ["dpkg-deb", "--field", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Section: oldlibs\n" in fields and "Depends" not in fields
+    control = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True, check=True).stdout
+    names = (
+        subprocess.run(["tar", "-t"], input=control, capture_output=True, check=True).stdout.decode().split()
+    )
+    assert sorted(names) == ["./", "./control", "./md5sums"]
+    # A later add builds it no more.
+    added = published.add([packages.deb(V2)], "stable", KEY)
+    assert omnibus.NAME not in {e.name for e in added.added}
+
+
 def test_check_reports_tampering(published: Repository) -> None:
     packages = published.path / "dists/stable/main/binary-amd64/Packages"
     packages.write_text(packages.read_text() + "\n")
@@ -198,6 +229,7 @@ def test_concurrent_adds_serialise(published: Repository, packages: PackageFacto
         "mattermost",
         "mattermost-team",
         "mattermost-archive-keyring",
+        "mattermost-omnibus",
     }
     assert published.check() == []
 

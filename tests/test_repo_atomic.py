@@ -20,6 +20,7 @@ import repo_reader
 from packages import PackageFactory
 from test_repo import KEY, V1, V2, _apt_client, _dnf, gnupghome, published, repo, served
 
+from mmpkg import omnibus
 from mmpkg.release import Edition
 from mmpkg.repo import Entry, Repository, keyring, publish
 from mmpkg.repo.journal import JOURNAL, PRIVATE
@@ -38,8 +39,9 @@ def ring(gnupghome: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _servers(repo: Repository) -> list[Entry]:
-    """The channel's Mattermost packages, without the keyring package every channel carries."""
-    return [e for e in repo.list("stable") if e.name != keyring.NAME]
+    """The channel's Mattermost servers, without the keyring and transitional packages every
+    channel carries."""
+    return [e for e in repo.list("stable") if e.name not in (keyring.NAME, omnibus.NAME)]
 
 
 def served_files(tree: Path) -> dict[str, str]:

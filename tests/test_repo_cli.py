@@ -60,11 +60,12 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     assert code == 0
     assert sorted(out.splitlines()) == [
         "added pool/stable/mattermost-archive-keyring_1-2_all.deb",
+        "added pool/stable/mattermost-omnibus_11.0.0-1_all.deb",
         "added pool/stable/mattermost_10.5.2-1_amd64.deb",
         "added rpm/stable/aarch64/Packages/mattermost-archive-keyring-1-2.noarch.rpm",
         "added rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm",
         "added rpm/stable/x86_64/Packages/mattermost-archive-keyring-1-2.noarch.rpm",
-    ]  # the first add also publishes the keyring package
+    ]  # the first add also publishes the keyring package and the transitional mattermost-omnibus
     # Again: nothing new, and it says so.
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)
     assert (code, out) == (0, "nothing added: channel stable already had every package\n")
@@ -112,6 +113,7 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     assert {(e["name"], e["version"]) for e in json.loads(out)["stable"]} == {
         ("mattermost", "10.11.1-1"),
         ("mattermost-archive-keyring", "1-2"),
+        ("mattermost-omnibus", "11.0.0-1"),
     }
     assert mmpkg("repo", "check", tree, "--json")[:2] == (0, json.dumps({"problems": []}, indent=2) + "\n")
 

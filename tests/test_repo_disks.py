@@ -57,7 +57,11 @@ def test_a_repository_on_another_file_system_than_tmpdir(
             tree = other / "repo"
         repo = Repository(tree, gnupghome=gnupghome)
         added = repo.add([v1.deb, v1.rpm], "stable", KEY)
-        assert {e.name for e in added.added} == {"mattermost", "mattermost-archive-keyring"}
+        assert {e.name for e in added.added} == {
+            "mattermost",
+            "mattermost-archive-keyring",
+            "mattermost-omnibus",
+        }
         assert repo.check() == []
 
 

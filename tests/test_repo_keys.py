@@ -282,7 +282,7 @@ def test_check_reports_a_keyring_package_the_repository_did_not_make(
     for arch in ("x86_64", "aarch64"):
         shutil.copy(rpm, repo.path / f"rpm/stable/{arch}/Packages/{rpm.name}")
     repo.add([], "stable", A)
-    assert {e.version for e in repo.list("stable")} == {"1-2", "99-1"}
+    assert {e.version for e in repo.list("stable") if e.name == keyring.NAME} == {"1-2", "99-1"}
     assert sorted(repo.check()) == [
         "stable: pool/stable/mattermost-archive-keyring_99-1_all.deb is not the repository's own "
         "mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
@@ -356,7 +356,7 @@ def test_clients_of_the_old_keyring_path_keep_working_and_upstreams_key_is_never
         old.setattr(keyring, "DEB_KEYRING", keyring.LEGACY_DEB_KEYRING)
         old.setattr(keyring, "_DEB_SCRIPTS", ())
         repo.add([], "stable", A)
-    assert {e.version for e in repo.list("stable")} == {"1-1"}
+    assert {e.version for e in repo.list("stable") if e.name == keyring.NAME} == {"1-1"}
     # An already-published repository lacks the new revision until its next add makes it.
     assert repo.check() == ["stable: lacks mattermost-archive-keyring 1-2, the current key set"]
     with (
@@ -377,7 +377,7 @@ def test_clients_of_the_old_keyring_path_keep_working_and_upstreams_key_is_never
 
         repo.add([], "stable", A)
         assert repo.check() == []
-        assert {e.version for e in repo.list("stable")} == {"1-1", "1-2"}
+        assert {e.version for e in repo.list("stable") if e.name == keyring.NAME} == {"1-1", "1-2"}
 
         # Its sources unchanged, the client upgrades: the keys move, a copy of them stays.
         _update_and_upgrade(client)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
+from mmpkg import omnibus
 from mmpkg.backends.naming import PackageId
 from mmpkg.formats import Compression, PackageFormat
 from mmpkg.package import Package, PackageFile, Relations
@@ -128,6 +129,9 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
             suggests=("postgresql",),
             provides=spec.provides,
             conflicts=spec.conflicts,
+            # apt must first replace mattermost-omnibus by the transitional package, whose
+            # removal cannot undo the move (mmpkg/omnibus.py); dpkg -i refuses until then.
+            breaks=(omnibus.BREAKS,),
             replaces=spec.conflicts,
         ),
         files=(*docs, apt_preferences(spec)),

@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmpkg import omnibus
 from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring
 from mmpkg.run import run
 
-NAMES = ("mattermost", "mattermost-team", keyring.NAME)
+NAMES = ("mattermost", "mattermost-team", keyring.NAME, omnibus.NAME)
 CHANNEL = re.compile(r"[a-z][a-z0-9]{0,31}")
 DEB_TO_RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 # What rpm allows in a Version and a Release (rpmbuild's check, less its macro characters).

@@ -6,7 +6,9 @@
     .mmpkg/                                     private: lock, journal, staging, stanza cache
 
 Every channel also carries the mattermost-archive-keyring package of the current key set
-(keyring.py), which is how clients learn of a new key before it signs.
+(keyring.py), which is how clients learn of a new key before it signs, and the transitional
+mattermost-omnibus deb (mmpkg/omnibus.py), which is how a mattermost-omnibus server moves to the
+mattermost package with nothing left behind that could undo the move.
 
 Every change validates all its inputs first, so a refused `add` leaves the tree as it was, and
 is published all-or-nothing (journal.py, publish.py). `.mmpkg/` need not be served (and should
@@ -26,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from mmpkg import omnibus
+from mmpkg.backends import deb as deb_backend
 from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
 from mmpkg.package_versions import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
@@ -95,6 +99,7 @@ class Repository:
             pruned = retention.to_prune(servers, keep)
             new = [inc for inc in new if inc.entry not in pruned]
             new += self._new(self._keyring(keyset, channel, tx), channel)
+            new += self._new(self._transitional(keyset, channel, tx), channel)
             staged = self._stage(tx, new, signer)
             keys.stage(tx, keyset)
             gone = [self.path / e.path for e in pruned if (self.path / e.path).exists()]
@@ -200,9 +205,15 @@ class Repository:
     def _refuse_other_keyrings(self, incoming: builtins.list[Incoming]) -> None:
         """Clients take the newest keyring package and trust the keys it holds: the repository
         makes that package itself, from its keys (add_key, retire_key). One it published, given
-        again, is no change; any other is refused."""
+        again, is no change; any other is refused. So is any mattermost-omnibus: the repository
+        makes its own, and upstream's would bring back the scripts it replaces."""
         hidden = publish.withdrawn(self.path)
         for inc in incoming:
+            if inc.entry.name == omnibus.NAME:
+                raise RepoError(
+                    f"{inc.src}: every channel carries the repository's own {omnibus.NAME} "
+                    f"{omnibus.FULL_VERSION}, a transitional package; no other is published"
+                )
             if inc.entry.name != keyring.NAME:
                 continue
             published = (self.path / inc.entry.path).exists() and str(inc.entry.path) not in hidden
@@ -238,6 +249,17 @@ class Repository:
         out = tx.path(f"keyring-{channel}")
         out.mkdir()
         return [inc for p in keyring.build(keyset, out, maintainer=uid) for inc in inspect(p, channel)]
+
+    def _transitional(self, keyset: KeySet, channel: str, tx: Transaction) -> builtins.list[Incoming]:
+        """The transitional mattermost-omnibus deb for `channel`, built into staging if it lacks it."""
+        if any(e.name == omnibus.NAME and e.version == omnibus.FULL_VERSION for e in self.list(channel)):
+            return []
+        uid = next(k.uid for k in keys.infos(keyset) if k.fingerprint == keyset.signing)
+        out = tx.path(f"transitional-{channel}")
+        out.mkdir()
+        pkg = omnibus.package(maintainer=uid)
+        deb_backend.stage_package(pkg, out / "root")
+        return inspect(deb_backend.build_package(pkg, out / "root", out), channel)
 
     def _stage(self, tx: Transaction, new: builtins.list[Incoming], signer: Signer) -> Staged:
         """A copy of each of `new` in staging, an rpm signed, for the commit to move into place."""

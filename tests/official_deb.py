@@ -154,10 +154,13 @@ def build_omnibus_deb(version: str, out: Path, *, arch: str = "amd64") -> Path:
     return deb
 
 
-def omnibus_reconfigure(root: harness.Root, dsn: str, *, fqdn: str = "chat.example.com") -> dict[str, str]:
+def omnibus_reconfigure(
+    root: harness.Root, dsn: str, *, fqdn: str = "chat.example.com", listen: str | None = None
+) -> dict[str, str]:
     """What `mmomni init` and `mmomni reconfigure` write for the server (reconfigure.yml's
     "Mattermost" block; nginx and PostgreSQL left out), with the database `dsn` in place of the
-    local PostgreSQL the template names (postgres://USER:PASSWORD@localhost:5432/mattermost...).
+    local PostgreSQL the template names (postgres://USER:PASSWORD@localhost:5432/mattermost...)
+    and, with `listen`, that address in place of its fixed ":8065" (tests run side by side).
     Returns the server's environment as systemd reads that file."""
     user, _, rest = dsn.removeprefix("postgres://").partition(":")
     password, _, where = rest.partition("@")
@@ -177,6 +180,8 @@ def omnibus_reconfigure(root: harness.Root, dsn: str, *, fqdn: str = "chat.examp
     rendered = jinja2.Template((HERE / "omnibus/mattermost.env").read_text()).render(**settings)
     host_db = where.partition("?")[0]
     rendered = rendered.replace("localhost:5432/mattermost", host_db)
+    if listen is not None:
+        rendered = rendered.replace('LISTENADDRESS=":8065"', f'LISTENADDRESS="{listen}"')
     root.write_text(OMNIBUS_ENV, rendered)
     root.path(OMNIBUS_ENV).chmod(0o644)
     for path in (INSTALL_PATH, OMNIBUS_DATA, OMNIBUS_LOGS):

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import harness
 import pytest
-from official_deb import build_official_deb
+from official_deb import OMNIBUS_ENV, build_official_deb, build_omnibus_deb, omnibus_reconfigure
 from packages import PackageFactory
+from pgserver import PgServer
+from repo_client import CONF
 from scenario import free_port
+from test_lifecycle import db_schema, schema
 from test_official import (
     OFFICIAL_SOURCE,
     _apt,
@@ -31,9 +34,10 @@ from test_official import (
 from test_repo import KEY, _serve, gnupghome
 from test_systemd import UNIT, USER, Server, answers
 
+from mmpkg import omnibus
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
-from mmpkg.repo.keyring import NAME
+from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME
 
 __all__ = ["gnupghome", "upstream_key"]  # fixtures shared with test_official.py
 
@@ -138,3 +142,80 @@ def test_an_official_server_running_under_its_unit_moves_to_the_package(
     assert _installed(root) == f"{OURS}-1"
     assert server.assert_running(OURS) == pid
     _only_process(server, pid)
+
+
+# Omnibus installs PostgreSQL beside the server, and its unit and drop-in require
+# postgresql.service: a stand-in unit here, the database itself the host's, on loopback.
+POSTGRESQL_STAND_IN = """[Unit]
+Description=Stand-in for the PostgreSQL mattermost-omnibus installs (the database is the host's)
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_an_omnibus_server_running_under_its_units_moves_to_the_package_and_its_purge_leaves_it_running(
+    root: harness.Root,
+    booted: harness.BootFactory,
+    packages: PackageFactory,
+    gnupghome: Path,
+    upstream_key: tuple[Path, bytes],
+    postgres: PgServer,
+    tmp_path: Path,
+) -> None:
+    db = postgres.new_database()
+    upstream = tmp_path / "official"
+    official = [
+        build_official_deb(packages.tarball(OFFICIAL), OFFICIAL, upstream),
+        build_omnibus_deb(OFFICIAL, upstream),
+    ]
+    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
+    ours.add([packages.deb(OURS)], "stable", KEY)
+    server = Server(fmt="deb", root=root, box=booted(), port=free_port())
+    with _official_repo(official, tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
+        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+        root.path(LEGACY_DEB_KEYRING).write_bytes(upstream_key[1])
+        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
+        _apt(root, "update", "--error-on=any")
+        root.run("env", "MMO_SKIP_INITIAL_CONF=1", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", *CONF,
+                 "install", "mattermost-omnibus")  # fmt: skip
+        root.write_text("/etc/systemd/system/postgresql.service", POSTGRESQL_STAND_IN)
+        server.systemctl("enable", "postgresql.service")
+        omnibus_reconfigure(root, db.dsn(), listen=f"127.0.0.1:{server.port}")
+        # reconfigure.yml's last step.
+        server.systemctl("daemon-reload")
+        server.systemctl("restart", UNIT)
+        old_pid = server.assert_running(OFFICIAL)
+        props = server.show("DropInPaths", "EnvironmentFiles", "Requires")
+        assert omnibus.DROP_IN in props["DropInPaths"] and OMNIBUS_ENV in props["EnvironmentFiles"]
+
+        trust, _ = setup_commands(our_url, "stable", ClientFormat.APT)
+        root.sh(trust)
+        _apt(root, "update", "--error-on=any")
+        _apt(root, "install", NAME, "mattermost")
+
+    assert _installed(root) == f"{OURS}-1"
+    assert root.run("dpkg-query", "-W", "-f=${Version}", omnibus.NAME).stdout == omnibus.FULL_VERSION
+    pid = server.assert_running(OURS)
+    assert pid != old_pid
+    _only_process(server, pid)
+    # The package's unit alone: omnibus's drop-in, its environment file and its need of
+    # postgresql.service are gone; the server reads the carried environment.
+    props = server.show("DropInPaths", "EnvironmentFiles", "Requires", "WantedBy")
+    assert not props["DropInPaths"], props
+    assert props["EnvironmentFiles"].startswith("/etc/mattermost/mattermost.env"), props
+    assert "postgresql.service" not in props["Requires"] + props["WantedBy"], props
+    assert db_schema(db) == schema(OURS)
+
+    # Purging omnibus: the server runs on, and so it does after a reboot.
+    _apt(root, "purge", omnibus.NAME)
+    assert server.assert_running(OURS) == pid
+    server.reboot(booted)
+    harness.wait_until(lambda: answers(server.url), timeout=60, what="the server after a reboot")
+    _only_process(server, server.assert_running(OURS))
+    assert server.is_enabled() == "enabled"

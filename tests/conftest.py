@@ -19,6 +19,20 @@ from pgserver import HOST_MAJOR, PgServer, pg_server
 _SUMMARY = pytest.StashKey[list[str]]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        help="rewrite tests/golden/ from what the templates render now (tests/test_templates.py); review the diff",
+    )
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    """Whether this run rewrites the golden files instead of comparing against them."""
+    return bool(request.config.getoption("--update-goldens"))
+
+
 def pytest_report_header() -> str:
     chosen = ", ".join(d.name for d in harness.selected_distros())
     return f"distributions (generations tests, {harness.DISTROS_ENV}): {chosen}; the rest: {harness.DEFAULT_DISTRO.name}"

@@ -1,13 +1,12 @@
 """Golden files for everything the templates render, from one fixed model.
 
 A change to a template shows here as a diff to review. After reviewing, regenerate with
-`MMPKG_UPDATE_GOLDEN=1 pytest tests/test_templates.py`.
+`pytest tests/test_templates.py --update-goldens`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 from pathlib import Path
 
@@ -70,13 +69,13 @@ def rendered() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", sorted(rendered()))
-def test_golden(name: str) -> None:
+def test_golden(name: str, update_goldens: bool) -> None:
     text = rendered()[name]
     path = GOLDEN / name
-    if os.environ.get("MMPKG_UPDATE_GOLDEN") == "1":
+    if update_goldens:
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(text)
-    assert path.exists(), f"no golden file {path}; run with MMPKG_UPDATE_GOLDEN=1"
+    assert path.exists(), f"no golden file {path}; run with --update-goldens"
     assert text == path.read_text()
 
 

@@ -2,6 +2,7 @@
 
 Install-test fixtures (`pristine`, `root`, `booted`) wrap tests/harness.py; see its docstring.
 PostgreSQL fixtures (`postgres`, `postgres_of`) wrap tests/pgserver.py.
+`--update-goldens` (the `update_goldens` fixture) rewrites tests/test_templates.py's golden files.
 """
 
 from __future__ import annotations

@@ -3,13 +3,19 @@
 A change to a template shows here as a diff to review. After reviewing, regenerate with
 `pytest tests/test_templates.py --update-goldens`.
 
-The lifecycle library is most of every maintainer script, so it has golden files of its own,
-one for each distinct rendering (LIBRARIES): golden/lifecycle/*.sh. Each rendered file's golden
-holds only its own part, with a marker line where it carries a library, such as
-`<<< lifecycle/deb.sh >>>`, or `<<< lifecycle/rpm.sh, every % doubled >>>` in the rpm spec,
-whose escaping doubles every % of a scriptlet. The rendered file must equal its part with the
-library goldens spliced in at the markers, byte for byte; a change to the library then shows
-once for each rendering in review instead of once in every script.
+The lifecycle library is most of every maintainer script, so it has golden files of its own.
+It renders a little differently for each view in LIBRARIES; those renderings are almost the
+same, so one of them, BASE, is stored whole (golden/lifecycle/deb.sh) and each other one as a
+unified diff from it (golden/lifecycle/rpm.diff holds lifecycle/rpm.sh), which the test applies
+hunk by hunk at the lines it states (`patch -o rpm.sh lifecycle/deb.sh lifecycle/rpm.diff`
+in golden/ gives the same). A change to the library common to every view then shows once, in
+deb.sh, and a diff changes only with what is particular to its view.
+
+Each rendered file's golden holds only its own part, with a marker line naming the library
+rendering it carries, such as `<<< lifecycle/deb.sh >>>`, or `<<< lifecycle/rpm.sh, every %
+doubled >>>` in the rpm spec, whose escaping doubles every % of a scriptlet. The rendered file must equal its
+part with the library renderings spliced in at the markers, byte for byte; a change to the
+library then shows in the library's golden files instead of in every script.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import functools
 import re
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jinja2
 import pytest
@@ -43,6 +49,17 @@ LIBRARIES: dict[str, dict[str, str]] = {
     "lifecycle/deb-admin.sh": {"fmt": "deb", "context": "admin"},
     "lifecycle/rpm.sh": {"fmt": "rpm", "context": "maintscript"},
 }
+
+# The rendering stored whole; every other one is stored as its difference from this one.
+BASE = "lifecycle/deb.sh"
+assert BASE in LIBRARIES
+
+# Lines of context around each change in a library's diff: enough for a reader to see where it
+# is, and for a hunk to be checked against the lines it lands on.
+_CONTEXT = 3
+
+# A hunk's header in a library's diff: the first line and length of its lines before and after.
+_HUNK = re.compile(r"@@ -(?P<old>\d+)(?:,(?P<old_len>\d+))? \+(?P<new>\d+)(?:,(?P<new_len>\d+))? @@")
 
 # A part's line standing for a library golden, on a line of its own.
 _MARKER = re.compile(r"^<<< (?P<name>\S+?)(?P<doubled>, every % doubled)? >>>\n", re.MULTILINE)
@@ -139,6 +156,116 @@ def diff(golden: str, actual: str, name: str) -> str:
     return "\n".join(lines) or "(they differ only in line breaks)"
 
 
+def library_golden(name: str) -> str:
+    """The golden file that holds library rendering `name`: BASE itself, any other one's diff."""
+    return name if name == BASE else str(PurePosixPath(name).with_suffix(".diff"))
+
+
+def _lines(text: str) -> list[str]:
+    """`text`'s lines, each with its line break; only \\n breaks a line (not splitlines' \\r
+    and the rest), so that joining them gives back every byte."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
+def library_diff(base: str, text: str, name: str) -> str:
+    """The unified diff that turns `base` (BASE's rendering) into `text`, rendering `name`.
+    Its headers name the two renderings and nothing else (no date), so it changes only with them."""
+    # A hunk line is one line of the library and a line break: a library must end with one.
+    assert base.endswith("\n") and text.endswith("\n"), name
+    base_lines, lines = _lines(base), _lines(text)
+    hunks = list(difflib.unified_diff(base_lines, lines, n=_CONTEXT))[2:]
+    return f"--- {BASE}\n+++ {name}\n" + "".join(hunks)
+
+
+class StaleDiff(Exception):
+    """A library's diff that does not apply exactly where and as it says."""
+
+
+def apply_library_diff(base: str, patch: str, name: str) -> str:
+    """`base` with `patch`, library_diff's output for rendering `name`, applied. Strict, unlike
+    patch(1): every hunk must start at the line it states, in order, and every line it keeps or
+    removes must be that line of `base`; anything else raises StaleDiff saying where."""
+    if not patch.endswith("\n"):
+        raise StaleDiff("it does not end with a line break")
+    lines = patch[:-1].split("\n")
+    if lines[:2] != [f"--- {BASE}", f"+++ {name}"]:
+        raise StaleDiff(f"its first two lines are not '--- {BASE}' and '+++ {name}'")
+    old = _lines(base)
+    out: list[str] = []
+    at = 0  # the next line of `base` to copy, from 0
+    i = 2
+    while i < len(lines):
+        header = lines[i]
+        match = _HUNK.fullmatch(header)
+        if match is None:
+            raise StaleDiff(f"its line {i + 1} should start a hunk ('@@ -L,N +L,N @@'), it is {header!r}")
+        old_len = int(match["old_len"] or 1)
+        new_len = int(match["new_len"] or 1)
+        # A hunk of N lines from line L starts at line L; one of no lines comes after line L.
+        start = int(match["old"]) - (1 if old_len else 0)
+        if start < at:
+            raise StaleDiff(f"{header} (its line {i + 1}) starts before the end of the hunk above it")
+        if start + old_len > len(old):
+            raise StaleDiff(f"{header} (its line {i + 1}) runs past the end of {BASE}, {len(old)} lines")
+        out += old[at:start]
+        if int(match["new"]) - (1 if new_len else 0) != len(out):
+            raise StaleDiff(f"{header} (its line {i + 1}) does not follow line {len(out)} of {name}")
+        at = start
+        i += 1
+        seen_old = seen_new = 0
+        while seen_old < old_len or seen_new < new_len:
+            if i >= len(lines):
+                raise StaleDiff(f"it ends inside the hunk {header}")
+            line = lines[i]
+            kind, content = line[:1], line[1:] + "\n"
+            if kind not in (" ", "-", "+"):
+                raise StaleDiff(
+                    f"its line {i + 1} keeps, removes or adds no line (' ', '-' or '+'): {line!r}"
+                )
+            if kind in (" ", "-"):
+                if seen_old == old_len:
+                    raise StaleDiff(f"its line {i + 1} is one more line of {BASE} than {header} has")
+                if old[at] != content:
+                    raise StaleDiff(
+                        f"its line {i + 1} expects line {at + 1} of {BASE} to be {content[:-1]!r}, "
+                        f"it is {old[at][:-1]!r}"
+                    )
+                at += 1
+                seen_old += 1
+            if kind in (" ", "+"):
+                if seen_new == new_len:
+                    raise StaleDiff(f"its line {i + 1} is one more line of {name} than {header} has")
+                out.append(content)
+                seen_new += 1
+            i += 1
+    return "".join(out + old[at:])
+
+
+def golden_library(name: str) -> str:
+    """Library rendering `name` as its golden files hold it: BASE's, with `name`'s diff applied."""
+    base = read_golden(BASE)
+    if name == BASE:
+        return base
+    try:
+        return apply_library_diff(base, read_golden(library_golden(name)), name)
+    except StaleDiff as error:
+        problem = str(error)
+    pytest.fail(
+        f"golden/{library_golden(name)} does not apply to golden/{BASE}: {problem}; run with --update-goldens",
+        pytrace=False,
+    )
+
+
+def stored_library(name: str) -> str | None:
+    """golden_library's text, or None where the golden files are missing or do not apply."""
+    if not all((GOLDEN / file).exists() for file in {BASE, library_golden(name)}):
+        return None
+    try:
+        return golden_library(name)
+    except pytest.fail.Exception:
+        return None
+
+
 def read_golden(name: str) -> str:
     path = GOLDEN / name
     if not path.exists():
@@ -154,19 +281,53 @@ def write_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(LIBRARIES))
 def test_library_golden(name: str, update_goldens: bool) -> None:
-    text = libraries()[name]
+    libs = libraries()
+    text = libs[name]
     # A marker stands for whole lines, so the library must end with a line break (that it
     # starts a line, test_golden's round trip checks).
     assert text.endswith("\n"), name
     if update_goldens:
-        write_golden(name, text)
-    golden = read_golden(name)
-    if text != golden:
+        if name == BASE:
+            write_golden(name, text)
+            return
+        patch = library_diff(libs[BASE], text, name)
+        # The diff must give back exactly this rendering (BASE's golden file may not be
+        # rewritten yet: another test, perhaps another worker).
+        try:
+            round_trip: str | None = apply_library_diff(libs[BASE], patch, name)
+        except StaleDiff:
+            round_trip = None
+        if round_trip != text:
+            pytest.fail(f"{name}'s diff from {BASE}, applied to it, does not give {name} back", pytrace=False)
+        write_golden(library_golden(name), patch)
+        return
+    golden = golden_library(name)
+    if text == golden:
+        return
+    if name == BASE:
         pytest.fail(f"{name} differs from its golden file:\n{diff(golden, text, name)}", pytrace=False)
+    # Say what differs: what the views share, whose own test shows the diff, or this view's own
+    # difference, shown as its diff applied to BASE as rendered now against this rendering.
+    sections = []
+    if read_golden(BASE) != libs[BASE]:
+        sections.append(
+            f"{BASE}, which its diff changes, differs from its golden file: see test_library_golden[{BASE}]"
+        )
+    try:
+        own = apply_library_diff(libs[BASE], read_golden(library_golden(name)), name)
+    except StaleDiff:
+        sections.append(f"golden/{library_golden(name)} no longer applies to {BASE} as rendered now")
+    else:
+        if own != text:
+            sections.append(diff(own, text, name))
+    if not sections:
+        sections.append(diff(golden, text, name))
+    pytest.fail(f"{name} differs from its golden files:\n" + "\n".join(sections), pytrace=False)
 
 
 def test_library_goldens_are_distinct() -> None:
-    """Two views rendering the same library would need only one golden file."""
+    """Two views rendering the same library need one entry in LIBRARIES, not a golden file
+    each (one of them would be an empty diff)."""
     seen: dict[str, str] = {}
     for name, text in libraries().items():
         if text in seen:
@@ -190,10 +351,10 @@ def test_golden(name: str, update_goldens: bool) -> None:
         # The library goldens may not be rewritten yet (another test, perhaps another worker).
         return
     part = read_golden(name)
-    missing = sorted(lib for lib in markers(part) if not (GOLDEN / lib).exists())
-    if missing:
-        pytest.fail(f"golden/{name} names library goldens that do not exist: {missing}", pytrace=False)
-    golden_libs = {lib: read_golden(lib) for lib in markers(part)}
+    unknown = sorted(markers(part) - LIBRARIES.keys())
+    if unknown:
+        pytest.fail(f"golden/{name} names libraries that LIBRARIES lacks: {unknown}", pytrace=False)
+    golden_libs = {lib: golden_library(lib) for lib in markers(part)}
     if text == splice(part, golden_libs):
         return
     # Say what differs: this file's own part, or a library whose own test shows the diff.
@@ -201,11 +362,7 @@ def test_golden(name: str, update_goldens: bool) -> None:
     sections = []
     if actual != part:
         sections.append(diff(part, actual, name))
-    stale = sorted(
-        lib
-        for lib in markers(actual)
-        if not (GOLDEN / lib).exists() or (GOLDEN / lib).read_text() != libs[lib]
-    )
+    stale = sorted(lib for lib in markers(actual) if stored_library(lib) != libs[lib])
     if stale:
         sections.append(f"the library it carries differs from {', '.join(stale)}: see test_library_golden")
     if not sections:
@@ -215,7 +372,7 @@ def test_golden(name: str, update_goldens: bool) -> None:
 
 def test_every_golden_file_is_used(update_goldens: bool) -> None:
     """A golden file nothing renders any more would only mislead its reader."""
-    expected = {*LIBRARIES, *rendered()}
+    expected = {*map(library_golden, LIBRARIES), *rendered()}
     stray = sorted(
         str(path.relative_to(GOLDEN))
         for path in GOLDEN.rglob("*")

@@ -45,7 +45,8 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache
 
-# The README's command line and exit codes, and the CI templates' test images, are generated
-# from the code (tests/test_docs.py, tests/test_ci_templates.py).
+# Every document's generated parts (README.md and docs/*.md: the command line, the exit codes,
+# the tables from the code, the bench's results, the contents) and the CI templates' test
+# images are made from the code (tests/test_docs.py, tests/test_ci_templates.py).
 readme: $(STAMP)
-	$(BIN)/python -m mmpkg.docs README.md ci/github/mattermost-packages.yml ci/gitlab/.gitlab-ci.yml
+	$(BIN)/python -m mmpkg.docs README.md docs/*.md ci/github/mattermost-packages.yml ci/gitlab/.gitlab-ci.yml

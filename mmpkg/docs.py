@@ -1,22 +1,28 @@
-"""The README's generated parts: the command line (from the option table, through the parsers that
-use it), the exit codes (from the error classes), upstream's upgrade path, what a release
-refuses at start and the CI templates' test images (from their tables); and the CI templates'
-own default test images (from the same table).
-`make readme` rewrites them in place; tests/test_docs.py and tests/test_ci_templates.py fail
-when a file and the code disagree.
+"""The documents' generated parts, made from the code's own tables and rewritten by `make readme`.
 
-A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines in the README,
+README.md and docs/*.md hold: the command line (from the option table, through the parsers that
+use it), the exit codes (from the error classes), the target distributions, upstream's upgrade
+path, what a release refuses at start, the CI templates' test images, the default channel rules
+and their ESR lines, the trusted release-signing keys, the checkout's modules (from their
+docstrings), the bench's last results (from bench/results), and each long document's contents
+(from its own headings). The CI templates hold their own default test images (from the same
+table). tests/test_docs.py and tests/test_ci_templates.py fail when a file and the code disagree.
+
+A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines in a document,
 between `# begin NAME` and `# end NAME` comment lines (at the YAML's indentation) in a template.
+Each part of PARTS is in exactly one document; `contents` may be in any.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmpkg.channels import DEFAULT_CHANNELS
 from mmpkg.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
@@ -24,9 +30,13 @@ from mmpkg.formats import Compression
 from mmpkg.options import OPTIONS, Kind
 from mmpkg.start_refusals import TABLE as START_REFUSALS
 from mmpkg.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
-from mmpkg.upgrade_path import TABLE
+from mmpkg.upgrade_path import ESR_LINES, TABLE
+from mmpkg.upstream.keys import KEY_URL, TRUSTED
 
-# Narrow enough for a README read on GitHub or in a terminal.
+# The checkout this module is in: the documents, bench/results and the modules listed are its.
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+# Narrow enough for a document read on GitHub or in a terminal.
 WIDTH = 96
 
 
@@ -151,6 +161,108 @@ def gitlab_test_images() -> str:
     return f"MMPKG_TEST_IMAGES: {default_test_images()}\n"
 
 
+def channel_rules() -> str:
+    """The default channel rules, written as a `--channel-rules` file would say the same."""
+    lines = ", ".join(f'"{line}"' for line, _ in ESR_LINES)
+    rows = {channel: f'{channel} = "{kind}"' for channel, kind in DEFAULT_CHANNELS.items()}
+    width = max(len(row) for row in rows.values())
+    body = "".join(
+        f"{rows[channel]:<{width}}  # {_KIND_MEANS[kind]}\n" for channel, kind in DEFAULT_CHANNELS.items()
+    )
+    return f"```toml\nesr-lines = [{lines}]\n[channels]\n{body}```\n"
+
+
+# What each kind of release a channel can take is (mmpkg/channels.py's KINDS), in the words of
+# `--channel-rules`.
+_KIND_MEANS: dict[str, str] = {
+    "final": "every final release, ESR ones too: it follows the newest",
+    "esr": "the final releases of the ESR lines",
+    "rc": "release candidates, only with --include-rc",
+}
+
+
+def trusted_keys() -> str:
+    """The release-signing keys a fetched key must be one of, from mmpkg/upstream/keys.py."""
+    rows = ["| fingerprint | key | upstream signs with it since | read from |", "|---|---|---|---|"]
+    for key in TRUSTED:
+        sources = "<br>".join(key.sources)
+        rows.append(f"| `{key.fingerprint}` | {_cell(key.uid)} | {key.since} | {sources} |")
+    return f"A key fetched from `{KEY_URL}` is used only if it is one of these:\n\n" + "\n".join(rows) + "\n"
+
+
+def bench_latest() -> str:
+    """The bench's last run, as `make bench` wrote it."""
+    return _bench_result("latest.md")
+
+
+def bench_steps() -> str:
+    """What each change of the build bought, as bench/steps.py wrote it."""
+    return _bench_result("steps.md")
+
+
+def _bench_result(name: str) -> str:
+    return (CHECKOUT / "bench" / "results" / name).read_text(encoding="utf-8").rstrip("\n") + "\n"
+
+
+# The directories whose Python modules the layout lists; tests/test_*.py are the test tiers,
+# described apart.
+LAYOUT = ("mmpkg", "bench", "tests")
+
+
+def modules() -> str:
+    """The checkout's Python modules, one line each: its path and its docstring's first paragraph."""
+    lines = []
+    for top in LAYOUT:
+        for path in sorted((CHECKOUT / top).rglob("*.py")):
+            if path.name.startswith("test_"):
+                continue
+            name = path.relative_to(CHECKOUT).as_posix()
+            what = _summary(path)
+            lines.append(f"- `{name}`: {what}" if what else f"- `{name}`")
+    return "\n".join(lines) + "\n"
+
+
+def _summary(path: Path) -> str:
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    return " ".join(doc.split("\n\n")[0].split()) if doc else ""
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip())
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+def headings(text: str) -> list[tuple[int, str, str]]:
+    """Each Markdown heading of `text` outside code blocks: (level, title, anchor), anchors made
+    unique as GitHub makes them (a repeated one gets -1, -2, ...)."""
+    found: list[tuple[int, str, str]] = []
+    seen: dict[str, int] = {}
+    fence = ""
+    for line in text.splitlines():
+        opening = re.match(r"^\s*(```|~~~)", line)
+        if opening:
+            fence = "" if fence and opening[1] == fence else (fence or opening[1])
+            continue
+        match = re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
+        if fence or match is None:
+            continue
+        title, slug = match[2], anchor(match[2])
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.append((len(match[1]), title, f"{slug}-{count}" if count else slug))
+    return found
+
+
+def contents(text: str) -> str:
+    """A document's contents: its second- and third-level headings, linked."""
+    rows = []
+    for level, title, slug in headings(text):
+        if level in (2, 3):
+            rows.append(f"{'  ' * (level - 2)}- [{title.replace('`', '')}](#{slug})")
+    return "\n".join(rows) + "\n"
+
+
 @dataclass(frozen=True)
 class Markers:
     """How a kind of file marks its generated parts."""
@@ -160,7 +272,7 @@ class Markers:
     blank_line: bool  # between the part and its end marker (Markdown: the table ends there)
 
 
-README_MARKERS = Markers("<!-- begin {} -->", "<!-- end {} -->", blank_line=True)
+DOC_MARKERS = Markers("<!-- begin {} -->", "<!-- end {} -->", blank_line=True)
 YAML_MARKERS = Markers("# begin {}", "# end {}", blank_line=False)
 
 PARTS: dict[str, Callable[[], str]] = {
@@ -170,7 +282,14 @@ PARTS: dict[str, Callable[[], str]] = {
     "start-refusals": start_refusals,
     "targets": targets,
     "test-images": test_images,
+    "channel-rules": channel_rules,
+    "trusted-keys": trusted_keys,
+    "bench-latest": bench_latest,
+    "bench-steps": bench_steps,
+    "modules": modules,
 }
+# A document's own contents, made from its headings: any document may have one.
+CONTENTS = "contents"
 # The CI templates' generated parts, by the template's file name.
 TEMPLATE_PARTS: dict[str, dict[str, Callable[[], str]]] = {
     "mattermost-packages.yml": {"test-images": github_test_images},
@@ -178,33 +297,76 @@ TEMPLATE_PARTS: dict[str, dict[str, Callable[[], str]]] = {
 }
 
 
-def update(text: str, parts: dict[str, Callable[[], str]] = PARTS, markers: Markers = README_MARKERS) -> str:
-    """`text` with every generated part as the code says it is now."""
+def update(
+    text: str,
+    parts: dict[str, Callable[[], str]] = PARTS,
+    markers: Markers = DOC_MARKERS,
+    *,
+    required: Iterable[str] = (),
+) -> str:
+    """`text` with every generated part it has as the code says it is now; a part named in
+    `required` that `text` lacks is an error."""
     for name, make in parts.items():
-        begin, end = markers.begin.format(name), markers.end.format(name)
-        pattern = re.compile(
-            rf"^([ \t]*){re.escape(begin)}\n(.*?)^[ \t]*{re.escape(end)}$", re.DOTALL | re.MULTILINE
-        )
-        match = pattern.search(text)
-        if match is None:
-            raise ValueError(f"no '{begin}' ... '{end}' block")
-        indent = match[1]
-        made = "".join(indent + line if line.strip() else line for line in make().splitlines(True))
-        text = text[: match.start(2)] + made + ("\n" if markers.blank_line else "") + text[match.end(2) :]
+        text = _replace(text, name, make, markers, required=name in required)
+    if markers is DOC_MARKERS:
+        # Last: the other parts may hold headings of their own.
+        text = _replace(text, CONTENTS, lambda: contents(text), markers, required=False)
     return text
+
+
+def _replace(text: str, name: str, make: Callable[[], str], markers: Markers, *, required: bool) -> str:
+    begin, end = markers.begin.format(name), markers.end.format(name)
+    pattern = re.compile(
+        rf"^([ \t]*){re.escape(begin)}\n(.*?)^[ \t]*{re.escape(end)}$", re.DOTALL | re.MULTILINE
+    )
+    match = pattern.search(text)
+    if match is None:
+        if required:
+            raise ValueError(f"no '{begin}' ... '{end}' block")
+        return text
+    indent = match[1]
+    made = "".join(indent + line if line.strip() else line for line in make().splitlines(True))
+    return text[: match.start(2)] + made + ("\n" if markers.blank_line else "") + text[match.end(2) :]
+
+
+def update_documents(texts: dict[Path, str]) -> dict[Path, str]:
+    """Each document's text with its generated parts as the code says they are now. Every part
+    of PARTS must be in exactly one of them: a part in none would be documented nowhere, one in
+    two would be two copies of one fact."""
+    for name in PARTS:
+        begin = DOC_MARKERS.begin.format(name)
+        holders = [
+            str(path) for path, text in texts.items() if re.search(rf"^[ \t]*{re.escape(begin)}$", text, re.M)
+        ]
+        if len(holders) != 1:
+            where = " and ".join(holders) if holders else "none of " + ", ".join(str(p) for p in texts)
+            raise ValueError(f"'{begin}' must be in exactly one document: it is in {where}")
+    return {path: update(text) for path, text in texts.items()}
+
+
+def documents(checkout: Path = CHECKOUT) -> list[Path]:
+    """The documents: the README and every Markdown file of docs/."""
+    return [checkout / "README.md", *sorted((checkout / "docs").glob("*.md"))]
 
 
 def update_template(path: Path, text: str) -> str:
     """A CI template's `text` with its generated parts as the code says they are now."""
-    return update(text, TEMPLATE_PARTS[path.name], YAML_MARKERS)
+    parts = TEMPLATE_PARTS[path.name]
+    return update(text, parts, YAML_MARKERS, required=parts)
 
 
 def main(argv: list[str]) -> int:
-    for name in argv:
-        path = Path(name)
-        text = path.read_text(encoding="utf-8")
-        made = update_template(path, text) if path.name in TEMPLATE_PARTS else update(text)
-        path.write_text(made, encoding="utf-8")
+    """Rewrite the files named, or with none, every document and CI template."""
+    paths = [Path(name) for name in argv] or [
+        *documents(),
+        CHECKOUT / "ci/github/mattermost-packages.yml",
+        CHECKOUT / "ci/gitlab/.gitlab-ci.yml",
+    ]
+    templates = {p: p.read_text(encoding="utf-8") for p in paths if p.name in TEMPLATE_PARTS}
+    texts = {p: p.read_text(encoding="utf-8") for p in paths if p.name not in TEMPLATE_PARTS}
+    made = {**update_documents(texts), **{p: update_template(p, t) for p, t in templates.items()}}
+    for path, text in made.items():
+        path.write_text(text, encoding="utf-8")
     return 0
 
 

@@ -1,7 +1,8 @@
 """The container tier's engine, images and containers (tests/test_docker.py).
 
 - `engine()`: a Docker engine that answers, found or started by `.ci/dockerd` with the flags this
-  kind of machine needs (reference/harness.md §8); `None` when there is none to be had.
+  kind of machine needs (no bridge, no firewall rules: the containers use the host's network);
+  `None` when there is none to be had.
 - `images()`: MMPKG_TEST_IMAGES (comma-separated, e.g. `ubuntu:24.04,debian:13,almalinux:9`,
   the CI templates' defaults from mmpkg/ci_images.py), else `LOCAL_IMAGE`, which
   `import_local_image()` makes from the cached mmdebstrap root, for machines that reach no

@@ -1,6 +1,6 @@
 """Throw-away Debian roots for install tests: dpkg/apt and rpm/dnf really run, systemd really boots.
 
-Three tiers, measured in /work/shared/reference/harness.md:
+Three tiers (the test tiers they serve are in docs/development.md):
 
 - `pristine_root()`: one mmdebstrap'd bookworm tree, cached on disk and only ever an overlay lower.
 - `Root`: an overlayfs over it per test, driven by chroot (dpkg, apt) or by the host's rpm/dnf
@@ -851,7 +851,7 @@ class Root:
         scriptlets') environment. The provides shim is installed first, in its own transaction."""
         if not self._shim_installed and not self.rpm_installed(SHIM_NAME):
             # In the same transaction as the package, rpm's check still fails on /bin/sh (file
-            # dependencies are matched against file lists there): harness.md §4.
+            # dependencies are matched against file lists there), so the shim goes in first, alone.
             self.rpm("-i", base_provides_rpm())
         self._shim_installed = True
         opts = [
@@ -930,7 +930,7 @@ def wait_until(
 
 
 def _ensure_nspawn_tmpfs() -> None:
-    # nspawn refuses to clean up its propagation directory on a disk /run (harness.md §7).
+    # nspawn refuses to clean up its propagation directory on a disk /run: it must be a tmpfs.
     target = Path("/run/systemd/nspawn")
     with _flock(session_dir().parent / ".lock"):
         if _fstype(target) != "tmpfs":
@@ -1105,7 +1105,7 @@ class Booted:
 
     def _wait_for_leader(self) -> None:
         # nspawn forks an intermediate child before exec'ing systemd; nsenter into that one
-        # fails or hangs (harness.md §7). Only a process named systemd is the container's init.
+        # fails or hangs. Only a process named systemd is the container's init.
         def found() -> bool:
             assert self._proc is not None
             if self._proc.poll() is not None:

@@ -3,7 +3,7 @@
 
 The dnf side runs Debian's dnf inside the root (not the host's with --installroot), so that the
 root's `mattermost-pkg` finds it; the harness's provides shim stands for the Debian packages the
-rpm requires (harness.md §4).
+rpm requires, /bin/sh among them, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class RepoClient:
     fmt: str  # "deb" or "rpm"
 
     def configure(self, repo: Repository, url: str) -> None:
-        """This repository only, trusting its keys alone (the bootstrap the README gives)."""
+        """This repository only, trusting its keys alone (the bootstrap docs/hosting-a-repository.md
+        gives)."""
         fmt = ClientFormat.APT if self.fmt == "deb" else ClientFormat.DNF
         [source] = client_config(url, "stable", fmt)
         if self.fmt == "deb":

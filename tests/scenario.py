@@ -64,7 +64,8 @@ class Site:
     # ---- the database -------------------------------------------------------------------------
 
     def create_database(self) -> None:
-        """The database 'server': a directory the service user can write (see the README's knobs)."""
+        """The database 'server': a directory the service user can write (see docs/development.md,
+        sample releases)."""
         self.root.run("install", "-d", "-o", "mattermost", "-g", "mattermost", "-m", "0750", DB_DIR)
 
     def schema(self) -> int:

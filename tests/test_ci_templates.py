@@ -52,7 +52,8 @@ DIND = ("DOCKER_HOST", "DOCKER_TLS_CERTDIR")
 # What this machine gives the templates' documented inputs in place of their defaults: no
 # registry answers here, so the container tier runs on the image it imports itself.
 LOCAL_TIER = {"MMPKG_TEST_IMAGES": docker_engine.LOCAL_IMAGE}
-README = CHECKOUT / "README.md"
+# Where administrators read the templates' secrets and variables.
+CI_DOC = CHECKOUT / "docs" / "automating-releases.md"
 
 
 @dataclass(frozen=True)
@@ -144,12 +145,12 @@ def test_templates_test_on_the_real_images_by_default(template: Path) -> None:
 
 @pytest.mark.parametrize("template", [GITHUB, GITLAB], ids=["github", "gitlab"])
 def test_the_local_tier_substitutes_through_the_documented_variables(template: Path) -> None:
-    readme = README.read_text(encoding="utf-8")
+    documented = CI_DOC.read_text(encoding="utf-8")
     for name, value in LOCAL_TIER.items():
-        # A variable every job sees, that the README tells administrators to set, with a
+        # A variable every job sees, that the documentation tells administrators to set, with a
         # default that is not what this machine gives it.
         assert name in _declared(template), f"{template.name} has no {name} to set"
-        assert f"| `{name}` |" in readme, f"the README's variables do not list {name}"
+        assert f"| `{name}` |" in documented, f"{CI_DOC.name}'s variables do not list {name}"
         assert value not in _default(template, name).split(",")
     # The tier reads the variable as the templates pass it.
     assert docker_engine.images_of(LOCAL_TIER["MMPKG_TEST_IMAGES"]) == [docker_engine.LOCAL_IMAGE]

@@ -1,5 +1,6 @@
-"""Fault sweep of the upgrade (design §5): every step of a .deb and an .rpm upgrade, made to fail
-in each way that applies to it, then the documented recovery, then what must hold.
+"""Fault sweep of the upgrade (docs/design.md, the lifecycle contract): every step of a .deb and
+an .rpm upgrade, made to fail in each way that applies to it, then the documented recovery, then
+what must hold.
 
 The steps are one table, `STEPS`; each says which command it runs in each format (the probe),
 which file system it writes, and what the package must say when it fails. The rows are derived

@@ -1,7 +1,7 @@
 """Self-tests of the install harness with toy packages built here by dpkg-deb and rpmbuild.
 
-The expected maintainer-script sequences are Debian policy's and rpm's, as measured in
-/work/shared/reference/harness.md §2 and §3.
+The expected maintainer-script sequences are those dpkg (as Debian policy describes them) and rpm
+run, in the order they run them.
 """
 
 from __future__ import annotations

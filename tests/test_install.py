@@ -67,8 +67,8 @@ WANTS = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
 UNIT_FILE = {"deb": f"/lib/systemd/system/{UNIT}", "rpm": f"/usr/lib/systemd/system/{UNIT}"}
 # What the package ships outside /etc and the kept trees: all of it goes on remove.
 RELEASE_FILES = ("/opt/mattermost/bin/mattermost", "/opt/mattermost/config", DEFAULTS, ADMIN_COMMAND)
-# Configuration layer 1 (design §4): where the package puts data, plugins, logs and the
-# local-mode socket.
+# Configuration layer 1 (docs/design.md, configuration layers): where the package puts data,
+# plugins, logs and the local-mode socket.
 INSTALL_DEFAULTS = {
     "ServiceSettings.LocalModeSocketLocation": "/run/mattermost/mattermost_local.socket",
     "NotificationLogSettings.FileLocation": LOGS,

@@ -1,11 +1,12 @@
-"""Failure paths of the package lifecycle (design §4, §5), each written once for .deb and .rpm.
+"""Failure paths of the package lifecycle (docs/design.md: the configuration layers and the
+lifecycle contract), each written once for .deb and .rpm.
 
 Every scenario drives the real package managers (apt/dpkg in a chroot, the host's rpm/dnf on the
 root) through a small adapter, `Manager`, and asserts on what those tools, the installed files and
 the sample server's database say. No systemd runs in this tier, so the service is never running;
 the booted tier is tests/test_systemd*.py's business.
 
-Rows refer to the lifecycle test plan: 5 unreachable database, 6 failed migration, 7 invalid
+The sections below are numbered rows: 5 unreachable database, 6 failed migration, 7 invalid
 configuration, 8 downgrade and MySQL, 10 adoption, 11 interrupted upgrade, 12 switching editions.
 """
 
@@ -78,7 +79,7 @@ OVERRIDDEN = frozenset({"TeamSettings.SiteName"})
 ERROR_LINE = re.compile(r"^mattermost: error: .*$", re.MULTILINE)
 WARNING_LINE = re.compile(r"^mattermost: warning: .*$", re.MULTILINE)
 
-# The tarball guide's unit, verbatim (reference/upstream.md §5: deploy-tar.rst).
+# The unit of upstream's tarball install guide (deploy-tar.rst), verbatim.
 UPSTREAM_UNIT = """\
 [Unit]
 Description=Mattermost

@@ -9,8 +9,8 @@ it, and its `apt-get update` finds the mirror's lists unchanged (or, offline, ke
 previous version comes from a local flat repository (tests/aptrepo.py), bind-mounted into the
 chroot and named with `--extra-repo`, as `man piuparts` shows.
 
-The only ignores are what a purge keeps by design (README, "Tests"). Anything else piuparts
-reports fails the test.
+The only ignores are what a purge keeps by design (docs/development.md, "piuparts"). Anything
+else piuparts reports fails the test.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ TOOLS = ("piuparts", "tar", "gzip", *aptrepo.TOOLS)
 # Bump when base_tarball() changes what goes into the tarball, so cached ones are remade.
 BASE_LAYOUT = 1
 
-# What a purge keeps by design (design §5; README "Tests" explains each).
+# What a purge keeps by design (docs/administering.md; docs/development.md, "piuparts", explains each).
 # The file store and plugins, unless MMPKG_PURGE_DATA=1. The leading ':' makes piuparts log each
 # path it ignores, so the tests also see that the store really was kept.
 STORE_KEPT = ":^/var/lib/mattermost/.*"

@@ -13,8 +13,8 @@ import harness
 from builds import MAINTAINER
 from scenario import DB_DIR
 
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release
-from mmpkg.versions import MattermostVersion
 
 SIGN_KEY = "bench@example.com"
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config", "templates")

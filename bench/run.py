@@ -22,10 +22,10 @@ from measure import Sample, summary
 from report import markdown, plot
 
 from mmpkg.inspect import inspect_release
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release
 from mmpkg.sample.profiles import PROFILES
-from mmpkg.versions import MattermostVersion
 
 VERSION = "10.5.2"
 RESULTS = Path(__file__).parent / "results"

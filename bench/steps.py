@@ -20,10 +20,10 @@ from pathlib import Path
 from builds import MAINTAINER
 from measure import Sample, summary, timed
 
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release
 from mmpkg.sample.profiles import PROFILES
-from mmpkg.versions import MattermostVersion
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 RESULTS = CHECKOUT / "bench" / "results"

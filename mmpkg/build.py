@@ -17,13 +17,13 @@ from mmpkg.backends import BACKENDS, Backend
 from mmpkg.backends.naming import BuiltPackage
 from mmpkg.errors import CommandError, UsageError, no_space, output_error
 from mmpkg.inspect import inspect_release
+from mmpkg.mattermost.release import OpenTarball, Release
+from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
 from mmpkg.options import BuildOptions
-from mmpkg.release import OpenTarball, Release
-from mmpkg.run import ToolGroup, require
 from mmpkg.settings import SettingError, check_against, check_not_secret
 from mmpkg.spec import Layout, PackageSpec, build_spec
 from mmpkg.staging import stage_common
-from mmpkg.start_refusals import TABLE as START_REFUSALS
+from mmpkg.tools.run import ToolGroup, require
 from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
 log = logging.getLogger("mmpkg")
@@ -117,7 +117,7 @@ def _refuse_secrets(options: BuildOptions, layout: Layout) -> None:
 
 def _check_settings(options: BuildOptions, release: Release) -> None:
     """Names and JSON types as the release's own config.json has them, and no value the release
-    refuses to start with (mmpkg/start_refusals.py): the package would re-apply it on every
+    refuses to start with (mmpkg/mattermost/start_refusals.py): the package would re-apply it on every
     upgrade, and its own guard would refuse every upgrade to it."""
     defaults = json.loads(release.config)
     for key, value in options.settings:

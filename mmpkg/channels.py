@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmpkg.errors import UsageError
-from mmpkg.repo.packages import CHANNEL
 
 # Upstream's ESR lines, with their sources, are the upgrade path's (which plans through them).
-from mmpkg.upgrade_path import ESR_LINES
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.upgrade_path import ESR_LINES
+from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.repo.packages import CHANNEL
 
 KINDS = ("final", "esr", "rc")
 DEFAULT_CHANNELS: dict[str, str] = {"stable": "final", "esr": "esr", "rc": "rc"}

@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 
 from mmpkg import __version__
 from mmpkg.errors import UsageError
+from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
-from mmpkg.release import Arch, Edition
 from mmpkg.repo.clients import ClientFormat
 from mmpkg.sample.profiles import PROFILES
 from mmpkg.upstream import API_URL, RELEASES_URL

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 from mmpkg.channels import load_rules
 from mmpkg.errors import UpstreamError, UsageError
 from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
-from mmpkg.release import Arch, Edition, OpenTarball
+from mmpkg.mattermost.release import Arch, Edition, OpenTarball
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.commands import sign_key
 from mmpkg.sync import Item, Upstream, Wanted, plan, previous, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
-from mmpkg.versions import MattermostVersion
 
 
 def run_releases(args: argparse.Namespace) -> int:

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmpkg.channels import DEFAULT_CHANNELS
-from mmpkg.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
-from mmpkg.formats import Compression
+from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
+from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE
 from mmpkg.options import OPTIONS, Kind
-from mmpkg.start_refusals import TABLE as START_REFUSALS
-from mmpkg.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
-from mmpkg.upgrade_path import ESR_LINES, TABLE
+from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
+from mmpkg.packaging.formats import Compression
+from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
 from mmpkg.upstream.keys import KEY_URL, TRUSTED
 
 # The checkout this module is in: the documents, bench/results and the modules listed are its.

@@ -31,8 +31,8 @@ from isal import igzip_threaded, isal_zlib
 
 from mmpkg.errors import ReleaseError, output_error
 from mmpkg.gobinary import read_build_values
-from mmpkg.release import Arch, Edition, OpenTarball, Release, facts_from_name
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.release import Arch, Edition, OpenTarball, Release, facts_from_name
+from mmpkg.mattermost.versions import MattermostVersion
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -20,8 +20,8 @@ anything. Removing or purging the transitional package removes nothing else.
 
 from __future__ import annotations
 
-from mmpkg.formats import Compression
 from mmpkg.package import Package, PackageFile
+from mmpkg.packaging.formats import Compression
 from mmpkg.resources import render
 
 NAME = "mattermost-omnibus"

@@ -23,10 +23,10 @@ from enum import Enum, StrEnum
 from pathlib import Path
 
 from mmpkg.errors import UsageError
-from mmpkg.formats import Compression, PackageFormat
 from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
+from mmpkg.packaging.formats import Compression, PackageFormat
+from mmpkg.packaging.targets import DEFAULT, Target, compressions, parse_targets
 from mmpkg.settings import Json, Setting, SettingError, from_table, parse_setting
-from mmpkg.targets import DEFAULT, Target, compressions, parse_targets
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmpkg.formats import Compression
-from mmpkg.release import Arch
-from mmpkg.targets import Target
+from mmpkg.mattermost.release import Arch
+from mmpkg.packaging.formats import Compression
+from mmpkg.packaging.targets import Target
 
 
 @dataclass(frozen=True, kw_only=True)

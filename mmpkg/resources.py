@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from mmpkg import start_refusals, upgrade_path
+from mmpkg.mattermost import start_refusals, upgrade_path
 
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mmpkg import __version__
-from mmpkg.formats import Compression, PackageFormat
+from mmpkg.mattermost.release import Arch, Edition, Release
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
 from mmpkg.package import Package
-from mmpkg.release import Arch, Edition, Release
-from mmpkg.targets import Target
-from mmpkg.versions import MattermostVersion
+from mmpkg.packaging.formats import Compression, PackageFormat
+from mmpkg.packaging.targets import Target
 
 HOMEPAGE = "https://mattermost.com"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mmpkg.mattermost.release import Edition
 from mmpkg.package import PackageFile
-from mmpkg.release import Edition
 from mmpkg.resources import gzip_bytes, render
 from mmpkg.spec import PackageSpec
 

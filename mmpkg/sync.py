@@ -22,16 +22,16 @@ from pathlib import Path
 from mmpkg.build import build
 from mmpkg.channels import DEFAULT, Rules
 from mmpkg.errors import MmpkgError, UpstreamError
-from mmpkg.formats import PackageFormat
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
-from mmpkg.release import Arch, Edition
+from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH
 from mmpkg.repo.retention import to_prune, upstream_version
 from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
-from mmpkg.versions import MattermostVersion
 
 log = logging.getLogger("mmpkg")
 

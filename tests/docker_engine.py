@@ -4,7 +4,7 @@
   kind of machine needs (no bridge, no firewall rules: the containers use the host's network);
   `None` when there is none to be had.
 - `images()`: MMPKG_TEST_IMAGES (comma-separated, e.g. `ubuntu:24.04,debian:13,almalinux:9`,
-  the CI templates' defaults from mmpkg/ci_images.py), else `LOCAL_IMAGE`, which
+  the CI templates' defaults from mmpkg/packaging/ci_images.py), else `LOCAL_IMAGE`, which
   `import_local_image()` makes from the cached mmdebstrap root, for machines that reach no
   image registry (tests/test_ci_templates.py names it in MMPKG_TEST_IMAGES).
 - `Container`: one running container of a compose project, driven with `docker exec`; `family`

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from mmpkg.release import Arch, Edition, tarball_name
+from mmpkg.mattermost.release import Arch, Edition, tarball_name
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release
-from mmpkg.versions import MattermostVersion
 
 API_PATH = "/api/repos/mattermost/mattermost/releases"
 RELEASE_KEY = "release@mattermost.test"

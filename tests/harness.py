@@ -43,7 +43,7 @@ from typing import Any, Literal, Protocol
 
 import pytest
 
-from mmpkg import targets
+from mmpkg.packaging import targets
 
 log = logging.getLogger("mmpkg.tests.harness")
 

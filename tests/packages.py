@@ -6,12 +6,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mmpkg.build import build
-from mmpkg.formats import Compression, PackageFormat
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
-from mmpkg.release import Arch, Edition
+from mmpkg.packaging.formats import Compression, PackageFormat
+from mmpkg.packaging.targets import DEFAULT, Target, parse_targets
 from mmpkg.sample import write_sample_release
-from mmpkg.targets import DEFAULT, Target, parse_targets
-from mmpkg.versions import MattermostVersion
 
 # Who the test packages say made them (mmpkg has no default maintainer).
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"

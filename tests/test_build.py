@@ -21,15 +21,15 @@ from packages import MAINTAINER, PackageFactory
 import mmpkg
 from mmpkg.backends import BACKENDS
 from mmpkg.cli import main
-from mmpkg.formats import Compression, PackageFormat
 from mmpkg.inspect import inspect_release
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
-from mmpkg.release import Arch, Edition
+from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.sample.profiles import Profile
 from mmpkg.sample.tarball import write_sample_release
 from mmpkg.spec import build_spec
 from mmpkg.staging import stage_common
-from mmpkg.versions import MattermostVersion
 
 pytestmark = pytest.mark.tools
 

@@ -17,9 +17,9 @@ from scenario import Site, assert_nothing_lost
 from test_lifecycle import schema
 from test_repo import KEY, _serve, gnupghome
 
+from mmpkg.mattermost.upgrade_path import plan, step_advice
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import Repository
-from mmpkg.upgrade_path import plan, step_advice
-from mmpkg.versions import MattermostVersion
 
 __all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
 

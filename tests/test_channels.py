@@ -9,8 +9,8 @@ import pytest
 
 from mmpkg.channels import DEFAULT, load_rules
 from mmpkg.errors import UsageError
-from mmpkg.upgrade_path import ESR_LINES
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.upgrade_path import ESR_LINES
+from mmpkg.mattermost.versions import MattermostVersion
 
 V = MattermostVersion.parse
 

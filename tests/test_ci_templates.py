@@ -10,7 +10,7 @@ Real apt in a throw-away root installs from the served tree at the end.
 What the test does in the CI's place: the `uses:` actions (setup-python, artifacts, cache) are
 left out, all jobs share one working directory (the artifacts' role), `${{ }}` values come from
 the table below, and GitLab's dind engine is the one `.ci/dockerd` gives the container tier.
-The templates default to registry images (mmpkg/ci_images.py), which this machine cannot pull:
+The templates default to registry images (mmpkg/packaging/ci_images.py), which this machine cannot pull:
 the test gives `MMPKG_TEST_IMAGES`, the variable an administrator sets, the image the container
 tier imports from its cached root (LOCAL_TIER), and runs the templates as they are written.
 """
@@ -35,8 +35,8 @@ from fake_upstream import SigningKeys, Upstream, serve
 from test_repo import _serve
 
 from mmpkg import docs
-from mmpkg.ci_images import TEST_IMAGES, default_test_images
-from mmpkg.formats import PackageFormat
+from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
+from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 

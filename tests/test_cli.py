@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import mmpkg
-import mmpkg.run
+import mmpkg.tools.run
 from mmpkg.cli import main
 
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
@@ -75,7 +75,7 @@ def test_missing_tool_is_named(
     """With no dpkg-deb or rpmbuild on PATH the build names the package to install, leaves nothing."""
     assert main(["sample-release", "10.5.2", "--dest", str(tmp_path)]) == 0
     tarball = capsys.readouterr().out.strip()
-    monkeypatch.setattr(mmpkg.run, "SAFE_PATH", str(tmp_path / "empty-path"))
+    monkeypatch.setattr(mmpkg.tools.run, "SAFE_PATH", str(tmp_path / "empty-path"))
     out = tmp_path / "out"
     assert main(["build", tarball, "--out", str(out), "--maintainer", MAINTAINER]) == 4
     err = capsys.readouterr().err

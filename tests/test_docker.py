@@ -47,7 +47,7 @@ from scenario import (
     free_port,
 )
 
-from mmpkg.package_versions import PackageVersion
+from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo.packages import inspect
 
 pytestmark = pytest.mark.docker

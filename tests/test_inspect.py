@@ -16,9 +16,9 @@ import pytest
 from mmpkg.cli import main
 from mmpkg.errors import ReleaseError
 from mmpkg.inspect import inspect_release
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import elf, write_sample_release
-from mmpkg.versions import MattermostVersion
 
 MODEL = "github.com/mattermost/mattermost/server/public/model"
 

@@ -47,9 +47,9 @@ from scenario import (
     assert_nothing_lost,
 )
 
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import schema_number
-from mmpkg.versions import MattermostVersion
 
 pytestmark = pytest.mark.install
 

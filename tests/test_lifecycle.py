@@ -43,13 +43,13 @@ from scenario import (
 )
 
 from mmpkg.build import build
-from mmpkg.formats import PackageFormat
+from mmpkg.mattermost.release import Edition
+from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
+from mmpkg.mattermost.start_refusals import MinimumPostgres
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
-from mmpkg.release import Edition
+from mmpkg.packaging.formats import PackageFormat
 from mmpkg.resources import environment
-from mmpkg.start_refusals import TABLE as START_REFUSALS
-from mmpkg.start_refusals import MinimumPostgres
-from mmpkg.versions import MattermostVersion
 
 V = MattermostVersion.parse
 ARCHIVED = next(row for row in START_REFUSALS.settings if row.key == "ExperimentalViewArchivedChannels")

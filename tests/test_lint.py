@@ -16,8 +16,8 @@ import pytest
 from harness import require
 from packages import PackageFactory
 
-from mmpkg.formats import Compression
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.packaging.formats import Compression
 from mmpkg.resources import data_dir
 
 pytestmark = pytest.mark.tools

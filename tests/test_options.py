@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from mmpkg.errors import UsageError
-from mmpkg.formats import Compression, PackageFormat
 from mmpkg.options import (
     OPTIONS,
     BuildOptions,
@@ -14,6 +13,7 @@ from mmpkg.options import (
     load_file,
     resolve,
 )
+from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.settings import parse_setting
 
 MAINTAINER = "Chat Team <chat-team@example.com>"

@@ -18,12 +18,12 @@ from packages import PackageFactory
 
 from mmpkg import omnibus
 from mmpkg.errors import RepoError
-from mmpkg.release import Edition
+from mmpkg.mattermost.release import Edition
+from mmpkg.mattermost.upgrade_path import plan, refusal
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import AddResult, Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.retention import upstream_version
-from mmpkg.upgrade_path import plan, refusal
-from mmpkg.versions import MattermostVersion
 
 V1, V2 = "10.5.2", "10.11.1"
 TOOLS = ("gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb")

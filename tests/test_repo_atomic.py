@@ -21,7 +21,7 @@ from packages import PackageFactory
 from test_repo import KEY, V1, V2, _apt_client, _dnf, gnupghome, published, repo, served
 
 from mmpkg import omnibus
-from mmpkg.release import Edition
+from mmpkg.mattermost.release import Edition
 from mmpkg.repo import Entry, Repository, keyring, publish
 from mmpkg.repo.journal import JOURNAL, PRIVATE
 
@@ -178,7 +178,7 @@ def test_a_tree_from_before_generations_is_taken_over(
 CHILD = r"""
 import json, os, signal, sys
 from pathlib import Path
-import mmpkg.run
+import mmpkg.tools.run
 from mmpkg.repo import Repository, apt, dnf, keys, packages, signing
 
 tree, home, key, at, *pkgs = sys.argv[1:]
@@ -190,7 +190,7 @@ def step() -> None:
     if steps == int(at):
         os.kill(os.getpid(), signal.SIGKILL)
 
-real_run, real_replace = mmpkg.run.run, os.replace
+real_run, real_replace = mmpkg.tools.run.run, os.replace
 def run(*a, **k):
     step()
     return real_run(*a, **k)

@@ -20,7 +20,7 @@ from packages import PackageFactory
 from test_repo import KEY, TOOLS, V1, V2, gnupghome, repo
 from test_repo_atomic import served_files
 
-from mmpkg.release import Edition
+from mmpkg.mattermost.release import Edition
 from mmpkg.repo import Repository
 from mmpkg.repo.journal import JOURNAL, PRIVATE
 from mmpkg.workspace import free_bytes

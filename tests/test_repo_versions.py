@@ -12,12 +12,12 @@ from packages import PackageFactory
 from test_repo import KEY, V1, gnupghome, published, repo, tree_hash
 
 from mmpkg.errors import RepoError
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import Repository
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.packages import place
 from mmpkg.sync import Item, lacking, previous
-from mmpkg.versions import MattermostVersion
 
 __all__ = ["gnupghome", "published", "repo"]  # fixtures shared with test_repo.py
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from mmpkg.backends import rpm
+from mmpkg.mattermost.release import Arch
 from mmpkg.package import Package, PackageFile
-from mmpkg.release import Arch
 
 pytestmark = pytest.mark.tools
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmpkg.errors import CommandError, ToolMissingError
-from mmpkg.run import cause, run
+from mmpkg.tools.run import cause, run
 
 # What rpmbuild 4.18 prints when %files names what the build root lacks: progress first, the
 # errors, then a summary repeating them. The first error is the cause.

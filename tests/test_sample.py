@@ -29,11 +29,11 @@ from harness import require
 
 from mmpkg.gobinary import read_build_values
 from mmpkg.inspect import inspect_release
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release
 from mmpkg.sample.build_info import build_epoch
 from mmpkg.sample.profiles import PROFILES
-from mmpkg.versions import MattermostVersion
 
 V10 = MattermostVersion.parse("10.5.2")
 RC11 = MattermostVersion.parse("11.0.0-rc1")

@@ -11,9 +11,9 @@ import harness
 import pytest
 
 from mmpkg.gobinary import read_build_values
-from mmpkg.release import Arch, Edition
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import elf, write_sample_release
-from mmpkg.versions import MattermostVersion
 
 ASSEMBLER = {Arch.AMD64: ("as", "objcopy"), Arch.ARM64: ("aarch64-linux-gnu-as", "aarch64-linux-gnu-objcopy")}
 # What runs an executable of each architecture here: itself on amd64, qemu's user mode on arm64.

@@ -15,9 +15,9 @@ import pytest
 from pgserver import MAJORS, PgDatabase, PgServer, _free_port
 from test_sample import Install, get, running_server, stop
 
+from mmpkg.mattermost.start_refusals import TABLE
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release
-from mmpkg.start_refusals import TABLE
-from mmpkg.versions import MattermostVersion
 
 V1 = "10.5.2"
 V2 = "10.6.0"

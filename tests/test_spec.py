@@ -6,11 +6,11 @@ import dataclasses
 import json
 from pathlib import PurePosixPath
 
+from mmpkg.mattermost.release import Arch, Edition, Release
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
-from mmpkg.release import Arch, Edition, Release
 from mmpkg.resources import render
 from mmpkg.spec import build_spec
-from mmpkg.versions import MattermostVersion
 
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 RELEASE = Release(

@@ -1,4 +1,4 @@
-"""What a release refuses at start (mmpkg/start_refusals.py): the table, the sample server that
+"""What a release refuses at start (mmpkg/mattermost/start_refusals.py): the table, the sample server that
 stands for upstream's binary refusing the same on its own terms, the guard's shell functions
 under dash and bash --posix, and the build.
 
@@ -22,11 +22,11 @@ from test_shell import FORMATS, SHELLS, ShellRunner
 
 from mmpkg.build import build
 from mmpkg.errors import UsageError
-from mmpkg.formats import PackageFormat
+from mmpkg.mattermost.start_refusals import TABLE, MinimumPostgres, RefusedSetting
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.options import BuildOptions
+from mmpkg.packaging.formats import PackageFormat
 from mmpkg.sample import write_sample_release
-from mmpkg.start_refusals import TABLE, MinimumPostgres, RefusedSetting
-from mmpkg.versions import MattermostVersion
 
 V = MattermostVersion.parse
 ARCHIVED = next(row for row in TABLE.settings if row.key == "ExperimentalViewArchivedChannels")

@@ -10,11 +10,11 @@ import pytest
 from cli_runner import runner
 from packages import MAINTAINER, PackageFactory
 
-from mmpkg import rpmlib
 from mmpkg.errors import CommandError, UsageError
-from mmpkg.formats import Compression, PackageFormat
 from mmpkg.options import BuildOptions, load_file
-from mmpkg.targets import BY_NAME, DEFAULT, DISTRIBUTIONS, PAYLOADS, parse_targets, upstream_version
+from mmpkg.packaging import rpmlib
+from mmpkg.packaging.formats import Compression, PackageFormat
+from mmpkg.packaging.targets import BY_NAME, DEFAULT, DISTRIBUTIONS, PAYLOADS, parse_targets, upstream_version
 
 DEB, RPM = PackageFormat.DEB, PackageFormat.RPM
 ZSTD, XZ, GZIP = Compression.ZSTD, Compression.XZ, Compression.GZIP

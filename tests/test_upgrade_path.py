@@ -9,10 +9,10 @@ import pytest
 from test_shell import SHELLS, run_sh
 
 from mmpkg.errors import RepoError, UpgradePathError
+from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE, plan, refusal, step_advice
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.packages import Entry
 from mmpkg.repo.retention import to_prune, upstream_version
-from mmpkg.upgrade_path import ESR_LINES, TABLE, plan, refusal, step_advice
-from mmpkg.versions import MattermostVersion
 
 V = MattermostVersion.parse
 

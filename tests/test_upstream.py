@@ -22,11 +22,11 @@ from fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
 from test_output import small_disk
 
 from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.upstream import Http, fetch, releases, signature, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.upstream.github import sends_token
 from mmpkg.upstream.keys import FINGERPRINTS
-from mmpkg.versions import MattermostVersion
 
 V1, V2 = "10.5.2", "10.11.1"
 # Quick to give up: the failure tests wait for timeouts and retries.

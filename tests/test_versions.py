@@ -7,8 +7,8 @@ import harness
 import pytest
 
 from mmpkg.errors import ReleaseError
-from mmpkg.package_versions import PackageVersion
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.packaging.version_order import PackageVersion
 
 
 @pytest.mark.parametrize(

@@ -18,14 +18,14 @@ from pathlib import Path
 
 from mmpkg import omnibus
 from mmpkg.backends.naming import PackageId
-from mmpkg.formats import Compression, PackageFormat
+from mmpkg.mattermost.release import Arch
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.package import Package, PackageFile, Relations
-from mmpkg.release import Arch
+from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.resources import data_dir, gzip_bytes, render
-from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
 from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
-from mmpkg.versions import MattermostVersion
+from mmpkg.tools.run import run
 
 DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64", None: "all"}
 COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.formats import PackageFormat
+from mmpkg.packaging.formats import PackageFormat
 
 
 @dataclass(frozen=True, kw_only=True)

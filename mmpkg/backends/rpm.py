@@ -18,17 +18,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from mmpkg import rpmlib
 from mmpkg.backends.naming import PackageId
 from mmpkg.errors import UsageError
-from mmpkg.formats import Compression, PackageFormat
+from mmpkg.mattermost.release import Arch
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.package import Package, Relations
-from mmpkg.release import Arch
+from mmpkg.packaging import rpmlib
+from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.resources import data_dir, render
-from mmpkg.run import run
 from mmpkg.spec import Need, PackageSpec
 from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
-from mmpkg.versions import MattermostVersion
+from mmpkg.tools.run import run
 
 RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64", None: "noarch"}
 # zstd on every CPU (T0). Its workers' output does not depend on how many there are, and the

@@ -18,7 +18,7 @@ from pathlib import Path
 from mmpkg.repo import publish
 from mmpkg.repo.journal import PRIVATE, Transaction
 from mmpkg.repo.signing import Signer
-from mmpkg.run import run
+from mmpkg.tools.run import run
 
 ARCHES = ("amd64", "arm64")
 COMPONENT = "main"

@@ -16,7 +16,7 @@ from mmpkg.errors import CommandError, no_space, out_of_space
 from mmpkg.repo import publish
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer
-from mmpkg.run import run
+from mmpkg.tools.run import run
 from mmpkg.workspace import free_bytes
 
 ARCHES = ("x86_64", "aarch64")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from mmpkg.backends import deb, rpm
 from mmpkg.errors import RepoError
-from mmpkg.formats import Compression
 from mmpkg.package import Package, PackageFile
+from mmpkg.packaging.formats import Compression
 from mmpkg.repo.keys import KeySet, combined, describe, infos
 from mmpkg.resources import render
-from mmpkg.run import require, run
+from mmpkg.tools.run import require, run
 
 NAME = "mattermost-archive-keyring"
 # Not NAME.gpg: that is where Mattermost's own repository set-up (its repo-setup.sh and install

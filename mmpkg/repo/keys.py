@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mmpkg import gpg_home
 from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.repo.journal import Transaction
-from mmpkg.run import run
+from mmpkg.tools import gpg_home
+from mmpkg.tools.run import run
 
 log = logging.getLogger("mmpkg")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from mmpkg import omnibus
 from mmpkg.errors import CommandError, RepoError, out_of_space
-from mmpkg.package_versions import PackageVersion
+from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, keyring
-from mmpkg.run import run
+from mmpkg.tools.run import run
 
 NAMES = ("mattermost", "mattermost-team", keyring.NAME, omnibus.NAME)
 CHANNEL = re.compile(r"[a-z][a-z0-9]{0,31}")

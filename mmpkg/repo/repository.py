@@ -31,7 +31,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from mmpkg import omnibus
 from mmpkg.backends import deb as deb_backend
 from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
-from mmpkg.package_versions import PackageVersion
+from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet

@@ -1,5 +1,5 @@
 """Which package files a channel can drop: the newest `keep` versions stay, and so do the stops
-of upstream's tested upgrade path (mmpkg/upgrade_path.py's plan(): every Extended Support
+of upstream's tested upgrade path (mmpkg/mattermost/upgrade_path.py's plan(): every Extended Support
 Release and required stop) between anything the channel carried and its newest version, so
 that an installation of any version it carried can still reach the newest through the channel
 alone, the way upstream tests.
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mmpkg.errors import MmpkgError, RepoError, UpgradePathError
-from mmpkg.package_versions import PackageVersion
-from mmpkg.upgrade_path import plan
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.upgrade_path import plan
+from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.packaging.version_order import PackageVersion
 
 if TYPE_CHECKING:
     from mmpkg.repo.packages import Entry

@@ -6,9 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from mmpkg import gpg_home
 from mmpkg.errors import CommandError, RepoError, out_of_space
-from mmpkg.run import run
+from mmpkg.tools import gpg_home
+from mmpkg.tools.run import run
 
 
 class Signer:

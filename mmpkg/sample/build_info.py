@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.versions import MattermostVersion
 
 # 2015-01-01T00:00:00Z: early enough that no sample release is stamped in the future.
 _BASE_EPOCH = 1_420_070_400

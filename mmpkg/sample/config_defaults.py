@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample.build_info import schema_number
-from mmpkg.versions import MattermostVersion
 
 DEFAULT_DATA_SOURCE = (
     "postgres://mmuser:mostest@localhost/mattermost_test"

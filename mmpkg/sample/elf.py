@@ -23,7 +23,7 @@ import io
 import struct
 import zipfile
 
-from mmpkg.release import Arch
+from mmpkg.mattermost.release import Arch
 
 EM_X86_64, EM_AARCH64 = 62, 183
 MACHINE = {Arch.AMD64: EM_X86_64, Arch.ARM64: EM_AARCH64}

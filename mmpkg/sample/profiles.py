@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.versions import MattermostVersion
 
 CHUNK = 1 << 14
 # The shares of the compressible bytes: Go binaries (few, large), then client JavaScript.

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import IO
 
 from mmpkg.errors import MmpkgError
-from mmpkg.release import Arch, Edition, tarball_name
+from mmpkg.mattermost.release import Arch, Edition, tarball_name
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import elf
 from mmpkg.sample.build_info import build_date, build_epoch, build_hash, command_help
 from mmpkg.sample.config_defaults import config_defaults
 from mmpkg.sample.fake_mattermost import go_json
 from mmpkg.sample.profiles import BULK_DIRS, PROFILES, BulkFile, Profile, bulk_files, plugin_bundle
-from mmpkg.versions import MattermostVersion
 
 # CI builds as an ordinary user; a packager must not trust (or need) tar ownership.
 BUILD_UID = 1001

@@ -42,11 +42,11 @@ import requests
 import urllib3
 
 from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
-from mmpkg.release import Arch, Edition, OpenTarball, tarball_name
+from mmpkg.mattermost.release import Arch, Edition, OpenTarball, tarball_name
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.upstream import signature
 from mmpkg.upstream.http import Deadline, Http, check, shown
 from mmpkg.upstream.keys import FINGERPRINTS, KEY_URL
-from mmpkg.versions import MattermostVersion
 
 log = logging.getLogger("mmpkg")
 

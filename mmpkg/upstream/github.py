@@ -20,8 +20,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from mmpkg.errors import MmpkgError, UpstreamError
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.upstream.http import Http, check, shown
-from mmpkg.versions import MattermostVersion
 
 log = logging.getLogger("mmpkg")
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from mmpkg import gpg_home
 from mmpkg.errors import UpstreamError
-from mmpkg.run import run
+from mmpkg.tools import gpg_home
+from mmpkg.tools.run import run
 
 
 def fingerprints(key_file: Path) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.versions import MattermostVersion
 
 _V = MattermostVersion.parse
 

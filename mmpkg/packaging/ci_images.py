@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmpkg.formats import PackageFormat
+from mmpkg.packaging.formats import PackageFormat
 
 
 @dataclass(frozen=True)

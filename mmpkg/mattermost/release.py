@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.versions import MattermostVersion
 
 
 class Edition(StrEnum):

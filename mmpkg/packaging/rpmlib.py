@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mmpkg.errors import CommandError, UsageError
-from mmpkg.formats import PackageFormat
-from mmpkg.targets import Target, of_family
+from mmpkg.packaging.formats import PackageFormat
+from mmpkg.packaging.targets import Target, of_family
 
 RPMLIB: dict[str, str] = {
     "VersionedDependencies": "4.4",  # 4.4 is the oldest release tag in rpm's history

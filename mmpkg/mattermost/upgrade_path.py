@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mmpkg.errors import UpgradePathError
-from mmpkg.versions import MattermostVersion
+from mmpkg.mattermost.versions import MattermostVersion
 
 _V = MattermostVersion.parse
 

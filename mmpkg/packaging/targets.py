@@ -19,7 +19,7 @@ from datetime import date
 from packaging.version import Version
 
 from mmpkg.errors import UsageError
-from mmpkg.formats import Compression, PackageFormat
+from mmpkg.packaging.formats import Compression, PackageFormat
 
 # The program that unpacks a format's payload, and so decides what the package may use.
 UNPACKER = {PackageFormat.DEB: "dpkg", PackageFormat.RPM: "rpm"}

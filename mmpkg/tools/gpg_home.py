@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmpkg.errors import ToolMissingError
-from mmpkg.run import run
+from mmpkg.tools.run import run
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from extras import repo_add, upgrade_scripts
 from measure import Sample, summary
 from report import markdown, plot
 
-from mmpkg.inspect import inspect_release
+from mmpkg.build.inspect import inspect_release
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release

@@ -1,4 +1,4 @@
-"""The command line's grammar. `mmpkg build`'s options come from the one table, mmpkg/options.py."""
+"""The command line's grammar. `mmpkg build`'s options come from the one table, mmpkg/build/options.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mmpkg import __version__
+from mmpkg.build.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.release import Arch, Edition
-from mmpkg.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.repo.clients import ClientFormat
 from mmpkg.sample.profiles import PROFILES
 from mmpkg.upstream import API_URL, RELEASES_URL

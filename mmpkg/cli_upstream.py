@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.channels import load_rules
 from mmpkg.errors import UpstreamError, UsageError
-from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.commands import sign_key

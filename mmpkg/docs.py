@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmpkg.build.options import OPTIONS, Kind
 from mmpkg.channels import DEFAULT_CHANNELS
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
 from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE
-from mmpkg.options import OPTIONS, Kind
 from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.packaging.formats import Compression
 from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution

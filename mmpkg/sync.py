@@ -19,12 +19,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmpkg.build import build
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.pipeline import build
 from mmpkg.channels import DEFAULT, Rules
 from mmpkg.errors import MmpkgError, UpstreamError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
 from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mmpkg.build import build
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.pipeline import build
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.packaging.targets import DEFAULT, Target, parse_targets
 from mmpkg.sample import write_sample_release

@@ -20,16 +20,16 @@ from packages import MAINTAINER, PackageFactory
 
 import mmpkg
 from mmpkg.backends import BACKENDS
+from mmpkg.build.inspect import inspect_release
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.spec import build_spec
+from mmpkg.build.staging import stage_common
 from mmpkg.cli import main
-from mmpkg.inspect import inspect_release
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.sample.profiles import Profile
 from mmpkg.sample.tarball import write_sample_release
-from mmpkg.spec import build_spec
-from mmpkg.staging import stage_common
 
 pytestmark = pytest.mark.tools
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mmpkg import docs
-from mmpkg.options import OPTIONS
+from mmpkg.build.options import OPTIONS
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 DOCUMENTS = docs.documents(CHECKOUT)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from mmpkg.build.inspect import inspect_release
 from mmpkg.cli import main
 from mmpkg.errors import ReleaseError
-from mmpkg.inspect import inspect_release
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import elf, write_sample_release

@@ -25,8 +25,8 @@ import pytest
 from harness import require
 from packages import MAINTAINER, PackageFactory
 
-from mmpkg.build import build
-from mmpkg.options import BuildOptions
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.pipeline import build
 
 pytestmark = pytest.mark.tools
 

@@ -42,14 +42,14 @@ from scenario import (
     free_port,
 )
 
-from mmpkg.build import build
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.pipeline import build
+from mmpkg.build.templates import environment
 from mmpkg.mattermost.release import Edition
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
 from mmpkg.mattermost.start_refusals import MinimumPostgres
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
 from mmpkg.packaging.formats import PackageFormat
-from mmpkg.resources import environment
 
 V = MattermostVersion.parse
 ARCHIVED = next(row for row in START_REFUSALS.settings if row.key == "ExperimentalViewArchivedChannels")

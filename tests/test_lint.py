@@ -16,9 +16,9 @@ import pytest
 from harness import require
 from packages import PackageFactory
 
+from mmpkg.build.templates import data_dir
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.packaging.formats import Compression
-from mmpkg.resources import data_dir
 
 pytestmark = pytest.mark.tools
 

@@ -48,8 +48,8 @@ from test_lifecycle import (
 from test_repo import KEY, _serve, gnupghome
 from test_repo_keys import _gen
 
-from mmpkg import omnibus
 from mmpkg.backends import deb as deb_backend
+from mmpkg.build import omnibus
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
 from mmpkg.repo.keyring import DEB_KEYRING, LEGACY_DEB_KEYRING, NAME

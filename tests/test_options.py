@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from mmpkg.errors import UsageError
-from mmpkg.options import (
+from mmpkg.build.options import (
     OPTIONS,
     BuildOptions,
     from_environment,
     load_file,
     resolve,
 )
+from mmpkg.build.overrides import parse_setting
+from mmpkg.errors import UsageError
 from mmpkg.packaging.formats import Compression, PackageFormat
-from mmpkg.settings import parse_setting
 
 MAINTAINER = "Chat Team <chat-team@example.com>"
 # What a flag-less build gets from an environment with no maintainer in it.

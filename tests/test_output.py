@@ -19,8 +19,8 @@ import pytest
 from harness import require
 from packages import MAINTAINER, PackageFactory
 
+from mmpkg.build.workspace import PREFIX
 from mmpkg.cli import main
-from mmpkg.workspace import PREFIX
 
 pytestmark = pytest.mark.tools
 

@@ -16,7 +16,7 @@ import pytest
 from official_deb import build_omnibus_deb
 from packages import PackageFactory
 
-from mmpkg import omnibus
+from mmpkg.build import omnibus
 from mmpkg.errors import RepoError
 from mmpkg.mattermost.release import Edition
 from mmpkg.mattermost.upgrade_path import plan, refusal

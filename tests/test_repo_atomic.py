@@ -20,7 +20,7 @@ import repo_reader
 from packages import PackageFactory
 from test_repo import KEY, V1, V2, _apt_client, _dnf, gnupghome, published, repo, served
 
-from mmpkg import omnibus
+from mmpkg.build import omnibus
 from mmpkg.mattermost.release import Edition
 from mmpkg.repo import Entry, Repository, keyring, publish
 from mmpkg.repo.journal import JOURNAL, PRIVATE

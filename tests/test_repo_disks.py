@@ -20,10 +20,10 @@ from packages import PackageFactory
 from test_repo import KEY, TOOLS, V1, V2, gnupghome, repo
 from test_repo_atomic import served_files
 
+from mmpkg.build.workspace import free_bytes
 from mmpkg.mattermost.release import Edition
 from mmpkg.repo import Repository
 from mmpkg.repo.journal import JOURNAL, PRIVATE
-from mmpkg.workspace import free_bytes
 
 __all__ = ["gnupghome", "repo"]  # fixtures shared with test_repo.py
 

@@ -22,12 +22,12 @@ from cli_runner import runner
 from packages import PackageFactory
 from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, _serve, tree_hash
 
+from mmpkg.build.templates import data_dir
 from mmpkg.errors import RepoError
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.keys import KeyInfo, KeySet, describe
 from mmpkg.repo.signing import Signer
-from mmpkg.resources import data_dir
 
 A, B, SOON = "key-a@example.invalid", "key-b@example.invalid", "key-soon@example.invalid"
 CONF_OLD = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")

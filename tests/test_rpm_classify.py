@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from mmpkg.backends import rpm
+from mmpkg.build.package_model import Package, PackageFile
 from mmpkg.mattermost.release import Arch
-from mmpkg.package import Package, PackageFile
 
 pytestmark = pytest.mark.tools
 

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from harness import require
 
-from mmpkg.gobinary import read_build_values
-from mmpkg.inspect import inspect_release
+from mmpkg.build.gobinary import read_build_values
+from mmpkg.build.inspect import inspect_release
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import write_sample_release

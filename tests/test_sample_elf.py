@@ -10,7 +10,7 @@ from pathlib import Path
 import harness
 import pytest
 
-from mmpkg.gobinary import read_build_values
+from mmpkg.build.gobinary import read_build_values
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.sample import elf, write_sample_release

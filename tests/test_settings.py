@@ -11,12 +11,12 @@ import pytest
 from harness import require
 from packages import MAINTAINER, PackageFactory
 
+from mmpkg.build.options import load_file
+from mmpkg.build.overrides import SettingError, check_against, check_not_secret
 from mmpkg.cli import main
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import load_file
 from mmpkg.sample.config_defaults import config_defaults
-from mmpkg.settings import SettingError, check_against, check_not_secret
 
 DEFAULTS = config_defaults(MattermostVersion.parse("10.5.2"))
 

@@ -27,7 +27,7 @@ from harness import require
 from packages import PackageFactory
 from test_templates import fixed_spec
 
-from mmpkg.resources import render
+from mmpkg.build.templates import render
 
 SHELLS = ("dash", "bash --posix")
 FORMATS = ("deb", "rpm")

@@ -6,11 +6,11 @@ import dataclasses
 import json
 from pathlib import PurePosixPath
 
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.spec import build_spec
+from mmpkg.build.templates import render
 from mmpkg.mattermost.release import Arch, Edition, Release
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
-from mmpkg.resources import render
-from mmpkg.spec import build_spec
 
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 RELEASE = Release(

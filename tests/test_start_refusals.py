@@ -20,11 +20,11 @@ from pgserver import PgDatabase, PgServer, _free_port
 from test_sample import Install
 from test_shell import FORMATS, SHELLS, ShellRunner
 
-from mmpkg.build import build
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.pipeline import build
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.start_refusals import TABLE, MinimumPostgres, RefusedSetting
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
 from mmpkg.packaging.formats import PackageFormat
 from mmpkg.sample import write_sample_release
 

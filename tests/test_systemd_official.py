@@ -34,7 +34,7 @@ from test_official import (
 from test_repo import KEY, _serve, gnupghome
 from test_systemd import UNIT, USER, Server, answers
 
-from mmpkg import omnibus
+from mmpkg.build import omnibus
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
 from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME

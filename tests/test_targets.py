@@ -10,8 +10,8 @@ import pytest
 from cli_runner import runner
 from packages import MAINTAINER, PackageFactory
 
+from mmpkg.build.options import BuildOptions, load_file
 from mmpkg.errors import CommandError, UsageError
-from mmpkg.options import BuildOptions, load_file
 from mmpkg.packaging import rpmlib
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.packaging.targets import BY_NAME, DEFAULT, DISTRIBUTIONS, PAYLOADS, parse_targets, upstream_version

@@ -33,11 +33,11 @@ import pytest
 
 from mmpkg.backends.deb import render_control, render_scripts
 from mmpkg.backends.rpm import release_files, render_spec
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.spec import PackageSpec, build_spec
+from mmpkg.build.templates import render
 from mmpkg.mattermost.release import Arch, Edition, Release
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
-from mmpkg.resources import render
-from mmpkg.spec import PackageSpec, build_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 

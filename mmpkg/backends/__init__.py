@@ -8,10 +8,10 @@ from typing import Protocol
 from mmpkg.backends.deb import DebBackend
 from mmpkg.backends.naming import PackageId
 from mmpkg.backends.rpm import RpmBackend
+from mmpkg.build.spec import PackageSpec
 from mmpkg.mattermost.release import Arch
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
-from mmpkg.spec import PackageSpec
 
 
 class Backend(Protocol):

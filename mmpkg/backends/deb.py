@@ -3,7 +3,7 @@
 References: deb-control(5), deb-conffiles(5), deb-preinst(5) and friends, Debian Policy ch. 6
 and 10. `--root-owner-group` makes every file root-owned without fakeroot.
 
-`stage_package` and `build_package` make any `Package` (mmpkg/package.py); `DebBackend` is the
+`stage_package` and `build_package` make any `Package` (mmpkg/build/package_model.py); `DebBackend` is the
 Mattermost server's: its tree, unit, admin command, documents and lifecycle scripts.
 """
 
@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from mmpkg import omnibus
 from mmpkg.backends.naming import PackageId
+from mmpkg.build import omnibus
+from mmpkg.build.package_model import Package, PackageFile, Relations
+from mmpkg.build.spec import Need, PackageSpec
+from mmpkg.build.staging import finish_tree, licence_text, stage_format_tree, write, write_files
+from mmpkg.build.templates import data_dir, gzip_bytes, render
 from mmpkg.mattermost.release import Arch
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.package import Package, PackageFile, Relations
 from mmpkg.packaging.formats import Compression, PackageFormat
-from mmpkg.resources import data_dir, gzip_bytes, render
-from mmpkg.spec import Need, PackageSpec
-from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
 from mmpkg.tools.run import run
 
 DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64", None: "all"}
@@ -130,7 +130,7 @@ def mattermost_package(spec: PackageSpec, docs: tuple[PackageFile, ...] = ()) ->
             provides=spec.provides,
             conflicts=spec.conflicts,
             # apt must first replace mattermost-omnibus by the transitional package, whose
-            # removal cannot undo the move (mmpkg/omnibus.py); dpkg -i refuses until then.
+            # removal cannot undo the move (mmpkg/build/omnibus.py); dpkg -i refuses until then.
             breaks=(omnibus.BREAKS,),
             replaces=spec.conflicts,
         ),

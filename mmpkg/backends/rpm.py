@@ -5,7 +5,7 @@ References: the rpm spec file format, rpm-scriptlets(7) and Fedora's packaging g
 defines what it needs and the scriptlets call systemctl themselves.
 
 `render_package_spec`, `stage_package` and `build_package` make any `Package`
-(mmpkg/package.py); `RpmBackend` is the Mattermost server's: its tree, %files and scriptlets.
+(mmpkg/build/package_model.py); `RpmBackend` is the Mattermost server's: its tree, %files and scriptlets.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from mmpkg.backends.naming import PackageId
+from mmpkg.build.package_model import Package, Relations
+from mmpkg.build.spec import Need, PackageSpec
+from mmpkg.build.staging import finish_tree, licence_text, stage_format_tree, write, write_files
+from mmpkg.build.templates import data_dir, render
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.release import Arch
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.package import Package, Relations
 from mmpkg.packaging import rpmlib
 from mmpkg.packaging.formats import Compression, PackageFormat
-from mmpkg.resources import data_dir, render
-from mmpkg.spec import Need, PackageSpec
-from mmpkg.staging import finish_tree, licence_text, stage_format_tree, write, write_files
 from mmpkg.tools.run import run
 
 RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64", None: "noarch"}

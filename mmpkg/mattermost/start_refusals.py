@@ -4,7 +4,7 @@ and the settings it will not start with.
 The package's upgrade guard (templates/lifecycle/upgrade-guard.sh.j2) is rendered from these
 rows, so that an upgrade the new server would refuse is refused before the old server stops
 (the server itself only finds out after the package has replaced it); a build refuses its own
-overrides when its release would refuse them (mmpkg/spec.py). The sample server
+overrides when its release would refuse them (mmpkg/build/spec.py). The sample server
 (mmpkg/sample/fake_mattermost.py) stands for upstream's binary and enforces the same on its own
 terms, from upstream's code; tests/test_start_refusals.py holds the two together.
 

@@ -12,12 +12,12 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from mmpkg.build.workspace import free_bytes
 from mmpkg.errors import CommandError, no_space, out_of_space
 from mmpkg.repo import publish
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer
 from mmpkg.tools.run import run
-from mmpkg.workspace import free_bytes
 
 ARCHES = ("x86_64", "aarch64")
 # The hash-named metadata files of a generation, carried by the next ones (publish.py).

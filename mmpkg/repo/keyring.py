@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mmpkg.backends import deb, rpm
+from mmpkg.build.package_model import Package, PackageFile
+from mmpkg.build.templates import render
 from mmpkg.errors import RepoError
-from mmpkg.package import Package, PackageFile
 from mmpkg.packaging.formats import Compression
 from mmpkg.repo.keys import KeySet, combined, describe, infos
-from mmpkg.resources import render
 from mmpkg.tools.run import require, run
 
 NAME = "mattermost-archive-keyring"

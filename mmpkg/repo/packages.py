@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg import omnibus
+from mmpkg.build import omnibus
 from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, keyring

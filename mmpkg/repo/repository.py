@@ -7,7 +7,7 @@
 
 Every channel also carries the mattermost-archive-keyring package of the current key set
 (keyring.py), which is how clients learn of a new key before it signs, and the transitional
-mattermost-omnibus deb (mmpkg/omnibus.py), which is how a mattermost-omnibus server moves to the
+mattermost-omnibus deb (mmpkg/build/omnibus.py), which is how a mattermost-omnibus server moves to the
 mattermost package with nothing left behind that could undo the move.
 
 Every change validates all its inputs first, so a refused `add` leaves the tree as it was, and
@@ -28,8 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from mmpkg import omnibus
 from mmpkg.backends import deb as deb_backend
+from mmpkg.build import omnibus
+from mmpkg.build.workspace import free_bytes
 from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
 from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
@@ -37,7 +38,6 @@ from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
 from mmpkg.repo.signing import Signer
-from mmpkg.workspace import free_bytes
 
 log = logging.getLogger("mmpkg")
 

@@ -8,7 +8,7 @@ and the other build facts with `-ldflags -X` (server/Makefile@001849db, LDFLAGS,
 so the values survive only as the linker put them: each string variable in a data section holds a
 pointer to, and the length of, a copy of the value in .rodata (cmd/link/internal/ld/data.go,
 `addstrdata`), and the ELF symbol table names the variable. mmpkg reads them from there
-(mmpkg/gobinary.py) and never runs an untrusted binary to learn its version; a sample whose
+(mmpkg/build/gobinary.py) and never runs an untrusted binary to learn its version; a sample whose
 binary is a script would leave that reading untested.
 
 The executable part is a few instructions (below, with their source) that run

@@ -1,6 +1,6 @@
 """The build: inspect the tarball, make the model, stage once, run the backends side by side.
 
-Everything happens in a private workspace beside the output directory (mmpkg/workspace.py);
+Everything happens in a private workspace beside the output directory (mmpkg/build/workspace.py);
 finished packages are renamed into place. A failed or interrupted build removes what it wrote
 and nothing else: other builds into the same directory keep their packages.
 """
@@ -15,16 +15,16 @@ from pathlib import Path
 
 from mmpkg.backends import BACKENDS, Backend
 from mmpkg.backends.naming import BuiltPackage
+from mmpkg.build.inspect import inspect_release
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.overrides import SettingError, check_against, check_not_secret
+from mmpkg.build.spec import Layout, PackageSpec, build_spec
+from mmpkg.build.staging import stage_common
+from mmpkg.build.workspace import check_output, free_bytes, publish, workspace
 from mmpkg.errors import CommandError, UsageError, no_space, output_error
-from mmpkg.inspect import inspect_release
 from mmpkg.mattermost.release import OpenTarball, Release
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
-from mmpkg.options import BuildOptions
-from mmpkg.settings import SettingError, check_against, check_not_secret
-from mmpkg.spec import Layout, PackageSpec, build_spec
-from mmpkg.staging import stage_common
 from mmpkg.tools.run import ToolGroup, require
-from mmpkg.workspace import check_output, free_bytes, publish, workspace
 
 log = logging.getLogger("mmpkg")
 

@@ -15,7 +15,8 @@ import jinja2
 
 from mmpkg.mattermost import start_refusals, upgrade_path
 
-_PACKAGE = Path(__file__).resolve().parent
+# mmpkg/, one above this module: _data sits there in the wheel, and the checkout's top above it.
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path:

@@ -1,7 +1,7 @@
 """What any package is, in either format: the model the deb and rpm backends build from.
 
 A `Package` is one format's view: its relations, scripts and changelog are spelled as that
-format's tool reads them (mmpkg/spec.py's Mattermost server becomes one per backend; the
+format's tool reads them (mmpkg/build/spec.py's Mattermost server becomes one per backend; the
 archive keyring, mmpkg/repo/keyring.py, is the same in both). The payload is what the staged
 tree holds plus `files`, which the backend writes into it.
 """

@@ -20,9 +20,9 @@ anything. Removing or purging the transitional package removes nothing else.
 
 from __future__ import annotations
 
-from mmpkg.package import Package, PackageFile
+from mmpkg.build.package_model import Package, PackageFile
+from mmpkg.build.templates import render
 from mmpkg.packaging.formats import Compression
-from mmpkg.resources import render
 
 NAME = "mattermost-omnibus"
 # The first Mattermost release with no mattermost-omnibus: every one of upstream's (X.Y.Z-0,

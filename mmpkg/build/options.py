@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
 
+from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
+from mmpkg.build.overrides import Json, Setting, SettingError, from_table, parse_setting
 from mmpkg.errors import UsageError
-from mmpkg.maintainer import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.packaging.targets import DEFAULT, Target, compressions, parse_targets
-from mmpkg.settings import Json, Setting, SettingError, from_table, parse_setting
 
 
 @dataclass(frozen=True, kw_only=True)

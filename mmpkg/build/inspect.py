@@ -7,7 +7,7 @@ own, reading and hashing the tarball, while this one writes and hashes the files
 Every member is checked before anything is written, and files are only ever written below a
 private directory the caller owns. What the file name claims (version, edition,
 architecture) is checked against what the contents say: the build facts upstream stamps into
-`bin/mattermost` (read from its ELF symbol table, mmpkg/gobinary.py; a binary without one says
+`bin/mattermost` (read from its ELF symbol table, mmpkg/build/gobinary.py; a binary without one says
 nothing), the edition's licence file and the prepackaged plugins' platform suffix.
 """
 
@@ -29,8 +29,8 @@ from typing import IO, TYPE_CHECKING, cast
 
 from isal import igzip_threaded, isal_zlib
 
+from mmpkg.build.gobinary import read_build_values
 from mmpkg.errors import ReleaseError, output_error
-from mmpkg.gobinary import read_build_values
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball, Release, facts_from_name
 from mmpkg.mattermost.versions import MattermostVersion
 
@@ -47,7 +47,7 @@ CONFIG = "config/config.json"
 CONFIG_LIMIT = 16 << 20
 
 # Release builds stamp these into the binary with -ldflags -X; they are read from its symbol
-# table (mmpkg/gobinary.py), its build information having no -ldflags under -trimpath.
+# table (mmpkg/build/gobinary.py), its build information having no -ldflags under -trimpath.
 _BUILD_VALUES = ("BuildNumber", "BuildEnterpriseReady")
 _PLUGIN_ARCH = re.compile(r"-linux-(amd64|arm64)\.tar\.gz$")
 _ELF_MACHINE = {62: Arch.AMD64, 183: Arch.ARM64}

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mmpkg.build.package_model import PackageFile
+from mmpkg.build.spec import PackageSpec
+from mmpkg.build.templates import gzip_bytes, render
 from mmpkg.mattermost.release import Edition
-from mmpkg.package import PackageFile
-from mmpkg.resources import gzip_bytes, render
-from mmpkg.spec import PackageSpec
 
 # Tarball entries that are not part of the installed release: the live configuration moves to
 # the server's own directory below /etc (its pristine copy to /usr/share), logs to /var/log.

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mmpkg import __version__
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.package_model import Package
 from mmpkg.mattermost.release import Arch, Edition, Release
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.options import BuildOptions
-from mmpkg.package import Package
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.packaging.targets import Target
 

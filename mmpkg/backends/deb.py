@@ -20,8 +20,15 @@ from mmpkg.backends.naming import PackageId
 from mmpkg.build import omnibus
 from mmpkg.build.package_model import Package, PackageFile, Relations
 from mmpkg.build.spec import Need, PackageSpec
-from mmpkg.build.staging import finish_tree, licence_text, stage_format_tree, write, write_files
-from mmpkg.build.templates import data_dir, gzip_bytes, render
+from mmpkg.build.staging import (
+    finish_tree,
+    gzip_bytes,
+    licence_text,
+    stage_format_tree,
+    write,
+    write_files,
+)
+from mmpkg.build.templates import data_dir, render
 from mmpkg.mattermost.release import Arch
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import Compression, PackageFormat

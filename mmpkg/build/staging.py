@@ -6,12 +6,14 @@ the same time on the same files.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 from pathlib import Path
 
 from mmpkg.build.package_model import PackageFile
 from mmpkg.build.spec import PackageSpec
-from mmpkg.build.templates import gzip_bytes, render
+from mmpkg.build.templates import render
 from mmpkg.mattermost.release import Edition
 
 # Tarball entries that are not part of the installed release: the live configuration moves to
@@ -120,3 +122,11 @@ def finish_tree(root: Path, epoch: int) -> int:
             os.utime(path, (epoch, epoch))
     os.utime(root, (epoch, epoch))
     return kib
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip with no name and no timestamp, so the same input always gives the same bytes."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0, filename="") as gz:
+        gz.write(data)
+    return buf.getvalue()

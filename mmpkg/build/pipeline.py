@@ -20,7 +20,7 @@ from mmpkg.build.options import BuildOptions
 from mmpkg.build.overrides import SettingError, check_against, check_not_secret
 from mmpkg.build.spec import Layout, PackageSpec, build_spec
 from mmpkg.build.staging import stage_common
-from mmpkg.build.workspace import check_output, free_bytes, publish, workspace
+from mmpkg.build.workspace import check_output, free_bytes, move_into_out, workspace
 from mmpkg.errors import CommandError, UsageError, no_space, output_error
 from mmpkg.mattermost.release import OpenTarball, Release
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
@@ -81,7 +81,7 @@ def _build(
         if _out_of_space(exc, work, release):
             raise no_space(work.parent, str(exc)) from exc
         raise
-    paths = publish([b.path for b in built], out)
+    paths = move_into_out([b.path for b in built], out)
     return [replace(b, path=path) for b, path in zip(built, paths, strict=True)]
 
 

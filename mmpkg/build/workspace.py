@@ -109,7 +109,7 @@ def _create_locked(base: Path) -> tuple[int, Path]:
         os.close(fd)
 
 
-def publish(built: list[Path], out: Path) -> list[Path]:
+def move_into_out(built: list[Path], out: Path) -> list[Path]:
     """Rename the finished packages into `out`; if one cannot be, take back those already there."""
     out.mkdir(parents=True, exist_ok=True)
     placed: list[Path] = []

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
-from mmpkg.channels import load_rules
 from mmpkg.errors import UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.commands import sign_key
-from mmpkg.sync import Item, Upstream, Wanted, plan, previous, sync
+from mmpkg.sync.channels import load_rules
+from mmpkg.sync.pipeline import Item, Upstream, Wanted, plan, previous, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 

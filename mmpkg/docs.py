@@ -22,15 +22,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.build.options import OPTIONS, Kind
-from mmpkg.channels import DEFAULT_CHANNELS
+from mmpkg.build.options import Kind, OPTIONS
+from mmpkg.sync.channels import DEFAULT_CHANNELS
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
 from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE
 from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.packaging.formats import Compression
-from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
+from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, Distribution, NEEDS, PAYLOADS, UNPACKER
 from mmpkg.upstream.keys import KEY_URL, TRUSTED
 
 # The checkout this module is in: the documents, bench/results and the modules listed are its.
@@ -172,7 +172,7 @@ def channel_rules() -> str:
     return f"```toml\nesr-lines = [{lines}]\n[channels]\n{body}```\n"
 
 
-# What each kind of release a channel can take is (mmpkg/channels.py's KINDS), in the words of
+# What each kind of release a channel can take is (mmpkg/sync/channels.py's KINDS), in the words of
 # `--channel-rules`.
 _KIND_MEANS: dict[str, str] = {
     "final": "every final release, ESR ones too: it follows the newest",

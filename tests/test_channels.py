@@ -1,4 +1,4 @@
-"""Which channels a release goes to (mmpkg/channels.py): the default rules, whose ESR lines are
+"""Which channels a release goes to (mmpkg/sync/channels.py): the default rules, whose ESR lines are
 the upgrade path's, and a rules file's."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mmpkg.channels import DEFAULT, load_rules
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.upgrade_path import ESR_LINES
 from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.sync.channels import DEFAULT, load_rules
 
 V = MattermostVersion.parse
 

@@ -303,7 +303,7 @@ def test_the_pipeline_publishes_what_upstream_has_and_announces_it(
     debs = sorted(e.version for e in served.list("stable") if e.format == "deb" and e.name == "mattermost")
     rpms = sorted(e.version for e in served.list("stable") if e.format == "rpm" and e.name == "mattermost")
     assert (debs, rpms) == ([f"{V2}-1", f"{V1}-1"], [f"{V2}-1", f"{V1}-1"])
-    # Both are releases of ESR lines (mmpkg/channels.py): the channel rules sent them there too.
+    # Both are releases of ESR lines (mmpkg/sync/channels.py): the channel rules sent them there too.
     assert (
         sorted(e.version for e in served.list("esr") if e.format == "deb" and e.name == "mattermost") == debs
     )

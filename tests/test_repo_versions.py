@@ -17,7 +17,7 @@ from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import Repository
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.packages import place
-from mmpkg.sync import Item, lacking, previous
+from mmpkg.sync.pipeline import Item, lacking, previous
 
 __all__ = ["gnupghome", "published", "repo"]  # fixtures shared with test_repo.py
 

@@ -18,8 +18,8 @@ from mmpkg.cli import main
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
-from mmpkg.sync import SyncResult, Wanted, sync
-from mmpkg.sync import Upstream as Source
+from mmpkg.sync.pipeline import SyncResult, Wanted, sync
+from mmpkg.sync.pipeline import Upstream as Source
 from mmpkg.upstream import Http
 
 FIRST, BAD, NEWEST, FOURTH = "10.5.2", "10.11.1", "10.12.0", "10.12.1"

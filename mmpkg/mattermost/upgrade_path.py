@@ -31,7 +31,7 @@ _ARCHIVE = "https://docs.mattermost.com/product-overview/version-archive.html"
 # Upstream's Extended Support Release lines (major.minor), oldest first, and where each is listed
 # as one (the version archive marks every ESR release "Extended Support Release (ESR)"). Upstream
 # names a new ESR about every nine months: add it here when it is announced. The channel rules
-# (mmpkg/channels.py) read the same lines.
+# (mmpkg/sync/channels.py) read the same lines.
 ESR_LINES: tuple[tuple[str, str], ...] = (
     ("4.10", _ARCHIVE),
     ("5.9", _ARCHIVE),

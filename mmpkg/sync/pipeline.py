@@ -21,7 +21,6 @@ from pathlib import Path
 
 from mmpkg.build.options import BuildOptions
 from mmpkg.build.pipeline import build
-from mmpkg.channels import DEFAULT, Rules
 from mmpkg.errors import MmpkgError, UpstreamError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
@@ -30,6 +29,7 @@ from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH
 from mmpkg.repo.retention import to_prune, upstream_version
+from mmpkg.sync.channels import DEFAULT, Rules
 from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
 

@@ -22,16 +22,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.build.options import Kind, OPTIONS
-from mmpkg.sync.channels import DEFAULT_CHANNELS
+from mmpkg.build.options import OPTIONS, Kind
 from mmpkg.cli_args import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
 from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE
 from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.packaging.formats import Compression
-from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, Distribution, NEEDS, PAYLOADS, UNPACKER
-from mmpkg.upstream.keys import KEY_URL, TRUSTED
+from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
+from mmpkg.sync.channels import DEFAULT_CHANNELS
+from mmpkg.upstream.release_keys import KEY_URL, TRUSTED
 
 # The checkout this module is in: the documents, bench/results and the modules listed are its.
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -182,7 +182,7 @@ _KIND_MEANS: dict[str, str] = {
 
 
 def trusted_keys() -> str:
-    """The release-signing keys a fetched key must be one of, from mmpkg/upstream/keys.py."""
+    """The release-signing keys a fetched key must be one of, from mmpkg/upstream/release_keys.py."""
     rows = ["| fingerprint | key | upstream signs with it since | read from |", "|---|---|---|---|"]
     for key in TRUSTED:
         sources = "<br>".join(key.sources)

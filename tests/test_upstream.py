@@ -26,7 +26,7 @@ from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.upstream import Http, fetch, releases, signature, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.upstream.github import sends_token
-from mmpkg.upstream.keys import FINGERPRINTS
+from mmpkg.upstream.release_keys import FINGERPRINTS
 
 V1, V2 = "10.5.2", "10.11.1"
 # Quick to give up: the failure tests wait for timeouts and retries.

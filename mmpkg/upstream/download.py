@@ -46,7 +46,7 @@ from mmpkg.mattermost.release import Arch, Edition, OpenTarball, tarball_name
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.upstream import signature
 from mmpkg.upstream.http import Deadline, Http, check, shown
-from mmpkg.upstream.keys import FINGERPRINTS, KEY_URL
+from mmpkg.upstream.release_keys import FINGERPRINTS, KEY_URL
 
 log = logging.getLogger("mmpkg")
 

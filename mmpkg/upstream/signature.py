@@ -45,7 +45,7 @@ def trusted_keyring(key_file: Path, trusted: Sequence[str], dest: Path, *, sourc
     if not wanted:
         raise UpstreamError(
             f"{source} is not Mattermost's release-signing key: {', '.join(present)} is not among the "
-            f"trusted fingerprints ({', '.join(trusted)}; mmpkg/upstream/keys.py)"
+            f"trusted fingerprints ({', '.join(trusted)}; mmpkg/upstream/release_keys.py)"
         )
     with gpg_home.throwaway() as home:
         run(["gpg", "--homedir", home, "--batch", "--quiet", "--import", key_file])

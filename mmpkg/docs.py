@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmpkg.build.options import OPTIONS, Kind
-from mmpkg.cli_args import parsers
+from mmpkg.cli.grammar import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
 from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE

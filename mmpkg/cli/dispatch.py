@@ -14,16 +14,16 @@ from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build.inspect import inspect_release
 from mmpkg.build.options import OPTIONS, from_environment, load_file, resolve, resolve_revision
 from mmpkg.build.pipeline import build
-from mmpkg.cli_args import parser
-from mmpkg.cli_repo import run_repo
-from mmpkg.cli_upstream import run_fetch, run_releases, run_sync, tarball_for_build
+from mmpkg.cli.grammar import parser
+from mmpkg.cli.repo import run_repo
+from mmpkg.cli.signals import Stopped, stop_on_signals
+from mmpkg.cli.upstream import run_fetch, run_releases, run_sync, tarball_for_build
 from mmpkg.errors import MmpkgError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
 from mmpkg.sample import write_sample_release
 from mmpkg.sample.profiles import PROFILES
-from mmpkg.signals import Stopped, stop_on_signals
 
 
 def main(argv: Sequence[str] | None = None) -> int:

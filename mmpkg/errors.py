@@ -1,8 +1,9 @@
-"""The one exception root. Library code raises these; only the CLI turns them into messages."""
+"""The one exception root. Library code raises these; only mmpkg/cli/dispatch.py turns them into messages."""
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -10,6 +11,11 @@ class MmpkgError(Exception):
     """Something the user can fix: the message says what is wrong and what to do."""
 
     exit_code = 1
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """What the command line prints, each on its own `mmpkg: error:` line."""
+        return (str(self),)
 
 
 class UsageError(MmpkgError):
@@ -44,6 +50,20 @@ class OutputError(MmpkgError):
     """The packages could not be written: the file system is full, or refused a write."""
 
     exit_code = 6
+
+
+class Failures(MmpkgError):
+    """Some of a command's work failed after the rest was done and reported (a sync's releases,
+    its notification): one message and exit code each, and the command exits with the first."""
+
+    def __init__(self, failures: Sequence[tuple[str, int]]) -> None:
+        super().__init__("; ".join(message for message, _ in failures))
+        self._messages = tuple(message for message, _ in failures)
+        self.exit_code = failures[0][1]
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        return self._messages
 
 
 # errno values that are about the disk being written to, not about what is written.

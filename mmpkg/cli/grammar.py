@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 from mmpkg import __version__
 from mmpkg.build.options import BY_NAME, OPTIONS, Kind, Option
+from mmpkg.cli.commands import COMMANDS, REPO, TOP_DEST
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.repo.clients import ClientFormat
@@ -69,19 +70,8 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     )
     top.add_argument("-V", "--version", action="version", version=f"mmpkg {__version__}")
     _verbosity(top, default=0)
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    commands = {
-        name: sub.add_parser(name, help=text, formatter_class=formatter)
-        for name, text in (
-            ("sample-release", "write a sample release tarball for tests and demos"),
-            ("inspect", "check a release tarball and say what it is"),
-            ("build", "build .deb and .rpm packages from a release tarball"),
-            ("repo", "publish packages in a signed apt + dnf repository, and inspect it"),
-            ("releases", "upstream's versions, newest first, from the GitHub releases API"),
-            ("fetch", "download a release tarball and verify its signature (cached)"),
-            ("sync", "fetch, verify, build and publish every release a repository lacks"),
-        )
-    }
+    sub = top.add_subparsers(dest=TOP_DEST, required=True, metavar="COMMAND", parser_class=Parser)
+    commands = {c.name: sub.add_parser(c.name, help=c.help, formatter_class=formatter) for c in COMMANDS}
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)
 
@@ -121,7 +111,7 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     for option in OPTIONS:
         add_option(build, option)
     upstream_arguments(commands)
-    commands |= repo_commands(commands.pop("repo"), formatter)
+    commands |= repo_commands(commands.pop(REPO.name), formatter)
     return top, commands
 
 
@@ -209,20 +199,10 @@ def _fetch_flags(parser: argparse.ArgumentParser, *, dest: bool, single: bool = 
 
 def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Parser]:
     """`mmpkg repo COMMAND`: one parser per command, named "repo COMMAND"."""
-    sub = repo.add_subparsers(dest="repo_command", required=True, metavar="COMMAND", parser_class=Parser)
+    sub = repo.add_subparsers(dest=REPO.dest, required=True, metavar="COMMAND", parser_class=Parser)
     commands = {
-        f"repo {name}": sub.add_parser(name, help=text, formatter_class=formatter)
-        for name, text in (
-            ("add", "add packages to a channel (creating the repository on first use)"),
-            ("list", "what each channel holds, newest first"),
-            ("remove", "withdraw a version from a channel"),
-            ("check", "verify every index, file and signature; list each problem"),
-            ("export-key", "print the public keys clients trust"),
-            ("client-config", "print the apt or dnf set-up for a server using the repository"),
-            ("keys", "the repository's public keys, the signing one marked"),
-            ("add-key", "publish the next key in the keyring package, before signing with it"),
-            ("retire-key", "drop a key once another signs; its rpms are signed again"),
-        )
+        f"repo {c.name}": sub.add_parser(c.name, help=c.help, formatter_class=formatter)
+        for c in REPO.subcommands
     }
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,46 +14,60 @@ from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.packages import Entry
 
 
-def run_repo(args: argparse.Namespace) -> int:
-    command: str = args.repo_command
-    if command == "add":
-        result = commands.add(
-            args.repo, args.packages, channel=args.channel, keep=args.keep, key=args.sign_key
-        )
-        report = {"channel": args.channel, "added": result.added, "pruned": result.pruned}
-        _entries(report, args.json, verb="added")
-    elif command == "remove":
-        gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
-        _entries({"channel": args.channel, "removed": gone}, args.json, verb="removed")
-    elif command == "list":
-        _listing(commands.listing(args.repo, channel=args.channel), args.json)
-    elif command == "check":
-        return _check(commands.check(args.repo), args.json)
-    elif command == "export-key":
-        print(commands.export_key(args.repo), end="")
-    elif command in ("keys", "add-key", "retire-key"):
-        _keys(_key_command(args), args.json)
+def run_add(args: argparse.Namespace) -> None:
+    result = commands.add(args.repo, args.packages, channel=args.channel, keep=args.keep, key=args.sign_key)
+    report = {"channel": args.channel, "added": result.added, "pruned": result.pruned}
+    _entries(report, args.json, verb="added")
+
+
+def run_remove(args: argparse.Namespace) -> None:
+    gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
+    _entries({"channel": args.channel, "removed": gone}, args.json, verb="removed")
+
+
+def run_list(args: argparse.Namespace) -> None:
+    _listing(commands.listing(args.repo, channel=args.channel), args.json)
+
+
+def run_check(args: argparse.Namespace) -> None:
+    problems = commands.check(args.repo)
+    if args.json:
+        print(json.dumps({"problems": problems}, indent=2))
     else:
-        fmt = ClientFormat(args.format)
-        if args.commands:
-            lines = commands.setup_commands(args.url, channel=args.channel, fmt=fmt)
-            print(json.dumps(lines, indent=2) if args.json else "\n".join(lines))
-            return 0
-        snippets = commands.client_config(args.url, channel=args.channel, fmt=fmt, unattended=args.unattended)
-        if args.json:
-            print(json.dumps([asdict(s) for s in snippets], indent=2))
-        else:
-            print("\n".join(f"# {s.path}\n{s.text}" for s in snippets), end="")
-    return 0
+        for problem in problems:
+            print(problem)
+    if problems:
+        raise RepoError(f"{len(problems)} problem(s) found; see above")
 
 
-def _key_command(args: argparse.Namespace) -> list[KeyInfo]:
-    if args.repo_command == "keys":
-        return commands.keys(args.repo)
-    if args.repo_command == "add-key":
-        new: str | Path = Path(args.key) if Path(args.key).is_file() else args.key
-        return commands.add_key(args.repo, new, key=args.sign_key)
-    return commands.retire_key(args.repo, args.key, key=args.sign_key)
+def run_export_key(args: argparse.Namespace) -> None:
+    print(commands.export_key(args.repo), end="")
+
+
+def run_keys(args: argparse.Namespace) -> None:
+    _keys(commands.keys(args.repo), args.json)
+
+
+def run_add_key(args: argparse.Namespace) -> None:
+    new: str | Path = Path(args.key) if Path(args.key).is_file() else args.key
+    _keys(commands.add_key(args.repo, new, key=args.sign_key), args.json)
+
+
+def run_retire_key(args: argparse.Namespace) -> None:
+    _keys(commands.retire_key(args.repo, args.key, key=args.sign_key), args.json)
+
+
+def run_client_config(args: argparse.Namespace) -> None:
+    fmt = ClientFormat(args.format)
+    if args.commands:
+        lines = commands.setup_commands(args.url, channel=args.channel, fmt=fmt)
+        print(json.dumps(lines, indent=2) if args.json else "\n".join(lines))
+        return
+    snippets = commands.client_config(args.url, channel=args.channel, fmt=fmt, unattended=args.unattended)
+    if args.json:
+        print(json.dumps([asdict(s) for s in snippets], indent=2))
+    else:
+        print("\n".join(f"# {s.path}\n{s.text}" for s in snippets), end="")
 
 
 def _keys(found: list[KeyInfo], as_json: bool) -> None:
@@ -99,15 +112,3 @@ def _listing(channels: dict[str, list[Entry]], as_json: bool) -> None:
     for channel, entries in channels.items():
         for e in entries:
             print(f"{channel:8} {e.name:28} {e.format:3} {e.arch:7} {e.version:14} {e.path}")
-
-
-def _check(problems: list[str], as_json: bool) -> int:
-    if as_json:
-        print(json.dumps({"problems": problems}, indent=2))
-    else:
-        for problem in problems:
-            print(problem)
-    if problems:
-        print(f"mmpkg: error: {len(problems)} problem(s) found; see above", file=sys.stderr)
-        return RepoError.exit_code
-    return 0

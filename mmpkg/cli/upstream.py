@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
-from mmpkg.errors import UpstreamError, UsageError
+from mmpkg.errors import Failures, UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.commands import sign_key
@@ -23,7 +23,7 @@ from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 
 
-def run_releases(args: argparse.Namespace) -> int:
+def run_releases(args: argparse.Namespace) -> None:
     since = MattermostVersion.parse(args.since) if args.since else None
     found = releases(api_url=args.api_url, since=since, include_rc=args.include_rc)
     if args.json:
@@ -32,10 +32,9 @@ def run_releases(args: argparse.Namespace) -> int:
     else:
         for r in found:
             print(f"{r.version!s:14} {r.published}")
-    return 0
 
 
-def run_fetch(args: argparse.Namespace) -> int:
+def run_fetch(args: argparse.Namespace) -> None:
     fetched = fetch(MattermostVersion.parse(args.version), dest=args.dest, **_source(args))
     if args.json:
         facts = {
@@ -48,7 +47,6 @@ def run_fetch(args: argparse.Namespace) -> int:
         print(json.dumps(facts, indent=2))
     else:
         print(fetched.path)
-    return 0
 
 
 @contextlib.contextmanager
@@ -102,7 +100,7 @@ def progress_bar() -> Progress | None:
     return draw
 
 
-def run_sync(args: argparse.Namespace) -> int:
+def run_sync(args: argparse.Namespace) -> None:
     maintainer = args.maintainer or maintainer_from_environment(os.environ)
     if not maintainer and not args.plan:
         raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
@@ -116,7 +114,8 @@ def run_sync(args: argparse.Namespace) -> int:
     )
     upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
     if args.plan:  # nothing is built: no maintainer needed
-        return _plan(args.repo, plan(args.repo, wanted, upstream), as_json=args.json)
+        _plan(args.repo, plan(args.repo, wanted, upstream), as_json=args.json)
+        return
     try:
         maintainer = parse_maintainer(str(maintainer))
     except ValueError as exc:
@@ -143,26 +142,27 @@ def run_sync(args: argparse.Namespace) -> int:
             print(f"failed {failure.item}: {failure.error}")
         if not (result.published or result.failed):
             print(f"nothing to do: {args.repo} has every release since {args.since}")
+    # What was published stands; each failure is its own error line, and the first decides
+    # the exit code.
+    failures: list[tuple[str, int]] = []
     if result.failed:
-        print(f"mmpkg: error: {len(result.failed)} release(s) failed; see above", file=sys.stderr)
+        failures.append((f"{len(result.failed)} release(s) failed; see above", result.failed[0].exit_code))
     if result.notify_error:
-        print(f"mmpkg: error: {result.notify_error}", file=sys.stderr)
-    if result.failed:
-        return result.failed[0].exit_code
-    return UpstreamError.exit_code if result.notify_error else 0
+        failures.append((result.notify_error, UpstreamError.exit_code))
+    if failures:
+        raise Failures(failures)
 
 
-def _plan(tree: Path, items: list[Item], *, as_json: bool) -> int:
+def _plan(tree: Path, items: list[Item], *, as_json: bool) -> None:
     """What a sync would publish, oldest first, each with the release a server has before it."""
     if as_json:
         rows = [_item(i) | {"previous": str(p) if (p := previous(tree, i)) else None} for i in items]
         print(json.dumps(rows, indent=2))
-        return 0
+        return
     for item in items:
         print(f"{item} for {', '.join(item.channels)}")
     if not items:
         print(f"nothing to do: {tree} has every release wanted")
-    return 0
 
 
 def _item(item: Item) -> dict[str, object]:

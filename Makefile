@@ -34,13 +34,13 @@ bench: deps $(STAMP)
 	PYTHONPATH=tests $(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check mmpkg tests bench
-	$(BIN)/ruff format --check mmpkg tests bench
+	$(BIN)/ruff check mmpkg sample_release tests bench
+	$(BIN)/ruff format --check mmpkg sample_release tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix mmpkg tests bench
-	$(BIN)/ruff format mmpkg tests bench
+	$(BIN)/ruff check --fix mmpkg sample_release tests bench
+	$(BIN)/ruff format mmpkg sample_release tests bench
 
 clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache

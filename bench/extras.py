@@ -14,7 +14,7 @@ from builds import MAINTAINER
 from scenario import DB_DIR
 
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import write_sample_release
+from sample_release import write_sample_release
 
 SIGN_KEY = "bench@example.com"
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config", "templates")

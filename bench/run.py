@@ -24,8 +24,8 @@ from report import markdown, plot
 from mmpkg.build.inspect import inspect_release
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import write_sample_release
-from mmpkg.sample.profiles import PROFILES
+from sample_release import write_sample_release
+from sample_release.profiles import PROFILES
 
 VERSION = "10.5.2"
 RESULTS = Path(__file__).parent / "results"

@@ -22,8 +22,8 @@ from measure import Sample, summary, timed
 
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import write_sample_release
-from mmpkg.sample.profiles import PROFILES
+from sample_release import write_sample_release
+from sample_release.profiles import PROFILES
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 RESULTS = CHECKOUT / "bench" / "results"

@@ -206,7 +206,7 @@ def _bench_result(name: str) -> str:
 
 # The directories whose Python modules the layout lists; tests/test_*.py are the test tiers,
 # described apart.
-LAYOUT = ("mmpkg", "bench", "tests")
+LAYOUT = ("mmpkg", "sample_release", "bench", "tests")
 
 
 def modules() -> str:

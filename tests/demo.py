@@ -1,6 +1,7 @@
 """`make demo`: the whole job on sample releases, then (as root) a real install, upgrade and rollback.
 
-1. mmpkg writes two sample releases and builds a .deb and an .rpm from each, into demo/dist.
+1. The checkout's sample_release writes two sample releases; mmpkg builds a .deb and an .rpm
+   from each, into demo/dist.
 2. The first release's packages are published into a signed apt + dnf repository, demo/repo,
    with a signing key made for the demo (demo/gnupg), and the tree is served on loopback.
 3. As root, with the system tools present: a throw-away Debian root is booted with systemd and
@@ -35,6 +36,8 @@ from pgserver import PgDatabase, pg_server
 from scenario import Site, free_port
 
 from mmpkg.cli import main as mmpkg
+from mmpkg.mattermost.versions import MattermostVersion
+from sample_release import write_sample_release
 
 TOP = Path(__file__).resolve().parent.parent
 DEMO = TOP / "demo"
@@ -54,9 +57,8 @@ def build() -> list[list[Path]]:
     releases = DEMO / "releases"
     built = []
     for version in VERSIONS:
-        say(f"mmpkg sample-release {version} --dest {releases.relative_to(TOP)}")
-        mmpkg(["sample-release", version, "--dest", str(releases)])
-        tarball = releases / f"mattermost-{version}-linux-amd64.tar.gz"
+        say(f"python -m sample_release {version} --dest {releases.relative_to(TOP)}")
+        tarball = write_sample_release(MattermostVersion.parse(version), dest=releases)
         say(f"mmpkg inspect {tarball.name}")
         mmpkg(["inspect", str(tarball)])
         say(f"mmpkg build {tarball.name} --out demo/dist --maintainer '{MAINTAINER}'")

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from mmpkg.mattermost.release import Arch, Edition, tarball_name
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import write_sample_release
+from sample_release import write_sample_release
 
 API_PATH = "/api/repos/mattermost/mattermost/releases"
 RELEASE_KEY = "release@mattermost.test"

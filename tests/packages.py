@@ -11,7 +11,7 @@ from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.packaging.targets import DEFAULT, Target, parse_targets
-from mmpkg.sample import write_sample_release
+from sample_release import write_sample_release
 
 # Who the test packages say made them (mmpkg has no default maintainer).
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"

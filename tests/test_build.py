@@ -28,8 +28,8 @@ from mmpkg.cli import main
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import Compression, PackageFormat
-from mmpkg.sample.profiles import Profile
-from mmpkg.sample.tarball import write_sample_release
+from sample_release.profiles import Profile
+from sample_release.tarball import write_sample_release
 
 pytestmark = pytest.mark.tools
 

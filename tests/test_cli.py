@@ -9,13 +9,15 @@ import pytest
 import mmpkg
 import mmpkg.tools.run
 from mmpkg.cli import main
+from mmpkg.mattermost.versions import MattermostVersion
+from sample_release import write_sample_release
 
 MAINTAINER = "mmpkg tests <mmpkg-tests@example.com>"
 
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["sample-release"], ["inspect"], ["build"], ["repo"], ["repo", "add"], ["repo", "client-config"]],
+    [[], ["inspect"], ["build"], ["repo"], ["repo", "add"], ["repo", "client-config"]],
 )
 def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -25,26 +27,9 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.parametrize(
-    ("args", "name"),
-    [
-        (["10.5.2"], "mattermost-10.5.2-linux-amd64.tar.gz"),
-        (["10.5.2", "--edition", "team", "--arch", "arm64"], "mattermost-team-10.5.2-linux-arm64.tar.gz"),
-        (["11.0.0-rc1"], "mattermost-11.0.0-rc1-linux-amd64.tar.gz"),
-    ],
-)
-def test_sample_release_prints_its_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], name: str
-) -> None:
-    assert main(["sample-release", *args, "--dest", str(tmp_path / "new")]) == 0
-    printed = capsys.readouterr().out.strip()
-    assert printed == str(tmp_path / "new" / name)
-    assert Path(printed).is_file()
-
-
-@pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["sample-release", "10.5"], 3, "'10.5' is not a Mattermost version"),
+        (["fetch", "10.5"], 3, "'10.5' is not a Mattermost version"),
         (["inspect", "/nonexistent/mattermost-10.5.2-linux-amd64.tar.gz"], 3, "no such file"),
         (
             ["build", "/nonexistent.tar.gz", "--revision", "0"],
@@ -73,8 +58,7 @@ def test_missing_tool_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no dpkg-deb or rpmbuild on PATH the build names the package to install, leaves nothing."""
-    assert main(["sample-release", "10.5.2", "--dest", str(tmp_path)]) == 0
-    tarball = capsys.readouterr().out.strip()
+    tarball = str(write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path))
     monkeypatch.setattr(mmpkg.tools.run, "SAFE_PATH", str(tmp_path / "empty-path"))
     out = tmp_path / "out"
     assert main(["build", tarball, "--out", str(out), "--maintainer", MAINTAINER]) == 4
@@ -90,7 +74,7 @@ def test_missing_tool_is_named(
     [
         ["build", "x.tar.gz", "--o", "dist"],
         ["build", "x.tar.gz", "--form", "deb"],
-        ["sample-release", "10.5.2", "--ed", "team"],
+        ["fetch", "10.5.2", "--ed", "team"],
         ["--verb", "inspect", "x.tar.gz"],
     ],
 )
@@ -107,7 +91,7 @@ def test_abbreviations_are_refused(argv: list[str], capsys: pytest.CaptureFixtur
         (["build"], "the following arguments are required: TARBALL"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["build", "x.tar.gz", "--revision"], "--revision: expected one argument"),
-        (["sample-release", "10.5.2", "--edition", "pro"], "invalid choice: 'pro'"),
+        (["fetch", "10.5.2", "--edition", "pro"], "invalid choice: 'pro'"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -131,8 +115,7 @@ def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_verbosity_before_and_after_the_command(
     flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["sample-release", "10.5.2", "--dest", str(tmp_path)]) == 0
-    tarball = capsys.readouterr().out.strip()
+    tarball = str(write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path))
     assert main([*flags, "inspect", tarball]) == 0
     assert main(["inspect", tarball, *flags]) == 0
     assert main(["inspect", *flags, tarball]) == 0

@@ -132,7 +132,7 @@ class Probe:
 
 @dataclass(frozen=True)
 class Knob:
-    """A fault of the sample server's own (mmpkg/sample/fake_mattermost.py), set in the
+    """A fault of the sample server's own (sample_release/fake_mattermost.py), set in the
     environment file, where both the server and the package's migration read it."""
 
     name: str

@@ -18,7 +18,7 @@ from mmpkg.cli import main
 from mmpkg.errors import ReleaseError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import elf, write_sample_release
+from sample_release import elf, write_sample_release
 
 MODEL = "github.com/mattermost/mattermost/server/public/model"
 
@@ -78,7 +78,7 @@ def test_sample_is_accepted_and_extracted(sample: Path, tmp_path: Path) -> None:
 
 def with_go_binary(sample: Path, tmp_path: Path, name: str, **values: str) -> Path:
     """The sample with bin/mattermost replaced by an ELF file carrying `values` the way a Go
-    release binary carries its -X values (mmpkg/sample/elf.py)."""
+    release binary carries its -X values (sample_release/elf.py)."""
     binary = elf.go_binary(values, MODEL, Arch.AMD64, b"", date_time=(1980, 1, 1, 0, 0, 0))
 
     def swap(members: list[Member]) -> list[Member]:

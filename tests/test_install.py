@@ -49,7 +49,7 @@ from scenario import (
 
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import schema_number
+from sample_release import schema_number
 
 pytestmark = pytest.mark.install
 
@@ -266,7 +266,7 @@ def schema_of(version: str) -> int:
 
 
 def since_key(version: str) -> str:
-    """The key each sample version adds to ExperimentalSettings (mmpkg/sample/config_defaults.py)."""
+    """The key each sample version adds to ExperimentalSettings (sample_release/config_defaults.py)."""
     return f"SampleSince{schema_of(version):06d}"
 
 

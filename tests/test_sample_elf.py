@@ -1,5 +1,5 @@
 """The sample's bin/mattermost is an executable of its release's architecture, stamped as
-upstream's release build stamps the real one (mmpkg/sample/elf.py)."""
+upstream's release build stamps the real one (sample_release/elf.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from mmpkg.build.gobinary import read_build_values
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import elf, write_sample_release
+from sample_release import elf, write_sample_release
 
 ASSEMBLER = {Arch.AMD64: ("as", "objcopy"), Arch.ARM64: ("aarch64-linux-gnu-as", "aarch64-linux-gnu-objcopy")}
 # What runs an executable of each architecture here: itself on amd64, qemu's user mode on arm64.

@@ -17,7 +17,7 @@ from test_sample import Install, get, running_server, stop
 
 from mmpkg.mattermost.start_refusals import TABLE
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import write_sample_release
+from sample_release import write_sample_release
 
 V1 = "10.5.2"
 V2 = "10.6.0"

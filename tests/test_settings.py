@@ -16,7 +16,7 @@ from mmpkg.build.overrides import SettingError, check_against, check_not_secret
 from mmpkg.cli import main
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample.config_defaults import config_defaults
+from sample_release.config_defaults import config_defaults
 
 DEFAULTS = config_defaults(MattermostVersion.parse("10.5.2"))
 

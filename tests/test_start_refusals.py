@@ -26,7 +26,7 @@ from mmpkg.errors import UsageError
 from mmpkg.mattermost.start_refusals import TABLE, MinimumPostgres, RefusedSetting
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
-from mmpkg.sample import write_sample_release
+from sample_release import write_sample_release
 
 V = MattermostVersion.parse
 ARCHIVED = next(row for row in TABLE.settings if row.key == "ExperimentalViewArchivedChannels")

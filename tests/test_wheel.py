@@ -1,4 +1,5 @@
-"""`pip install mmpkg` works outside the checkout: templates/, debian/ and rpm/ ship in the wheel."""
+"""`pip install mmpkg` works outside the checkout: templates/, debian/ and rpm/ ship in the wheel, and
+the sample releases of the tests (sample_release/) do not."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from harness import require
+
+from mmpkg.mattermost.versions import MattermostVersion
+from sample_release import write_sample_release
 
 pytestmark = pytest.mark.tools
 
@@ -40,6 +44,7 @@ def test_wheel_carries_the_templates_and_builds_outside_the_checkout(tmp_path: P
         "mmpkg/_data/rpm/rpmlintrc.toml",
     ):
         assert data in names, data
+    assert not [name for name in names if "sample" in name], names
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
@@ -62,7 +67,7 @@ def test_wheel_carries_the_templates_and_builds_outside_the_checkout(tmp_path: P
         text=True,
     ).stdout
     assert where.startswith(str(site)), where
-    tarball = mmpkg("sample-release", "10.5.2").strip()
+    tarball = str(write_sample_release(MattermostVersion.parse("10.5.2"), dest=work))
     built = mmpkg("build", tarball, "--formats", "deb", "--maintainer", "A B <a@b.example>").split()
     assert [Path(p).name for p in built] == ["mattermost_10.5.2-1_amd64.deb"]
     assert (work / "dist" / "mattermost_10.5.2-1_amd64.deb").is_file()

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from mmpkg.cli import repo, upstream
 from mmpkg.cli.build import run_build, run_inspect
-from mmpkg.cli.sample import run_sample_release
 
 # A command prints what it did and returns; what goes wrong is raised (mmpkg.errors), and
 # dispatch.py turns it into the message and the exit code.
@@ -62,7 +61,6 @@ REPO = Command(
 )
 
 COMMANDS: tuple[Command, ...] = (
-    Command("sample-release", "write a sample release tarball for tests and demos", run_sample_release),
     Command("inspect", "check a release tarball and say what it is", run_inspect),
     Command("build", "build .deb and .rpm packages from a release tarball", run_build),
     REPO,

@@ -13,7 +13,6 @@ from mmpkg.cli.commands import COMMANDS, REPO, TOP_DEST
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.repo.clients import ClientFormat
-from mmpkg.sample.profiles import PROFILES
 from mmpkg.upstream import API_URL, RELEASES_URL
 
 
@@ -74,21 +73,6 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
     commands = {c.name: sub.add_parser(c.name, help=c.help, formatter_class=formatter) for c in COMMANDS}
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)
-
-    sample = commands["sample-release"]
-    sample.add_argument("version", metavar="VERSION", help="X.Y.Z or X.Y.Z-rcN")
-    sample.add_argument("--edition", choices=[e.value for e in Edition], default=Edition.ENTERPRISE.value)
-    sample.add_argument("--arch", choices=[a.value for a in Arch], default=Arch.AMD64.value)
-    sample.add_argument(
-        "--dest", type=Path, default=Path("."), metavar="DIR", help="where to write (default: .)"
-    )
-    sample.add_argument(
-        "--profile",
-        choices=list(PROFILES),
-        default="small",
-        help="small: the tiny sample; realistic: shaped like a real release (about 650 MB unpacked, "
-        "3,000 files); large: about 2 GB (default: small)",
-    )
 
     inspect = commands["inspect"]
     inspect.add_argument("tarball", type=Path, metavar="TARBALL")

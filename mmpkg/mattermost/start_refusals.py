@@ -5,7 +5,7 @@ The package's upgrade guard (templates/lifecycle/upgrade-guard.sh.j2) is rendere
 rows, so that an upgrade the new server would refuse is refused before the old server stops
 (the server itself only finds out after the package has replaced it); a build refuses its own
 overrides when its release would refuse them (mmpkg/build/spec.py). The sample server
-(mmpkg/sample/fake_mattermost.py) stands for upstream's binary and enforces the same on its own
+(sample_release/fake_mattermost.py) stands for upstream's binary and enforces the same on its own
 terms, from upstream's code; tests/test_start_refusals.py holds the two together.
 
 Each row names its upstream source: a docs page, a pull request, or the observed message.

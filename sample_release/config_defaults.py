@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample.build_info import schema_number
+from sample_release.build_info import schema_number
 
 DEFAULT_DATA_SOURCE = (
     "postgres://mmuser:mostest@localhost/mattermost_test"

@@ -200,7 +200,7 @@ def usage(path: tuple[str, ...]) -> str:
 
 def search_bases() -> list[Path]:
     """The cwd and three parents, then the same from the real directory of this binary (the
-    executable python runs this file from: sys.argv[0], mmpkg/sample/elf.py)."""
+    executable python runs this file from: sys.argv[0], sample_release/elf.py)."""
     bases: list[Path] = []
     for start in (Path.cwd(), Path(os.path.realpath(sys.argv[0])).parent):
         bases += [start, *list(start.parents)[:3]]

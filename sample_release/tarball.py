@@ -30,11 +30,11 @@ from typing import IO
 from mmpkg.errors import MmpkgError
 from mmpkg.mattermost.release import Arch, Edition, tarball_name
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.sample import elf
-from mmpkg.sample.build_info import build_date, build_epoch, build_hash, command_help
-from mmpkg.sample.config_defaults import config_defaults
-from mmpkg.sample.fake_mattermost import go_json
-from mmpkg.sample.profiles import BULK_DIRS, PROFILES, BulkFile, Profile, bulk_files, plugin_bundle
+from sample_release import elf
+from sample_release.build_info import build_date, build_epoch, build_hash, command_help
+from sample_release.config_defaults import config_defaults
+from sample_release.fake_mattermost import go_json
+from sample_release.profiles import BULK_DIRS, PROFILES, BulkFile, Profile, bulk_files, plugin_bundle
 
 # CI builds as an ordinary user; a packager must not trust (or need) tar ownership.
 BUILD_UID = 1001
@@ -226,7 +226,7 @@ _MODEL_PACKAGE = (
 
 def _server_binary(version: MattermostVersion, edition: Edition, arch: Arch) -> bytes:
     """An ELF executable stamped as upstream's release build stamps bin/mattermost
-    (mmpkg/sample/elf.py), running the sample server."""
+    (sample_release/elf.py), running the sample server."""
     model = next(m for since, m in _MODEL_PACKAGE if (version.major, version.minor) >= since)
     values = {
         "BuildNumber": str(version),

@@ -1,6 +1,6 @@
 """`make bench`: mmpkg's build against nfpm and the floor, repo add, and the maintainer scripts.
 
-For each profile (`mmpkg sample-release --profile`), every contender runs `--runs` times,
+For each profile (`python -m sample_release --profile`), every contender runs `--runs` times,
 alternating, in one run of this script, so each ratio compares runs under the same load.
 Results go to bench/results/latest.{json,md,png}.
 """

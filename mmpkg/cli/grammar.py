@@ -13,6 +13,7 @@ from mmpkg.cli.commands import COMMANDS, REPO, TOP_DEST
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.repo.clients import ClientFormat
+from mmpkg.repo.retention import KEEP
 from mmpkg.upstream import API_URL, RELEASES_URL
 
 
@@ -126,7 +127,9 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
         "to esr, release candidates to rc with --include-rc)",
     )
     sync.add_argument("--include-rc", action="store_true", help="also release candidates")
-    sync.add_argument("--keep", type=int, default=5, metavar="N", help="as for repo add (default: 5)")
+    sync.add_argument(
+        "--keep", type=int, default=KEEP, metavar="N", help=f"as for repo add (default: {KEEP})"
+    )
     add_option(sync, BY_NAME["maintainer"])
     _sign_key(sync)
     sync.add_argument(
@@ -199,10 +202,10 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     add.add_argument(
         "--keep",
         type=int,
-        default=5,
+        default=KEEP,
         metavar="N",
         help="newest versions kept per package and architecture, besides upstream's required stops "
-        "(default: 5)",
+        f"(default: {KEEP})",
     )
     _sign_key(add)
     remove = commands["repo remove"]

@@ -79,7 +79,9 @@ class Repository:
     # -- changes ----------------------------------------------------------------------------
 
     @_disk_errors
-    def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int = 5) -> AddResult:
+    def add(
+        self, packages: list[Path], channel: str, sign_key: str, *, keep: int = retention.KEEP
+    ) -> AddResult:
         """Publish `packages` in `channel`, signed with `sign_key`, one of the repository's keys
         (the first `add` makes it the first), keeping the newest `keep` versions and the upgrade
         path's stops (retention.py); return what came and what went."""

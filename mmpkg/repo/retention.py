@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mmpkg")
 
+# The newest versions a channel keeps of each package and architecture when not told how many
+# (repo add --keep, sync --keep, Repository.add).
+KEEP = 5
+
 
 def check_keep(keep: int) -> None:
     if keep < 1:

@@ -28,7 +28,7 @@ from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH
-from mmpkg.repo.retention import to_prune, upstream_version
+from mmpkg.repo.retention import KEEP, to_prune, upstream_version
 from mmpkg.sync.channels import DEFAULT, Rules
 from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
@@ -81,7 +81,7 @@ class Wanted:
     arches: Sequence[Arch] = (Arch.AMD64,)
     rules: Rules = DEFAULT
     include_rc: bool = False
-    keep: int = 5
+    keep: int = KEEP
 
 
 def plan(tree: Path, wanted: Wanted, upstream: Upstream | None = None) -> list[Item]:

@@ -136,10 +136,6 @@ def classifier() -> Path | None:
 # -- the Mattermost server --------------------------------------------------------------------
 
 
-def rpm_version(spec: PackageSpec) -> str:
-    return spec.version.package_version
-
-
 def mattermost_package(spec: PackageSpec) -> Package:
     """The server as an .rpm sees it; the staged tree holds its payload and documents."""
     view = {"spec": spec, "fmt": "rpm"}

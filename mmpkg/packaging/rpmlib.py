@@ -41,7 +41,6 @@ RPMLIB: dict[str, str] = {
     "CaretInVersions": "4.14.3",  # backported to 4.14.3, then in 4.15.0
     "DynamicBuildRequires": "4.15.0",
 }
-SOURCE = "rpm's git: the first rpm-X-release tag whose lib/rpmds.c provides the feature"
 
 
 def features(requires: Iterable[str]) -> list[str]:

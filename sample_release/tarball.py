@@ -1,7 +1,7 @@
 """Write a small synthetic Mattermost release tarball shaped like the real one.
 
-The layout follows upstream's release.mk as described in reference/upstream.md ("Spec for a
-faithful synthetic release tarball"): one top directory `mattermost/` written twice (the
+The layout follows what upstream's release build (server/build/release.mk) packs into a real
+release tarball: one top directory `mattermost/` written twice (the
 per-arch tree with bin/ and logs/ first, then the shared tree), explicit directory entries,
 a non-root build user as owner, and the real modes (config.json 0600). bin/mattermost is a
 Python program that behaves like the server where a package touches it.

@@ -23,7 +23,8 @@ HOMEPAGE = "https://mattermost.com"
 
 @dataclass(frozen=True, kw_only=True)
 class Layout:
-    """Installed paths (design §3). Every script and template takes them from here."""
+    """Installed paths: where the package puts each part of a server. Every script and template
+    takes them from here."""
 
     prefix: str = "/opt/mattermost"
     # Root's: the environment file, package.conf and overrides.d. Only root may write here, so

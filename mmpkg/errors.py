@@ -116,7 +116,7 @@ def _meaning(cls: type[MmpkgError]) -> str:
     return " ".join((cls.__doc__ or "").split())
 
 
-# What each exit status of the command means (the README's table is generated from this).
+# What each exit status of the command means (docs/building.md's table is generated from this).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "Success."),
     (1, "A bug in mmpkg: Python's traceback says where; please report it."),

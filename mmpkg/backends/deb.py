@@ -164,8 +164,8 @@ def apt_preferences_path(spec: PackageSpec) -> str:
 
 def apt_preferences(spec: PackageSpec) -> PackageFile:
     """The pin that keeps apt from ever choosing Mattermost's own packages (X.Y.Z-0) over this
-    one: their preinst would delete the configuration link (README: "Moving from Mattermost's
-    own packages")."""
+    one: their preinst would delete the configuration link (docs/administering.md, "Moving from
+    Mattermost's own packages")."""
     text = render("debian/apt-preferences.j2", spec=spec, deb_version=deb_version(spec))
     return PackageFile(path=apt_preferences_path(spec), data=text.encode())
 

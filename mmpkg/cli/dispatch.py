@@ -1,5 +1,5 @@
 """main(): the arguments parsed, the command they name run from the table (commands.py), and the
-one place an error becomes the `mmpkg: error: ...` line and the exit code (README: exit codes)."""
+one place an error becomes the `mmpkg: error: ...` line and the exit code (docs/building.md: exit codes)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def parser() -> Parser:
 
 
 def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
-    """The top parser and one per command; `width` fixes the help's width (the README's)."""
+    """The top parser and one per command; `width` fixes the help's width (docs/building.md's)."""
     formatter = partial(argparse.HelpFormatter, width=width) if width else argparse.HelpFormatter
     top = Parser(
         prog="mmpkg",

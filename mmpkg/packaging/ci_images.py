@@ -1,9 +1,10 @@
 """The images the CI templates' test job installs the packages on, by default.
 
-The one table of them: the templates' `MMPKG_TEST_IMAGES` defaults and the README's list are
-generated from it (mmpkg/docs.py, `make readme`), and tests/test_ci_templates.py fails when a
-template says otherwise. They are registry images, as a CI pulls them; a machine that reaches
-no registry gives the variable its own images instead (the template test does, see the README).
+The one table of them: the templates' `MMPKG_TEST_IMAGES` defaults and the list in
+docs/automating-releases.md are generated from it (mmpkg/docs.py, `make readme`), and
+tests/test_ci_templates.py fails when a template says otherwise. They are registry images, as
+a CI pulls them; a machine that reaches no registry gives the variable its own images instead
+(the template test does: docs/development.md).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ MM_DBB_KIB=0
 MM_TMP=
 MM_CONF_OK=0
 MM_LENIENT=0
-# Globs sort overrides.d byte by byte, as the README promises, whatever the caller's locale.
+# Globs sort overrides.d byte by byte, as docs/administering.md says, whatever the caller's locale.
 LC_ALL=C
 export LC_ALL
 
@@ -1108,7 +1108,7 @@ mm_check_upgrade_path() {
     mm_check_database_version "$mm_cu_old"
 }
 
-# ---- what this release refuses at start (mmpkg/start_refusals.py), before the server stops ----
+# ---- what this release refuses at start (mmpkg/mattermost/start_refusals.py), before the server stops ----
 # The new server would find out only once it replaced the old one, with the old one stopped.
 # No switch skips these: the server refuses what they refuse whatever the package does.
 
@@ -1257,7 +1257,7 @@ mm_check_database_version() {
 
 # How many of upstream's ESR lines going from version $1 straight to version $2 passes over,
 # and the first of them: "COUNT X.Y" ("0 " for none). A line is passed over when $1 is below its
-# first release and $2 is on a later line (mmpkg/upgrade_path.py, EsrPath). Both are valid.
+# first release and $2 is on a later line (mmpkg/mattermost/upgrade_path.py, EsrPath). Both are valid.
 # In arithmetic, with each line as X * 1000000 + Y: it runs for every pair a plan weighs.
 mm_esr_passed() {
     mm_version_parts "$2" || mm_fail "cannot compare the versions '$1' and '$2'"
@@ -1284,7 +1284,7 @@ mm_esr_passed() {
     printf '%s %s\n' "$mm_ep_count" "$mm_ep_first"
 }
 
-# Why upstream's supported upgrade path (mmpkg/upgrade_path.py) forbids going from version $1
+# Why upstream's supported upgrade path (mmpkg/mattermost/upgrade_path.py) forbids going from version $1
 # straight to version $2 (what to do instead), or nothing when it allows it. Both are valid.
 mm_path_refusal() {
     if mm_version_lt "$1" 5.37.0 && ! mm_version_lt "$2" 6.0.0; then
@@ -2043,7 +2043,7 @@ mm_db_dsn() {
     printf '%s\n' "$mm_dn_dsn"
 }
 
-# What to do before an upgrade from $1 to $2, by the table in the README: sets MM_DBB_PLAN to
+# What to do before an upgrade from $1 to $2 (docs/administering.md, "Upgrades"): sets MM_DBB_PLAN to
 # off (switched off, or the same version again: no migration comes), dump (MM_PG_* then say
 # where, and MM_DBB_KIB how large the database is, 0 when unknown) or skip (warned), and refuses
 # a skip when MMPKG_REQUIRE_DB_BACKUP=1. $3, $4: the driver and the DSN.

@@ -44,12 +44,13 @@ from typing import Any, Literal, Protocol
 import pytest
 
 from mmpkg.packaging import targets
+from mmpkg.tools import run as tools
 
 log = logging.getLogger("mmpkg.tests.harness")
 
 StrPath = str | os.PathLike[str]
 
-SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SAFE_PATH = tools.SAFE_PATH
 CACHE_DIR = Path(os.environ.get("MMPKG_TEST_CACHE", "/var/cache/mmpkg-tests"))
 MIRROR = os.environ.get("MMPKG_TEST_MIRROR", "http://deb.debian.org/debian")
 # What the packages under test need at runtime (jq, adduser, a python3 fake server, curl to
@@ -68,8 +69,10 @@ ROOT_TOOLS = ("mmdebstrap", "mount", "umount", "chroot")
 RPM_TOOLS = ("rpm", "rpmbuild")
 DNF_TOOLS = ("dnf", "createrepo_c", "rpmbuild")
 BOOT_TOOLS = ("systemd-nspawn", "nsenter", "timeout")
-# Debian package to install for each tool, so a skip message says what to do.
+# Debian package to install for each tool, so a skip message says what to do: mmpkg's own
+# tools', and those only the tests run.
 PROVIDERS = {
+    **tools.PROVIDERS,
     "mmdebstrap": "mmdebstrap", "chroot": "coreutils", "timeout": "coreutils",
     "mount": "mount", "umount": "mount", "nsenter": "util-linux", "rpm": "rpm",
     "rpmbuild": "rpm", "dnf": "dnf", "createrepo_c": "createrepo-c", "dpkg-deb": "dpkg",
@@ -237,21 +240,13 @@ def run_host(
     timeout: float = DEFAULT_TIMEOUT,
     where: str = "host",
 ) -> subprocess.CompletedProcess[str]:
-    """Run `argv` (never through a shell) and capture its output; raise CommandFailed if `check`."""
+    """Run `argv` with mmpkg's own runner (never through a shell, stdin at EOF unless `input`, a
+    throw-away HOME unless `env` names one) and capture its output; raise CommandFailed if
+    `check`."""
     args = [os.fspath(a) for a in argv]
-    log.debug("+ %s", shlex.join(args))
     try:
-        proc = subprocess.run(
-            args,
-            env=dict(env) if env is not None else host_env(),
-            input=input,
-            # A prompt must see EOF, not wait for the terminal pytest runs in.
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
+        proc = tools.run(
+            args, env=dict(env) if env is not None else host_env(), input=input, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as e:
         raise CommandFailed(args, None, _text(e.stdout), _text(e.stderr), where) from None

@@ -129,9 +129,12 @@ def run(
     check: bool = True,
     input: str | None = None,
     stdin: IO[Any] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `cmd` and return its captured output; raise CommandError if it fails and `check`.
-    The tool reads `input`, or the open file `stdin` from where it stands, or nothing."""
+    The tool reads `input`, or the open file `stdin` from where it stands, or nothing. After
+    `timeout` seconds it is stopped, with everything it started, and subprocess.TimeoutExpired
+    raised."""
     argv = [os.fspath(a) for a in cmd]
     require(argv[0])
     log.debug("+ %s", shlex.join(argv))
@@ -140,7 +143,7 @@ def run(
         if source_date_epoch is not None:
             full_env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         full_env.update(env or {})
-        proc = _communicate(argv, cwd=cwd, env=full_env, input=input, stdin=stdin)
+        proc = _communicate(argv, cwd=cwd, env=full_env, input=input, stdin=stdin, timeout=timeout)
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         log.debug("%s", output)
@@ -152,7 +155,13 @@ def run(
 
 
 def _communicate(
-    argv: list[str], *, cwd: StrPath | None, env: dict[str, str], input: str | None, stdin: IO[Any] | None
+    argv: list[str],
+    *,
+    cwd: StrPath | None,
+    env: dict[str, str],
+    input: str | None,
+    stdin: IO[Any] | None,
+    timeout: float | None,
 ) -> subprocess.CompletedProcess[str]:
     group: ToolGroup | None = getattr(_current, "group", None)
     proc = subprocess.Popen(
@@ -169,9 +178,9 @@ def _communicate(
     if group is not None:
         group._started(proc)
     try:
-        stdout, stderr = proc.communicate(input)
+        stdout, stderr = proc.communicate(input, timeout=timeout)
     except BaseException:
-        # Interrupted (SIGINT, SIGTERM): the tool stops now, not when it is done.
+        # Interrupted (SIGINT, SIGTERM) or out of time: the tool stops now, not when it is done.
         _kill(proc)
         proc.wait()
         raise

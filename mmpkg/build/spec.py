@@ -120,7 +120,6 @@ class PackageSpec:
     # The release's directories below layout.prefix, parents first: taking over a server
     # installed by hand makes each root's before dpkg or rpm writes into it.
     release_dirs: tuple[str, ...] = ()
-    backup_keep: int = 5
     # KiB the release's files take once installed: an upgrade checks for room for them (and the
     # database dump) before it stops anything. 0: not checked.
     installed_kib: int = 0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from functools import cache
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from mmpkg.build import package_settings
 from mmpkg.build.rpm_escaping import rpm_block, rpm_literal, rpm_path
 from mmpkg.mattermost import start_refusals, upgrade_path
 
@@ -27,6 +29,13 @@ def data_dir() -> Path:
 def _deb_description(text: str) -> str:
     """deb-control(5) extended description: every line indented, blank lines as ' .'."""
     return "\n".join(f" {line}" if line.strip() else " ." for line in text.strip().splitlines())
+
+
+def _roff(text: str) -> str:
+    """Plain text for a man page: a backslash or a minus sign is written as roff asks, and a line
+    that would start with a control character is protected."""
+    text = str(text).replace("\\", "\\e").replace("-", "\\-")
+    return re.sub(r"^(?=[.'])", lambda _: "\\&", text, flags=re.MULTILINE)
 
 
 @cache
@@ -48,6 +57,9 @@ def environment() -> jinja2.Environment:
     # Every template that carries the lifecycle library renders the guard from the one table.
     env.globals["upgrade_path"] = upgrade_path.TABLE
     env.globals["start_refusals"] = start_refusals.TABLE
+    # The package's own MMPKG_* settings: their loading, package.conf, the man page and usage.
+    env.globals["package_settings"] = package_settings.SETTINGS
+    env.filters["roff"] = _roff
     return env
 
 

@@ -112,8 +112,9 @@ mm_bad_knob() {
     mm_fail "$1"
 }
 
-# $1: name, $2: default, $3: count | seconds | switch, $4: persistent | once. Runs in $(...),
-# so that a refusal ends the caller's assignment.
+# $1: name, $2: default, $3: count | seconds | switch, $4: persistent | once, as the table of
+# settings (mmpkg/build/package_settings.py) gives them. Runs in $(...), so that a refusal ends
+# the caller's assignment.
 mm_knob() {
     if mm_kn_value=$(printenv "$1"); then
         mm_kn_where="the environment variable $1"
@@ -165,7 +166,7 @@ mm_load_settings() {
     MM_MANUAL_BACKUP_KEEP=$(mm_knob MMPKG_MANUAL_BACKUP_KEEP 10 count persistent)
     MM_DB_BACKUP=$(mm_knob MMPKG_DB_BACKUP 1 switch persistent)
     MM_ALLOW_DOWNGRADE=$(mm_knob MMPKG_ALLOW_DOWNGRADE 0 switch once)
-    MM_ALLOW_UNSUPPORTED=$(mm_knob MMPKG_ALLOW_UNSUPPORTED_UPGRADE 0 switch once)
+    MM_ALLOW_UNSUPPORTED_UPGRADE=$(mm_knob MMPKG_ALLOW_UNSUPPORTED_UPGRADE 0 switch once)
     MM_PURGE_DATA=$(mm_knob MMPKG_PURGE_DATA 0 switch once)
     MM_REQUIRE_DB_BACKUP=$(mm_knob MMPKG_REQUIRE_DB_BACKUP 0 switch once)
 }
@@ -1084,13 +1085,13 @@ mm_check_upgrade_path() {
     mm_cu_new=$MM_VERSION
     mm_check_config
     mm_check_overrides
-    if mm_uses_mysql && ! mm_version_lt "$mm_cu_new" 11.0.0 && [ "$MM_ALLOW_UNSUPPORTED" != 1 ]; then
+    if mm_uses_mysql && ! mm_version_lt "$mm_cu_new" 11.0.0 && [ "$MM_ALLOW_UNSUPPORTED_UPGRADE" != 1 ]; then
         mm_fail "refusing to upgrade to $mm_cu_new: Mattermost 11 and later do not support MySQL (SqlSettings.DriverName or MM_CONFIG names mysql). Migrate the database to PostgreSQL first"
     fi
     mm_check_start_settings
     [ -n "$mm_cu_old" ] || return 0
     if ! mm_version_valid "$mm_cu_old"; then
-        if [ "$MM_ALLOW_UNSUPPORTED" = 1 ]; then
+        if [ "$MM_ALLOW_UNSUPPORTED_UPGRADE" = 1 ]; then
             mm_warn "cannot read the installed version ('$mm_cu_old' from ${2:-$MM_SHARE/version}); upgrading to $mm_cu_new anyway (MMPKG_ALLOW_UNSUPPORTED_UPGRADE=1)"
             mm_check_database_version ''
             return 0
@@ -1100,7 +1101,7 @@ mm_check_upgrade_path() {
     if mm_version_lt "$mm_cu_new" "$mm_cu_old" && [ "$MM_ALLOW_DOWNGRADE" != 1 ]; then
         mm_fail "refusing to downgrade Mattermost from $mm_cu_old to $mm_cu_new: the database would be newer than the server. Roll the schema back with the newer binary ('mattermost db downgrade') and set MMPKG_ALLOW_DOWNGRADE=1"
     fi
-    if [ "$MM_ALLOW_UNSUPPORTED" != 1 ]; then
+    if [ "$MM_ALLOW_UNSUPPORTED_UPGRADE" != 1 ]; then
         mm_cu_why=$(mm_path_refusal "$mm_cu_old" "$mm_cu_new")
         [ -z "$mm_cu_why" ] || mm_fail "refusing to upgrade from $mm_cu_old to $mm_cu_new: $mm_cu_why"
     fi

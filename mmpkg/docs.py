@@ -2,11 +2,12 @@
 
 README.md and docs/*.md hold: the command line (from the option table, through the parsers that
 use it), the exit codes (from the error classes), the target distributions, upstream's upgrade
-path, what a release refuses at start, the CI templates' test images, the default channel rules
-and their ESR lines, the trusted release-signing keys, the checkout's modules (from their
-docstrings), the bench's last results (from bench/results), and each long document's contents
-(from its own headings). The CI templates hold their own default test images (from the same
-table). tests/test_docs.py and tests/test_ci_templates.py fail when a file and the code disagree.
+path, what a release refuses at start, the installed package's settings, the CI templates' test
+images, the default channel rules and their ESR lines, the trusted release-signing keys, the
+checkout's modules (from their docstrings), the bench's last results (from bench/results), and
+each long document's contents (from its own headings). The CI templates hold their own default
+test images (from the same table). tests/test_docs.py and tests/test_ci_templates.py fail when a
+file and the code disagree.
 
 A generated part sits between `<!-- begin NAME -->` and `<!-- end NAME -->` lines in a document,
 between `# begin NAME` and `# end NAME` comment lines (at the YAML's indentation) in a template.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmpkg.build.options import OPTIONS, Kind
+from mmpkg.build.package_settings import SETTINGS as PACKAGE_SETTINGS
 from mmpkg.cli.grammar import parsers
 from mmpkg.errors import EXIT_CODES
 from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
@@ -71,6 +73,15 @@ def _cell(text: str) -> str:
     """A Markdown table cell: a | would end the cell, and <...> outside code is taken for HTML."""
     text = text.replace("|", "\\|")
     return text if "`" in text else text.replace("<", "&lt;")
+
+
+def package_settings() -> str:
+    """The installed package's MMPKG_* settings, from the one table its scripts are rendered from."""
+    rows = ["| setting | read from | effect |", "|---|---|---|"]
+    for setting in PACKAGE_SETTINGS:
+        where = "`package.conf` or the environment" if setting.persistent else "the environment only"
+        rows.append(f"| {_cell(_code(setting.spelled))} | {where} | {_cell(setting.text)} |")
+    return "\n".join(rows) + "\n"
 
 
 def exit_codes() -> str:
@@ -280,6 +291,7 @@ PARTS: dict[str, Callable[[], str]] = {
     "exit-codes": exit_codes,
     "upgrade-path": upgrade_path,
     "start-refusals": start_refusals,
+    "package-settings": package_settings,
     "targets": targets,
     "test-images": test_images,
     "channel-rules": channel_rules,

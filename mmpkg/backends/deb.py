@@ -34,6 +34,8 @@ from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.tools.run import run
 
+# The deb name of each architecture, None for a package that runs on any: the one place they are
+# spelled; the apt repository takes its own from here (mmpkg/repo/apt.py).
 DEB_ARCH = {Arch.AMD64: "amd64", Arch.ARM64: "arm64", None: "all"}
 COMPRESSOR = {Compression.ZSTD: "zstd", Compression.XZ: "xz", Compression.GZIP: "gzip"}
 # dpkg-deb gives zstd worker threads only on a machine with more than one CPU, and zstd frames

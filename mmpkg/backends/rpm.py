@@ -30,6 +30,8 @@ from mmpkg.packaging import rpmlib
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.tools.run import run
 
+# The rpm name of each architecture, None for a package that runs on any: the one place they are
+# spelled; the dnf repository takes its own from here (mmpkg/repo/dnf.py).
 RPM_ARCH = {Arch.AMD64: "x86_64", Arch.ARM64: "aarch64", None: "noarch"}
 # zstd on every CPU (T0). Its workers' output does not depend on how many there are, and the
 # header records the flags as written, so the package is the same on any machine.

@@ -15,12 +15,17 @@ import re
 import shutil
 from pathlib import Path
 
+from mmpkg.backends.deb import DEB_ARCH
+from mmpkg.mattermost.release import Arch
 from mmpkg.repo import publish
 from mmpkg.repo.journal import PRIVATE, Transaction
 from mmpkg.repo.signing import Signer
 from mmpkg.tools.run import run
 
-ARCHES = ("amd64", "arm64")
+# Every architecture a release is built for, as the deb backend names it, and its name for a
+# package that runs on any of them.
+ARCHES = tuple(DEB_ARCH[arch] for arch in Arch)
+ALL = DEB_ARCH[None]
 COMPONENT = "main"
 # Release's Origin and Label: what apt pinning and unattended-upgrades match on (clients.py).
 ORIGIN = "mmpkg"
@@ -39,7 +44,7 @@ def prepare_suite(
     for arch in ARCHES:
         d = new / COMPONENT / f"binary-{arch}"
         d.mkdir(parents=True)
-        raw = "".join(text for text in stanzas.values() if _arch(text) in (arch, "all")).encode()
+        raw = "".join(text for text in stanzas.values() if _arch(text) in (arch, ALL)).encode()
         (d / "Packages").write_bytes(raw)
         (d / "Packages.gz").write_bytes(gzip.compress(raw, 9, mtime=0))
         (d / "Packages.xz").write_bytes(lzma.compress(raw))

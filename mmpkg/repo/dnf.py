@@ -12,14 +12,19 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from mmpkg.backends.rpm import RPM_ARCH
 from mmpkg.build.workspace import free_bytes
 from mmpkg.errors import CommandError, no_space, out_of_space
+from mmpkg.mattermost.release import Arch
 from mmpkg.repo import publish
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.signing import Signer
 from mmpkg.tools.run import run
 
-ARCHES = ("x86_64", "aarch64")
+# Every architecture a release is built for, as the rpm backend names it, and its name for a
+# package that runs on any of them.
+ARCHES = tuple(RPM_ARCH[arch] for arch in Arch)
+NOARCH = RPM_ARCH[None]
 # The hash-named metadata files of a generation, carried by the next ones (publish.py).
 HASHED = "?*-*"
 # Below this much room left, a createrepo_c that failed most likely ran out of it.

@@ -10,15 +10,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmpkg.backends.deb import DEB_ARCH
+from mmpkg.backends.rpm import RPM_ARCH
 from mmpkg.build import omnibus
 from mmpkg.errors import CommandError, RepoError, out_of_space
+from mmpkg.mattermost.release import Arch
 from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, keyring
 from mmpkg.tools.run import run
 
 NAMES = ("mattermost", "mattermost-team", keyring.NAME, omnibus.NAME)
 CHANNEL = re.compile(r"[a-z][a-z0-9]{0,31}")
-DEB_TO_RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+DEB_TO_RPM_ARCH = {DEB_ARCH[arch]: RPM_ARCH[arch] for arch in Arch}
 # What rpm allows in a Version and a Release (rpmbuild's check, less its macro characters).
 RPM_VERSION = re.compile(r"[0-9A-Za-z.+~^_]+")
 
@@ -105,7 +108,7 @@ def place(fmt: str, channel: str, name: str, version: str, arch: str) -> list[Pa
     check_channel(channel)
     if name not in NAMES:
         raise RepoError(f"package {name!r} is not {' or '.join(NAMES)}")
-    arches = (*apt.ARCHES, "all") if fmt == "deb" else (*dnf.ARCHES, "noarch")
+    arches = (*apt.ARCHES, apt.ALL) if fmt == "deb" else (*dnf.ARCHES, dnf.NOARCH)
     if arch not in arches:
         raise RepoError(f"architecture {arch!r} is not published ({', '.join(arches)})")
     if fmt == "deb":
@@ -118,7 +121,7 @@ def place(fmt: str, channel: str, name: str, version: str, arch: str) -> list[Pa
     for field, value in (("Version", upstream), ("Release", release)):
         if not RPM_VERSION.fullmatch(value):
             raise RepoError(f"{field} {value!r} is not a valid rpm {field.lower()}")
-    dirs = dnf.ARCHES if arch == "noarch" else (arch,)
+    dirs = dnf.ARCHES if arch == dnf.NOARCH else (arch,)
     return [_file_in(Path("rpm") / channel / d / "Packages", f"{name}-{version}.{arch}.rpm") for d in dirs]
 
 

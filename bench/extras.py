@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import harness
 from builds import MAINTAINER
-from scenario import DB_DIR
 
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
+from tests.support import harness
+from tests.support.scenario import DB_DIR
 
 SIGN_KEY = "bench@example.com"
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config", "templates")

@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
-Install-test fixtures (`pristine`, `root`, `booted`) wrap tests/harness.py; see its docstring.
-PostgreSQL fixtures (`postgres`, `postgres_of`) wrap tests/pgserver.py.
+Install-test fixtures (`pristine`, `root`, `booted`) wrap tests/support/harness.py; see its docstring.
+PostgreSQL fixtures (`postgres`, `postgres_of`) wrap tests/support/pgserver.py.
 `--update-goldens` (the `update_goldens` fixture) rewrites tests/test_templates.py's golden files.
 """
 
@@ -12,10 +12,11 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import harness
 import pytest
-from packages import PackageFactory
-from pgserver import HOST_MAJOR, PgServer, pg_server
+
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.pgserver import HOST_MAJOR, PgServer, pg_server
 
 _SUMMARY = pytest.StashKey[list[str]]()
 

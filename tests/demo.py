@@ -29,15 +29,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness
-from pgserver import PgDatabase, pg_server
-from scenario import Site, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: tests.support, sample_release
 
 from mmpkg.cli import main as mmpkg
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
+from tests.support import harness
+from tests.support.pgserver import PgDatabase, pg_server
+from tests.support.scenario import Site, free_port
 
 TOP = Path(__file__).resolve().parent.parent
 DEMO = TOP / "demo"

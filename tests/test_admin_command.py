@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 
-import harness
 import pytest
-from packages import PackageFactory
-from scenario import BACKUPS, CONFIG, OVERRIDES
-from test_lifecycle import MANAGERS, NEW, OLD, Manager, manager, snapshots, used_site
+
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.scenario import BACKUPS, CONFIG, OVERRIDES
+from tests.test_lifecycle import MANAGERS, NEW, OLD, Manager, manager, snapshots, used_site
 
 pytestmark = pytest.mark.install
 

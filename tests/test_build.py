@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import require
-from packages import MAINTAINER, PackageFactory
 
 import mmpkg
 from mmpkg.backends import BACKENDS
@@ -30,6 +28,8 @@ from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import Compression, PackageFormat
 from sample_release.profiles import Profile
 from sample_release.tarball import write_sample_release
+from tests.support.harness import require
+from tests.support.packages import MAINTAINER, PackageFactory
 
 pytestmark = pytest.mark.tools
 

@@ -9,17 +9,17 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import harness
 import pytest
-from packages import PackageFactory
-from repo_client import RepoClient
-from scenario import Site, assert_nothing_lost
-from test_lifecycle import schema
-from test_repo import KEY, _serve, gnupghome
 
 from mmpkg.mattermost.upgrade_path import plan, step_advice
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import Repository
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.repo_client import RepoClient
+from tests.support.scenario import Site, assert_nothing_lost
+from tests.test_lifecycle import schema
+from tests.test_repo import KEY, _serve, gnupghome
 
 __all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
 

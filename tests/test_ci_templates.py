@@ -3,7 +3,7 @@
 Each template is checked against its CI system's published schema (check-jsonschema's bundled
 copies, offline), and every shell block is checked by shellcheck. Then each template's blocks
 run exactly as written, job after job, step after step, for the one edition and architecture the
-loopback upstream (tests/fake_upstream.py) offers: what the repository lacks, fetch, verify and
+loopback upstream (tests/support/fake_upstream.py) offers: what the repository lacks, fetch, verify and
 build, the container tier, then the publish into a served directory, its check and the webhook.
 Real apt in a throw-away root installs from the served tree at the end.
 
@@ -26,19 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker_engine
-import harness
 import pytest
 import yaml
-from docker_engine import CHECKOUT
-from fake_upstream import SigningKeys, Upstream, serve
-from test_repo import _serve
 
 from mmpkg import docs
 from mmpkg.packaging.ci_images import TEST_IMAGES, default_test_images
 from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
+from tests.support import docker_engine, harness
+from tests.support.docker_engine import CHECKOUT
+from tests.support.fake_upstream import SigningKeys, Upstream, serve
+from tests.test_repo import _serve
 
 V1, V2 = "10.5.2", "10.11.1"
 REPO_KEY = "ci@example.invalid"

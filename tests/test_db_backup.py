@@ -1,7 +1,7 @@
 """The database snapshot before a migration, with a real PostgreSQL and real dpkg/apt and rpm.
 
 The server in the root keeps its schema and rows in a database of the session's cluster
-(tests/pgserver.py: the host's 15, and Debian 13's 17 where pg_dump is older than the server)
+(tests/support/pgserver.py: the host's 15, and Debian 13's 17 where pg_dump is older than the server)
 on the host's loopback, which the root shares; pg_dump in the root is Debian 12's
 postgresql-client (15), which the .deb recommends. What the dump holds is read on the host
 with PostgreSQL's own tools: pg_restore --list, and a restore into a fresh database.
@@ -13,12 +13,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import harness
 import pytest
-from packages import PackageFactory
-from pgserver import PG_BIN, PgDatabase, PgServer, _free_port
-from scenario import BACKUPS, Site
-from test_lifecycle import (
+
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.pgserver import PG_BIN, PgDatabase, PgServer, _free_port
+from tests.support.scenario import BACKUPS, Site
+from tests.test_lifecycle import (
     ERROR_LINE,
     MIGRATE_LOG,
     NEW,

@@ -1,6 +1,6 @@
 """The container tier (`-m docker`): the packages' whole life on each target distribution.
 
-On every image of MMPKG_TEST_IMAGES (tests/docker_engine.py) the image's own package manager
+On every image of MMPKG_TEST_IMAGES (tests/support/docker_engine.py) the image's own package manager
 installs the previous release, the site is used (a database, the server run, a System Console
 edit, uploads and plugins, an administrator's override), the new release is installed over it,
 nothing is lost, the server answers its ping with the new version, and the package is removed,
@@ -25,13 +25,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import docker_engine
-import harness
 import pytest
-from docker_engine import Container, Engine
-from packages import PackageFactory
 from pytest_docker import Services
-from scenario import (
+
+from mmpkg.packaging.version_order import PackageVersion
+from mmpkg.repo.packages import inspect
+from tests.support import docker_engine, harness
+from tests.support.docker_engine import Container, Engine
+from tests.support.packages import PackageFactory
+from tests.support.scenario import (
     CLIENT_PLUGINS,
     CONFIG,
     DB_DIR,
@@ -46,9 +48,6 @@ from scenario import (
     assert_nothing_lost,
     free_port,
 )
-
-from mmpkg.packaging.version_order import PackageVersion
-from mmpkg.repo.packages import inspect
 
 pytestmark = pytest.mark.docker
 

@@ -44,11 +44,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import harness
 import pytest
-from packages import Built, PackageFactory
-from scenario import BACKUPS, CONFIG, LOGS, Site, State, assert_nothing_lost, free_port
-from test_lifecycle import (
+
+from tests.support import harness
+from tests.support.packages import Built, PackageFactory
+from tests.support.scenario import BACKUPS, CONFIG, LOGS, Site, State, assert_nothing_lost, free_port
+from tests.test_lifecycle import (
     ERROR_LINE,
     LAST_CONFIGURED,
     MIGRATE_LOG,
@@ -73,7 +74,7 @@ from test_lifecycle import (
     unset_env,
     used_site,
 )
-from test_systemd import Server
+from tests.test_systemd import Server
 
 pytestmark = pytest.mark.install
 

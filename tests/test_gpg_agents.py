@@ -1,6 +1,6 @@
 """Commands that check signatures in a throw-away GnuPG home leave no gpg-agent behind.
 
-Each command runs under tests/outlivers.py, which is the subreaper of everything it starts: a
+Each command runs under tests/support/outlivers.py, which is the subreaper of everything it starts: a
 daemon left running (or ended only after the command) is found there, whatever its timing.
 The signing key's own home is the user's: its agent is started before the command, as it runs
 on a machine that signs.
@@ -16,10 +16,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import harness
 import pytest
-from fake_upstream import SigningKeys, Upstream, serve
-from packages import PackageFactory
+
+from tests.support import harness
+from tests.support.fake_upstream import SigningKeys, Upstream, serve
+from tests.support.packages import PackageFactory
 
 V1 = "10.5.2"
 KEY = "agents@example.invalid"

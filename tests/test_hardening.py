@@ -10,12 +10,13 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import harness
 import pytest
-from packages import PackageFactory
-from scenario import BACKUPS, CONFIG, Site, assert_nothing_lost
-from test_hostile import legacy_layout
-from test_lifecycle import (
+
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.scenario import BACKUPS, CONFIG, Site, assert_nothing_lost
+from tests.test_hostile import legacy_layout
+from tests.test_lifecycle import (
     MANAGERS,
     MIGRATE_LOG,
     NEW,

@@ -11,8 +11,9 @@ import pwd
 import socket
 from pathlib import Path
 
-import harness
 import pytest
+
+from tests.support import harness
 
 pytestmark = pytest.mark.install
 

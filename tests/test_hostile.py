@@ -27,14 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness
 import pytest
-from packages import PackageFactory
-from pgserver import PgServer
-from repo_client import RepoClient
-from scenario import BACKUPS, CONFIG, CONFIG_DIR, ENV_FILE, ETC, LOGS, OVERRIDES, Site
-from test_chain import _published
-from test_lifecycle import (
+
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.pgserver import PgServer
+from tests.support.repo_client import RepoClient
+from tests.support.scenario import BACKUPS, CONFIG, CONFIG_DIR, ENV_FILE, ETC, LOGS, OVERRIDES, Site
+from tests.test_chain import _published
+from tests.test_lifecycle import (
     ENVIRONMENT,
     HANDMADE_UNIT,
     NEW,
@@ -47,8 +48,8 @@ from test_lifecycle import (
     snapshots,
     used_site,
 )
-from test_repo import _serve, gnupghome
-from test_rollback import Upgraded, upgraded
+from tests.test_repo import _serve, gnupghome
+from tests.test_rollback import Upgraded, upgraded
 
 __all__ = ["gnupghome", "upgraded"]  # the rollback tier's fixtures
 

@@ -1,7 +1,7 @@
 """Install tests: what an administrator does with the packages, non-interactively.
 
 Real dpkg/apt and rpm/dnf install, upgrade, remove and purge mmpkg's packages of sample releases
-in throw-away roots (tests/harness.py); the fake server really runs in the root (tests/scenario.py)
+in throw-away roots (tests/support/harness.py); the fake server really runs in the root (tests/support/scenario.py)
 so that config.json, the file store, plugins, logs and the simulated database look like a
 running site's. Every assertion is on what the tools and files say afterwards.
 
@@ -26,10 +26,14 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-import harness
 import pytest
-from packages import PackageFactory
-from scenario import (
+
+from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
+from sample_release import schema_number
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.scenario import (
     BACKUPS,
     CLIENT_PLUGINS,
     CONFIG,
@@ -46,10 +50,6 @@ from scenario import (
     State,
     assert_nothing_lost,
 )
-
-from mmpkg.mattermost.release import Arch, Edition
-from mmpkg.mattermost.versions import MattermostVersion
-from sample_release import schema_number
 
 pytestmark = pytest.mark.install
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from harness import require
-from packages import MAINTAINER, PackageFactory
 
 from mmpkg.build.options import BuildOptions
 from mmpkg.build.pipeline import build
+from tests.support.harness import require
+from tests.support.packages import MAINTAINER, PackageFactory
 
 pytestmark = pytest.mark.tools
 

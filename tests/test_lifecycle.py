@@ -24,12 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import harness
 import pytest
-from harness import StrPath
-from packages import MAINTAINER, Built, PackageFactory
-from pgserver import PgDatabase, PgServer
-from scenario import (
+
+from mmpkg.build.options import BuildOptions
+from mmpkg.build.pipeline import build
+from mmpkg.build.templates import environment
+from mmpkg.mattermost.release import Edition
+from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
+from mmpkg.mattermost.start_refusals import MinimumPostgres
+from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.packaging.formats import PackageFormat
+from tests.support import harness
+from tests.support.harness import StrPath
+from tests.support.packages import MAINTAINER, Built, PackageFactory
+from tests.support.pgserver import PgDatabase, PgServer
+from tests.support.scenario import (
     BACKUPS,
     CONFIG,
     CONFIG_DIR,
@@ -41,15 +50,6 @@ from scenario import (
     assert_nothing_lost,
     free_port,
 )
-
-from mmpkg.build.options import BuildOptions
-from mmpkg.build.pipeline import build
-from mmpkg.build.templates import environment
-from mmpkg.mattermost.release import Edition
-from mmpkg.mattermost.start_refusals import TABLE as START_REFUSALS
-from mmpkg.mattermost.start_refusals import MinimumPostgres
-from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.packaging.formats import PackageFormat
 
 V = MattermostVersion.parse
 ARCHIVED = next(row for row in START_REFUSALS.settings if row.key == "ExperimentalViewArchivedChannels")

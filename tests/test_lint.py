@@ -13,12 +13,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import require
-from packages import PackageFactory
 
 from mmpkg.build.templates import data_dir
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.packaging.formats import Compression
+from tests.support.harness import require
+from tests.support.packages import PackageFactory
 
 pytestmark = pytest.mark.tools
 

@@ -13,8 +13,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from harness import require
-from packages import PackageFactory
+
+from tests.support.harness import require
+from tests.support.packages import PackageFactory
 
 pytestmark = pytest.mark.tools
 

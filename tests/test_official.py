@@ -1,6 +1,6 @@
 """Moving from Mattermost's own `mattermost` deb (deb.packages.mattermost.com) to this package,
 with real apt between two served repositories: upstream's (a replica built from its published
-scripts, tests/official_deb.py) and this project's.
+scripts, tests/support/official_deb.py) and this project's.
 
 One way only: official -> mmpkg keeps everything; mmpkg -> official never happens by itself.
 """
@@ -13,11 +13,17 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import harness
-import minimal_packages as minimal
 import pytest
-from aptrepo import flat_repo
-from official_deb import (
+
+from mmpkg.backends import deb as deb_backend
+from mmpkg.build import omnibus
+from mmpkg.repo import Repository
+from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
+from mmpkg.repo.keyring import DEB_KEYRING, LEGACY_DEB_KEYRING, NAME
+from tests.support import harness
+from tests.support import minimal_packages as minimal
+from tests.support.aptrepo import flat_repo
+from tests.support.official_deb import (
     BLOBS,
     HERE,
     OMNIBUS_DATA,
@@ -29,12 +35,12 @@ from official_deb import (
     git_blob_id,
     omnibus_reconfigure,
 )
-from packages import PackageFactory
-from pgserver import PgServer
-from repo_client import CONF
-from scenario import BACKUPS, CONFIG_DIR, DB_DIR, ENV_FILE, Site
-from test_hostile import SECRET_DIR, VAULT, make_vault, sentinel_state
-from test_lifecycle import (
+from tests.support.packages import PackageFactory
+from tests.support.pgserver import PgServer
+from tests.support.repo_client import CONF
+from tests.support.scenario import BACKUPS, CONFIG_DIR, DB_DIR, ENV_FILE, Site
+from tests.test_hostile import SECRET_DIR, VAULT, make_vault, sentinel_state
+from tests.test_lifecycle import (
     PREFIX,
     WANTS,
     active_config,
@@ -45,14 +51,8 @@ from test_lifecycle import (
     snapshots,
     tree_digest,
 )
-from test_repo import KEY, _serve, gnupghome
-from test_repo_keys import _gen
-
-from mmpkg.backends import deb as deb_backend
-from mmpkg.build import omnibus
-from mmpkg.repo import Repository
-from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
-from mmpkg.repo.keyring import DEB_KEYRING, LEGACY_DEB_KEYRING, NAME
+from tests.test_repo import KEY, _serve, gnupghome
+from tests.test_repo_keys import _gen
 
 __all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
 

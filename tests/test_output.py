@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import require
-from packages import MAINTAINER, PackageFactory
 
 from mmpkg.build.workspace import PREFIX
 from mmpkg.cli import main
+from tests.support.harness import require
+from tests.support.packages import MAINTAINER, PackageFactory
 
 pytestmark = pytest.mark.tools
 

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from test_templates import fixed_spec
 
 from mmpkg import docs
 from mmpkg.build.package_settings import BY_NAME, SETTINGS, Check, PackageSetting, Scope
 from mmpkg.build.templates import _roff, data_dir, render
+from tests.test_templates import fixed_spec
 
 ROOT = data_dir()
 # Every template the package is rendered from.

@@ -1,13 +1,14 @@
-"""The real PostgreSQL servers the tests run against (tests/pgserver.py): each major is what it
+"""The real PostgreSQL servers the tests run against (tests/support/pgserver.py): each major is what it
 says, on loopback, and takes a login only with its password."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import harness
 import pytest
-from pgserver import MAJORS, PgServer
+
+from tests.support import harness
+from tests.support.pgserver import MAJORS, PgServer
 
 
 @pytest.mark.parametrize("major", MAJORS)

@@ -6,7 +6,7 @@ or removed, plus broken symlinks, debsums mismatches and processes left running.
 a gzip tarball of the cached mmdebstrap root (`harness.pristine_root()`), made once and kept
 under harness.CACHE_DIR, so a run never debootstraps; the package's dependencies are already in
 it, and its `apt-get update` finds the mirror's lists unchanged (or, offline, keeps them). The
-previous version comes from a local flat repository (tests/aptrepo.py), bind-mounted into the
+previous version comes from a local flat repository (tests/support/aptrepo.py), bind-mounted into the
 chroot and named with `--extra-repo`, as `man piuparts` shows.
 
 The only ignores are what a purge keeps by design (docs/development.md, "piuparts"). Anything
@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aptrepo
-import harness
 import pytest
-from packages import PackageFactory
+
+from tests.support import aptrepo, harness
+from tests.support.packages import PackageFactory
 
 pytestmark = pytest.mark.install
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import require
-from packages import MAINTAINER, PackageFactory
+
+from tests.support.harness import require
+from tests.support.packages import MAINTAINER, PackageFactory
 
 pytestmark = pytest.mark.tools
 

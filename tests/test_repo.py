@@ -11,10 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import harness
 import pytest
-from official_deb import build_omnibus_deb
-from packages import PackageFactory
 
 from mmpkg.build import omnibus
 from mmpkg.errors import RepoError
@@ -24,6 +21,9 @@ from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import AddResult, Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.retention import upstream_version
+from tests.support import harness
+from tests.support.official_deb import build_omnibus_deb
+from tests.support.packages import PackageFactory
 
 V1, V2 = "10.5.2", "10.11.1"
 TOOLS = ("gpg", "apt-ftparchive", "createrepo_c", "rpmsign", "rpm", "dpkg-deb")

@@ -14,16 +14,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import harness
 import pytest
-import repo_reader
-from packages import PackageFactory
-from test_repo import KEY, V1, V2, _apt_client, _dnf, gnupghome, published, repo, served
 
 from mmpkg.build import omnibus
 from mmpkg.mattermost.release import Edition
 from mmpkg.repo import Entry, Repository, keyring, publish
 from mmpkg.repo.journal import JOURNAL, PRIVATE
+from tests.support import harness, repo_reader
+from tests.support.packages import PackageFactory
+from tests.test_repo import KEY, V1, V2, _apt_client, _dnf, gnupghome, published, repo, served
 
 __all__ = ["gnupghome", "published", "repo", "served"]  # fixtures shared with test_repo.py
 

@@ -8,12 +8,12 @@ import os
 import subprocess
 from pathlib import Path
 
-import harness
 import pytest
-from cli_runner import Mmpkg, runner
-from packages import PackageFactory
 
 from mmpkg.repo import keyring
+from tests.support import harness
+from tests.support.cli_runner import Mmpkg, runner
+from tests.support.packages import PackageFactory
 
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
@@ -294,7 +294,7 @@ def test_a_server_is_set_up_in_two_commands(
 ) -> None:
     """`client-config --commands`, run as printed on a fresh Debian server, installs Mattermost
     from the served tree; the keyring package then owns the key file apt trusts."""
-    from test_repo import _serve
+    from tests.test_repo import _serve
 
     tree = tmp_path / "repo"
     v1, v2 = packages.build(V1), packages.build(V2)

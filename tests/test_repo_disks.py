@@ -13,17 +13,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import harness
 import pytest
-from cli_runner import runner
-from packages import PackageFactory
-from test_repo import KEY, TOOLS, V1, V2, gnupghome, repo
-from test_repo_atomic import served_files
 
 from mmpkg.build.workspace import free_bytes
 from mmpkg.mattermost.release import Edition
 from mmpkg.repo import Repository
 from mmpkg.repo.journal import JOURNAL, PRIVATE
+from tests.support import harness
+from tests.support.cli_runner import runner
+from tests.support.packages import PackageFactory
+from tests.test_repo import KEY, TOOLS, V1, V2, gnupghome, repo
+from tests.test_repo_atomic import served_files
 
 __all__ = ["gnupghome", "repo"]  # fixtures shared with test_repo.py
 

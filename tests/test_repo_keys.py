@@ -15,12 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import harness
-import minimal_packages as minimal
 import pytest
-from cli_runner import runner
-from packages import PackageFactory
-from test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, _serve, tree_hash
 
 from mmpkg.build.templates import data_dir
 from mmpkg.errors import RepoError
@@ -28,6 +23,11 @@ from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.keys import KeyInfo, KeySet, describe
 from mmpkg.repo.signing import Signer
+from tests.support import harness
+from tests.support import minimal_packages as minimal
+from tests.support.cli_runner import runner
+from tests.support.packages import PackageFactory
+from tests.test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, _serve, tree_hash
 
 A, B, SOON = "key-a@example.invalid", "key-b@example.invalid", "key-soon@example.invalid"
 CONF_OLD = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")

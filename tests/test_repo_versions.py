@@ -6,10 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import minimal_packages as minimal
 import pytest
-from packages import PackageFactory
-from test_repo import KEY, V1, gnupghome, published, repo, tree_hash
 
 from mmpkg.errors import RepoError
 from mmpkg.mattermost.release import Arch, Edition
@@ -18,6 +15,9 @@ from mmpkg.repo import Repository
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.packages import place
 from mmpkg.sync.pipeline import Item, lacking, previous
+from tests.support import minimal_packages as minimal
+from tests.support.packages import PackageFactory
+from tests.test_repo import KEY, V1, gnupghome, published, repo, tree_hash
 
 __all__ = ["gnupghome", "published", "repo"]  # fixtures shared with test_repo.py
 

@@ -8,17 +8,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness
 import pytest
-from packages import PackageFactory
-from pgserver import PgDatabase, PgServer
-from repo_client import RepoClient
-from scenario import BACKUPS, CONFIG, Site
-from test_db_backup import db_schema
-from test_lifecycle import NEW, OLD, schema, snapshots
-from test_repo import KEY, _serve, gnupghome
 
 from mmpkg.repo import Repository
+from tests.support import harness
+from tests.support.packages import PackageFactory
+from tests.support.pgserver import PgDatabase, PgServer
+from tests.support.repo_client import RepoClient
+from tests.support.scenario import BACKUPS, CONFIG, Site
+from tests.test_db_backup import db_schema
+from tests.test_lifecycle import NEW, OLD, schema, snapshots
+from tests.test_repo import KEY, _serve, gnupghome
 
 __all__ = ["gnupghome"]  # the signing key, shared with test_repo.py
 

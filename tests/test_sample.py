@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import require
 
 from mmpkg.build.gobinary import read_build_values
 from mmpkg.build.inspect import inspect_release
@@ -35,6 +34,7 @@ from sample_release import write_sample_release
 from sample_release.build_info import build_epoch
 from sample_release.command import main as sample_release_command
 from sample_release.profiles import PROFILES
+from tests.support.harness import require
 
 V10 = MattermostVersion.parse("10.5.2")
 RC11 = MattermostVersion.parse("11.0.0-rc1")

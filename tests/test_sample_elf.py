@@ -7,13 +7,13 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import harness
 import pytest
 
 from mmpkg.build.gobinary import read_build_values
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import elf, write_sample_release
+from tests.support import harness
 
 ASSEMBLER = {Arch.AMD64: ("as", "objcopy"), Arch.ARM64: ("aarch64-linux-gnu-as", "aarch64-linux-gnu-objcopy")}
 # What runs an executable of each architecture here: itself on amd64, qemu's user mode on arm64.

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pgserver import MAJORS, PgDatabase, PgServer, _free_port
-from test_sample import Install, get, running_server, stop
 
 from mmpkg.mattermost.start_refusals import TABLE
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
+from tests.support.pgserver import MAJORS, PgDatabase, PgServer, _free_port
+from tests.test_sample import Install, get, running_server, stop
 
 V1 = "10.5.2"
 V2 = "10.6.0"

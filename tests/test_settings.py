@@ -8,8 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import require
-from packages import MAINTAINER, PackageFactory
 
 from mmpkg.build.options import load_file
 from mmpkg.build.overrides import SettingError, check_against, check_not_secret
@@ -17,6 +15,8 @@ from mmpkg.cli import main
 from mmpkg.errors import UsageError
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release.config_defaults import config_defaults
+from tests.support.harness import require
+from tests.support.packages import MAINTAINER, PackageFactory
 
 DEFAULTS = config_defaults(MattermostVersion.parse("10.5.2"))
 

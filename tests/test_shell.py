@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import require
-from packages import PackageFactory
-from test_templates import fixed_spec
 
 from mmpkg.build.templates import render
+from tests.support.harness import require
+from tests.support.packages import PackageFactory
+from tests.test_templates import fixed_spec
 
 SHELLS = ("dash", "bash --posix")
 FORMATS = ("deb", "rpm")

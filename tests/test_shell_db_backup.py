@@ -9,8 +9,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from harness import require
-from test_shell import FORMATS, SHELLS, ShellRunner, _quote
+
+from tests.support.harness import require
+from tests.test_shell import FORMATS, SHELLS, ShellRunner, _quote
 
 FIELDS = ("MM_PG_OK", "MM_PG_HOST", "MM_PG_PORT", "MM_PG_USER", "MM_PG_PASSWORD", "MM_PG_DB", "MM_PG_SSLMODE")
 SECRET = "s3cr$(touch pwned)`touch pwned`"

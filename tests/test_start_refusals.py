@@ -3,7 +3,7 @@ stands for upstream's binary refusing the same on its own terms, the guard's she
 under dash and bash --posix, and the build.
 
 The database servers are real: Debian 11's PostgreSQL 13, which 11.0 refuses and 10.11 takes,
-Debian 12's 15 and Debian 13's 17 (tests/pgserver.py). Refusals of older servers than those
+Debian 12's 15 and Debian 13's 17 (tests/support/pgserver.py). Refusals of older servers than those
 (10 for 8.0, 9.6 for 5.32) are shown with the sample's stand-in, which answers any
 server_version_num, and with the shell comparing a real server's against a minimum above it.
 """
@@ -16,9 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pgserver import PgDatabase, PgServer, _free_port
-from test_sample import Install
-from test_shell import FORMATS, SHELLS, ShellRunner
 
 from mmpkg.build.options import BuildOptions
 from mmpkg.build.pipeline import build
@@ -27,6 +24,9 @@ from mmpkg.mattermost.start_refusals import TABLE, MinimumPostgres, RefusedSetti
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
 from sample_release import write_sample_release
+from tests.support.pgserver import PgDatabase, PgServer, _free_port
+from tests.test_sample import Install
+from tests.test_shell import FORMATS, SHELLS, ShellRunner
 
 V = MattermostVersion.parse
 ARCHIVED = next(row for row in TABLE.settings if row.key == "ExperimentalViewArchivedChannels")

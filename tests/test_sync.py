@@ -8,11 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import harness
 import pytest
-from cli_runner import Mmpkg, runner
-from fake_upstream import SigningKeys, Upstream, serve
-from test_repo import _serve
 
 from mmpkg.cli import main
 from mmpkg.mattermost.versions import MattermostVersion
@@ -21,6 +17,10 @@ from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.sync.pipeline import SyncResult, Wanted, sync
 from mmpkg.sync.pipeline import Upstream as Source
 from mmpkg.upstream import Http
+from tests.support import harness
+from tests.support.cli_runner import Mmpkg, runner
+from tests.support.fake_upstream import SigningKeys, Upstream, serve
+from tests.test_repo import _serve
 
 FIRST, BAD, NEWEST, FOURTH = "10.5.2", "10.11.1", "10.12.0", "10.12.1"
 REPO_KEY = "sync@example.invalid"

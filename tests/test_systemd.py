@@ -1,6 +1,6 @@
 """Systemd tier: the packaged unit under a real systemd, for the .deb and the .rpm alike.
 
-Each test boots its own throw-away root with `systemd-nspawn -b` (tests/harness.py), installs
+Each test boots its own throw-away root with `systemd-nspawn -b` (tests/support/harness.py), installs
 the package with dpkg or rpm *inside* the booted container, so that the maintainer scripts and
 scriptlets talk to the real systemd, and checks what an administrator would see: the unit's
 state and journal, the server's process, the files it writes through the unit's hardening, and
@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Literal
 
-import harness
 import pytest
-from packages import Built, PackageFactory
-from scenario import BACKUPS, CONFIG, LOGS, PLUGINS, Site, assert_nothing_lost, free_port
+
+from tests.support import harness
+from tests.support.packages import Built, PackageFactory
+from tests.support.scenario import BACKUPS, CONFIG, LOGS, PLUGINS, Site, assert_nothing_lost, free_port
 
 pytestmark = pytest.mark.systemd
 

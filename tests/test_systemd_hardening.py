@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import harness
 import pytest
-from packages import Built, PackageFactory
-from pgserver import PgServer
-from scenario import BACKUPS, CONFIG, Site, free_port
-from test_lifecycle import ENVIRONMENT, active_config, db_schema, install_by_hand, move_config_to_database
-from test_systemd import PENDING, UNIT, V1, V2, Server, answers, ping, schema_of
+
+from tests.support import harness
+from tests.support.packages import Built, PackageFactory
+from tests.support.pgserver import PgServer
+from tests.support.scenario import BACKUPS, CONFIG, Site, free_port
+from tests.test_lifecycle import (
+    ENVIRONMENT,
+    active_config,
+    db_schema,
+    install_by_hand,
+    move_config_to_database,
+)
+from tests.test_systemd import PENDING, UNIT, V1, V2, Server, answers, ping, schema_of
 
 pytestmark = pytest.mark.systemd
 

@@ -1,5 +1,5 @@
 """Systemd tier: a server of Mattermost's own `mattermost` deb (the replica of
-tests/official_deb.py), installed with apt from upstream's served repository, enabled and
+tests/support/official_deb.py), installed with apt from upstream's served repository, enabled and
 running under upstream's own unit, moved to the package with apt from this project's.
 
 Upstream's unit has Restart=always: whatever stops its server, systemd starts it again unless
@@ -14,15 +14,20 @@ import json
 import os
 from pathlib import Path
 
-import harness
 import pytest
-from official_deb import OMNIBUS_ENV, build_official_deb, build_omnibus_deb, omnibus_reconfigure
-from packages import PackageFactory
-from pgserver import PgServer
-from repo_client import CONF
-from scenario import free_port
-from test_lifecycle import db_schema, schema
-from test_official import (
+
+from mmpkg.build import omnibus
+from mmpkg.repo import Repository
+from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
+from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME
+from tests.support import harness
+from tests.support.official_deb import OMNIBUS_ENV, build_official_deb, build_omnibus_deb, omnibus_reconfigure
+from tests.support.packages import PackageFactory
+from tests.support.pgserver import PgServer
+from tests.support.repo_client import CONF
+from tests.support.scenario import free_port
+from tests.test_lifecycle import db_schema, schema
+from tests.test_official import (
     OFFICIAL_SOURCE,
     _apt,
     _install_from_upstream,
@@ -31,13 +36,8 @@ from test_official import (
     _official_source,
     upstream_key,
 )
-from test_repo import KEY, _serve, gnupghome
-from test_systemd import UNIT, USER, Server, answers
-
-from mmpkg.build import omnibus
-from mmpkg.repo import Repository
-from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
-from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME
+from tests.test_repo import KEY, _serve, gnupghome
+from tests.test_systemd import UNIT, USER, Server, answers
 
 __all__ = ["gnupghome", "upstream_key"]  # fixtures shared with test_official.py
 

@@ -7,14 +7,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_runner import runner
-from packages import MAINTAINER, PackageFactory
 
 from mmpkg.build.options import BuildOptions, load_file
 from mmpkg.errors import CommandError, UsageError
 from mmpkg.packaging import rpmlib
 from mmpkg.packaging.formats import Compression, PackageFormat
 from mmpkg.packaging.targets import BY_NAME, DEFAULT, DISTRIBUTIONS, PAYLOADS, parse_targets, upstream_version
+from tests.support.cli_runner import runner
+from tests.support.packages import MAINTAINER, PackageFactory
 
 DEB, RPM = PackageFormat.DEB, PackageFormat.RPM
 ZSTD, XZ, GZIP = Compression.ZSTD, Compression.XZ, Compression.GZIP

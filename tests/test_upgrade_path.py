@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_shell import SHELLS, run_sh
 
 from mmpkg.errors import RepoError, UpgradePathError
 from mmpkg.mattermost.upgrade_path import ESR_LINES, TABLE, plan, refusal, step_advice
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.packages import Entry
 from mmpkg.repo.retention import to_prune, upstream_version
+from tests.test_shell import SHELLS, run_sh
 
 V = MattermostVersion.parse
 

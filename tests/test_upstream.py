@@ -15,11 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import harness
 import pytest
-from cli_runner import Mmpkg, runner
-from fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
-from test_output import small_disk
 
 from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
 from mmpkg.mattermost.versions import MattermostVersion
@@ -27,6 +23,10 @@ from mmpkg.upstream import Http, fetch, releases, signature, trusted_keys
 from mmpkg.upstream.download import Progress
 from mmpkg.upstream.github import sends_token
 from mmpkg.upstream.release_keys import FINGERPRINTS
+from tests.support import harness
+from tests.support.cli_runner import Mmpkg, runner
+from tests.support.fake_upstream import API_PATH, OTHER_KEY, SigningKeys, Upstream, serve
+from tests.test_output import small_disk
 
 V1, V2 = "10.5.2", "10.11.1"
 # Quick to give up: the failure tests wait for timeouts and retries.

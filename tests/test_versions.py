@@ -3,12 +3,12 @@ from __future__ import annotations
 import itertools
 import subprocess
 
-import harness
 import pytest
 
 from mmpkg.errors import ReleaseError
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.version_order import PackageVersion
+from tests.support import harness
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from harness import require
 
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
+from tests.support.harness import require
 
 pytestmark = pytest.mark.tools
 

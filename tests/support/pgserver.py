@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import harness
+from tests.support import harness
 
 PG_BIN = Path(os.environ.get("MMPKG_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "mmpkg_admin"

@@ -57,7 +57,7 @@ MIRROR = os.environ.get("MMPKG_TEST_MIRROR", "http://deb.debian.org/debian")
 # probe it, postgresql-client for its real database and the package's pg_dump, which the .deb
 # recommends) plus systemd to boot and Debian's rpm so rpm also works inside a booted root.
 PRISTINE_PACKAGES = (
-    # dnf: what mattermost-pkg upgrade and rollback run in an rpm install (tests/repo_client.py)
+    # dnf: what mattermost-pkg upgrade and rollback run in an rpm install (tests/support/repo_client.py)
     "adduser", "curl", "dbus", "dnf", "jq", "passwd", "postgresql-client", "procps", "python3",
     "rpm", "systemd", "systemd-sysv", "util-linux",
 )  # fmt: skip

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import harness
-
 from mmpkg.repo import Repository, keyring
 from mmpkg.repo.clients import RPM_KEY, ClientFormat, client_config
+from tests.support import harness
 
 CONF = [arg for c in harness.CONF_OLD for arg in ("-o", f"Dpkg::Options::={c}")]
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import harness
+from tests.support import harness
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-COMPOSE_FILE = Path(__file__).resolve().parent / "docker" / "compose.yml"
+CHECKOUT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker" / "compose.yml"
 LOCAL_IMAGE = "mmpkg-test/debian:12"
 SERVICE = "target"
 ENGINE_TOOLS = ("docker", "docker-compose")

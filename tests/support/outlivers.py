@@ -1,6 +1,6 @@
 """Run a command as a child subreaper and report every process it left behind.
 
-    python tests/outlivers.py REPORT COMMAND...
+    python tests/support/outlivers.py REPORT COMMAND...
 
 A daemon detaches by forking and letting its parent exit; the kernel then gives it to the
 nearest subreaper above it instead of to init. This program is that subreaper: whatever the

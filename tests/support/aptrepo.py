@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness
+from tests.support import harness
 
 TOOLS = ("apt-ftparchive", "env")
 

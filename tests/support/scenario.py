@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import harness
+from tests.support import harness
 
 ETC = "/etc/mattermost"
 # The server's own directory: only it writes there; /etc/mattermost is root's alone.

@@ -7,7 +7,7 @@ Built the way upstream's Makefile builds it (mattermost/mattermost-omnibus, `Mak
 `/opt/mattermost`, `config/config.json` renamed to `config/config.defaults.json`, links
 `/usr/bin/{mattermost,platform,mmctl}`, the unit `mattermost/files/mattermost.service` in
 `/lib/systemd/system`, and `mattermost/DEBIAN/` with `%%version%%` and `%%arch%%` filled in by
-the same `sed`. The maintainer scripts and the unit in `tests/official/` are upstream's files
+the same `sed`. The maintainer scripts and the unit in `tests/support/official/` are upstream's files
 byte for byte (`BLOBS` holds their git blob ids, which a test checks). Two differences, neither
 seen by a script: the payload is a sample release (mmpkg/sample) rather than a real one, and
 `dpkg-deb --root-owner-group` makes its files root's where upstream's docker build leaves them
@@ -15,7 +15,7 @@ to the builder's uid (its postinst `chown -R`s the tree either way).
 
 mattermost-omnibus is built by the Makefile's target `mattermost-omnibus_$(version)-$(revision)_%.deb`
 the same way: `mattermost-omnibus/DEBIAN/` (upstream's files byte for byte, in
-`tests/official/omnibus/`), the drop-in `omnibus-overrides.conf` in
+`tests/support/official/omnibus/`), the drop-in `omnibus-overrides.conf` in
 /etc/systemd/system/mattermost.service.d (a plain file: upstream's DEBIAN/ has no conffiles),
 `mmomni` and its ansible playbooks in /opt/mattermost/mmomni, and a link in /usr/local/bin.
 Differences: the dependencies are `debconf` alone where upstream's `files/*_dependencies` add
@@ -33,8 +33,9 @@ import json
 import shutil
 from pathlib import Path
 
-import harness
 import jinja2
+
+from tests.support import harness
 
 UPSTREAM = "mattermost/mattermost-omnibus"
 COMMIT = "7d8779a0744158f90a87e6d2fec37ff1752aa8bc"

@@ -1,0 +1,1 @@
+"""What the tests share: throw-away roots, servers, repositories, packages."""

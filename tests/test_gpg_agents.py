@@ -24,7 +24,7 @@ from tests.support.packages import PackageFactory
 
 V1 = "10.5.2"
 KEY = "agents@example.invalid"
-OUTLIVERS = Path(__file__).with_name("outlivers.py")
+OUTLIVERS = Path(__file__).parent / "support" / "outlivers.py"
 
 
 @pytest.fixture(scope="module")

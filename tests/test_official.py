@@ -105,14 +105,15 @@ def _official_source(url: str) -> str:
     return f"deb [signed-by={LEGACY_DEB_KEYRING}] {url}/ ./\n"
 
 
-def _install_from_upstream(root: harness.Root, url: str, keyring: bytes) -> None:
+def _install_from_upstream(root: harness.Root, url: str, keyring: bytes, package: str = "mattermost") -> None:
     """A server set up from upstream's repository alone, as its guide does: its key, its
-    source, `apt-get install mattermost`."""
+    source, `apt-get install mattermost` (or mattermost-omnibus, its debconf questions skipped
+    as upstream's cloud images skip them)."""
     root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
     root.path(LEGACY_DEB_KEYRING).write_bytes(keyring)
     root.write_text(OFFICIAL_SOURCE, _official_source(url))
     _apt(root, "update", "--error-on=any")
-    _apt(root, "install", "mattermost")
+    root.run("env", "MMO_SKIP_INITIAL_CONF=1", "apt-get", "-y", *CONF, "install", package)
 
 
 def _apt(root: harness.Root, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -365,12 +366,7 @@ def _install_omnibus_from_upstream(root: harness.Root, url: str, keyring: bytes,
     questions skipped as its cloud images skip them), then what `mmomni reconfigure` writes, and
     the server run once: it stores its default configuration in the database MM_CONFIG names.
     Then a site's worth of files in its file store, plugins and logs. Returns its environment."""
-    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-    root.path(LEGACY_DEB_KEYRING).write_bytes(keyring)
-    root.write_text(OFFICIAL_SOURCE, _official_source(url))
-    _apt(root, "update", "--error-on=any")
-    root.run("env", "MMO_SKIP_INITIAL_CONF=1", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", *CONF,
-             "install", "mattermost-omnibus")  # fmt: skip
+    _install_from_upstream(root, url, keyring, omnibus.NAME)
     env = omnibus_reconfigure(root, dsn)
     with Site(root).serve(env=env) as url:
         assert Site(root).ping_version(url) == OFFICIAL_OLD
@@ -399,6 +395,21 @@ def _log_kept(root: harness.Root, before: str) -> bool:
     return root.read_text(f"{OMNIBUS_LOGS}/mattermost.log").startswith(before)
 
 
+def _omnibus_upstream_and_ours(
+    packages: PackageFactory, version: str, tmp_path: Path, gnupghome: Path
+) -> tuple[list[Path], Repository]:
+    """Upstream's mattermost and mattermost-omnibus debs of `version`, and this project's
+    repository carrying OURS."""
+    upstream = tmp_path / "official"
+    debs = [
+        build_official_deb(packages.tarball(version), version, upstream),
+        build_omnibus_deb(version, upstream),
+    ]
+    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
+    ours.add([packages.deb(OURS)], "stable", KEY)
+    return debs, ours
+
+
 def _omnibus_installed(root: harness.Root) -> str:
     return root.run("dpkg-query", "-W", "-f=${Version}", omnibus.NAME).stdout
 
@@ -413,13 +424,8 @@ def test_apt_moves_an_omnibus_server_to_the_package_and_no_purge_of_omnibus_undo
     tmp_path: Path,
 ) -> None:
     db = postgres.new_database()
+    official, ours = _omnibus_upstream_and_ours(packages, OFFICIAL_OLD, tmp_path, gnupghome)
     upstream = tmp_path / "official"
-    official = [
-        build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
-        build_omnibus_deb(OFFICIAL_OLD, upstream),
-    ]
-    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
-    ours.add([packages.deb(OURS)], "stable", KEY)
     # Every channel carries the transitional package.
     assert [(e.name, e.version) for e in ours.list("stable") if e.name == omnibus.NAME] == [
         (omnibus.NAME, omnibus.FULL_VERSION)

@@ -19,12 +19,11 @@ import pytest
 from mmpkg.build import omnibus
 from mmpkg.repo import Repository
 from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
-from mmpkg.repo.keyring import LEGACY_DEB_KEYRING, NAME
+from mmpkg.repo.keyring import NAME
 from tests.support import harness
-from tests.support.official_deb import OMNIBUS_ENV, build_official_deb, build_omnibus_deb, omnibus_reconfigure
+from tests.support.official_deb import OMNIBUS_ENV, build_official_deb, omnibus_reconfigure
 from tests.support.packages import PackageFactory
 from tests.support.pgserver import PgServer
-from tests.support.repo_client import CONF
 from tests.support.scenario import free_port
 from tests.test_lifecycle import db_schema, schema
 from tests.test_official import (
@@ -34,6 +33,7 @@ from tests.test_official import (
     _installed,
     _official_repo,
     _official_source,
+    _omnibus_upstream_and_ours,
     upstream_key,
 )
 from tests.test_repo import KEY, _serve, gnupghome
@@ -169,21 +169,10 @@ def test_an_omnibus_server_running_under_its_units_moves_to_the_package_and_its_
     tmp_path: Path,
 ) -> None:
     db = postgres.new_database()
-    upstream = tmp_path / "official"
-    official = [
-        build_official_deb(packages.tarball(OFFICIAL), OFFICIAL, upstream),
-        build_omnibus_deb(OFFICIAL, upstream),
-    ]
-    ours = Repository(tmp_path / "repo", gnupghome=gnupghome)
-    ours.add([packages.deb(OURS)], "stable", KEY)
+    official, ours = _omnibus_upstream_and_ours(packages, OFFICIAL, tmp_path, gnupghome)
     server = Server(fmt="deb", root=root, box=booted(), port=free_port())
     with _official_repo(official, tmp_path, upstream_key) as official_url, _serve(ours.path) as our_url:
-        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.path(LEGACY_DEB_KEYRING).write_bytes(upstream_key[1])
-        root.write_text(OFFICIAL_SOURCE, _official_source(official_url))
-        _apt(root, "update", "--error-on=any")
-        root.run("env", "MMO_SKIP_INITIAL_CONF=1", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", *CONF,
-                 "install", "mattermost-omnibus")  # fmt: skip
+        _install_from_upstream(root, official_url, upstream_key[1], omnibus.NAME)
         root.write_text("/etc/systemd/system/postgresql.service", POSTGRESQL_STAND_IN)
         server.systemctl("enable", "postgresql.service")
         omnibus_reconfigure(root, db.dsn(), listen=f"127.0.0.1:{server.port}")

@@ -608,3 +608,40 @@ def test_an_omnibus_server_whose_mattermost_deb_was_removed_is_refused_not_repla
     ) in refused.stdout + refused.stderr
     assert root.read_text(OMNIBUS_ENV) == settings
     assert not root.exists(ENV_FILE) and not root.exists(CONFIG_DIR)
+
+
+@pytest.mark.install
+def test_an_omnibus_environment_file_the_service_user_replaced_by_a_link_is_never_followed_by_root(
+    root: harness.Root, packages: PackageFactory, postgres: PgServer, tmp_path: Path
+) -> None:
+    """A service user that could write /etc/mattermost puts a link to root's secret in the
+    place of omnibus's environment file: root neither reads, copies nor deletes through it."""
+    upstream = tmp_path / "official"
+    debs = [
+        build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
+        build_omnibus_deb(OFFICIAL_OLD, upstream),
+    ]
+    root.run("env", "MMO_SKIP_INITIAL_CONF=1", "dpkg", "-i", *(root.copy_in(d) for d in debs))
+    omnibus_reconfigure(root, postgres.new_database().dsn())
+    transitional = omnibus.package(maintainer="Test <test@example.invalid>")
+    work = tmp_path / "transitional"
+    deb_backend.stage_package(transitional, work / "root")
+    root.run("dpkg", "-i", root.copy_in(deb_backend.build_package(transitional, work / "root", work)))
+    make_vault(root)
+    root.run("chown", "mattermost", "/etc/mattermost")
+    root.run(
+        "runuser", "-u", "mattermost", "--", "sh", "-c", f"rm -f {OMNIBUS_ENV} && ln -s {VAULT} {OMNIBUS_ENV}"
+    )
+    before = _unchanged_by_links(root)
+
+    refused = root.run("dpkg", "-i", root.copy_in(packages.deb(OURS)), check=False)
+
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    # The link is moved aside unfollowed, and the takeover then refuses: the unit names a file
+    # that is not there.
+    assert f"mattermost: warning: moved {OMNIBUS_ENV} to {BACKUPS}/quarantine/" in output
+    assert f"{OMNIBUS_ENV} does not exist" in output
+    assert _unchanged_by_links(root) == before
+    assert not root.exists(OMNIBUS_ENV, follow_symlinks=False)
+    assert _installed(root) == f"{OFFICIAL_OLD}-0"

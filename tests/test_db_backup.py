@@ -35,7 +35,7 @@ from tests.test_lifecycle import (
 
 pytestmark = pytest.mark.install
 
-DUMP = "database.dump"
+DUMP = "database"  # pg_dump -Fd: a directory
 
 
 @pytest.fixture(params=["deb", "rpm"])

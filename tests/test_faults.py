@@ -234,6 +234,10 @@ STEPS: tuple[Step, ...] = (
         writes=BACKUPS, fill_at=each(SPACE_CHECKED), names=re.escape(BACKUPS),
     ),
     Step(
+        "database dump", "pg_dump -Fd of the database into the snapshot while the server still runs, as the service user (runuser)",
+        both("pre"), each(Probe("runuser", ("pg_dump", "--format=directory"))), names=r"pg_dump",
+    ),
+    Step(
         "pending record", "the pending symlink to the snapshot (ln -sfn)",
         both("pre"), each(Probe("ln", ("-sfn", BACKUPS))), names=re.escape(BACKUPS),
     ),
@@ -247,10 +251,6 @@ STEPS: tuple[Step, ...] = (
         "snapshot: copy", "root's files of /etc/mattermost into the snapshot (cp -p), the server's as it reads them",
         both("pre"), each(SNAPSHOT_COPY),
         writes=BACKUPS, fill_at=each(SNAPSHOT_COPY), fill_before=True, names=re.escape(BACKUPS),
-    ),
-    Step(
-        "database dump", "pg_dump -Fc of the database into the snapshot, as the service user (runuser)",
-        both("pre"), each(Probe("runuser", ("pg_dump", "--format=custom"))), names=r"pg_dump",
     ),
     Step(
         "prune", "keep the newest snapshots (find | sort | tail | rm -rf)",

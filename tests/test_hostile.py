@@ -479,3 +479,39 @@ def test_install_over_a_removed_install(hostile: Manager) -> None:
     hostile.remove().ok()
     with under_attack(root):
         hostile.install(hostile.build(NEW))
+
+
+def test_a_process_of_the_service_user_s_in_the_dump_directory(hostile: Manager, postgres: PgServer) -> None:
+    """pg_dump writes the upgrade's dump as the service user, into a directory root hands it as
+    a descriptor; any process of that user's can reach the same directory through
+    /proc/PID/fd while pg_dump runs. What it leaves there (links to root's files, a directory
+    of its own) makes root refuse the dump, following nothing, before anything changes."""
+    root = hostile.root
+    db = postgres.new_database()
+    hostile.install(hostile.build(OLD)).ok()
+    site = Site(root)
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
+    with site.serve():
+        pass
+    kept = snapshots(root)
+    # pg_dump as the service user, then that user's plants in the directory it was handed.
+    # (Debian's pg_dump is a link to pg_wrapper, which goes by its name: the real one is called.)
+    root.wrap(
+        "pg_dump",
+        lambda _: (
+            f"""#!/bin/sh
+for a; do d=${{a#--file=}}; done
+$(ls /usr/lib/postgresql/*/bin/pg_dump | tail -n 1) "$@" || exit
+ln -s {SECRET_JSON} "$d/toc.dat.link" && mkdir "$d/mine" && ln -s {SECRET_DIR} "$d/mine/link"
+"""
+        ),
+    )
+    with under_attack(root):
+        result = hostile.install(hostile.build(NEW))
+    error = result.refused()
+    assert "which pg_dump does not write (another process of mattermost's was in its directory)" in error
+    assert hostile.version() == OLD and snapshots(root) == kept
+    assert int(db.query("SELECT coalesce(max(version), 0) FROM db_migrations")[0]) > 0
+    root.unwrap("pg_dump")
+    hostile.install(hostile.build(NEW)).ok()
+    assert hostile.version() == NEW

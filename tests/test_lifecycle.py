@@ -856,7 +856,7 @@ def test_config_in_the_database_is_read_there_and_overrides_say_they_are_not_app
     result = pm.install(pm.build(NEW)).ok()
 
     # The backup and the migration went to the database the stored configuration names.
-    assert (pm.root.path(f"{BACKUPS}/{snapshots(pm.root)[-1]}") / "database.dump").is_file()
+    assert (pm.root.path(f"{BACKUPS}/{snapshots(pm.root)[-1]}") / "database/toc.dat").is_file()
     assert db_schema(db) == schema(NEW)
     (warning,) = WARNING_LINE.findall(result.output)
     assert warning == (
@@ -1041,7 +1041,7 @@ def test_adopts_a_hand_made_install_whose_configuration_is_in_the_database(
     )
     assert root.exists(CONFIG) == (config_json == "stale")
     # The database the stored configuration names was backed up, then migrated.
-    assert root.path(f"{BACKUPS}/{snapshot}/database.dump").is_file()
+    assert root.path(f"{BACKUPS}/{snapshot}/database/toc.dat").is_file()
     assert db_schema(db) == schema(NEW)
     assert db.password not in result.output
 

@@ -4,6 +4,7 @@ and real apt from a served, signed repository."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from mmpkg.repo import Repository
 from tests.support import harness
 from tests.support.packages import PackageFactory
-from tests.support.pgserver import PgDatabase, PgServer
+from tests.support.pgserver import PG_BIN, PgDatabase, PgServer
 from tests.support.repo_client import RepoClient
 from tests.support.scenario import BACKUPS, CONFIG, Site
 from tests.test_db_backup import db_schema
@@ -122,7 +123,8 @@ def test_rollback_refuses_before_changing_anything(upgraded: Upgraded) -> None:
     pm, db = upgraded.pm, upgraded.db
     root = pm.root
     snapshot = root.path(f"{BACKUPS}/{snapshots(root)[-1]}")
-    dump = snapshot / "database.dump"
+    dump = snapshot / "database"  # pg_dump -Fd
+    state = snapshot / "state"
 
     def refused(expected: str) -> None:
         columns = _columns(db)
@@ -137,10 +139,49 @@ def test_rollback_refuses_before_changing_anything(upgraded: Upgraded) -> None:
     upgraded.repo.remove("mattermost", f"{OLD}-1", "stable", KEY)
     pm.refresh()
     refused(f"no configured repository offers mattermost {OLD}")
+    # A dump whose pg_dump never finished: the state does not say it is complete.
+    good_state = state.read_text()
+    assert "dump=complete\n" in good_state
+    state.write_text(good_state.replace("dump=complete\n", ""))
+    refused("is incomplete (the upgrade that made it was interrupted while dumping)")
+    state.write_text(good_state)
+    # A dump directory still the service user's: never taken back after pg_dump.
+    inside = f"{BACKUPS}/{snapshots(root)[-1]}/database"
+    root.run("chown", "mattermost", inside)
+    refused(f"{inside} is not root's (the dump was interrupted)")
+    root.run("chown", "root", inside)
     # A dump pg_restore cannot read.
-    good = dump.read_bytes()
-    dump.write_bytes(good[: len(good) // 2])
+    toc = dump / "toc.dat"
+    good = toc.read_bytes()
+    toc.write_bytes(good[: len(good) // 2])
     refused("cannot read the database dump")
     # No dump at all.
-    dump.unlink()
+    shutil.rmtree(dump)
     refused("has no database dump")
+
+
+def test_rollback_restores_an_older_package_s_single_file_dump(upgraded: Upgraded) -> None:
+    """Snapshots taken by an older package hold one pg_dump -Fc file, database.dump, where the
+    package now writes a directory: a rollback to one of them restores it, in one transaction."""
+    pm, db = upgraded.pm, upgraded.db
+    root = pm.root
+    snapshot = root.path(f"{BACKUPS}/{snapshots(root)[-1]}")
+    # The same dump as one file, made on the host through a copy of the database it holds.
+    copy = db.server.new_database("legacy")
+    host = ["-h", "127.0.0.1", "-p", str(db.server.port), "-U", copy.user, "--no-password"]
+    env = harness.host_env({"PGPASSWORD": copy.password})
+    harness.run_host(
+        [PG_BIN / "pg_restore", *host, "--no-owner", "-d", copy.name, snapshot / "database"], env=env
+    )
+    harness.run_host([PG_BIN / "pg_dump", *host, "-Fc", "-f", snapshot / "database.dump", copy.name], env=env)
+    shutil.rmtree(snapshot / "database")
+    state = snapshot / "state"
+    state.write_text(state.read_text().replace("dump=complete\n", ""))
+
+    proc = root.run("mattermost-pkg", "rollback")
+
+    assert f"restoring the database {db.name} from {BACKUPS}/{snapshot.name}/database.dump\n" in proc.stdout
+    assert pm.installed() == f"{OLD}-1"
+    assert db_schema(db) == schema(OLD)
+    assert (_tables(db), _columns(db)) == (upgraded.old_tables, upgraded.old_columns)
+    assert db.query("SELECT message FROM posts") == [f"server {OLD} started"]

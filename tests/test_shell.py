@@ -17,6 +17,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -967,33 +968,52 @@ def test_numbers_the_service_user_gives_are_only_numbers(sh: ShellRunner) -> Non
 
 
 def test_the_dump_is_read_as_the_service_user(sh: ShellRunner) -> None:
-    """What pg_dump wrote came from the service user's process and database: pg_restore parses
-    it as that user (from a descriptor root opened), never as root."""
+    """What pg_dump wrote came from the service user's process and database: pg_dump writes it
+    and pg_restore parses it as that user, never as root, through a descriptor of the dump's
+    directory root opened (the service user cannot reach the snapshot by name); afterwards the
+    directory is root's, so no process of that user's can add or remove a name in it."""
     needs_root()
     real = shutil.which("runuser")
-    shim = sh.tmp / "shim"
-    shim.mkdir()
+    # The tools where the service user (nobody here) can run them; the snapshot stays where
+    # only root can reach it by name.
+    shim = Path(tempfile.mkdtemp(prefix="mmpkg-shim-"))
+    shim.chmod(0o755)
+    last = "for a; do d=$a; done; d=${d#--file=}"
     tools = {
-        "runuser": f'printf "CALL %s\\n" "$*" >>{sh.tmp}/runuser.args\nexec {real} "$@"',
-        "pg_dump": "printf 'PGDMP dump'",
-        "pg_restore": 'case "$*" in *--list*) echo "; toc" ;; *) echo "SELECT 1;" ;; esac\ncat >/dev/null',
+        "runuser": f'printf "CALL %s\\n" "$*" >>{shim}/runuser.args\nexec {real} "$@"',
+        "pg_dump": f'{last}\nprintf \'PGDMP toc\' >"$d/toc.dat" && id -un >"$d/writer"',
+        "pg_restore": f'{last}\ncat "$d/toc.dat" >/dev/null || exit 1\n'
+        'case "$*" in *--list*) echo "; toc" ;; *) ;; esac',
         "psql": "cat >/dev/null",
     }
     for name, text in tools.items():
         (shim / name).write_text(f"#!/bin/sh\n{text}\n")
         (shim / name).chmod(0o755)
     snap = sh.tmp / "backups/snap"
-    snap.mkdir()
+    snap.mkdir(parents=True)
+    snap.chmod(0o700)
+    (snap / "state").write_text("from=1\n")
     body = f"""
+        MM_USER=nobody MM_GROUP=nogroup
         mm_pg_parse_url postgres://mm:pw@db/mm
-        mm_dump_database {snap}
+        mm_dump_database {snap} "while the server still runs"
         [ -z "$mm_dd_error" ] || mm_fail "$mm_dd_error"
-        mm_restore_database {snap}/database.dump
+        stat -c 'dir %U:%G %a' {snap}/database
+        stat -c 'file %U %a' {snap}/database/toc.dat
+        mm_restore_database {snap}/database
     """
-    sh.ok(body, PATH=f"{shim}:{os.environ['PATH']}")
-    calls = (sh.tmp / "runuser.args").read_text()
-    assert "-- pg_restore --list" in calls
-    assert "-- pg_restore --no-owner --no-privileges" in calls
+    try:
+        out = sh.ok(body, PATH=f"{shim}:{os.environ['PATH']}")
+        calls = (shim / "runuser.args").read_text()
+    finally:
+        shutil.rmtree(shim)
+    assert re.search(r"^CALL -u nobody -- env HOME=\S+ pg_dump --format=directory --jobs=\d ", calls, re.M)
+    assert "--file=/proc/self/fd/7" in calls
+    assert "-- pg_restore --list /proc/self/fd/7" in calls
+    assert re.search(r"pg_restore --no-owner --no-privileges --exit-on-error --no-password --jobs=\d ", calls)
+    assert (snap / "database/writer").read_text().strip() == "nobody"
+    assert "dir root:nogroup 750" in out and "file nobody 600" in out
+    assert "dump=complete" in (snap / "state").read_text()
 
 
 def test_what_runs_as_the_service_user_has_no_terminal_of_root_s(sh: ShellRunner) -> None:

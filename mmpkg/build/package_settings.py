@@ -35,10 +35,11 @@ class Check(StrEnum):
     COUNT = "count"  # a whole number from 1 to 999999: a number of snapshots
     SECONDS = "seconds"  # a whole number from 0 to 999999
     SWITCH = "switch"  # 0 (off) or 1 (on)
+    JOBS = "jobs"  # a whole number from 0 to 999999: parallel jobs, 0 for the machine's CPUs
 
     @property
     def metavar(self) -> str:
-        return {Check.COUNT: "N", Check.SECONDS: "SECONDS", Check.SWITCH: "0|1"}[self]
+        return {Check.COUNT: "N", Check.SECONDS: "SECONDS", Check.SWITCH: "0|1", Check.JOBS: "N"}[self]
 
     @property
     def bounds(self) -> str:
@@ -110,8 +111,27 @@ SETTINGS: tuple[PackageSetting, ...] = (
         scope=Scope.PERSISTENT,
         check=Check.SWITCH,
         help="before an upgrade that migrates, dump the PostgreSQL database into its snapshot with "
-        "pg_dump -Fc and check the dump with pg_restore --list",
+        "pg_dump in directory format and parallel jobs, and check the dump with pg_restore --list",
         zero="do not",
+    ),
+    PackageSetting(
+        name="MMPKG_DB_BACKUP_STRICT",
+        default=0,
+        scope=Scope.PERSISTENT,
+        check=Check.SWITCH,
+        help="take that dump after the server has stopped, inside the outage, so that it holds every "
+        "write the old server accepted; when 0 it is taken while the server still runs, the outage "
+        "no longer grows with the database, and what is written between the start of the dump and "
+        "the stop is in no dump",
+    ),
+    PackageSetting(
+        name="MMPKG_DB_JOBS",
+        default=0,
+        scope=Scope.PERSISTENT,
+        check=Check.JOBS,
+        help="parallel jobs, each a database connection, of the upgrade's pg_dump and the "
+        "rollback's pg_restore",
+        zero="as many as the machine has CPUs, at most 8",
     ),
     PackageSetting(
         name="MMPKG_ALLOW_DOWNGRADE",

@@ -112,7 +112,7 @@ mm_bad_knob() {
     mm_fail "$1"
 }
 
-# $1: name, $2: default, $3: count | seconds | switch, $4: persistent | once, as the table of
+# $1: name, $2: default, $3: count | seconds | jobs | switch, $4: persistent | once, as the table of
 # settings (mmpkg/build/package_settings.py) gives them. Runs in $(...), so that a refusal ends
 # the caller's assignment.
 mm_knob() {
@@ -125,7 +125,7 @@ mm_knob() {
         return 0
     fi
     case "$3" in
-        count | seconds)
+        count | seconds | jobs)
             case "$mm_kn_value" in
                 '' | *[!0-9]* | ???????*)
                     mm_bad_knob "$mm_kn_where is '$mm_kn_value', not a whole number up to 999999 (for example $2); fix it and try again" "$2"
@@ -165,6 +165,8 @@ mm_load_settings() {
     MM_START_TIMEOUT=$(mm_knob MMPKG_START_TIMEOUT 120 seconds persistent)
     MM_MANUAL_BACKUP_KEEP=$(mm_knob MMPKG_MANUAL_BACKUP_KEEP 10 count persistent)
     MM_DB_BACKUP=$(mm_knob MMPKG_DB_BACKUP 1 switch persistent)
+    MM_DB_BACKUP_STRICT=$(mm_knob MMPKG_DB_BACKUP_STRICT 0 switch persistent)
+    MM_DB_JOBS=$(mm_knob MMPKG_DB_JOBS 0 jobs persistent)
     MM_ALLOW_DOWNGRADE=$(mm_knob MMPKG_ALLOW_DOWNGRADE 0 switch once)
     MM_ALLOW_UNSUPPORTED_UPGRADE=$(mm_knob MMPKG_ALLOW_UNSUPPORTED_UPGRADE 0 switch once)
     MM_PURGE_DATA=$(mm_knob MMPKG_PURGE_DATA 0 switch once)
@@ -177,7 +179,7 @@ mm_check_conf_names() {
     while IFS= read -r mm_cn_line || [ -n "$mm_cn_line" ]; do
         mm_cn_pair=$(mm_env_assignment "$mm_cn_line") || continue
         case "${mm_cn_pair%%=*}" in
-            MMPKG_BACKUP_KEEP | MMPKG_START_TIMEOUT | MMPKG_MANUAL_BACKUP_KEEP | MMPKG_DB_BACKUP) ;;
+            MMPKG_BACKUP_KEEP | MMPKG_START_TIMEOUT | MMPKG_MANUAL_BACKUP_KEEP | MMPKG_DB_BACKUP | MMPKG_DB_BACKUP_STRICT | MMPKG_DB_JOBS) ;;
             MMPKG_ALLOW_DOWNGRADE | MMPKG_ALLOW_UNSUPPORTED_UPGRADE | MMPKG_PURGE_DATA | MMPKG_REQUIRE_DB_BACKUP)
                 mm_warn "${mm_cn_pair%%=*} in $MM_PACKAGE_CONF is ignored: it is a one-off switch; set it in the environment of the one command that needs it"
                 ;;
@@ -2025,13 +2027,37 @@ mm_pg_run() {
     )
 }
 
-# pg_restore $2... on dump $1, as the service user, from a descriptor root opened: the dump holds
-# what the service user's process and database chose to write, and a parser of it is no
-# place for root. Its output (a listing, or SQL with -f -) is on stdout.
+# pg_restore $2... on dump $1, as the service user: the dump holds what the service user's
+# process and database chose to write, and a parser of it is no place for root. That user
+# cannot reach the snapshot by name (root's, 0700), so root hands the dump over as a descriptor
+# it opened: a directory (pg_dump -Fd) as /proc/self/fd/7, an older package's single file
+# (pg_dump -Fc) on stdin. pg_restore's output (a listing, or SQL with -f -) is on stdout.
 mm_read_dump() {
-    mm_rdu_file=$1
+    mm_rdu_dump=$1
     shift
-    mm_as_service pg_restore "$@" <"$mm_rdu_file"
+    if [ -d "$mm_rdu_dump" ]; then
+        mm_as_service pg_restore "$@" /proc/self/fd/7 7<"$mm_rdu_dump"
+    else
+        mm_as_service pg_restore "$@" <"$mm_rdu_dump"
+    fi
+}
+
+# How many jobs (database connections) pg_dump and pg_restore run: MMPKG_DB_JOBS, or for 0 the
+# machine's CPUs, at most 8. Each is one more connection next to the running server's.
+mm_db_jobs() {
+    mm_dj_n=$MM_DB_JOBS
+    if [ "$mm_dj_n" = 0 ]; then
+        mm_dj_n=$(nproc 2>/dev/null) || mm_dj_n=1
+        case "$mm_dj_n" in '' | *[!0-9]* | ????*) mm_dj_n=1 ;; *) ;; esac
+        [ "$mm_dj_n" -le 8 ] || mm_dj_n=8
+        [ "$mm_dj_n" -ge 1 ] || mm_dj_n=1
+    fi
+    printf '%s\n' "$mm_dj_n"
+}
+
+# The time now, to the nanosecond, as the log and the journal can be compared by.
+mm_now() {
+    date -u +%Y-%m-%dT%H:%M:%S.%NZ
 }
 
 # The server's database: MM_SQLSETTINGS_DATASOURCE in the environment file wins over
@@ -2087,16 +2113,30 @@ mm_db_backup_plan() {
     fi
 }
 
-# Dump the database into snapshot $1 (the server is stopped) and check that pg_restore reads
-# the dump. Sets mm_dd_error when the upgrade must not go on (the partial dump is removed);
-# a database that cannot be reached only warns, unless MMPKG_REQUIRE_DB_BACKUP=1.
+# Dump the database into snapshot $1 and check that pg_restore reads the dump; $2 says when,
+# for the messages and the log ("while the server still runs", "after the server stopped").
+# pg_dump writes a directory (-Fd) with parallel jobs, as the service user, in the consistent
+# snapshot PostgreSQL gives one transaction however long the dump takes. Root makes the
+# directory in its own snapshot and hands it over as a descriptor (the service user cannot reach
+# it by name); afterwards the directory is root's again, so nothing can add or remove a name in
+# it, and it is kept only if it holds nothing but plain files. Sets mm_dd_error when the upgrade
+# must not go on (the partial dump is removed); a database that cannot be reached only warns,
+# unless MMPKG_REQUIRE_DB_BACKUP=1.
 mm_dump_database() {
     mm_dd_error=
-    mm_dd_file="$1/database.dump"
-    mm_dd_start=$(date +%s)
-    mm_say "backing up the database $MM_PG_DB on ${MM_PG_HOST:-localhost} (pg_dump)"
-    if ! mm_dd_out=$(mm_pg_run pg_dump --format=custom --no-password 2>&1 >"$mm_dd_file"); then
-        rm -f "$mm_dd_file"
+    mm_dd_dir="$1/database"
+    mm_dd_jobs=$(mm_db_jobs)
+    mm_dd_started=$(mm_now)
+    mm_dd_t0=$(date +%s)
+    mm_say "backing up the database $MM_PG_DB on ${MM_PG_HOST:-localhost} $2 (pg_dump, $mm_dd_jobs jobs)"
+    if ! mm_dd_out=$( (umask 077 && mkdir "$mm_dd_dir" && chown "$MM_USER:$MM_GROUP" "$mm_dd_dir") 2>&1); then
+        mm_remove_service_tree "$mm_dd_dir"
+        mm_dd_error="cannot make $mm_dd_dir: $(mm_last_line "$mm_dd_out")"
+        return 0
+    fi
+    if ! mm_dd_out=$(mm_pg_run pg_dump --format=directory --jobs="$mm_dd_jobs" --no-password \
+        --file=/proc/self/fd/7 2>&1 7<"$mm_dd_dir"); then
+        mm_remove_service_tree "$mm_dd_dir"
         # libpq follows its error with hints ("Is the server running ...?"): the error says why.
         mm_dd_why=$(printf '%s\n' "$mm_dd_out" | sed -n 's/^pg_dump: error: //p' | head -n 1)
         # Judged on every address libpq tried (localhost is ::1, then 127.0.0.1), from its
@@ -2112,18 +2152,37 @@ mm_dump_database() {
         mm_dd_error="pg_dump failed: ${mm_dd_out:-no message}"
         return 0
     fi
-    if ! mm_dd_out=$(mm_read_dump "$mm_dd_file" --list 2>&1 >/dev/null); then
-        rm -f "$mm_dd_file"
+    # Root's from here; the service group reads it only through a descriptor root hands over.
+    if ! mm_dd_out=$( { chown "root:$MM_GROUP" "$mm_dd_dir" && chmod 0750 "$mm_dd_dir"; } 2>&1); then
+        mm_remove_service_tree "$mm_dd_dir"
+        mm_dd_error="cannot take over $mm_dd_dir: $(mm_last_line "$mm_dd_out")"
+        return 0
+    fi
+    mm_dd_finished=$(mm_now)
+    mm_dd_odd=$(find "$mm_dd_dir" -mindepth 1 '(' ! -type f -o -links +1 ')' -print -quit 2>&1) || mm_dd_odd=$mm_dd_dir
+    if [ -n "$mm_dd_odd" ]; then
+        rm -rf "$mm_dd_dir"
+        mm_dd_error="the dump holds $mm_dd_odd, which pg_dump does not write (another process of $MM_USER's was in its directory)"
+        return 0
+    fi
+    if ! mm_dd_out=$(mm_read_dump "$mm_dd_dir" --list 2>&1 >/dev/null); then
+        rm -rf "$mm_dd_dir"
         mm_dd_error="pg_restore --list cannot read the dump: $(mm_last_line "$mm_dd_out")"
         return 0
     fi
-    mm_dd_kib=$(du -k "$mm_dd_file" | cut -f 1)
-    mm_dd_end=$(date +%s)
-    mm_dd_note="saved the database $MM_PG_DB in $mm_dd_file: ${mm_dd_kib} KiB in $((mm_dd_end - mm_dd_start)) s, read back with pg_restore --list"
-    mm_say "$mm_dd_note"
+    if ! mm_dd_out=$(printf 'dump=complete\n' 2>&1 >>"$1/state"); then
+        rm -rf "$mm_dd_dir"
+        mm_dd_error="cannot write $1/state: $(mm_last_line "$mm_dd_out")"
+        return 0
+    fi
+    mm_dd_kib=$(du -sk "$mm_dd_dir" | cut -f 1)
+    mm_dd_t1=$(date +%s)
+    mm_say "saved the database $MM_PG_DB in $mm_dd_dir: ${mm_dd_kib} KiB in $((mm_dd_t1 - mm_dd_t0)) s, read back with pg_restore --list"
     if [ -d "$MM_LOGS" ]; then
         mm_make_tmp
-        printf '%s\n' "$mm_dd_note" >"$MM_TMP/dump.note"
+        # One line a test or an administrator can set against the journal's stop of the unit.
+        printf 'saved the database %s in %s: %s KiB with %s jobs, %s; pg_dump started %s, finished %s; read back with pg_restore --list\n' \
+            "$MM_PG_DB" "$mm_dd_dir" "$mm_dd_kib" "$mm_dd_jobs" "$2" "$mm_dd_started" "$mm_dd_finished" >"$MM_TMP/dump.note"
         mm_log_migration "$MM_VERSION pre-upgrade database backup" "$MM_TMP/dump.note"
     fi
 }
@@ -2147,7 +2206,7 @@ mm_prune_snapshots() {
         return 0
     fi
     printf '%s\n' "$mm_ps_stale" | while IFS= read -r mm_ps_dir; do
-        [ -z "$mm_ps_dir" ] || [ "$mm_ps_dir" = "$mm_ps_current" ] || rm -rf "$mm_ps_dir"
+        [ -z "$mm_ps_dir" ] || [ "$mm_ps_dir" = "$mm_ps_current" ] || mm_remove_snapshot "$mm_ps_dir"
     done
     if ! mm_ps_all=$(find "$MM_BACKUPS" -mindepth 1 -maxdepth 1 -type d -name "$mm_ps_pattern" \
         '(' -exec grep -qx 'complete=1' '{}/state' ';' -o -exec test -d '{}/etc-mattermost' ';' ')' \
@@ -2158,8 +2217,15 @@ mm_prune_snapshots() {
     fi
     printf '%s\n' "$mm_ps_all" | sed '/^$/d' | sort -rn | tail -n +"$((mm_ps_keep + 1))" |
         cut -d ' ' -f 2- | while IFS= read -r mm_ps_dir; do
-        [ "$mm_ps_dir" = "$mm_ps_current" ] || rm -rf "$mm_ps_dir"
+        [ "$mm_ps_dir" = "$mm_ps_current" ] || mm_remove_snapshot "$mm_ps_dir"
     done
+}
+
+# Remove snapshot $1. Its database dump was the service user's while pg_dump wrote it, and one
+# that was interrupted still is: that directory goes the way the service user's trees go.
+mm_remove_snapshot() {
+    [ ! -d "$1/database" ] || [ -L "$1/database" ] || mm_remove_service_tree "$1/database"
+    rm -rf "$1"
 }
 
 # Room for a snapshot of $MM_ETC in $MM_BACKUPS, checked before the server is stopped. For an
@@ -2289,11 +2355,17 @@ $mm_cs_out
 EOF
 }
 
-# Stop the server, snapshot the configuration and leave the record that lets whatever finishes
-# the job (postinst, %posttrans, or the unit's ExecStartPre after an interruption) complete it.
-# The record exists before the server stops, so that an abandoned upgrade (abort-upgrade, a
-# killed script) always knows to start it again; a snapshot that cannot be written undoes the
-# stop. $1: from, $2: to, $3: 1 when another Mattermost package replaces this one.
+# Dump the database, stop the server, snapshot the configuration and leave the record that lets
+# whatever finishes the job (postinst, %posttrans, or the unit's ExecStartPre after an
+# interruption) complete it. The record exists before the server stops, so that an abandoned
+# upgrade (abort-upgrade, a killed script) always knows to start it again; a snapshot that
+# cannot be written undoes the stop. $1: from, $2: to, $3: 1 when another Mattermost package
+# replaces this one.
+#
+# The dump is taken while the server still runs, so that the outage does not grow with the
+# database: it holds the database as of its start, and what the old server accepts until it
+# stops is in no dump (docs/administering.md, "Upgrades"). MMPKG_DB_BACKUP_STRICT=1 takes it
+# after the stop instead, inside the outage.
 mm_prepare() {
     mm_pr_running=0
     if mm_service_active; then
@@ -2306,8 +2378,20 @@ mm_prepare() {
     mm_db_backup_plan "$1" "$2"
     mm_check_space "$MM_DBB_KIB" 62
     mm_pr_snap=$(mm_new_snapshot "${1:-unknown}_to_$2" "$1" "$2" "$mm_pr_running" "${3:-0}")
+    if [ "$MM_DBB_PLAN" = dump ] && [ "$MM_DB_BACKUP_STRICT" != 1 ]; then
+        if mm_service_active; then
+            mm_pr_when="while the server still runs"
+        else
+            mm_pr_when="before the upgrade (the server is not running)"
+        fi
+        mm_dump_database "$mm_pr_snap" "$mm_pr_when"
+        if [ -n "$mm_dd_error" ]; then
+            mm_remove_snapshot "$mm_pr_snap"
+            mm_fail "cannot back up the database before upgrading: $mm_dd_error. Nothing was changed; fix the cause (or set MMPKG_DB_BACKUP=0 in $MM_PACKAGE_CONF) and try again"
+        fi
+    fi
     if ! mm_pr_err=$(ln -sfn "$mm_pr_snap" "$MM_PENDING" 2>&1); then
-        rm -rf "$mm_pr_snap"
+        mm_remove_snapshot "$mm_pr_snap"
         mm_fail "cannot record the pending upgrade in $MM_BACKUPS: $mm_pr_err; nothing was changed"
     fi
     if [ "$mm_pr_running" = 1 ]; then
@@ -2315,24 +2399,24 @@ mm_prepare() {
     fi
     if ! mm_service_stop; then
         rm -f "$MM_PENDING"
-        rm -rf "$mm_pr_snap"
+        mm_remove_snapshot "$mm_pr_snap"
         mm_fail "cannot stop $MM_UNIT before upgrading (nothing was changed); see 'journalctl -u $MM_UNIT'"
     fi
     mm_fill_snapshot "$mm_pr_snap"
     if [ -n "$mm_fs_error" ]; then
         rm -f "$MM_PENDING"
-        rm -rf "$mm_pr_snap"
+        mm_remove_snapshot "$mm_pr_snap"
         if [ "$mm_pr_running" = 1 ]; then
             mm_service_start
         fi
         mm_fail "cannot save the configuration in $MM_BACKUPS before upgrading: $mm_fs_error. Nothing was changed; free some space there and try again"
     fi
     mm_say "saved the configuration in $mm_pr_snap"
-    if [ "$MM_DBB_PLAN" = dump ]; then
-        mm_dump_database "$mm_pr_snap"
+    if [ "$MM_DBB_PLAN" = dump ] && [ "$MM_DB_BACKUP_STRICT" = 1 ]; then
+        mm_dump_database "$mm_pr_snap" "after the server stopped (MMPKG_DB_BACKUP_STRICT=1)"
         if [ -n "$mm_dd_error" ]; then
             rm -f "$MM_PENDING"
-            rm -rf "$mm_pr_snap"
+            mm_remove_snapshot "$mm_pr_snap"
             if [ "$mm_pr_running" = 1 ]; then
                 mm_service_start
             fi
@@ -2616,7 +2700,7 @@ mm_abort_upgrade() {
     mm_ab_snap=$(readlink "$MM_PENDING") || mm_ab_snap=
     rm -f "$MM_PENDING"
     if [ "$mm_ab_complete" != 1 ] && [ -n "$mm_ab_snap" ]; then
-        rm -rf "$mm_ab_snap"
+        mm_remove_snapshot "$mm_ab_snap"
     fi
     if [ "$mm_ab_running" = 1 ] && [ "$1" = start ]; then
         mm_service_start
@@ -2642,6 +2726,9 @@ mm_purge() {
     mm_remove_service_tree "$MM_LOGS"
     if [ "$MM_PURGE_DATA" = 1 ]; then
         mm_remove_service_tree "$MM_STATE"
+        for mm_pu_snap in "$MM_BACKUPS"/*; do
+            [ ! -d "$mm_pu_snap" ] || [ -L "$mm_pu_snap" ] || mm_remove_snapshot "$mm_pu_snap"
+        done
         rm -rf "$MM_BACKUPS"
         mm_say "removed $MM_STATE and $MM_BACKUPS (MMPKG_PURGE_DATA=1)"
     elif [ -d "$MM_STATE" ]; then

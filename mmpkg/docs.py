@@ -220,6 +220,11 @@ def bench_steps() -> str:
     return _bench_result("steps.md")
 
 
+def bench_downtime() -> str:
+    """An upgrade's downtime against the database's size, as bench/downtime.py wrote it."""
+    return _bench_result("downtime.md")
+
+
 def _bench_result(name: str) -> str:
     return (CHECKOUT / "bench" / "results" / name).read_text(encoding="utf-8").rstrip("\n") + "\n"
 
@@ -308,6 +313,7 @@ PARTS: dict[str, Callable[[], str]] = {
     "retention-default": retention_default,
     "bench-latest": bench_latest,
     "bench-steps": bench_steps,
+    "bench-downtime": bench_downtime,
     "modules": modules,
 }
 # A document's own contents, made from its headings: any document may have one.

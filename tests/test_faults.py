@@ -830,7 +830,7 @@ def expect_recovered(case: Case, before: State, found: Findings, *, server_ran: 
     # away, or about that log itself, whose failure the package reports instead).
     if case.row.fault != "knob: database unreachable" and case.row.step.writes != LOGS:
         log = root.read_text(MIGRATE_LOG) if root.exists(MIGRATE_LOG) else ""
-        done = rf"^== \S+: {re.escape(NEW)} db migrate, exit 0$"
+        done = rf"^== \S+: {re.escape(NEW)} db migrate, exit 0 in \d+\.\d{{3}} s$"
         found.expect(
             re.search(done, log, re.MULTILINE), f"{MIGRATE_LOG} has no record of the migration to {NEW}"
         )

@@ -310,7 +310,7 @@ def assert_migrated(root: harness.Root, site: Site, version: str, *, applied: bo
     it had migrations to apply (a release candidate's final release has none)."""
     assert site.schema() == schema_of(version)
     log = root.read_text(MIGRATE_LOG)
-    entries = re.findall(r"^== \S+: (\S+) db migrate, exit (\d+)\n([^\n]*)$", log, re.M)
+    entries = re.findall(r"^== \S+: (\S+) db migrate, exit (\d+) in \d+\.\d{3} s\n([^\n]*)$", log, re.M)
     outcome = "Database successfully migrated" if applied else "No migrations to apply"
     assert any(e[:2] == (version, "0") and outcome in e[2] for e in entries), log
     # The binary warns on stderr (captured in the log) when it runs as root ...

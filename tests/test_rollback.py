@@ -105,6 +105,9 @@ def test_rollback_brings_back_the_database_the_configuration_and_the_package(upg
     assert db_schema(db) == schema(OLD)
     assert (_tables(db), _columns(db)) == (upgraded.old_tables, upgraded.old_columns)
     assert db.query("SELECT message FROM posts") == [f"server {OLD} started"]
+    # The downgrade dumped nothing again: the database is the kept dump's.
+    assert not root.exists(f"{BACKUPS}/{snapshots(root)[-1]}/database")
+    assert root.exists(f"{BACKUPS}/{snapshot}/database/toc.dat")
     assert root.read_json(CONFIG)["TeamSettings"]["SiteName"] == "Before the upgrade"
     with upgraded.site.serve() as url:
         assert upgraded.site.ping_version(url) == OLD

@@ -18,7 +18,7 @@ import pytest
 from tests.support import harness
 from tests.support.packages import PackageFactory
 from tests.support.pgserver import PG_BIN, PgDatabase, PgServer, _free_port
-from tests.support.scenario import BACKUPS, Site
+from tests.support.scenario import BACKUPS, ENV_FILE, Site
 from tests.test_lifecycle import (
     ERROR_LINE,
     MIGRATE_LOG,
@@ -188,3 +188,40 @@ def test_a_pg_dump_older_than_the_database_server_refuses_before_anything_change
         "server 10.11.1 started",
         "server 11.0.0 started",
     ]
+
+
+def test_removed_then_a_newer_version_installed_is_upgraded_as_an_upgrade_is(
+    pm: Manager, db: PgDatabase
+) -> None:
+    """What a removal leaves (the configuration, the environment file the administrator edited,
+    the database) and a newer version installed over it: the same guards, snapshot, dump and
+    migration as an upgrade, and the administrator's environment file is the one in use (rpm
+    saved it as .rpmsave on erase)."""
+    site = pg_site(pm, db)
+    site.set_env(MM_SERVICESETTINGS_SITEURL="https://chat.example.com")
+    env = pm.root.read_text(ENV_FILE)
+    kept = snapshots(pm.root)
+    pm.remove().ok()
+    assert pm.version() is None
+
+    result = pm.install(pm.build(NEW)).ok()
+
+    assert f"found the configuration {OLD} left; installing {NEW} over it as an upgrade" in result.output
+    assert pm.version() == NEW and db_schema(db) == schema(NEW), result.output
+    assert len(snapshots(pm.root)) == len(kept) + 1
+    assert f"{OLD}_to_{NEW}" in snapshots(pm.root)[-1]
+    assert "TABLE public posts " in pg_restore_list(newest_snapshot(pm) / DUMP)
+    assert f"{NEW} db migrate, exit 0" in pm.root.read_text(MIGRATE_LOG)
+    assert pm.root.read_text(ENV_FILE) == env
+    assert not pm.root.exists(f"{ENV_FILE}.rpmsave") and not has_pending(pm.root)
+
+
+def test_removed_then_an_older_version_is_refused_as_a_downgrade_is(pm: Manager, db: PgDatabase) -> None:
+    pg_site(pm, db)
+    pm.install(pm.build(NEW)).ok()
+    pm.remove().ok()
+
+    error = pm.install(pm.build(OLD)).refused()
+
+    assert "downgrade" in error.lower() or "older" in error, error
+    assert pm.version() is None and db_schema(db) == schema(NEW)

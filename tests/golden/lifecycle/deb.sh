@@ -37,6 +37,8 @@ MM_PACKAGE_CONF="$MM_ETC/package.conf"
 MM_OVERRIDES_DIR="$MM_ETC/overrides.d"
 MM_PENDING="$MM_BACKUPS/pending"
 MM_LAST_CONFIGURED="$MM_BACKUPS/last-configured-version"
+# Written when the package is removed: whether the server was running then.
+MM_REMOVED="$MM_BACKUPS/removed"
 MM_MIGRATE_LOG="$MM_LOGS/package-upgrade.log"
 MM_DBB_PLAN=off
 MM_DBB_KIB=0
@@ -1328,7 +1330,24 @@ mm_before_install() {
         fi
         mm_bi_old=$(mm_installed_version)
         mm_check_upgrade_path "$mm_bi_old"
+        if [ ! -e "$MM_SHARE/version" ] && [ -n "$mm_bi_old" ] && mm_earlier_state; then
+            # What a removed install left (configuration, database, file store): this install
+            # is an upgrade from the version that last configured it, with the same snapshot,
+            # dump and migration, and the server starts again if it ran when it was removed.
+            mm_say "found the configuration $mm_bi_old left; installing $MM_VERSION over it as an upgrade"
+            MM_RAN_WHEN_REMOVED=0
+            if [ -f "$MM_REMOVED" ] && grep -qx 'was_running=1' "$MM_REMOVED"; then
+                MM_RAN_WHEN_REMOVED=1
+            fi
+            mm_prepare "$mm_bi_old" "$MM_VERSION"
+        fi
     fi
+}
+
+# Whether an earlier install's configuration is here to upgrade: the server's config.json, or
+# the database the environment file names.
+mm_earlier_state() {
+    mm_config_in_database || [ -e "$MM_CONFIG" ] || [ -L "$MM_CONFIG" ]
 }
 
 # A server set up by hand from the tarball, as upstream's guide does: config/ is a directory.
@@ -2045,7 +2064,7 @@ mm_read_dump() {
 # How many jobs (database connections) pg_dump and pg_restore run: MMPKG_DB_JOBS, or for 0 the
 # machine's CPUs, at most 8. Each is one more connection next to the running server's.
 mm_db_jobs() {
-    mm_dj_n=$MM_DB_JOBS
+    mm_dj_n=${MM_DB_JOBS:-0}
     if [ "$mm_dj_n" = 0 ]; then
         mm_dj_n=$(nproc 2>/dev/null) || mm_dj_n=1
         case "$mm_dj_n" in '' | *[!0-9]* | ????*) mm_dj_n=1 ;; *) ;; esac
@@ -2106,7 +2125,7 @@ mm_db_backup_plan() {
     mm_db_backup_decide "$1" "$2" "$mm_bp_driver" "$mm_bp_dsn"
     [ "$MM_DBB_PLAN" = dump ] || return 0
     command -v psql >/dev/null 2>&1 || return 0
-    # Its size is what a dump can take at most (pg_dump -Fc compresses); unknown when the
+    # Its size is what a dump can take at most (the dump is compressed); unknown when the
     # database cannot be asked, and then the dump itself finds out.
     if mm_bp_kib=$(mm_pg_run psql -X -A -t -w -c 'SELECT pg_database_size(current_database()) / 1024' 2>/dev/null); then
         case "$mm_bp_kib" in '' | *[!0-9]* | ????????????????*) ;; *) MM_DBB_KIB=$mm_bp_kib ;; esac
@@ -2374,6 +2393,8 @@ mm_prepare() {
     # An earlier upgrade that never finished already stopped the server: remember that it ran.
     mm_pr_earlier=$(mm_pending_value was_running)
     [ "$mm_pr_earlier" = 1 ] && mm_pr_running=1
+    # An install over what a removal left: whether the server ran when it was removed.
+    [ "${MM_RAN_WHEN_REMOVED:-0}" = 1 ] && mm_pr_running=1
     mm_install_dir "$MM_BACKUPS" root root 0700
     mm_db_backup_plan "$1" "$2"
     mm_check_space "$MM_DBB_KIB" 62
@@ -2505,12 +2526,22 @@ mm_log_migration() {
 # its output logged; sets mm_db_rc and leaves the output in $MM_TMP/db.out.
 mm_db_command() {
     mm_make_tmp
+    mm_dc_t0=$(date +%s%N)
     if mm_run_as_service "$MM_PREFIX/bin/mattermost" "$@" >"$MM_TMP/db.out" 2>&1; then
         mm_db_rc=0
     else
         mm_db_rc=$?
     fi
-    mm_log_migration "$MM_VERSION $*, exit $mm_db_rc" "$MM_TMP/db.out"
+    mm_dc_t1=$(date +%s%N)
+    # How long a migration keeps the site down is what an administrator plans the next by.
+    case "$mm_dc_t0$mm_dc_t1" in
+        *[!0-9]*) mm_dc_took= ;;
+        *)
+            mm_dc_ms=$(((mm_dc_t1 - mm_dc_t0) / 1000000))
+            mm_dc_took=$(printf ' in %d.%03d s' $((mm_dc_ms / 1000)) $((mm_dc_ms % 1000)))
+            ;;
+    esac
+    mm_log_migration "$MM_VERSION $*, exit $mm_db_rc$mm_dc_took" "$MM_TMP/db.out"
 }
 
 # Whether the database server the configuration names answers on the network, for when a
@@ -2683,6 +2714,7 @@ mm_configure() {
         mm_finish_upgrade start
     fi
     mm_record_configured
+    rm -f "$MM_REMOVED"
     if [ "$mm_cf_fresh" = 1 ]; then
         mm_say "Mattermost $MM_VERSION is installed and enabled, but not started."
         mm_say "Next: set SqlSettings.DataSource and ServiceSettings.SiteURL in $MM_CONFIG"
@@ -2709,10 +2741,17 @@ mm_abort_upgrade() {
 
 mm_before_remove() {
     mm_being_replaced && return 0
+    mm_bm_ran=0
     if mm_service_active; then
+        mm_bm_ran=1
         mm_say "stopping $MM_UNIT"
     fi
     mm_stop_or_fail
+    # For a later install over what this removal leaves: it starts the server again if it ran.
+    if ! { install -d -o root -g root -m 0700 "$MM_BACKUPS" &&
+        printf 'was_running=%s\n' "$mm_bm_ran" >"$MM_REMOVED"; } 2>/dev/null; then
+        mm_warn "cannot write $MM_REMOVED; a later install will not start $MM_UNIT by itself"
+    fi
 }
 
 # Purge: configuration and logs go; the file store and backups stay unless asked for.

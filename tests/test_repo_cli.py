@@ -326,28 +326,36 @@ def test_the_set_up_command_names_the_keys_it_trusts(
 
 
 @pytest.mark.parametrize(
-    ("served", "message"),
+    ("fmt", "served", "message"),
     [
-        (None, "the repository's keys: not found at {url}/keys/archive-keyring.gpg (404)"),
-        (
-            b"<html>Welcome</html>\n",
-            "{url}/keys/archive-keyring.gpg holds no OpenPGP public key: is {url} the",
-        ),
+        ("apt", None, "the repository's keys: not found at {url}/keys/archive-keyring.gpg (404)"),
+        ("apt", "a page", "{url}/keys/archive-keyring.gpg holds no OpenPGP public key: is {url} the"),
+        ("dnf", "binary keys", "{url}/keys/archive-keyring.asc holds binary keys, not armoured ones"),
     ],
-    ids=["missing", "a-page"],
+    ids=["missing", "a-page", "dnf-binary"],
 )
 def test_no_set_up_command_without_the_served_keys(
-    mmpkg: Mmpkg, tmp_path: Path, served: bytes | None, message: str
+    mmpkg: Mmpkg, tmp_path: Path, gnupghome: Path, fmt: str, served: str | None, message: str
 ) -> None:
-    """A URL that serves no keys (a wrong one) is refused where the command is made, in one line:
-    not left for apt on the server to fail on without saying why."""
+    """A URL that serves no keys it could write (a wrong one) is refused where the command is
+    made, in one line: not left for apt or dnf on the server to fail on without saying why."""
     from tests.test_repo import _serve
 
     if served is not None:
+        name = "archive-keyring.gpg" if fmt == "apt" else "archive-keyring.asc"
         (tmp_path / "keys").mkdir()
-        (tmp_path / "keys/archive-keyring.gpg").write_bytes(served)
+        (tmp_path / "keys" / name).write_bytes(
+            b"<html>Welcome</html>\n"
+            if served == "a page"
+            else subprocess.run(
+                ["gpg", "--batch", "--export", KEY],
+                env={**os.environ, "GNUPGHOME": str(gnupghome)},
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
     with _serve(tmp_path) as url:
-        code, out, err = mmpkg("repo", "client-config", url, "--commands")
+        code, out, err = mmpkg("repo", "client-config", url, "--format", fmt, "--commands")
     assert (code, out) == (7, "")
     assert err.count("\n") == 1 and message.format(url=url) in err, err
 

@@ -47,13 +47,13 @@ class ClientFormat(StrEnum):
 
 # Per format, the one table of the set-up command's keys and install: the tree's key file it
 # carries (byte for byte the keyring package's file: both are keys.combined()'s), where it writes
-# it, the program that writes it (apt's keyring is binary, so it travels in base64), and what
-# installs the keyring package and the server once the files are in place.
+# it, whether that file is binary (it then travels in base64; else it is armoured text), and
+# what installs the keyring package and the server once the files are in place.
 @dataclass(frozen=True)
 class Setup:
     served: str
     keyring: str
-    writer: str
+    binary: bool
     install: tuple[str, ...]
 
 
@@ -61,7 +61,7 @@ SETUP = {
     ClientFormat.APT: Setup(
         served=keys.KEYRING_GPG,
         keyring=APT_KEYRING,
-        writer="base64 -d",
+        binary=True,
         # A source apt cannot fetch is only a warning to a plain `apt-get update`, and the
         # install's "Unable to locate package" then hides the cause.
         install=("apt-get update --error-on=any", f"apt-get install -y {keyring.NAME} mattermost"),
@@ -69,7 +69,7 @@ SETUP = {
     ClientFormat.DNF: Setup(
         served=keys.KEYRING_ASC,
         keyring=RPM_KEY,
-        writer="cat",
+        binary=False,
         install=(f"dnf install -y {keyring.NAME} mattermost",),
     ),
 }
@@ -156,9 +156,9 @@ def setup_command(
     url = url.rstrip("/")
     setup = SETUP[fmt]
     data, found = served_keys(url, fmt)
-    body = base64.encodebytes(data).decode() if fmt is ClientFormat.APT else data.decode()
+    key = ("base64 -d", base64.encodebytes(data).decode()) if setup.binary else ("cat", data.decode())
     # The source last: until it is in place the server does not use the repository.
-    writes = [(setup.keyring, setup.writer, body), *((s.path, "cat", s.text) for s in [*files[1:], files[0]])]
+    writes = [(setup.keyring, *key), *((s.path, "cat", s.text) for s in [*files[1:], files[0]])]
     paths = [shlex.quote(path) for path, _, _ in writes]
     lines = [
         f"# Sets this server up as a client of {url}, channel {channel}. Run it as root, whole:",
@@ -205,4 +205,8 @@ def served_keys(url: str, fmt: ClientFormat) -> tuple[bytes, list[tuple[str, str
             found = []
     if not found:
         raise RepoError(f"{shown(served)} holds no OpenPGP public key: is {shown(url)} the repository?")
+    if not SETUP[fmt].binary and not data.isascii():
+        raise RepoError(
+            f"{shown(served)} holds binary keys, not armoured ones: is {shown(url)} the repository?"
+        )
     return data, [(fpr, uid) for fpr, uid, _, _ in found]

@@ -5,7 +5,7 @@
 2. The first release's packages are published into a signed apt + dnf repository, demo/repo,
    with a signing key made for the demo (demo/gnupg), and the tree is served on loopback.
 3. As root, with the system tools present: a throw-away Debian root is booted with systemd and
-   set up as a client of the repository with the two commands `mmpkg repo client-config
+   set up as a client of the repository with the one command `mmpkg repo client-config
    --commands` prints; apt installs the keyring package and the first release, whose server
    runs against a real PostgreSQL 15 started on loopback for the demo. The second release is
    published, `apt-get upgrade` takes the server to it (the database dumped first, the
@@ -106,17 +106,17 @@ def served(tree: Path) -> Iterator[str]:
 
 
 def client_setup(root: harness.Root, url: str) -> None:
-    """What an administrator does once: the two commands `mmpkg repo client-config URL
-    --commands` prints (trust the served keys and write the source; install the keyring
-    package and mattermost)."""
+    """What an administrator does once: run the one command `mmpkg repo client-config URL
+    --commands` prints (write the served keys and the source; install the keyring package and
+    mattermost)."""
     from mmpkg.repo import commands
     from mmpkg.repo.clients import ClientFormat
 
     root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
-    first, second = commands.setup_commands(url, channel="stable", fmt=ClientFormat.APT)
+    command = commands.setup_command(url, channel="stable", fmt=ClientFormat.APT, unattended=False)
     say(f"mmpkg repo client-config {url} --commands; on the server (a throw-away Debian 12 root, booted):")
-    print(f"    {first.splitlines()[0]} ...")
-    root.sh(first)
+    print("".join(f"    {line}\n" for line in command.splitlines() if line.startswith("#")), end="")
+    output = root.sh(command).stdout
     print(
         "".join(
             f"        {line}\n"
@@ -124,8 +124,7 @@ def client_setup(root: harness.Root, url: str) -> None:
         ),
         end="",
     )
-    say(second)
-    show(root.sh(second).stdout)
+    show(output)
 
 
 def show(output: str) -> None:

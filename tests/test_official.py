@@ -18,7 +18,7 @@ import pytest
 from mmpkg.backends import deb as deb_backend
 from mmpkg.build import omnibus
 from mmpkg.repo import Repository
-from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
+from mmpkg.repo.clients import ClientFormat, client_config, setup_command
 from mmpkg.repo.keyring import DEB_KEYRING, LEGACY_DEB_KEYRING, NAME
 from tests.support import harness
 from tests.support import minimal_packages as minimal
@@ -187,10 +187,9 @@ def test_apt_moves_an_official_install_to_the_package_and_never_back(
         files = {d: tree_digest(root, f"{PREFIX}/{d}") for d in KEPT}
 
         # The administrator adds this project's repository beside upstream's, as client-config
-        # --commands says, and installs.
-        trust, install = setup_commands(our_url, "stable", ClientFormat.APT)
-        root.sh(trust)
-        assert install == f"apt-get update && apt-get install -y {NAME} mattermost"
+        # --commands says, and installs (here apt-get is told to keep changed configuration files,
+        # which a person at the command's dpkg prompt would answer).
+        root.sh(setup_command(our_url, "stable", ClientFormat.APT, install=False))
         _apt(root, "update", "--error-on=any")
         moved = _apt(root, "install", NAME, "mattermost")
         # Upstream's key file is as its set-up wrote it, and both repositories still verify.
@@ -440,8 +439,7 @@ def test_apt_moves_an_omnibus_server_to_the_package_and_no_purge_of_omnibus_undo
         log = root.read_text(f"{OMNIBUS_LOGS}/mattermost.log")
         assert log.endswith("a line of the old server")
 
-        trust, _ = setup_commands(our_url, "stable", ClientFormat.APT)
-        root.sh(trust)
+        root.sh(setup_command(our_url, "stable", ClientFormat.APT, install=False))
         _apt(root, "update", "--error-on=any")
         moved = _apt(root, "install", NAME, "mattermost")
         output = moved.stdout + moved.stderr

@@ -266,12 +266,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def _serve(tree: Path) -> Iterator[str]:
+def _serve(tree: Path, port: int = 0) -> Iterator[str]:
+    """`tree` served at the URL given, on `port` (a free one by default)."""
     import functools
     import threading
 
     handler = functools.partial(_Handler, directory=str(tree))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

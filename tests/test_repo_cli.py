@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mmpkg.repo import keyring
+from mmpkg.repo.clients import RPM_KEY, ClientFormat, client_config
 from tests.support import harness
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.packages import PackageFactory
@@ -180,6 +181,12 @@ def test_export_key_is_the_signing_key(
         (["repo", "list", "{tree}"], 7, "is not a repository: create it with 'mmpkg repo add"),
         (["repo", "check", "{tree}"], 7, "is not a repository"),
         (["repo", "client-config", "127.0.0.1/repo"], 7, "'127.0.0.1/repo' is not a repository URL"),
+        (["repo", "client-config", "http://h/a\nb"], 7, "'http://h/a\\nb' is not a repository URL"),
+        (
+            ["repo", "client-config", "file:///nonexistent", "--commands"],
+            7,
+            "the repository's keys: cannot read /nonexistent/keys/archive-keyring.gpg: No such file",
+        ),
         (
             ["repo", "client-config", "http://h/", "--format", "yum"],
             2,
@@ -288,29 +295,171 @@ def test_keys_rotate_on_the_command_line(
     assert keyrings == ["1-2", "2-2", "3-2"]  # one for each key set; clients take the newest
 
 
+def _without_curl(root: harness.Root) -> None:
+    """`root` as a minimal Debian server is: no curl to run. Only the program goes: the package
+    stays installed, since mattermost depends on it and this root has no Debian archive for apt
+    to fetch it from, as a server's apt would."""
+    root.run("dpkg-divert", "--local", "--rename", "--divert", "/usr/bin/curl.gone", "--add", "/usr/bin/curl")
+    assert root.run("sh", "-c", "command -v curl", check=False).returncode != 0
+
+
+def _set_up_command(mmpkg: Mmpkg, url: str, *args: str) -> str:
+    """What `client-config URL --commands ARGS` prints: one command, the same as its JSON's."""
+    code, out, _ = mmpkg("repo", "client-config", url, "--commands", *args)
+    assert code == 0
+    code, js, _ = mmpkg("repo", "client-config", url, "--commands", *args, "--json")
+    assert code == 0
+    assert json.loads(js) == [out]
+    return out
+
+
+def test_the_set_up_command_names_the_keys_it_trusts(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, gnupghome: Path
+) -> None:
+    """The command carries the keys the URL serves (a file: URL's read in place), and says which
+    they are, for the administrator to compare with `mmpkg repo keys`."""
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    for fmt in ("apt", "dnf"):
+        out = _set_up_command(mmpkg, f"file://{tree}", "--format", fmt)
+        assert f"#   {_fingerprint(gnupghome, KEY)}  mmpkg cli <{KEY}>" in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "served", "message"),
+    [
+        ("apt", None, "the repository's keys: not found at {url}/keys/archive-keyring.gpg (404)"),
+        ("apt", "a page", "{url}/keys/archive-keyring.gpg holds no OpenPGP public key: is {url} the"),
+        ("dnf", "binary keys", "{url}/keys/archive-keyring.asc holds binary keys, not armoured ones"),
+    ],
+    ids=["missing", "a-page", "dnf-binary"],
+)
+def test_no_set_up_command_without_the_served_keys(
+    mmpkg: Mmpkg, tmp_path: Path, gnupghome: Path, fmt: str, served: str | None, message: str
+) -> None:
+    """A URL that serves no keys it could write (a wrong one) is refused where the command is
+    made, in one line: not left for apt or dnf on the server to fail on without saying why."""
+    from tests.test_repo import _serve
+
+    if served is not None:
+        name = "archive-keyring.gpg" if fmt == "apt" else "archive-keyring.asc"
+        (tmp_path / "keys").mkdir()
+        (tmp_path / "keys" / name).write_bytes(
+            b"<html>Welcome</html>\n"
+            if served == "a page"
+            else subprocess.run(
+                ["gpg", "--batch", "--export", KEY],
+                env={**os.environ, "GNUPGHOME": str(gnupghome)},
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
+    with _serve(tmp_path) as url:
+        code, out, err = mmpkg("repo", "client-config", url, "--format", fmt, "--commands")
+    assert (code, out) == (7, "")
+    assert err.count("\n") == 1 and message.format(url=url) in err, err
+
+
+@pytest.mark.generations
 @pytest.mark.install
-def test_a_server_is_set_up_in_two_commands(
+def test_a_server_is_set_up_in_one_command(
     mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, root: harness.Root
 ) -> None:
-    """`client-config --commands`, run as printed on a fresh Debian server, installs Mattermost
-    from the served tree; the keyring package then owns the key file apt trusts."""
+    """`client-config --commands --unattended`, run as printed with `sh -e` on a fresh Debian
+    server without curl, installs Mattermost from the served tree, on each generation; the
+    keyring package then owns the very key file the command wrote, and unattended-upgrades'
+    file is in place."""
     from tests.test_repo import _serve
 
     tree = tmp_path / "repo"
     v1, v2 = packages.build(V1), packages.build(V2)
     assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)[0] == 0
+    _without_curl(root)
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
     with _serve(tree) as url:
-        code, out, _ = mmpkg("repo", "client-config", url, "--commands", "--json")
-        assert code == 0
-        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
-        commands = json.loads(out)
-        assert len(commands) == 2
-        for command in commands:
-            root.sh(command)
+        root.sh(_set_up_command(mmpkg, url, "--unattended"))
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V1}-1"
         owner = root.run("dpkg", "-S", keyring.DEB_KEYRING).stdout
         assert owner.startswith("mattermost-archive-keyring: ")
+        # What the command wrote there was the package's file already, byte for byte.
+        assert root.run("dpkg", "--verify", keyring.NAME).stdout == ""
+        unattended = client_config(url, "stable", ClientFormat.APT, unattended=True)[1]
+        assert root.read_text(unattended.path) == unattended.text
+        dump = root.run("apt-config", "dump").stdout.splitlines()
+        assert 'Unattended-Upgrade::Origins-Pattern:: "origin=mmpkg,suite=stable";' in dump
         assert mmpkg("repo", "add", tree, v2.deb)[0] == 0
         root.run("apt-get", "update", "--error-on=any")
         root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V2}-1"
+
+
+@pytest.mark.install
+def test_the_set_up_command_stops_at_the_first_failure(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, root: harness.Root
+) -> None:
+    """Pasted into a shell that goes on after a failed command, the set-up still stops at its
+    first failure. The sources' directory full: no source, no partial file, and apt not run. The
+    repository unreachable: apt-get update fails and says so, and nothing is installed. Once the
+    cause is gone, the same command completes."""
+    from tests.test_repo import _serve
+
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    _without_curl(root)
+    root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
+    calls = "/root/apt-get.calls"
+    root.wrap("apt-get", lambda real: f'#!/bin/sh\necho "$*" >>{calls}\nexec {real} "$@"\n')
+    with _serve(tree) as url:
+        command = _set_up_command(mmpkg, url)
+    port = int(url.rsplit(":", 1)[1])
+    parts = "/etc/apt/sources.list.d"
+
+    root.mount_small_fs(parts, size="1m")
+    root.fill(parts)
+    failed = root.run("sh", "-c", command, check=False)
+    assert failed.returncode != 0 and "No space left on device" in failed.stderr
+    assert root.run("ls", "-A", parts).stdout.split() == [harness.FILLER]
+    assert root.run("find", "/etc", "/usr/share/keyrings", "-name", "*.mmpkg-new").stdout == ""
+    # The keys went first, whole: the keyring package's file, before the package.
+    assert root.path(keyring.DEB_KEYRING).read_bytes() == (tree / "keys/archive-keyring.gpg").read_bytes()
+    assert not root.exists(calls)
+    root.unfill(parts)
+
+    # Nothing answers at the URL now: for apt-get update alone a warning, for the command the end.
+    failed = root.run("sh", "-c", command, check=False)
+    assert failed.returncode != 0
+    assert f"Failed to fetch {url}/dists/stable/InRelease" in failed.stdout + failed.stderr
+    assert root.read_text(calls).splitlines() == ["update --error-on=any"]
+    assert root.run("dpkg-query", "-W", keyring.NAME, check=False).returncode != 0
+
+    with _serve(tree, port):
+        root.run("sh", "-c", command)
+    assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V1}-1"
+    # Without --unattended, no unattended-upgrades file.
+    assert not root.exists(client_config(url, "stable", ClientFormat.APT, unattended=True)[1].path)
+
+
+@pytest.mark.install
+def test_a_dnf_server_is_set_up_in_one_command(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, root: harness.Root
+) -> None:
+    """`client-config --format dnf --commands --unattended`, run as printed with `sh -e` in a root
+    without curl, installs Mattermost with the root's own dnf, gpgcheck and repo_gpgcheck in
+    force; the keyring package owns the key file the command wrote, and dnf-automatic's file is
+    in place."""
+    from tests.test_repo import _serve
+
+    harness.require(*harness.DNF_TOOLS)
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).rpm, "--sign-key", KEY)[0] == 0
+    _without_curl(root)
+    # What a Fedora server has and this Debian root's rpm database does not: /bin/sh, curl, ...
+    root.rpm("-i", harness.base_provides_rpm())
+    with _serve(tree) as url:
+        done = root.sh(_set_up_command(mmpkg, url, "--format", "dnf", "--unattended"))
+    assert "Importing GPG key" in done.stdout + done.stderr
+    assert root.rpm_query("--qf", "%{VERSION}-%{RELEASE}", "mattermost") == f"{V1}-1"
+    assert root.rpm_query("-qf", "--qf", "%{NAME}", RPM_KEY) == keyring.NAME
+    assert root.read_text(RPM_KEY) == (tree / "keys/archive-keyring.asc").read_text()
+    automatic = client_config(url, "stable", ClientFormat.DNF, unattended=True)[1]
+    assert root.read_text(automatic.path) == automatic.text

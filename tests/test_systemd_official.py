@@ -18,7 +18,7 @@ import pytest
 
 from mmpkg.build import omnibus
 from mmpkg.repo import Repository
-from mmpkg.repo.clients import ClientFormat, client_config, setup_commands
+from mmpkg.repo.clients import ClientFormat, client_config, setup_command
 from mmpkg.repo.keyring import NAME
 from tests.support import harness
 from tests.support.official_deb import OMNIBUS_ENV, build_official_deb, omnibus_reconfigure
@@ -94,8 +94,7 @@ def test_an_official_server_running_under_its_unit_moves_to_the_package(
         assert server.show("Restart")["Restart"] == "always"
 
         # This project's repository beside upstream's, as client-config --commands says.
-        trust, _ = setup_commands(our_url, "stable", ClientFormat.APT)
-        root.sh(trust)
+        root.sh(setup_command(our_url, "stable", ClientFormat.APT, install=False))
         _apt(root, "update", "--error-on=any")
         moved = _apt(root, "install", NAME, "mattermost")
         out = moved.stdout + moved.stderr
@@ -183,8 +182,7 @@ def test_an_omnibus_server_running_under_its_units_moves_to_the_package_and_its_
         props = server.show("DropInPaths", "EnvironmentFiles", "Requires")
         assert omnibus.DROP_IN in props["DropInPaths"] and OMNIBUS_ENV in props["EnvironmentFiles"]
 
-        trust, _ = setup_commands(our_url, "stable", ClientFormat.APT)
-        root.sh(trust)
+        root.sh(setup_command(our_url, "stable", ClientFormat.APT, install=False))
         _apt(root, "update", "--error-on=any")
         _apt(root, "install", NAME, "mattermost")
 

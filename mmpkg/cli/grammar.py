@@ -241,8 +241,8 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     client.add_argument(
         "--commands",
         action="store_true",
-        help="print instead the two shell commands that set a server up: trust the served keys and "
-        "write the source, then install the keyring package and mattermost",
+        help="print instead the one shell command that sets a server up with nothing but its shell and "
+        "apt or dnf: write the served keys and the files, then install the keyring package and mattermost",
     )
     for name in ("add", "list", "remove", "check", "client-config", "keys", "add-key", "retire-key"):
         commands[f"repo {name}"].add_argument("--json", action="store_true", help="print JSON")

@@ -60,8 +60,11 @@ def run_retire_key(args: argparse.Namespace) -> None:
 def run_client_config(args: argparse.Namespace) -> None:
     fmt = ClientFormat(args.format)
     if args.commands:
-        lines = commands.setup_commands(args.url, channel=args.channel, fmt=fmt)
-        print(json.dumps(lines, indent=2) if args.json else "\n".join(lines))
+        command = commands.setup_command(args.url, channel=args.channel, fmt=fmt, unattended=args.unattended)
+        if args.json:
+            print(json.dumps([command], indent=2))  # a list of commands, as before: it holds the one
+        else:
+            print(command, end="")
         return
     snippets = commands.client_config(args.url, channel=args.channel, fmt=fmt, unattended=args.unattended)
     if args.json:

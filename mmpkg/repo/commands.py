@@ -9,7 +9,7 @@ from mmpkg.errors import RepoError
 from mmpkg.repo import keys as keys_state
 from mmpkg.repo.clients import ClientFormat, Snippet
 from mmpkg.repo.clients import client_config as _client_config
-from mmpkg.repo.clients import setup_commands as _setup_commands
+from mmpkg.repo.clients import setup_command as _setup_command
 from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.packages import AddResult, Entry
 from mmpkg.repo.repository import Repository
@@ -56,8 +56,8 @@ def client_config(url: str, *, channel: str, fmt: ClientFormat, unattended: bool
     return _client_config(url, channel, fmt, unattended=unattended)
 
 
-def setup_commands(url: str, *, channel: str, fmt: ClientFormat) -> list[str]:
-    return _setup_commands(url, channel, fmt)
+def setup_command(url: str, *, channel: str, fmt: ClientFormat, unattended: bool) -> str:
+    return _setup_command(url, channel, fmt, unattended=unattended)
 
 
 def _existing(tree: Path) -> Repository:

@@ -136,16 +136,16 @@ def add_rows(db: PgDatabase, first: int, last: int) -> None:
         f"""
         INSERT INTO posts (createat, channelid, userid, message)
         SELECT 1600000000000 + g * 1000, 1 + g / 1000, lpad(to_hex(g % 5000), 26, 'u'),
-               substr('{chat}', 1 + (g * 37) % 500, 20 + (g * 11) % 300) || ' ' || md5(g::text)
-        FROM generate_series({first}, {last}) g;
+               substr('{chat}', (1 + (g * 37) % 500)::int, (20 + (g * 11) % 300)::int) || ' ' || md5(g::text)
+        FROM generate_series({first}::bigint, {last}) g;
         INSERT INTO channels (teamid, name, displayname, purpose, createat)
         SELECT lpad(to_hex(g % 40), 26, 't'), 'channel-' || g, 'Channel ' || g,
-               substr('{chat}', 1 + (g * 13) % 500, 60), 1600000000000 + g
-        FROM generate_series({first // 1000 + 1}, {last // 1000}) g;
+               substr('{chat}', (1 + (g * 13) % 500)::int, 60), 1600000000000 + g
+        FROM generate_series({first // 1000 + 1}::bigint, {last // 1000}) g;
         INSERT INTO fileinfo (postid, name, path, mimetype, size, createat)
         SELECT g, 'IMG_' || g || '.jpg', '20260101/teams/' || md5(g::text) || '/IMG_' || g || '.jpg',
                'image/jpeg', 40000 + (g * 7919) % 4000000, 1600000000000 + g * 1000
-        FROM generate_series({first}, {last}, 10) g;
+        FROM generate_series({first}::bigint, {last}, 10) g;
         """,
     )
 
@@ -367,7 +367,7 @@ def run_contender(
                 migrate_s=migrate_s,
             )
             if name == "default" and dump_path is not None:
-                result.rollback_s = timed(lambda: root.run("mattermost-pkg", "rollback", timeout=LONG))
+                result.rollback_s = timed(lambda: root.run("mattermost-pkg", "rollback", "--yes", timeout=LONG))
                 fresh = f"bench_restore_{os.getpid()}"
                 sql(db.server, f"CREATE DATABASE {fresh} OWNER {db.user}")
                 env = harness.host_env({"PGPASSWORD": db.password})

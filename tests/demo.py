@@ -184,7 +184,7 @@ def install_and_upgrade(url: str, v2: list[Path]) -> None:
         say(
             "mattermost-pkg rollback   (the database from the upgrade's dump, the configuration, the old package)"
         )
-        show(root.run("mattermost-pkg", "rollback").stdout)
+        show(root.run("mattermost-pkg", "rollback", "--yes").stdout)
         print(f"the server answers version {wait_ping(url)}; database schema: {schema(db)}")
 
 

@@ -436,7 +436,7 @@ def test_rollback(upgraded: Upgraded) -> None:
     root = upgraded.pm.root
     make_vault(root)
     with under_attack(root):
-        root.run(ADMIN, "rollback", check=False)
+        root.run(ADMIN, "rollback", "--yes", check=False)
 
 
 def test_rollback_refuses_a_snapshot_that_holds_a_link(upgraded: Upgraded) -> None:
@@ -448,7 +448,7 @@ def test_rollback_refuses_a_snapshot_that_holds_a_link(upgraded: Upgraded) -> No
     root.run("rm", "-rf", f"{snapshot}/etc-mattermost/overrides.d")
     root.run("ln", "-s", SECRET_DIR, f"{snapshot}/etc-mattermost/overrides.d")
     before = sentinel_state(root)
-    proc = root.run(ADMIN, "rollback", check=False)
+    proc = root.run(ADMIN, "rollback", "--yes", check=False)
     assert proc.returncode == 1
     assert (
         f"{snapshot}/etc-mattermost/overrides.d, which is neither a directory nor a plain file" in proc.stderr

@@ -136,6 +136,9 @@ def _dnf_automatic() -> Snippet:
         "#   systemctl enable --now dnf-automatic.timer\n"
         "# The package's upgrade guard still refuses an unsupported jump: that run fails and says why.\n"
         "[commands]\nupgrade_type = default\ndownload_updates = yes\napply_updates = yes\n"
+        # What dnf's own automatic.conf says, which this file replaces: dnf-automatic's built-in
+        # default is email and stdio, and without a mail server every run would end in an error.
+        "\n[emitters]\nemit_via = stdio\n"
     )
     return Snippet("/etc/dnf/automatic.conf", text)
 

@@ -39,6 +39,8 @@ MM_PENDING="$MM_BACKUPS/pending"
 MM_LAST_CONFIGURED="$MM_BACKUPS/last-configured-version"
 # Written when the package is removed: whether the server was running then.
 MM_REMOVED="$MM_BACKUPS/removed"
+# dnf's versionlock plugin's list (dnf-plugins-core): where a rollback's hold is kept.
+MM_VERSIONLOCK=/etc/dnf/plugins/versionlock.list
 MM_MIGRATE_LOG="$MM_LOGS/package-upgrade.log"
 MM_DBB_PLAN=off
 MM_DBB_KIB=0
@@ -2189,7 +2191,7 @@ mm_dump_database() {
         mm_dd_error="pg_restore --list cannot read the dump: $(mm_last_line "$mm_dd_out")"
         return 0
     fi
-    if ! mm_dd_out=$(printf 'dump=complete\n' 2>&1 >>"$1/state"); then
+    if ! mm_dd_out=$(printf 'dump=complete\ndump_started=%s\n' "$mm_dd_started" 2>&1 >>"$1/state"); then
         rm -rf "$mm_dd_dir"
         mm_dd_error="cannot write $1/state: $(mm_last_line "$mm_dd_out")"
         return 0

@@ -367,7 +367,8 @@ def run_contender(
                 migrate_s=migrate_s,
             )
             if name == "default" and dump_path is not None:
-                result.rollback_s = timed(lambda: root.run("mattermost-pkg", "rollback", "--yes", timeout=LONG))
+                rollback = ("mattermost-pkg", "rollback", "--yes")
+                result.rollback_s = timed(lambda: root.run(*rollback, timeout=LONG))
                 fresh = f"bench_restore_{os.getpid()}"
                 sql(db.server, f"CREATE DATABASE {fresh} OWNER {db.user}")
                 env = harness.host_env({"PGPASSWORD": db.password})

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support import harness
 from tests.support.packages import PackageFactory
-from tests.support.scenario import BACKUPS, CONFIG, OVERRIDES
+from tests.support.pgserver import PgServer
+from tests.support.scenario import BACKUPS, CONFIG, ENV_FILE, OVERRIDES, Site
 from tests.test_lifecycle import MANAGERS, NEW, OLD, Manager, manager, snapshots, used_site
 
 pytestmark = pytest.mark.install
@@ -34,8 +35,9 @@ def admin(pm: Manager, *args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_status_json_and_exit_codes(pm: Manager) -> None:
-    used_site(pm)
+def test_status_json_and_exit_codes(pm: Manager, postgres: PgServer) -> None:
+    site = used_site(pm)
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=postgres.new_database().dsn())
     code, out, err = admin(pm, "status", "--json")
     assert code == 0, err
     status = json.loads(out)
@@ -118,3 +120,68 @@ def test_override_files_not_named_json_are_reported(pm: Manager) -> None:
     for name in ("70-typo.jsn", "50-admin.json~"):
         assert f"ignoring {OVERRIDES}/{name}: only files named *.json" in result.output, result.output
     assert pm.root.read_json(CONFIG)["TeamSettings"]["SiteName"] != "Never applied"
+
+
+def test_check_names_what_upstream_s_defaults_leave_unusable_and_configure_sets_it(
+    pm: Manager, postgres: PgServer
+) -> None:
+    """A new install answers its ping with upstream's example database and no SiteURL: check
+    says so, and configure sets both where they belong, the database after a login with it."""
+    pm.install(pm.build(OLD)).ok()
+    code, out, err = admin(pm, "check", "--json")
+    assert code == 1, err
+    warnings = json.loads(out)["warnings"]
+    assert any("still upstream's example (mmuser:mostest@localhost/mattermost_test)" in w for w in warnings)
+    assert any(w.startswith("ServiceSettings.SiteURL is empty") for w in warnings), warnings
+    code, _, err = admin(pm, "status")
+    assert code == 1 and "mattermost: warning: SqlSettings.DataSource is still upstream's example" in err
+
+    db = postgres.new_database()
+    env_before = pm.root.read_text(ENV_FILE)
+    code, _, err = admin(pm, "configure", "--datasource", db.dsn(password="wrong"))
+    assert code == 1
+    assert err.startswith(
+        "mattermost: error: cannot log in to the database with that URL, as the server would: "
+    )
+    assert "password authentication failed" in err and err.endswith("Nothing was changed\n")
+    assert pm.root.read_text(ENV_FILE) == env_before and "wrong" not in err
+    code, _, err = admin(pm, "configure", "--site-url", "chat.example.com")
+    assert code == 2 and "is not an http:// or https:// URL" in err
+
+    code, out, err = admin(
+        pm, "configure", "--datasource", db.dsn(), "--site-url", "https://chat.example.com"
+    )
+    assert code == 0, err
+    assert f"MM_SQLSETTINGS_DATASOURCE='{db.dsn()}'" in pm.root.read_text(ENV_FILE)
+    assert pm.root.stat(ENV_FILE).mode & 0o777 == 0o640
+    assert pm.root.read_json(CONFIG)["ServiceSettings"]["SiteURL"] == "https://chat.example.com"
+    assert db.password not in out + err
+    code, out, err = admin(pm, "check")
+    assert (code, out, err) == (0, "mattermost: no problems found\n", "")
+    site = Site(pm.root)
+    with site.serve() as url:
+        assert site.ping_version(url) == OLD
+    assert int(db.query("SELECT count(*) FROM db_migrations")[0]) > 0
+
+
+def test_check_reports_the_database_as_the_server_logs_in(pm: Manager, postgres: PgServer) -> None:
+    site = used_site(pm)
+    db = postgres.new_database()
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn(password="not-the-password"))
+    code, out, _ = admin(pm, "check", "--json")
+    assert code == 1
+    (warning,) = json.loads(out)["warnings"]
+    assert warning.startswith("the database at 127.0.0.1:")
+    assert (
+        "cannot be used with the configured credentials" in warning
+        and "password authentication failed" in warning
+    )
+
+
+def test_status_as_another_user_says_it_cannot_look_rather_than_missing(pm: Manager) -> None:
+    used_site(pm)
+    proc = pm.root.run("runuser", "-u", "nobody", "--", ADMIN, "status", check=False)
+    assert proc.returncode == 1
+    assert f"mattermost: warning: {CONFIG} cannot be read as nobody (run as root)" in proc.stderr
+    assert "is missing" not in proc.stderr
+    assert "run as root to check the database and the service's journal too" in proc.stdout

@@ -9,6 +9,7 @@ with PostgreSQL's own tools: pg_restore --list, and a restore into a fresh datab
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -133,8 +134,18 @@ def test_failing_migration_against_postgres_keeps_the_dump_and_the_rows(pm: Mana
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'posts'"
     )
 
+    # mattermost-pkg check names the failed migration until a retry succeeds.
+    check = pm.root.run("mattermost-pkg", "check", "--json", check=False)
+    assert check.returncode == 1
+    assert (
+        f"the last database migration (to {NEW}) failed; see {MIGRATE_LOG}"
+        in json.loads(check.stdout)["warnings"]
+    )
+
     unset_env(pm.root, "MMPKG_SAMPLE_MIGRATION_FAIL")
     pm.finish().ok()
+    check = pm.root.run("mattermost-pkg", "check", "--json", check=False)
+    assert not any("migration" in w for w in json.loads(check.stdout)["warnings"])
     assert db_schema(db) == schema(NEW)
     assert db.query("SELECT message FROM posts") == [f"server {OLD} started"]
 

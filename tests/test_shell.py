@@ -594,7 +594,7 @@ CONDITION_SAFE = {
     "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_offline", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
-    "mm_root_path", "mm_he_present", "mm_earlier_state",
+    "mm_root_path", "mm_he_present", "mm_earlier_state", "mm_hidden",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
     "mm_pg_run", "mm_downgrade_to", "mm_read_dump", "mm_read_database_config", "mm_unit_values",

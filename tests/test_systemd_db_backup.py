@@ -101,3 +101,26 @@ def test_the_dump_is_taken_before_the_stop_or_in_strict_mode_inside_the_outage(
     else:
         assert "backing up the database" in said and "while the server still runs" in said, said
         assert started < finished < stopping < stopped, (started, finished, stopping)
+
+
+def test_status_names_the_journal_s_reason_for_a_server_that_cannot_log_in(
+    running: tuple[Server, PgDatabase, Built],
+) -> None:
+    """A wrong password keeps the server restarting: status says why, from the journal, and
+    from a login of its own, instead of "still starting"."""
+    server, db, _ = running
+    server.site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn(password="not-the-password"))
+    server.box.exec("systemctl", "restart", "--no-block", UNIT)
+
+    def reported() -> bool:
+        proc = server.box.exec("mattermost-pkg", "status", "--json", check=False)
+        return any("from its journal" in w for w in json.loads(proc.stdout)["warnings"])
+
+    harness.wait_until(reported, timeout=60, what="the failure in status")
+    proc = server.box.exec("mattermost-pkg", "status", "--json", check=False)
+    assert proc.returncode == 1
+    warnings = json.loads(proc.stdout)["warnings"]
+    journal = [w for w in warnings if "from its journal" in w]
+    assert journal and "password authentication failed" in journal[0], warnings
+    assert any("cannot be used with the configured credentials" in w for w in warnings), warnings
+    assert db.password not in proc.stdout

@@ -87,7 +87,7 @@ def package_settings() -> str:
 
 def exit_codes() -> str:
     rows = ["| exit code | meaning |", "|---|---|"]
-    rows += [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES]
+    rows += [f"| {code} | {_cell(meaning)} |" for code, meaning in EXIT_CODES]
     return "\n".join(rows) + "\n"
 
 

@@ -116,6 +116,11 @@ def _meaning(cls: type[MmpkgError]) -> str:
     return " ".join((cls.__doc__ or "").split())
 
 
+# The exit status when whoever read stdout stopped reading (`mmpkg repo list REPO | head`): the
+# shell's status of a program ended by SIGPIPE (128 + 13). mmpkg/cli/dispatch.py says why.
+CLOSED_OUTPUT = 141
+
+
 # What each exit status of the command means (docs/building.md's table is generated from this).
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "Success."),
@@ -134,5 +139,10 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         )
     ),
     (130, "Stopped by SIGINT (Ctrl-C): the tools were stopped and what the build wrote removed."),
-    (143, "Stopped by SIGTERM, in the same way."),
+    (
+        CLOSED_OUTPUT,
+        "Standard output was closed before everything was printed (`mmpkg repo list REPO | head -3`): "
+        "the command ended quietly, as a program ended by SIGPIPE does; what it had done stands.",
+    ),
+    (143, "Stopped by SIGTERM, in the same way as by SIGINT."),
 )

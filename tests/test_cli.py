@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import mmpkg
+import mmpkg.cli.dispatch
 import mmpkg.tools.run
 from mmpkg.cli import main
+from mmpkg.errors import CLOSED_OUTPUT
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
 
@@ -148,3 +156,59 @@ def test_a_toml_date_in_set_is_one_line_before_the_tarball_is_read(
         err.startswith(f"mmpkg: error: {config}: [set] ExperimentalSettings.Since: a TOML date")
         and err.count("\n") == 1
     )
+
+
+@contextlib.contextmanager
+def closed_stdout(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Standard output a pipe whose reader has gone, as `mmpkg ... | head` leaves it: set in the
+    test's body, where capsys no longer puts its own back."""
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w") as stdout, monkeypatch.context() as patch:
+        patch.setattr(sys, "stdout", stdout)
+        yield
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["repo", "client-config", "http://127.0.0.1:9/mm/"],
+        ["repo", "client-config", "http://127.0.0.1:9/mm/", "--json"],
+        ["inspect", "{tarball}"],
+        ["inspect", "{tarball}", "--json"],
+    ],
+)
+def test_a_closed_stdout_ends_the_command_quietly(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mmpkg ... | head`: the status of a program ended by SIGPIPE, and nothing on stderr."""
+    tarball = write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path)
+    with closed_stdout(monkeypatch):
+        assert main([a.format(tarball=tarball) for a in argv]) == CLOSED_OUTPUT == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_a_closed_stdout_ends_the_process_quietly() -> None:
+    """The whole process: no traceback at Python's own flush at exit either."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "mmpkg", "repo", "client-config", "http://127.0.0.1:9/mm/"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        assert proc.wait() == 141
+        assert proc.stderr.read() == b""
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_a_bug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a closed stdout ends quietly: any other broken pipe keeps its traceback."""
+
+    def broken(args: object) -> None:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(mmpkg.cli.dispatch, "handler", lambda args: broken)
+    with pytest.raises(BrokenPipeError):
+        main(["repo", "client-config", "http://127.0.0.1:9/mm/"])

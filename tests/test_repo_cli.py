@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from mmpkg.errors import CLOSED_OUTPUT
 from mmpkg.repo import keyring
 from tests.support import harness
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.packages import PackageFactory
+from tests.test_cli import closed_stdout
 
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
@@ -314,3 +316,17 @@ def test_a_server_is_set_up_in_two_commands(
         root.run("apt-get", "update", "--error-on=any")
         root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V2}-1"
+
+
+def test_a_closed_stdout_ends_every_listing_quietly(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mmpkg repo list REPO | head -3`, and every other repository command that prints a
+    listing: the status of a program ended by SIGPIPE, no traceback, no message."""
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    (tree / "pool/stable/stray.deb").write_bytes(b"")  # so that check has a problem to list
+    for args in (["list"], ["list", "--json"], ["check"], ["keys"], ["export-key"]):
+        with closed_stdout(monkeypatch):
+            code, _, err = mmpkg("repo", *args, tree)
+        assert (code, err) == (CLOSED_OUTPUT, ""), args

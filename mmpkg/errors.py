@@ -102,6 +102,19 @@ def output_error(exc: OSError, where: Path) -> OutputError | None:
     return None
 
 
+def cannot_make(
+    exc: OSError, what: str, where: Path, *, inside: Path | None = None
+) -> OutputError | UsageError:
+    """What it means that the directory `where` a user named (`what`: --out, --dest, --cache, the
+    repository) cannot be made, or a directory of mmpkg's `inside` another: a full disk is the
+    disk's doing; any other reason (a file in the way, /proc, no permission) is the argument's,
+    a usage error like every other bad argument value."""
+    if exc.errno in _FULL:
+        return no_space(where, hint="")
+    made = f"a directory in {inside}" if inside else exc.filename or where
+    return UsageError(f"{what} {where}: cannot create {made}: {exc.strerror}; choose another directory")
+
+
 def out_of_space(exc: CommandError) -> bool:
     """Whether a tool failed because a file system it wrote to is full."""
     return NO_SPACE in exc.output or NO_SPACE in str(exc)

@@ -212,3 +212,37 @@ def test_a_broken_pipe_that_is_not_stdout_is_a_bug(
     monkeypatch.setattr(mmpkg.cli.dispatch, "handler", lambda args: broken)
     with pytest.raises(BrokenPipeError):
         main(["repo", "client-config", "http://127.0.0.1:9/mm/"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["build", "{tarball}", "--formats", "deb", "--out", "/proc/nope/dist"],
+            "--out /proc/nope/dist: cannot create a directory in /proc: No such file or directory; "
+            "choose another directory",
+        ),
+        (
+            ["sync", "/proc/nope", "--since", "10.5.0", "--sign-key", "k", "--api-url", "http://127.0.0.1:9"],
+            "repository /proc/nope: cannot create /proc/nope: No such file or directory; choose another",
+        ),
+        (
+            ["sync", "{tmp}/repo", "--since", "10.5.0", "--channel-rules", "{tmp}", "--plan"],
+            "--channel-rules {tmp}: cannot read it: Is a directory",
+        ),
+        (["build", "{tarball}", "--config", "{tmp}"], "cannot read {tmp}: Is a directory"),
+    ],
+)
+def test_a_path_that_cannot_be_used_is_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory that cannot be made, or a file that cannot be read: the argument's fault, a
+    usage error (2), before anything is read or written."""
+    tarball = write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path)
+    before = sorted(tmp_path.iterdir())
+    values = {"tarball": tarball, "tmp": tmp_path}
+    assert main([*(a.format(**values) for a in argv), "--maintainer", MAINTAINER]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmpkg: error: ") and err.count("\n") == 1, err
+    assert message.format(**values) in err
+    assert sorted(tmp_path.iterdir()) == before

@@ -179,6 +179,20 @@ def test_export_key_is_the_signing_key(
             7,
             "/etc/hostname is not a .deb or .rpm package",
         ),
+        (
+            ["repo", "add", "/proc/nope", "{deb}", "--sign-key", KEY],
+            2,
+            "repository /proc/nope: cannot create /proc/nope: No such file or directory; choose another",
+        ),
+        (
+            ["repo", "add", "{deb}/repo", "{deb}", "--sign-key", KEY],
+            2,
+            "/repo: cannot create {deb}/repo/.mmpkg: Not a directory; choose another directory",
+        ),
+        # Commands that change a repository make none: the tree is left uncreated.
+        (["repo", "remove", "{tree}", "mattermost", "10.5.2-1", "--sign-key", KEY], 7, "is not a repository"),
+        (["repo", "add-key", "{tree}", NEXT, "--sign-key", KEY], 7, "is not a repository"),
+        (["repo", "retire-key", "{tree}", NEXT, "--sign-key", KEY], 7, "is not a repository"),
         (["repo", "list", "{tree}"], 7, "is not a repository: create it with 'mmpkg repo add"),
         (["repo", "check", "{tree}"], 7, "is not a repository"),
         (["repo", "client-config", "127.0.0.1/repo"], 7, "'127.0.0.1/repo' is not a repository URL"),
@@ -197,7 +211,7 @@ def test_errors_are_one_line_and_change_nothing(
     deb = packages.build(V1).deb
     got, out, err = mmpkg(*(a.format(tree=tree, deb=deb) for a in args))
     assert (got, out) == (code, "")
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 1 and message.format(deb=deb) in err, err
     assert not tree.exists()
 
 

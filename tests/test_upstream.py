@@ -558,3 +558,35 @@ def test_build_version_fetches_verifies_and_builds(
     assert code == UpstreamError.exit_code
     assert "bad signature" in err
     assert not (tmp_path / "out2").exists() or list((tmp_path / "out2").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--cache", "--cache /proc/nope: cannot create /proc/nope: No such file or directory"),
+        ("--dest", "--dest /proc/nope: cannot create /proc/nope: No such file or directory"),
+    ],
+)
+def test_a_directory_that_cannot_be_made_is_one_line(
+    flag: str, message: str, upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    """A --cache or --dest that cannot be made is the argument's fault: a usage error, one line."""
+    args = {"--cache": tmp_path / "cache", "--dest": tmp_path / "dest", flag: "/proc/nope"}
+    code, out, err = mmpkg(
+        "fetch",
+        V1,
+        "--base-url",
+        upstream.url,
+        "--keyring",
+        keyring,
+        *(str(a) for kv in args.items() for a in kv),
+    )
+    assert (code, out) == (UsageError.exit_code, "")
+    assert err.startswith(f"mmpkg: error: {message}; choose another directory") and err.count("\n") == 1, err
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_missing_keyring_is_a_usage_error(tmp_path: Path, mmpkg: Mmpkg) -> None:
+    code, out, err = mmpkg("fetch", V1, "--keyring", tmp_path / "none.asc", "--cache", tmp_path / "cache")
+    assert (code, out) == (UsageError.exit_code, "")
+    assert err == f"mmpkg: error: --keyring {tmp_path / 'none.asc'}: no such file\n"

@@ -33,7 +33,7 @@ def add(tree: Path, packages: list[Path], *, channel: str, keep: int, key: str |
 
 
 def remove(tree: Path, name: str, version: str, *, channel: str, key: str | None) -> list[Entry]:
-    return Repository(tree).remove(name, version, channel, sign_key(key, tree))
+    return _existing(tree).remove(name, version, channel, sign_key(key, tree))
 
 
 def listing(tree: Path, *, channel: str | None) -> dict[str, list[Entry]]:
@@ -73,8 +73,8 @@ def keys(tree: Path) -> list[KeyInfo]:
 
 
 def add_key(tree: Path, new_key: str | Path, *, key: str | None) -> list[KeyInfo]:
-    return Repository(tree).add_key(new_key, sign_key(key, tree))
+    return _existing(tree).add_key(new_key, sign_key(key, tree))
 
 
 def retire_key(tree: Path, old_key: str, *, key: str | None) -> list[KeyInfo]:
-    return Repository(tree).retire_key(old_key, sign_key(key, tree))
+    return _existing(tree).retire_key(old_key, sign_key(key, tree))

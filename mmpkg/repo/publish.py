@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mmpkg.errors import cannot_make
 from mmpkg.repo import journal
 from mmpkg.repo.journal import PRIVATE, Transaction
 
@@ -45,7 +46,10 @@ def locked(tree: Path) -> Iterator[Transaction]:
     """Hold the repository's write lock for the block, after recovering any interrupted change;
     the Transaction publishes nothing until its commit()."""
     private = tree / PRIVATE
-    private.mkdir(parents=True, exist_ok=True)
+    try:
+        private.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_make(exc, "repository", tree) from None
     with open(private / "lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mmpkg.build.options import BuildOptions
 from mmpkg.build.pipeline import build
-from mmpkg.errors import MmpkgError, UpstreamError
+from mmpkg.errors import MmpkgError, UpstreamError, cannot_make
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
@@ -130,7 +130,6 @@ def sync(
 ) -> SyncResult:
     up = upstream or Upstream()
     result = SyncResult()
-    tree.mkdir(parents=True, exist_ok=True)
     with _locked(tree):
         missing = plan(tree, wanted, up)
         if missing:
@@ -216,7 +215,10 @@ def _publish(
 @contextlib.contextmanager
 def _locked(tree: Path) -> Iterator[None]:
     private = tree / PRIVATE
-    private.mkdir(parents=True, exist_ok=True)
+    try:
+        private.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_make(exc, "repository", tree) from None
     with open(private / "sync.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

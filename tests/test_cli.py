@@ -37,7 +37,6 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["fetch", "10.5"], 3, "'10.5' is not a Mattermost version"),
         (["inspect", "/nonexistent/mattermost-10.5.2-linux-amd64.tar.gz"], 3, "no such file"),
         (
             ["build", "/nonexistent.tar.gz", "--revision", "0"],
@@ -246,3 +245,67 @@ def test_a_path_that_cannot_be_used_is_one_line(
     assert err.startswith("mmpkg: error: ") and err.count("\n") == 1, err
     assert message.format(**values) in err
     assert sorted(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["fetch", "10.5"],
+            "argument VERSION: '10.5' is not a Mattermost version: expected X.Y.Z or X.Y.Z-rcN",
+        ),
+        (["fetch", "10.5.2-beta1"], "argument VERSION: '10.5.2-beta1' is not a Mattermost version"),
+        (["build", "10.5"], "10.5: no such tarball, nor a version to fetch (X.Y.Z or X.Y.Z-rcN)"),
+        (
+            ["releases", "--since", "10"],
+            "argument --since: '10' is not a Mattermost version: expected X.Y, X.Y.Z",
+        ),
+        (["sync", "repo", "--since", "ten"], "argument --since: 'ten' is not a Mattermost version"),
+    ],
+)
+def test_a_bad_version_is_a_usage_error_in_every_command(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A version on the command line that is not one is a bad argument: exit code 2 everywhere,
+    before anything is fetched, read or written."""
+    assert main([*argv, "--maintainer", MAINTAINER] if argv[0] in ("build", "sync") else argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mmpkg: error: {message}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["repo", "add", "r", "x.deb", "--keep", "0"],
+            "argument --keep: expected a whole number of at least 1",
+        ),
+        (
+            ["repo", "add", "r", "x.deb", "--keep", "two"],
+            "argument --keep: expected a whole number of at least 1",
+        ),
+        (
+            ["sync", "r", "--since", "10.5.0", "--keep", "-1"],
+            "argument --keep: expected a whole number of at",
+        ),
+        (["repo", "add", "r", "x.deb", "--channel", "Beta"], "argument --channel: bad channel name 'Beta'"),
+        (["repo", "list", "r", "--channel", "Beta"], "argument --channel: bad channel name 'Beta'"),
+        (["repo", "remove", "r", "mattermost", "1-1", "--channel", "rc!"], "argument --channel: bad channel"),
+        (["repo", "client-config", "http://h/", "--channel", "Beta"], "argument --channel: bad channel name"),
+    ],
+)
+def test_bad_flag_values_are_usage_errors(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--keep and --channel are checked as the arguments are parsed: exit code 2, the flag named
+    and where its help is, and nothing made (no repository, no signing key asked for)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mmpkg: error: {message}") and err.count("\n") == 1, err
+    assert f"(see 'mmpkg {' '.join(argv[:2]) if argv[0] == 'repo' else argv[0]} --help')" in err
+    assert list(tmp_path.iterdir()) == []

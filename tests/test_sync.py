@@ -228,3 +228,15 @@ def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
         root.run("apt-get", "update", "--error-on=any")
         root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{FOURTH}-1"
+
+
+def test_since_a_release_line_plans_from_its_first_release(
+    world: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path
+) -> None:
+    """`sync --since 10.11` is `--since 10.11.0`: what a line's releases are, not a refusal."""
+    up, _ = world
+    code, out, err = mmpkg(
+        "sync", tmp_path / "repo", "--since", "10.11", "--plan", "--json", "--api-url", up.api_url
+    )
+    assert code == 0, err
+    assert [i["version"] for i in json.loads(out)] == [BAD, NEWEST]

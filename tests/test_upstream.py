@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import subprocess
@@ -92,8 +93,6 @@ def test_releases_follow_the_pages_newest_first(upstream: Upstream, monkeypatch:
 def test_releases_command_prints_json_and_sends_no_token_unless_set(
     upstream: Upstream, mmpkg: Mmpkg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     before = len(upstream.api_requests())
     code, out, _ = mmpkg("releases", "--api-url", upstream.api_url, "--since", V1, "--json")
@@ -590,3 +589,12 @@ def test_a_missing_keyring_is_a_usage_error(tmp_path: Path, mmpkg: Mmpkg) -> Non
     code, out, err = mmpkg("fetch", V1, "--keyring", tmp_path / "none.asc", "--cache", tmp_path / "cache")
     assert (code, out) == (UsageError.exit_code, "")
     assert err == f"mmpkg: error: --keyring {tmp_path / 'none.asc'}: no such file\n"
+
+
+def test_since_a_release_line_is_its_first_release(upstream: Upstream, mmpkg: Mmpkg) -> None:
+    """`--since 10.5` means 10.5.0 and later, as "since 10.5" says."""
+    code, out, err = mmpkg("releases", "--api-url", upstream.api_url, "--since", "10.5", "--json")
+    assert code == 0, err
+    assert [r["version"] for r in json.loads(out)] == [V2, V1]
+    code, out, err = mmpkg("releases", "--api-url", upstream.api_url, "--since", "10.4", "--json")
+    assert [r["version"] for r in json.loads(out)] == [V2, V1, "10.4.0"]

@@ -24,8 +24,7 @@ from mmpkg.upstream.download import Progress
 
 
 def run_releases(args: argparse.Namespace) -> None:
-    since = MattermostVersion.parse(args.since) if args.since else None
-    found = releases(api_url=args.api_url, since=since, include_rc=args.include_rc)
+    found = releases(api_url=args.api_url, since=args.since, include_rc=args.include_rc)
     if args.json:
         rows = [{"version": str(r.version), "tag": r.tag, "published": r.published} for r in found]
         print(json.dumps(rows, indent=2))
@@ -35,7 +34,7 @@ def run_releases(args: argparse.Namespace) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> None:
-    fetched = fetch(MattermostVersion.parse(args.version), dest=args.dest, **_source(args))
+    fetched = fetch(args.version, dest=args.dest, **_source(args))
     if args.json:
         facts = {
             "path": str(fetched.path),
@@ -105,7 +104,7 @@ def run_sync(args: argparse.Namespace) -> None:
     if not maintainer and not args.plan:
         raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
     wanted = Wanted(
-        since=MattermostVersion.parse(args.since),
+        since=args.since,
         editions=_choices(args.editions, Edition, "--editions"),
         arches=_choices(args.arches, Arch, "--arches"),
         rules=load_rules(args.channel_rules),

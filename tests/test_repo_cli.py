@@ -344,3 +344,46 @@ def test_a_closed_stdout_ends_every_listing_quietly(
         with closed_stdout(monkeypatch):
             code, _, err = mmpkg("repo", *args, tree)
         assert (code, err) == (CLOSED_OUTPUT, ""), args
+
+
+def test_a_channel_the_repository_lacks_is_an_error_naming_those_it_has(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    tree = tmp_path / "repo"
+    deb = packages.build(V1).deb
+    assert mmpkg("repo", "add", tree, deb, "--sign-key", KEY)[0] == 0
+    assert mmpkg("repo", "add", tree, deb, "--sign-key", KEY, "--channel", "esr")[0] == 0
+    for args in (["list", tree], ["remove", tree, "mattermost", f"{V1}-1", "--sign-key", KEY]):
+        code, out, err = mmpkg("repo", *args, "--channel", "nope")
+        assert (code, out) == (7, ""), args
+        assert err == f"mmpkg: error: {tree} has no channel 'nope': its channels are esr, stable\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "hint"),
+    [
+        ("mattermost", V1, f"; did you mean {V1}-1?"),
+        ("mattermost", f"{V1}-2", f"; did you mean {V1}-1?"),
+        ("mattermost", "11.0.0-rc1", "; did you mean 11.0.0~rc1-1?"),  # upstream's spelling
+        ("mattermost", "9.11.0", ""),
+        (
+            "mattermost-team",
+            V1,
+            "; its packages are mattermost, mattermost-archive-keyring, mattermost-omnibus",
+        ),
+    ],
+)
+def test_remove_says_what_was_meant(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, name: str, version: str, hint: str
+) -> None:
+    """`repo remove REPO mattermost 10.11.4` when 10.11.4-1 is published: the revisions it has."""
+    tree = tmp_path / "repo"
+    assert (
+        mmpkg(
+            "repo", "add", tree, packages.build(V1).deb, packages.build("11.0.0-rc1").rpm, "--sign-key", KEY
+        )[0]
+        == 0
+    )
+    code, out, err = mmpkg("repo", "remove", tree, name, version, "--sign-key", KEY)
+    assert (code, out) == (7, "")
+    assert err == f"mmpkg: error: {name} {version} is not published in stable{hint}\n"

@@ -39,6 +39,8 @@ def remove(tree: Path, name: str, version: str, *, channel: str, key: str | None
 def listing(tree: Path, *, channel: str | None) -> dict[str, list[Entry]]:
     """Each channel's packages (or the one asked for), newest first."""
     repo = _existing(tree)
+    if channel:
+        repo.check_known(channel)
     channels = [channel] if channel else repo.channels()
     return {c: repo.list(c) for c in channels}
 

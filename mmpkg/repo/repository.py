@@ -116,9 +116,13 @@ class Repository:
         signer = self._signer(sign_key)
         with publish.locked(self.path) as tx:
             keyset = self._current(signer)
-            gone = [e for e in self.list(channel) if e.name == name and e.version == version]
+            self.check_known(channel)
+            listed = self.list(channel)
+            gone = [e for e in listed if e.name == name and e.version == version]
             if not gone:
-                raise RepoError(f"{name} {version} is not published in {channel}")
+                raise RepoError(
+                    f"{name} {version} is not published in {channel}{_hint(listed, name, version)}"
+                )
             keys.stage(tx, keyset)
             self._publish(tx, channel, signer, added=[], removed=[self.path / e.path for e in gone])
             tx.commit()
@@ -340,6 +344,14 @@ class Repository:
         found.sort(key=lambda e: (e.name, e.format, e.arch))
         return found
 
+    def check_known(self, channel: str) -> None:
+        """Refuse a channel the repository does not have, naming those it has: a reading command
+        would otherwise show an empty channel, as if it had been emptied."""
+        channels = self.channels()
+        if channel not in channels:
+            have = f"its channels are {', '.join(channels)}" if channels else "it has none yet"
+            raise RepoError(f"{self.path} has no channel {channel!r}: {have}")
+
     def channels(self) -> builtins.list[str]:
         dists = self.path / "dists"
         return sorted(p.name for p in dists.iterdir() if CHANNEL.fullmatch(p.name)) if dists.is_dir() else []
@@ -367,6 +379,23 @@ class Repository:
         from mmpkg.repo.check import problems
 
         return problems(self)
+
+
+def _hint(listed: Entries, name: str, version: str) -> str:
+    """What the user may have meant by `name` `version`: the published revisions of that upstream
+    version ("10.11.4" or "10.11.4-2" for 10.11.4-1; "11.0.0-rc1", upstream's spelling, for
+    11.0.0~rc1-1), or, for a name the channel lacks, the names it has."""
+    names = sorted({e.name for e in listed})
+    if name not in names:
+        return f"; its packages are {', '.join(names)}" if names else "; it is empty"
+    upstream = version.replace("-rc", "~rc")
+    if "-" in upstream:
+        upstream = upstream.rpartition("-")[0]
+    revisions = sorted(
+        {e.version for e in listed if e.name == name and e.version.rpartition("-")[0] == upstream},
+        key=lambda v: PackageVersion("deb", v),
+    )
+    return f"; did you mean {' or '.join(revisions)}?" if revisions else ""
 
 
 def _orderable(entry: Entry) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -309,3 +310,16 @@ def test_bad_flag_values_are_usage_errors(
     assert err.startswith(f"mmpkg: error: {message}") and err.count("\n") == 1, err
     assert f"(see 'mmpkg {' '.join(argv[:2]) if argv[0] == 'repo' else argv[0]} --help')" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_build_prints_nothing_unless_json_asks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-q: errors only. The paths built are the build's report; --json is a result asked for."""
+    tarball = str(write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path))
+    argv = ["build", tarball, "--formats", "deb", "--out", str(tmp_path / "dist"), "--maintainer", MAINTAINER]
+    assert main(["-q", *argv]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert (tmp_path / "dist/mattermost_10.5.2-1_amd64.deb").is_file()
+    assert main([*argv, "-q", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "mattermost"

@@ -387,3 +387,24 @@ def test_remove_says_what_was_meant(
     code, out, err = mmpkg("repo", "remove", tree, name, version, "--sign-key", KEY)
     assert (code, out) == (7, "")
     assert err == f"mmpkg: error: {name} {version} is not published in stable{hint}\n"
+
+
+def test_quiet_leaves_the_results_asked_for_and_drops_the_reports(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    """-q is errors only: a change's report goes, unless --json asks for it; a listing stays."""
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    assert mmpkg("-q", "repo", "add", tree, v1.deb, "--sign-key", KEY) == (0, "", "")
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY, "-q", "--json")
+    assert code == 0 and [e["version"] for e in json.loads(out)["added"]] == [f"{V2}-1"]
+    assert mmpkg("-q", "repo", "remove", tree, "mattermost", f"{V2}-1", "--sign-key", KEY) == (0, "", "")
+    assert mmpkg("-q", "repo", "add-key", tree, NEXT) == (0, "", "")
+    assert mmpkg("-q", "repo", "retire-key", tree, NEXT) == (0, "", "")
+    for args in (["list"], ["keys"], ["export-key"]):
+        code, out, err = mmpkg("-q", "repo", *args, tree)
+        assert (code, err) == (0, "") and out == mmpkg("repo", *args, tree)[1] != "", args
+    (tree / "pool/stable/stray.deb").write_bytes(b"")
+    assert mmpkg("-q", "repo", "check", tree) == (
+        7, "pool/stable/stray.deb: not in any index\n", "mmpkg: error: 1 problem(s) found; see above\n"
+    )  # fmt: skip

@@ -240,3 +240,15 @@ def test_since_a_release_line_plans_from_its_first_release(
     )
     assert code == 0, err
     assert [i["version"] for i in json.loads(out)] == [BAD, NEWEST]
+
+
+def test_quiet_says_only_what_failed(failing: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path) -> None:
+    """`mmpkg -q sync` from cron: no summary, and each failed release an error line of its own."""
+    up, work = failing
+    args = [a for a in _sync_args(up, work) if a not in ("--json", "--notify", f"{up.url}/hooks/abc")]
+    args[args.index(work / "repo")] = tmp_path / "repo"
+    code, out, err = mmpkg("-q", *args)
+    assert code == 9, err
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"mmpkg: error: failed {BAD} (mattermost amd64): ") and "bad signature" in line

@@ -598,3 +598,13 @@ def test_since_a_release_line_is_its_first_release(upstream: Upstream, mmpkg: Mm
     assert [r["version"] for r in json.loads(out)] == [V2, V1]
     code, out, err = mmpkg("releases", "--api-url", upstream.api_url, "--since", "10.4", "--json")
     assert [r["version"] for r in json.loads(out)] == [V2, V1, "10.4.0"]
+
+
+def test_quiet_fetch_prints_nothing_unless_json_asks(
+    upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    args = ("fetch", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache")
+    assert mmpkg("-q", *args, "--dest", tmp_path / "dest") == (0, "", "")
+    assert (tmp_path / "dest" / Path(Upstream.path_of(V1)).name).is_file()
+    code, out, _ = mmpkg("-q", *args, "--dest", tmp_path / "again", "--json")
+    assert code == 0 and json.loads(out)["downloaded"] == 0  # from the cache

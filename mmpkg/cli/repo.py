@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from mmpkg.cli.output import quiet
 from mmpkg.errors import RepoError
 from mmpkg.repo import commands
 from mmpkg.repo.clients import ClientFormat
@@ -16,12 +17,16 @@ from mmpkg.repo.packages import Entry
 
 def run_add(args: argparse.Namespace) -> None:
     result = commands.add(args.repo, args.packages, channel=args.channel, keep=args.keep, key=args.sign_key)
+    if quiet(args):
+        return
     report = {"channel": args.channel, "added": result.added, "pruned": result.pruned}
     _entries(report, args.json, verb="added")
 
 
 def run_remove(args: argparse.Namespace) -> None:
     gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
+    if quiet(args):
+        return
     _entries({"channel": args.channel, "removed": gone}, args.json, verb="removed")
 
 
@@ -50,11 +55,15 @@ def run_keys(args: argparse.Namespace) -> None:
 
 def run_add_key(args: argparse.Namespace) -> None:
     new: str | Path = Path(args.key) if Path(args.key).is_file() else args.key
-    _keys(commands.add_key(args.repo, new, key=args.sign_key), args.json)
+    found = commands.add_key(args.repo, new, key=args.sign_key)
+    if not quiet(args):
+        _keys(found, args.json)
 
 
 def run_retire_key(args: argparse.Namespace) -> None:
-    _keys(commands.retire_key(args.repo, args.key, key=args.sign_key), args.json)
+    found = commands.retire_key(args.repo, args.key, key=args.sign_key)
+    if not quiet(args):
+        _keys(found, args.json)
 
 
 def run_client_config(args: argparse.Namespace) -> None:

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
+from mmpkg.cli.output import quiet
 from mmpkg.errors import Failures, UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.commands import sign_key
 from mmpkg.sync.channels import load_rules
-from mmpkg.sync.pipeline import Item, Upstream, Wanted, plan, previous, sync
+from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, plan, previous, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 
@@ -35,6 +36,8 @@ def run_releases(args: argparse.Namespace) -> None:
 
 def run_fetch(args: argparse.Namespace) -> None:
     fetched = fetch(args.version, dest=args.dest, **_source(args))
+    if quiet(args):
+        return
     if args.json:
         facts = {
             "path": str(fetched.path),
@@ -127,6 +130,22 @@ def run_sync(args: argparse.Namespace) -> None:
         upstream=upstream,
         notify=args.notify,
     )
+    if not quiet(args):
+        _summary(args, result)
+    # What was published stands; each failure is its own error line, and the first decides
+    # the exit code. With -q nothing is above, so each failed release is an error line itself.
+    failures: list[tuple[str, int]] = []
+    if result.failed and quiet(args):
+        failures += [(f"failed {f.item}: {f.error}", f.exit_code) for f in result.failed]
+    elif result.failed:
+        failures.append((f"{len(result.failed)} release(s) failed; see above", result.failed[0].exit_code))
+    if result.notify_error:
+        failures.append((result.notify_error, UpstreamError.exit_code))
+    if failures:
+        raise Failures(failures)
+
+
+def _summary(args: argparse.Namespace, result: SyncResult) -> None:
     if args.json:
         facts = {
             "published": [_item(i) for i in result.published],
@@ -134,22 +153,13 @@ def run_sync(args: argparse.Namespace) -> None:
             "notify_error": result.notify_error,
         }
         print(json.dumps(facts, indent=2))
-    else:
-        for item in result.published:
-            print(f"published {item} in {', '.join(item.channels)}")
-        for failure in result.failed:
-            print(f"failed {failure.item}: {failure.error}")
-        if not (result.published or result.failed):
-            print(f"nothing to do: {args.repo} has every release since {args.since}")
-    # What was published stands; each failure is its own error line, and the first decides
-    # the exit code.
-    failures: list[tuple[str, int]] = []
-    if result.failed:
-        failures.append((f"{len(result.failed)} release(s) failed; see above", result.failed[0].exit_code))
-    if result.notify_error:
-        failures.append((result.notify_error, UpstreamError.exit_code))
-    if failures:
-        raise Failures(failures)
+        return
+    for item in result.published:
+        print(f"published {item} in {', '.join(item.channels)}")
+    for failure in result.failed:
+        print(f"failed {failure.item}: {failure.error}")
+    if not (result.published or result.failed):
+        print(f"nothing to do: {args.repo} has every release since {args.since}")
 
 
 def _plan(tree: Path, items: list[Item], *, as_json: bool) -> None:

@@ -68,6 +68,7 @@ def test_missing_tool_is_named(
     """With no dpkg-deb or rpmbuild on PATH the build names the package to install, leaves nothing."""
     tarball = str(write_sample_release(MattermostVersion.parse("10.5.2"), dest=tmp_path))
     monkeypatch.setattr(mmpkg.tools.run, "SAFE_PATH", str(tmp_path / "empty-path"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
     out = tmp_path / "out"
     assert main(["build", tarball, "--out", str(out), "--maintainer", MAINTAINER]) == 4
     err = capsys.readouterr().err

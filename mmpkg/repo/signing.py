@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.tools import gpg_home
-from mmpkg.tools.run import run
+from mmpkg.tools.run import require, run
 
 
 class Signer:
@@ -82,14 +82,15 @@ class Signer:
 
     def sign_rpm(self, rpm: Path, *, resign: bool = False) -> None:
         """Sign `rpm`; `resign` replaces the signatures it has (a retired key's)."""
-        # Debian's rpm looks for /usr/bin/gpg2 unless told otherwise.
+        # Debian's rpm looks for /usr/bin/gpg2 unless told otherwise: it is told the gpg that
+        # mmpkg itself signs with, wherever that was found.
         run(
             [
                 "rpmsign",
                 "--define",
                 f"_gpg_name {self._user}",
                 "--define",
-                "__gpg /usr/bin/gpg",
+                f"__gpg {require('gpg')}",
                 "--resign" if resign else "--addsign",
                 str(rpm),
             ],

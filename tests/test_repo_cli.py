@@ -16,6 +16,7 @@ from tests.support import harness
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.packages import PackageFactory
 from tests.test_cli import closed_stdout
+from tests.test_repo import tree_hash
 
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
@@ -408,3 +409,74 @@ def test_quiet_leaves_the_results_asked_for_and_drops_the_reports(
     assert mmpkg("-q", "repo", "check", tree) == (
         7, "pool/stable/stray.deb: not in any index\n", "mmpkg: error: 1 problem(s) found; see above\n"
     )  # fmt: skip
+
+
+def test_keep_is_stored_per_channel_and_later_commands_use_it(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    """`--keep N` once: the channel keeps N from then on; `repo config` shows and sets it."""
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY, "--keep", "1")[0] == 0
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY, "--channel", "esr")[0] == 0
+    assert mmpkg("repo", "config", tree) == (0, "esr      keep 5 (default)\nstable   keep 1 (stored)\n", "")
+    # No --keep: the stored 1 withdraws the older version, and says so.
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY)
+    assert code == 0
+    assert "pruned pool/stable/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY, "--channel", "esr", "--json")
+    assert (json.loads(out)["pruned"], json.loads(out)["keep"]) == ([], 5)
+    # Set without an add; the next add in the channel keeps that many.
+    assert mmpkg("repo", "config", tree, "--channel", "esr", "--keep", "1") == (
+        0, "esr      keep 1 (stored)\n", ""
+    )  # fmt: skip
+    code, out, _ = mmpkg("repo", "config", tree, "--json")
+    assert json.loads(out) == {"esr": {"keep": 1, "stored": True}, "stable": {"keep": 1, "stored": True}}
+    code, out, _ = mmpkg("repo", "add", tree, v2.rpm, "--sign-key", KEY, "--channel", "esr")
+    assert "pruned pool/esr/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    assert mmpkg("-q", "repo", "config", tree, "--channel", "esr", "--keep", "2") == (0, "", "")
+    assert mmpkg("repo", "config", tree, "--channel", "esr")[1] == "esr      keep 2 (stored)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--keep", "3"], 2, "--keep needs --channel NAME"),
+        (["--channel", "rc", "--keep", "3"], 7, "has no channel 'rc': its channels are stable"),
+        (["--channel", "rc"], 7, "has no channel 'rc': its channels are stable"),
+    ],
+)
+def test_config_refuses_what_it_cannot_set(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, args: list[str], code: int, message: str
+) -> None:
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    got, out, err = mmpkg("repo", "config", tree, *args)
+    assert (got, out) == (code, "")
+    assert err.count("\n") == 1 and message in err, err
+    assert mmpkg("repo", "config", tree)[1] == "stable   keep 5 (default)\n"
+
+
+def test_a_dry_run_says_what_would_change_and_changes_nothing(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    # A repository that is not there yet: nothing made, and no signing key needed.
+    code, out, err = mmpkg("repo", "add", tree, v1.deb, "--dry-run")
+    assert (code, out, err) == (0, "would add pool/stable/mattermost_10.5.2-1_amd64.deb\n", "")
+    assert not tree.exists()
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)[0] == 0
+    before = tree_hash(tree)
+    code, out, _ = mmpkg("-q", "repo", "add", tree, v2.deb, "--dry-run", "--keep", "1")
+    assert (code, out) == (0, (
+        "would add pool/stable/mattermost_10.11.1-1_amd64.deb\n"
+        "would prune pool/stable/mattermost_10.5.2-1_amd64.deb\n"
+    ))  # fmt: skip
+    code, out, _ = mmpkg("repo", "add", tree, v1.rpm, "--dry-run", "--keep", "1", "--json")
+    report = json.loads(out)
+    assert (report["dry_run"], report["keep"], [e["path"] for e in report["added"]]) == (
+        True, 1, ["rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm"]
+    )  # fmt: skip
+    assert tree_hash(tree) == before  # the --keep 1 of a dry run is not stored either
+    assert mmpkg("repo", "config", tree)[1] == "stable   keep 5 (default)\n"

@@ -175,9 +175,7 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
         "to esr, release candidates to rc with --include-rc)",
     )
     sync.add_argument("--include-rc", action="store_true", help="also release candidates")
-    sync.add_argument(
-        "--keep", type=KEEP_COUNT, default=KEEP, metavar="N", help=f"as for repo add (default: {KEEP})"
-    )
+    _keep_flag(sync, "as for repo add, in each channel a release goes to")
     add_option(sync, BY_NAME["maintainer"])
     _sign_key(sync)
     sync.add_argument(
@@ -188,9 +186,11 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
     sync.add_argument("--json", action="store_true", help="print the summary as JSON")
     sync.add_argument(
         "--plan",
+        "--dry-run",
         action="store_true",
-        help="only print what the repository lacks (with --json: each item's channels and the "
-        "release before it), and change nothing",
+        help="only print what the repository lacks and what retention would withdraw once it is "
+        "published (with --json: each item's channels, the release before it and its prunes), "
+        "and change nothing",
     )
     _api_url(sync)
     _fetch_flags(sync, dest=False, single=False)
@@ -241,19 +241,18 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     }
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)
-    for name in ("add", "list", "remove", "check", "export-key", "keys", "add-key", "retire-key"):
+    for name in ("add", "list", "remove", "check", "export-key", "keys", "add-key", "retire-key", "config"):
         commands[f"repo {name}"].add_argument("repo", type=Path, metavar="REPO", help="the tree")
     channel = partial(_channel, default="stable")
     add = commands["repo add"]
     add.add_argument("packages", type=Path, nargs="+", metavar="PACKAGE", help=".deb or .rpm files")
     channel(add)
+    _keep_flag(add, "newest versions kept per package and architecture, besides upstream's required stops")
     add.add_argument(
-        "--keep",
-        type=KEEP_COUNT,
-        default=KEEP,
-        metavar="N",
-        help="newest versions kept per package and architecture, besides upstream's required stops "
-        f"(default: {KEEP})",
+        "--dry-run",
+        action="store_true",
+        help="only print what would be added and what retention would withdraw, and change nothing "
+        "(no signing key needed)",
     )
     _sign_key(add)
     remove = commands["repo remove"]
@@ -262,6 +261,15 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     channel(remove)
     _sign_key(remove)
     _channel(commands["repo list"], default=None)
+    config = commands["repo config"]
+    _channel(config, default=None)
+    config.add_argument(
+        "--keep",
+        type=KEEP_COUNT,
+        metavar="N",
+        help="store N as the channel's --keep (with --channel): later adds and syncs without --keep "
+        "keep N, and the next add prunes to it",
+    )
     add_key = commands["repo add-key"]
     add_key.add_argument(
         "key", metavar="KEY", help="a key in $GNUPGHOME, or a file with one armoured public key"
@@ -292,7 +300,17 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
         help="print instead the two shell commands that set a server up: trust the served keys and "
         "write the source, then install the keyring package and mattermost",
     )
-    for name in ("add", "list", "remove", "check", "client-config", "keys", "add-key", "retire-key"):
+    for name in (
+        "add",
+        "list",
+        "remove",
+        "check",
+        "client-config",
+        "keys",
+        "add-key",
+        "retire-key",
+        "config",
+    ):
         commands[f"repo {name}"].add_argument("--json", action="store_true", help="print JSON")
     return commands
 
@@ -305,6 +323,17 @@ def _channel(parser: argparse.ArgumentParser, *, default: str | None) -> None:
         default=default,
         metavar="NAME",
         help=f"apt suite and dnf repository {text}",
+    )
+
+
+def _keep_flag(parser: argparse.ArgumentParser, text: str) -> None:
+    """--keep of the commands that prune: given, it is also stored for the channel."""
+    parser.add_argument(
+        "--keep",
+        type=KEEP_COUNT,
+        metavar="N",
+        help=f"{text}; stored for the channel, for later commands without --keep (default: the "
+        f"channel's stored --keep, else {KEEP})",
     )
 
 

@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 
 from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.cli.output import quiet
+from mmpkg.cli.repo import entry_facts
 from mmpkg.errors import Failures, UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.repo import Repository
 from mmpkg.repo.commands import sign_key
 from mmpkg.sync.channels import load_rules
-from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, plan, previous, sync
+from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, plan, previous, prunes, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 
@@ -116,7 +118,7 @@ def run_sync(args: argparse.Namespace) -> None:
     )
     upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
     if args.plan:  # nothing is built: no maintainer needed
-        _plan(args.repo, plan(args.repo, wanted, upstream), as_json=args.json)
+        _plan(args.repo, plan(args.repo, wanted, upstream), keep=args.keep, as_json=args.json)
         return
     try:
         maintainer = parse_maintainer(str(maintainer))
@@ -149,6 +151,7 @@ def _summary(args: argparse.Namespace, result: SyncResult) -> None:
     if args.json:
         facts = {
             "published": [_item(i) for i in result.published],
+            "pruned": [entry_facts(e) for e in result.pruned],
             "failed": [_item(f.item) | {"error": f.error} for f in result.failed],
             "notify_error": result.notify_error,
         }
@@ -156,20 +159,33 @@ def _summary(args: argparse.Namespace, result: SyncResult) -> None:
         return
     for item in result.published:
         print(f"published {item} in {', '.join(item.channels)}")
+    for entry in result.pruned:
+        print(f"pruned {entry.path}")
     for failure in result.failed:
         print(f"failed {failure.item}: {failure.error}")
     if not (result.published or result.failed):
         print(f"nothing to do: {args.repo} has every release since {args.since}")
 
 
-def _plan(tree: Path, items: list[Item], *, as_json: bool) -> None:
-    """What a sync would publish, oldest first, each with the release a server has before it."""
+def _plan(tree: Path, items: list[Item], *, keep: int | None, as_json: bool) -> None:
+    """What a sync would publish, oldest first, each with the release a server has before it
+    and what retention would withdraw once it is published."""
+    withdrawn = prunes(Repository(tree), items, keep)
     if as_json:
-        rows = [_item(i) | {"previous": str(p) if (p := previous(tree, i)) else None} for i in items]
+        rows = [
+            _item(i)
+            | {
+                "previous": str(p) if (p := previous(tree, i)) else None,
+                "prunes": [entry_facts(e) for e in gone],
+            }
+            for i, gone in zip(items, withdrawn, strict=True)
+        ]
         print(json.dumps(rows, indent=2))
         return
-    for item in items:
+    for item, gone in zip(items, withdrawn, strict=True):
         print(f"{item} for {', '.join(item.channels)}")
+        for entry in gone:
+            print(f"  would prune {entry.path}")
     if not items:
         print(f"nothing to do: {tree} has every release wanted")
 

@@ -24,7 +24,6 @@ unlisted, for as many publishes (withdraw()).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -113,8 +112,7 @@ def publish_generation(tx: Transaction, index: Path, staged: Path, retained: str
 def withdrawn(tree: Path) -> set[str]:
     """Package files (relative to the tree) no index lists any more, still served for clients
     holding an earlier index until their generation is no longer carried."""
-    f = tree / PRIVATE / journal.STATE
-    return set(json.loads(f.read_text()).get(WITHDRAWN, {})) if f.exists() else set()
+    return set(journal.read_state(tree).get(WITHDRAWN, {}))
 
 
 def withdraw(tx: Transaction, channel: str, removed: list[Path], readded: list[Path]) -> None:

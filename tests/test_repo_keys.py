@@ -418,3 +418,34 @@ def test_clients_of_the_old_keyring_path_keep_working_and_upstreams_key_is_never
         assert _installed(overwritten, keyring.NAME) == "3-2"
         assert overwritten.path(keyring.LEGACY_DEB_KEYRING).read_bytes() == upstream
         assert _fingerprints_in(overwritten.path(keyring.DEB_KEYRING)) == {fprs[B]}
+
+
+def _protected_key(home: Path, email: str, passphrase: str) -> str:
+    home.mkdir(mode=0o700)
+    params = (
+        f"Key-Type: RSA\nKey-Length: 3072\nKey-Usage: sign\nName-Real: Protected\nName-Email: {email}\n"
+        f"Expire-Date: 0\nPassphrase: {passphrase}\n%commit\n"
+    )
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True, capture_output=True
+    )
+    (home / "gpg-agent.conf").write_text("allow-preset-passphrase\n")
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
+    return email
+
+
+def test_a_key_that_cannot_sign_is_refused_and_its_probe_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpg deletes its output file when it cannot sign: the probe writes a file of its own, so
+    that run as root it cannot delete /dev/null (here a stand-in for it)."""
+    harness.require("gpg", "gpgconf", root=False)
+    home = tmp_path / "gnupg"
+    key = _protected_key(home, "protected@example.invalid", "s3cret")
+    stand_in = tmp_path / "devnull"
+    stand_in.write_bytes(b"")
+    monkeypatch.setattr(os, "devnull", str(stand_in))
+    with pytest.raises(RepoError, match=r"cannot sign in .*gpg-preset-passphrase"):
+        Signer(key, home).check_usable()
+    assert stand_in.exists()

@@ -36,12 +36,19 @@ class Signer:
             listing = run(
                 ["gpg", "--batch", "--with-colons", "--list-secret-keys", "--", self.key], env=self.env
             ).stdout
-            self._gpg("--local-user", self.key, "--detach-sign", "--output", os.devnull, "/dev/null")
+            with tempfile.TemporaryDirectory(prefix="mmpkg-probe-") as tmp:
+                # Into a file of its own, never --output /dev/null: gpg deletes its output file
+                # when it cannot sign (a passphrase it was not given), and run as root it would
+                # delete /dev/null itself.
+                self._gpg(
+                    "--local-user", self.key, "--detach-sign", "--output", f"{tmp}/probe.sig", os.devnull
+                )
         except CommandError as exc:
             if out_of_space(exc):
                 raise
             raise RepoError(
-                f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome}"
+                f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome} (a key with a "
+                "passphrase signs once gpg-agent has it: gpg-preset-passphrase)"
             ) from exc
         lines = [line.split(":") for line in listing.splitlines()]
         secret = [i for i, f in enumerate(lines) if f[0] == "sec"]

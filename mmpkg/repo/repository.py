@@ -154,7 +154,11 @@ class Repository:
     def add_key(self, new_key: str | Path, sign_key: str) -> builtins.list[KeyInfo]:
         """Make `new_key` (an armoured public key file, or a key in the GnuPG home) one of the
         repository's keys: every channel gets a keyring package holding it, signed with
-        `sign_key`, a current key. Sign with the new key once clients have upgraded that package."""
+        `sign_key`, a current key. Sign with the new key once clients have upgraded that package.
+
+        A current key given again with another expiry (extended with `gpg --quick-set-expire`)
+        replaces the repository's copy in the same way: clients check signatures against the
+        keys the keyring package gave them, so an extension reaches them only in a new one."""
         signer = self._signer(sign_key)
         armoured = (
             new_key.read_text() if isinstance(new_key, Path) else Signer(new_key, self.gnupghome).export()
@@ -165,8 +169,11 @@ class Repository:
         fpr = described[0][0]
         with publish.locked(self.path) as tx:
             keyset = self._current(signer)
-            if fpr in keyset.keys:
-                raise RepoError(f"key {fpr} is already one of the repository's keys")
+            if fpr in keyset.keys and keys.describe(keyset.keys[fpr])[0][3] == described[0][3]:
+                raise RepoError(
+                    f"key {fpr} is already one of the repository's keys, with the same expiry: to publish "
+                    "a later one, extend it first (gpg --quick-set-expire)"
+                )
             changed = KeySet({**keyset.keys, fpr: armoured}, keyset.signing, keyset.version + 1)
             self._republish(tx, changed, signer, resign=False)
         return self.keys()

@@ -466,6 +466,13 @@ def test_a_dry_run_says_what_would_change_and_changes_nothing(
     code, out, err = mmpkg("repo", "add", tree, v1.deb, "--dry-run")
     assert (code, out, err) == (0, "would add pool/stable/mattermost_10.5.2-1_amd64.deb\n", "")
     assert not tree.exists()
+    # One that add could not make: said as add would say it.
+    code, out, err = mmpkg("repo", "add", v1.deb / "repo", v1.deb, "--dry-run")
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == f"mmpkg: error: repository {v1.deb / 'repo'}: {v1.deb} is not a directory; choose another directory\n"
+    )
     assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)[0] == 0
     before = tree_hash(tree)
     code, out, _ = mmpkg("-q", "repo", "add", tree, v2.deb, "--dry-run", "--keep", "1")

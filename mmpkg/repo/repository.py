@@ -31,7 +31,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from mmpkg.backends import deb as deb_backend
 from mmpkg.build import omnibus
 from mmpkg.build.workspace import free_bytes
-from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
+from mmpkg.errors import CommandError, RepoError, UsageError, no_space, out_of_space
 from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
@@ -115,6 +115,10 @@ class Repository:
         check_channel(channel)
         if keep is not None:
             retention.check_keep(keep)
+        # What add() would find making the tree, said without making it.
+        above = next(p for p in (self.path, *self.path.parents) if p.exists())
+        if not above.is_dir():
+            raise UsageError(f"repository {self.path}: {above} is not a directory; choose another directory")
         incoming = [inc for p in packages for inc in inspect(p, channel)]
         self._refuse_other_keyrings(incoming)
         kept = self.keep(channel, keep)

@@ -110,7 +110,7 @@ def cannot_make(
     disk's doing; any other reason (a file in the way, /proc, no permission) is the argument's,
     a usage error like every other bad argument value."""
     if exc.errno in _FULL:
-        return no_space(where, hint="")
+        return no_space(where, hint=f"or choose another {what}" if what.startswith("--") else "")
     made = f"a directory in {inside}" if inside else exc.filename or where
     return UsageError(f"{what} {where}: cannot create {made}: {exc.strerror}; choose another directory")
 

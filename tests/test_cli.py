@@ -17,7 +17,7 @@ import mmpkg
 import mmpkg.cli.dispatch
 import mmpkg.tools.run
 from mmpkg.cli import main
-from mmpkg.errors import CLOSED_OUTPUT
+from mmpkg.errors import CLOSED_OUTPUT, cannot_make
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
 
@@ -324,3 +324,21 @@ def test_quiet_build_prints_nothing_unless_json_asks(
     assert (tmp_path / "dist/mattermost_10.5.2-1_amd64.deb").is_file()
     assert main([*argv, "-q", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["name"] == "mattermost"
+
+
+def test_a_directory_that_cannot_be_made_for_want_of_room_is_the_disks_doing() -> None:
+    """A full disk stays exit code 6, with the flag to change; any other reason is a usage error."""
+    full = cannot_make(OSError(errno.ENOSPC, "No space left on device"), "--out", Path("/x/dist"))
+    assert (full.exit_code, str(full)) == (
+        6,
+        "no space left on /x/dist: free some space there, or choose another --out",
+    )
+    repo = cannot_make(OSError(errno.EDQUOT, "Disk quota exceeded"), "repository", Path("/x/repo"))
+    assert (repo.exit_code, str(repo)) == (6, "no space left on /x/repo: free some space there")
+    other = cannot_make(
+        NotADirectoryError(errno.ENOTDIR, "Not a directory", "/x/f/d"), "--dest", Path("/x/f/d")
+    )
+    assert (other.exit_code, str(other)) == (
+        2,
+        "--dest /x/f/d: cannot create /x/f/d: Not a directory; choose another directory",
+    )

@@ -49,7 +49,9 @@ clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache
 
 # Every document's generated parts (README.md and docs/*.md: the command line, the exit codes,
-# the tables from the code, the bench's results, the contents) and the CI templates' test
-# images are made from the code (tests/test_docs.py, tests/test_ci_templates.py).
+# the tables from the code, the bench's results, the contents), the CI templates' test
+# images, the man page and the bash completion are made from the code (tests/test_docs.py,
+# tests/test_ci_templates.py, tests/test_manual.py).
 readme: $(STAMP)
 	$(BIN)/python -m mmpkg.docs README.md docs/*.md ci/github/mattermost-packages.yml ci/gitlab/.gitlab-ci.yml
+	$(BIN)/python -m mmpkg.cli.manual docs/mmpkg.1 docs/mmpkg.bash

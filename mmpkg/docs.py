@@ -87,7 +87,7 @@ def package_settings() -> str:
 
 def exit_codes() -> str:
     rows = ["| exit code | meaning |", "|---|---|"]
-    rows += [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES]
+    rows += [f"| {code} | {_cell(meaning)} |" for code, meaning in EXIT_CODES]
     return "\n".join(rows) + "\n"
 
 
@@ -205,8 +205,9 @@ def trusted_keys() -> str:
 def retention_default() -> str:
     """How many versions `repo add` and `sync` keep unless told, from mmpkg/repo/retention.py."""
     return (
-        "Unless `--keep N` says otherwise, `mmpkg repo add` and `mmpkg sync` keep the newest\n"
-        f"{retention.KEEP} versions of each package, format and architecture in a channel.\n"
+        "Unless `--keep N` says otherwise, now or earlier for the channel (an add's, a sync's or\n"
+        "`mmpkg repo config`'s, stored in the repository), `mmpkg repo add` and `mmpkg sync` keep\n"
+        f"the newest {retention.KEEP} versions of each package, format and architecture in a channel.\n"
     )
 
 

@@ -102,6 +102,19 @@ def output_error(exc: OSError, where: Path) -> OutputError | None:
     return None
 
 
+def cannot_make(
+    exc: OSError, what: str, where: Path, *, inside: Path | None = None
+) -> OutputError | UsageError:
+    """What it means that the directory `where` a user named (`what`: --out, --dest, --cache, the
+    repository) cannot be made, or a directory of mmpkg's `inside` another: a full disk is the
+    disk's doing; any other reason (a file in the way, /proc, no permission) is the argument's,
+    a usage error like every other bad argument value."""
+    if exc.errno in _FULL:
+        return no_space(where, hint=f"or choose another {what}" if what.startswith("--") else "")
+    made = f"a directory in {inside}" if inside else exc.filename or where
+    return UsageError(f"{what} {where}: cannot create {made}: {exc.strerror}; choose another directory")
+
+
 def out_of_space(exc: CommandError) -> bool:
     """Whether a tool failed because a file system it wrote to is full."""
     return NO_SPACE in exc.output or NO_SPACE in str(exc)
@@ -114,6 +127,11 @@ def no_space(where: Path, detail: str = "", *, hint: str = "or choose another --
 
 def _meaning(cls: type[MmpkgError]) -> str:
     return " ".join((cls.__doc__ or "").split())
+
+
+# The exit status when whoever read stdout stopped reading (`mmpkg repo list REPO | head`): the
+# shell's status of a program ended by SIGPIPE (128 + 13). mmpkg/cli/dispatch.py says why.
+CLOSED_OUTPUT = 141
 
 
 # What each exit status of the command means (docs/building.md's table is generated from this).
@@ -134,5 +152,10 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
         )
     ),
     (130, "Stopped by SIGINT (Ctrl-C): the tools were stopped and what the build wrote removed."),
-    (143, "Stopped by SIGTERM, in the same way."),
+    (
+        CLOSED_OUTPUT,
+        "Standard output was closed before everything was printed (`mmpkg repo list REPO | head -3`): "
+        "the command ended quietly, as a program ended by SIGPIPE does; what it had done stands.",
+    ),
+    (143, "Stopped by SIGTERM, in the same way as by SIGINT."),
 )

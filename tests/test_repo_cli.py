@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from mmpkg.errors import CLOSED_OUTPUT
 from mmpkg.repo import keyring
 from mmpkg.repo.clients import RPM_KEY, ClientFormat, client_config
 from tests.support import harness
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.packages import PackageFactory
+from tests.test_cli import closed_stdout
+from tests.test_repo import tree_hash
 
 V1, V2 = "10.5.2", "10.11.1"
 KEY = "cli@example.invalid"
@@ -164,8 +167,8 @@ def test_export_key_is_the_signing_key(
     [
         (
             ["repo", "add", "{tree}", "{deb}", "--channel", "Stable!", "--sign-key", KEY],
-            7,
-            "bad channel name 'Stable!'",
+            2,
+            "argument --channel: bad channel name 'Stable!'",
         ),
         (["repo", "add", "{tree}", "{deb}"], 7, "no signing key: give --sign-key KEY or set MMPKG_SIGN_KEY"),
         (
@@ -178,6 +181,20 @@ def test_export_key_is_the_signing_key(
             7,
             "/etc/hostname is not a .deb or .rpm package",
         ),
+        (
+            ["repo", "add", "/proc/nope", "{deb}", "--sign-key", KEY],
+            2,
+            "repository /proc/nope: cannot create /proc/nope: No such file or directory; choose another",
+        ),
+        (
+            ["repo", "add", "{deb}/repo", "{deb}", "--sign-key", KEY],
+            2,
+            "/repo: cannot create {deb}/repo/.mmpkg: Not a directory; choose another directory",
+        ),
+        # Commands that change a repository make none: the tree is left uncreated.
+        (["repo", "remove", "{tree}", "mattermost", "10.5.2-1", "--sign-key", KEY], 7, "is not a repository"),
+        (["repo", "add-key", "{tree}", NEXT, "--sign-key", KEY], 7, "is not a repository"),
+        (["repo", "retire-key", "{tree}", NEXT, "--sign-key", KEY], 7, "is not a repository"),
         (["repo", "list", "{tree}"], 7, "is not a repository: create it with 'mmpkg repo add"),
         (["repo", "check", "{tree}"], 7, "is not a repository"),
         (["repo", "client-config", "127.0.0.1/repo"], 7, "'127.0.0.1/repo' is not a repository URL"),
@@ -202,7 +219,7 @@ def test_errors_are_one_line_and_change_nothing(
     deb = packages.build(V1).deb
     got, out, err = mmpkg(*(a.format(tree=tree, deb=deb) for a in args))
     assert (got, out) == (code, "")
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 1 and message.format(deb=deb) in err, err
     assert not tree.exists()
 
 
@@ -463,3 +480,159 @@ def test_a_dnf_server_is_set_up_in_one_command(
     assert root.read_text(RPM_KEY) == (tree / "keys/archive-keyring.asc").read_text()
     automatic = client_config(url, "stable", ClientFormat.DNF, unattended=True)[1]
     assert root.read_text(automatic.path) == automatic.text
+
+
+def test_a_closed_stdout_ends_every_listing_quietly(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mmpkg repo list REPO | head -3`, and every other repository command that prints a
+    listing: the status of a program ended by SIGPIPE, no traceback, no message."""
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    (tree / "pool/stable/stray.deb").write_bytes(b"")  # so that check has a problem to list
+    for args in (["list"], ["list", "--json"], ["check"], ["keys"], ["export-key"]):
+        with closed_stdout(monkeypatch):
+            code, _, err = mmpkg("repo", *args, tree)
+        assert (code, err) == (CLOSED_OUTPUT, ""), args
+
+
+def test_a_channel_the_repository_lacks_is_an_error_naming_those_it_has(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    tree = tmp_path / "repo"
+    deb = packages.build(V1).deb
+    assert mmpkg("repo", "add", tree, deb, "--sign-key", KEY)[0] == 0
+    assert mmpkg("repo", "add", tree, deb, "--sign-key", KEY, "--channel", "esr")[0] == 0
+    for args in (["list", tree], ["remove", tree, "mattermost", f"{V1}-1", "--sign-key", KEY]):
+        code, out, err = mmpkg("repo", *args, "--channel", "nope")
+        assert (code, out) == (7, ""), args
+        assert err == f"mmpkg: error: {tree} has no channel 'nope': its channels are esr, stable\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "hint"),
+    [
+        ("mattermost", V1, f"; did you mean {V1}-1?"),
+        ("mattermost", f"{V1}-2", f"; did you mean {V1}-1?"),
+        ("mattermost", "11.0.0-rc1", "; did you mean 11.0.0~rc1-1?"),  # upstream's spelling
+        ("mattermost", "9.11.0", ""),
+        (
+            "mattermost-team",
+            V1,
+            "; its packages are mattermost, mattermost-archive-keyring, mattermost-omnibus",
+        ),
+    ],
+)
+def test_remove_says_what_was_meant(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, name: str, version: str, hint: str
+) -> None:
+    """`repo remove REPO mattermost 10.11.4` when 10.11.4-1 is published: the revisions it has."""
+    tree = tmp_path / "repo"
+    assert (
+        mmpkg(
+            "repo", "add", tree, packages.build(V1).deb, packages.build("11.0.0-rc1").rpm, "--sign-key", KEY
+        )[0]
+        == 0
+    )
+    code, out, err = mmpkg("repo", "remove", tree, name, version, "--sign-key", KEY)
+    assert (code, out) == (7, "")
+    assert err == f"mmpkg: error: {name} {version} is not published in stable{hint}\n"
+
+
+def test_quiet_leaves_the_results_asked_for_and_drops_the_reports(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    """-q is errors only: a change's report goes, unless --json asks for it; a listing stays."""
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    assert mmpkg("-q", "repo", "add", tree, v1.deb, "--sign-key", KEY) == (0, "", "")
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY, "-q", "--json")
+    assert code == 0 and [e["version"] for e in json.loads(out)["added"]] == [f"{V2}-1"]
+    assert mmpkg("-q", "repo", "remove", tree, "mattermost", f"{V2}-1", "--sign-key", KEY) == (0, "", "")
+    assert mmpkg("-q", "repo", "add-key", tree, NEXT) == (0, "", "")
+    assert mmpkg("-q", "repo", "retire-key", tree, NEXT) == (0, "", "")
+    for args in (["list"], ["keys"], ["export-key"]):
+        code, out, err = mmpkg("-q", "repo", *args, tree)
+        assert (code, err) == (0, "") and out == mmpkg("repo", *args, tree)[1] != "", args
+    (tree / "pool/stable/stray.deb").write_bytes(b"")
+    assert mmpkg("-q", "repo", "check", tree) == (
+        7, "pool/stable/stray.deb: not in any index\n", "mmpkg: error: 1 problem(s) found; see above\n"
+    )  # fmt: skip
+
+
+def test_keep_is_stored_per_channel_and_later_commands_use_it(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    """`--keep N` once: the channel keeps N from then on; `repo config` shows and sets it."""
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY, "--keep", "1")[0] == 0
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY, "--channel", "esr")[0] == 0
+    assert mmpkg("repo", "config", tree) == (0, "esr      keep 5 (default)\nstable   keep 1 (stored)\n", "")
+    # No --keep: the stored 1 withdraws the older version, and says so.
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY)
+    assert code == 0
+    assert "pruned pool/stable/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY, "--channel", "esr", "--json")
+    assert (json.loads(out)["pruned"], json.loads(out)["keep"]) == ([], 5)
+    # Set without an add; the next add in the channel keeps that many.
+    assert mmpkg("repo", "config", tree, "--channel", "esr", "--keep", "1") == (
+        0, "esr      keep 1 (stored)\n", ""
+    )  # fmt: skip
+    code, out, _ = mmpkg("repo", "config", tree, "--json")
+    assert json.loads(out) == {"esr": {"keep": 1, "stored": True}, "stable": {"keep": 1, "stored": True}}
+    code, out, _ = mmpkg("repo", "add", tree, v2.rpm, "--sign-key", KEY, "--channel", "esr")
+    assert "pruned pool/esr/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    assert mmpkg("-q", "repo", "config", tree, "--channel", "esr", "--keep", "2") == (0, "", "")
+    assert mmpkg("repo", "config", tree, "--channel", "esr")[1] == "esr      keep 2 (stored)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--keep", "3"], 2, "--keep needs --channel NAME"),
+        (["--channel", "rc", "--keep", "3"], 7, "has no channel 'rc': its channels are stable"),
+        (["--channel", "rc"], 7, "has no channel 'rc': its channels are stable"),
+    ],
+)
+def test_config_refuses_what_it_cannot_set(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, args: list[str], code: int, message: str
+) -> None:
+    tree = tmp_path / "repo"
+    assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
+    got, out, err = mmpkg("repo", "config", tree, *args)
+    assert (got, out) == (code, "")
+    assert err.count("\n") == 1 and message in err, err
+    assert mmpkg("repo", "config", tree)[1] == "stable   keep 5 (default)\n"
+
+
+def test_a_dry_run_says_what_would_change_and_changes_nothing(
+    mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "repo"
+    v1, v2 = packages.build(V1), packages.build(V2)
+    # A repository that is not there yet: nothing made, and no signing key needed.
+    code, out, err = mmpkg("repo", "add", tree, v1.deb, "--dry-run")
+    assert (code, out, err) == (0, "would add pool/stable/mattermost_10.5.2-1_amd64.deb\n", "")
+    assert not tree.exists()
+    # One that add could not make: said as add would say it.
+    code, out, err = mmpkg("repo", "add", v1.deb / "repo", v1.deb, "--dry-run")
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == f"mmpkg: error: repository {v1.deb / 'repo'}: {v1.deb} is not a directory; choose another directory\n"
+    )
+    assert mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)[0] == 0
+    before = tree_hash(tree)
+    code, out, _ = mmpkg("-q", "repo", "add", tree, v2.deb, "--dry-run", "--keep", "1")
+    assert (code, out) == (0, (
+        "would add pool/stable/mattermost_10.11.1-1_amd64.deb\n"
+        "would prune pool/stable/mattermost_10.5.2-1_amd64.deb\n"
+    ))  # fmt: skip
+    code, out, _ = mmpkg("repo", "add", tree, v1.rpm, "--dry-run", "--keep", "1", "--json")
+    report = json.loads(out)
+    assert (report["dry_run"], report["keep"], [e["path"] for e in report["added"]]) == (
+        True, 1, ["rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm"]
+    )  # fmt: skip
+    assert tree_hash(tree) == before  # the --keep 1 of a dry run is not stored either
+    assert mmpkg("repo", "config", tree)[1] == "stable   keep 5 (default)\n"

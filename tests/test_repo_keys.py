@@ -11,7 +11,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -418,3 +419,141 @@ def test_clients_of_the_old_keyring_path_keep_working_and_upstreams_key_is_never
         assert _installed(overwritten, keyring.NAME) == "3-2"
         assert overwritten.path(keyring.LEGACY_DEB_KEYRING).read_bytes() == upstream
         assert _fingerprints_in(overwritten.path(keyring.DEB_KEYRING)) == {fprs[B]}
+
+
+# ---- the signing key, as docs/hosting-a-repository.md says to make, export, extend ----
+
+HOSTING = Path(__file__).resolve().parent.parent / "docs" / "hosting-a-repository.md"
+
+
+def _shell_blocks(heading: str) -> str:
+    """The ```sh blocks of one section of docs/hosting-a-repository.md, in order."""
+    text = HOSTING.read_text(encoding="utf-8")
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return "".join(re.findall(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL))
+
+
+def test_the_signing_key_section_runs_as_written(
+    tmp_path: Path, packages: PackageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its commands, run as they are written (paths aside): the key is made, exported, signs the
+    first add, and its extended expiry reaches a new keyring package."""
+    harness.require(*TOOLS, root=False)
+    built = packages.build(V1)
+    script = _shell_blocks("The signing key")
+    assert "gpg --batch --gen-key" in script and "mmpkg repo add-key" in script
+    for doc, here in (
+        ("/secure/mmpkg-gnupg", str(tmp_path / "gnupg")),
+        ("/srv/mattermost", str(tmp_path / "repo")),
+        ("dist/*.deb dist/*.rpm", f"{built.deb} {built.rpm}"),
+    ):
+        assert doc in script
+        script = script.replace(doc, here)
+    shim = tmp_path / "bin" / "mmpkg"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m mmpkg "$@"\n')
+    shim.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{shim.parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(HOSTING.parent.parent),
+    }
+    env.pop("MMPKG_SIGN_KEY", None)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "repo-signing-key.asc").read_text().startswith("-----BEGIN PGP PRIVATE KEY BLOCK-----")
+    repo = Repository(tmp_path / "repo", gnupghome=tmp_path / "gnupg")
+    (key,) = repo.keys()
+    assert key.signing and key.uid == "Example Mattermost packages <repo@example.com>"
+    assert key.expires is not None and key.expires - key.created > timedelta(days=3 * 365)
+    # The first add's keyring package, and the extension's.
+    versions = sorted(e.version for e in repo.list("stable") if e.name == keyring.NAME and e.format == "deb")
+    assert versions == ["1-2", "2-2"]
+    assert repo.check() == []
+    # The same expiry again is no change.
+    code, _, err = runner_in(tmp_path / "gnupg")("repo", "add-key", tmp_path / "repo", key.fingerprint)
+    assert code == 7 and "with the same expiry" in err, err
+    # CI's home, from the export: it signs the next add.
+    ci = tmp_path / "ci"
+    ci.mkdir(mode=0o700)
+    subprocess.run(
+        ["gpg", "--batch", "--import", str(tmp_path / "repo-signing-key.asc")],
+        env={**os.environ, "GNUPGHOME": str(ci)}, check=True, capture_output=True,
+    )  # fmt: skip
+    code, _, err = runner_in(ci)("repo", "add", tmp_path / "repo", packages.build(V2).deb)
+    assert code == 0, err
+
+
+def runner_in(home: Path) -> Callable[..., tuple[int, str, str]]:
+    """`mmpkg ARGS...` in a process of its own, with `home` as its GnuPG home."""
+
+    def call(*args: object) -> tuple[int, str, str]:
+        env = {**os.environ, "GNUPGHOME": str(home)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "mmpkg", *map(str, args)], env=env, capture_output=True, text=True
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    return call
+
+
+def _protected_key(home: Path, email: str, passphrase: str) -> str:
+    home.mkdir(mode=0o700)
+    params = (
+        f"Key-Type: RSA\nKey-Length: 3072\nKey-Usage: sign\nName-Real: Protected\nName-Email: {email}\n"
+        f"Expire-Date: 0\nPassphrase: {passphrase}\n%commit\n"
+    )
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True, capture_output=True
+    )
+    (home / "gpg-agent.conf").write_text("allow-preset-passphrase\n")
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
+    return email
+
+
+def test_a_key_that_cannot_sign_is_refused_and_its_probe_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpg deletes its output file when it cannot sign: the probe writes a file of its own, so
+    that run as root it cannot delete /dev/null (here a stand-in for it)."""
+    harness.require("gpg", "gpgconf", root=False)
+    home = tmp_path / "gnupg"
+    key = _protected_key(home, "protected@example.invalid", "s3cret")
+    stand_in = tmp_path / "devnull"
+    stand_in.write_bytes(b"")
+    monkeypatch.setattr(os, "devnull", str(stand_in))
+    with pytest.raises(RepoError, match=r"cannot sign in .*gpg-preset-passphrase"):
+        Signer(key, home).check_usable()
+    assert stand_in.exists()
+
+
+def test_a_key_with_a_passphrase_signs_once_the_agent_has_it(
+    tmp_path: Path, packages: PackageFactory
+) -> None:
+    """As the CI templates give it: allow-preset-passphrase, then gpg-preset-passphrase."""
+    harness.require(*TOOLS, "gpgconf", root=False)
+    preset = Path("/usr/lib/gnupg/gpg-preset-passphrase")
+    if not preset.exists():
+        harness.require("gpg-preset-passphrase", root=False)
+    home = tmp_path / "gnupg"
+    key = _protected_key(home, "protected@example.invalid", "s3cret")
+    mmpkg = runner_in(home)
+    built = packages.build(V1)
+    code, _, err = mmpkg("repo", "add", tmp_path / "repo", built.rpm, "--sign-key", key)
+    assert code == 7 and "cannot sign" in err
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    grips = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--with-keygrip", "-K"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for grip in [line.split(":")[9] for line in grips.splitlines() if line.startswith("grp")]:
+        subprocess.run([str(preset), "--preset", "--passphrase", "s3cret", grip], env=env, check=True)
+    code, _, err = mmpkg("repo", "add", tmp_path / "repo", built.deb, built.rpm, "--sign-key", key)
+    assert code == 0, err
+    assert Repository(tmp_path / "repo", gnupghome=home).check() == []

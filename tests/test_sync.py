@@ -20,7 +20,8 @@ from mmpkg.upstream import Http
 from tests.support import harness
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.fake_upstream import SigningKeys, Upstream, serve
-from tests.test_repo import _serve
+from tests.support.packages import PackageFactory
+from tests.test_repo import _serve, tree_hash
 
 FIRST, BAD, NEWEST, FOURTH = "10.5.2", "10.11.1", "10.12.0", "10.12.1"
 REPO_KEY = "sync@example.invalid"
@@ -228,3 +229,57 @@ def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
         root.run("apt-get", "update", "--error-on=any")
         root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{FOURTH}-1"
+
+
+def test_since_a_release_line_plans_from_its_first_release(
+    world: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path
+) -> None:
+    """`sync --since 10.11` is `--since 10.11.0`: what a line's releases are, not a refusal."""
+    up, _ = world
+    code, out, err = mmpkg(
+        "sync", tmp_path / "repo", "--since", "10.11", "--plan", "--json", "--api-url", up.api_url
+    )
+    assert code == 0, err
+    assert [i["version"] for i in json.loads(out)] == [BAD, NEWEST]
+
+
+def test_quiet_says_only_what_failed(failing: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path) -> None:
+    """`mmpkg -q sync` from cron: no summary, and each failed release an error line of its own."""
+    up, work = failing
+    args = [a for a in _sync_args(up, work) if a not in ("--json", "--notify", f"{up.url}/hooks/abc")]
+    args[args.index(work / "repo")] = tmp_path / "repo"
+    code, out, err = mmpkg("-q", *args)
+    assert code == 9, err
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"mmpkg: error: failed {BAD} (mattermost amd64): ") and "bad signature" in line
+
+
+def test_a_dry_run_says_what_retention_would_withdraw_and_a_run_says_what_it_did(
+    world: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path, packages: PackageFactory
+) -> None:
+    """`sync --dry-run` (`--plan`) lists what retention would withdraw once each release is
+    published; the run then withdraws it and says so; the channel's stored --keep is used."""
+    up, work = world
+    tree = tmp_path / "repo"
+    old = packages.build(FIRST)
+    assert mmpkg("repo", "add", tree, old.deb, old.rpm, "--sign-key", REPO_KEY, "--keep", "1")[0] == 0
+    args = [a for a in _sync_args(up, work) if a not in ("--json", "--notify", f"{up.url}/hooks/abc")]
+    args[args.index(work / "repo")] = tree
+    args[args.index("10.0.0")] = "10.12"
+    before = tree_hash(tree)
+    code, out, err = mmpkg(*args, "--dry-run")
+    assert (code, out) == (0, (
+        f"{NEWEST} (mattermost amd64) for stable\n"
+        "  would prune pool/stable/mattermost_10.5.2-1_amd64.deb\n"
+        "  would prune rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm\n"
+    )), err  # fmt: skip
+    code, out, _ = mmpkg(*args, "--plan", "--json", "--keep", "2")
+    assert [(i["version"], i["prunes"]) for i in json.loads(out)] == [(NEWEST, [])]
+    assert tree_hash(tree) == before
+    code, out, err = mmpkg(*args)
+    assert (code, out) == (0, (
+        f"published {NEWEST} (mattermost amd64) in stable\n"
+        "pruned pool/stable/mattermost_10.5.2-1_amd64.deb\n"
+        "pruned rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm\n"
+    )), err  # fmt: skip

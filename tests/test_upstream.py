@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import subprocess
@@ -92,8 +93,6 @@ def test_releases_follow_the_pages_newest_first(upstream: Upstream, monkeypatch:
 def test_releases_command_prints_json_and_sends_no_token_unless_set(
     upstream: Upstream, mmpkg: Mmpkg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     before = len(upstream.api_requests())
     code, out, _ = mmpkg("releases", "--api-url", upstream.api_url, "--since", V1, "--json")
@@ -558,3 +557,54 @@ def test_build_version_fetches_verifies_and_builds(
     assert code == UpstreamError.exit_code
     assert "bad signature" in err
     assert not (tmp_path / "out2").exists() or list((tmp_path / "out2").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--cache", "--cache /proc/nope: cannot create /proc/nope: No such file or directory"),
+        ("--dest", "--dest /proc/nope: cannot create /proc/nope: No such file or directory"),
+    ],
+)
+def test_a_directory_that_cannot_be_made_is_one_line(
+    flag: str, message: str, upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    """A --cache or --dest that cannot be made is the argument's fault: a usage error, one line."""
+    args = {"--cache": tmp_path / "cache", "--dest": tmp_path / "dest", flag: "/proc/nope"}
+    code, out, err = mmpkg(
+        "fetch",
+        V1,
+        "--base-url",
+        upstream.url,
+        "--keyring",
+        keyring,
+        *(str(a) for kv in args.items() for a in kv),
+    )
+    assert (code, out) == (UsageError.exit_code, "")
+    assert err.startswith(f"mmpkg: error: {message}; choose another directory") and err.count("\n") == 1, err
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_missing_keyring_is_a_usage_error(tmp_path: Path, mmpkg: Mmpkg) -> None:
+    code, out, err = mmpkg("fetch", V1, "--keyring", tmp_path / "none.asc", "--cache", tmp_path / "cache")
+    assert (code, out) == (UsageError.exit_code, "")
+    assert err == f"mmpkg: error: --keyring {tmp_path / 'none.asc'}: no such file\n"
+
+
+def test_since_a_release_line_is_its_first_release(upstream: Upstream, mmpkg: Mmpkg) -> None:
+    """`--since 10.5` means 10.5.0 and later, as "since 10.5" says."""
+    code, out, err = mmpkg("releases", "--api-url", upstream.api_url, "--since", "10.5", "--json")
+    assert code == 0, err
+    assert [r["version"] for r in json.loads(out)] == [V2, V1]
+    code, out, err = mmpkg("releases", "--api-url", upstream.api_url, "--since", "10.4", "--json")
+    assert [r["version"] for r in json.loads(out)] == [V2, V1, "10.4.0"]
+
+
+def test_quiet_fetch_prints_nothing_unless_json_asks(
+    upstream: Upstream, keyring: Path, tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    args = ("fetch", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache")
+    assert mmpkg("-q", *args, "--dest", tmp_path / "dest") == (0, "", "")
+    assert (tmp_path / "dest" / Path(Upstream.path_of(V1)).name).is_file()
+    code, out, _ = mmpkg("-q", *args, "--dest", tmp_path / "again", "--json")
+    assert code == 0 and json.loads(out)["downloaded"] == 0  # from the cache

@@ -109,3 +109,18 @@ def test_versions_of_both_formats_are_one_total_order() -> None:
 def test_a_deb_version_dpkg_refuses_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         PackageVersion("deb", bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "bound"),
+    [("10.0", "10.0.0"), ("10.11", "10.11.0"), ("10.5.2", "10.5.2"), ("11.0.0-rc1", "11.0.0-rc1")],
+)
+def test_a_minimum_may_be_a_release_line(text: str, bound: str) -> None:
+    """`--since 10.0` means the line's first release, 10.0.0; a full version means itself."""
+    assert MattermostVersion.parse_minimum(text) == MattermostVersion.parse(bound)
+
+
+@pytest.mark.parametrize("bad", ["10", "10.05", "v10.5", "10.5.", "10.x", ""])
+def test_a_minimum_rejects_what_is_neither(bad: str) -> None:
+    with pytest.raises(ReleaseError, match=r"expected X\.Y, X\.Y\.Z or X\.Y\.Z-rcN"):
+        MattermostVersion.parse_minimum(bad)

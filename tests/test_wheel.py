@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mmpkg import __version__ as mmpkg_version
 from mmpkg.mattermost.versions import MattermostVersion
 from sample_release import write_sample_release
 from tests.support.harness import require
@@ -45,6 +46,10 @@ def test_wheel_carries_the_templates_and_builds_outside_the_checkout(tmp_path: P
     ):
         assert data in names, data
     assert not [name for name in names if "sample" in name], names
+    # The man page and the bash completion, where man and bash-completion look below the prefix.
+    data = f"mmpkg-{mmpkg_version}.data/data"
+    assert f"{data}/share/man/man1/mmpkg.1" in names, names
+    assert f"{data}/share/bash-completion/completions/mmpkg" in names, names
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from mmpkg.errors import UsageError
+from mmpkg.errors import UsageError, cannot_make
 
 PREFIX = ".mmpkg-build-"
 
@@ -33,7 +33,12 @@ def workspace(out: Path) -> Iterator[Path]:
     base = _base(out)
     for place in {base, out}:
         clear_stale(place)
-    fd, path = _create_locked(base)
+    try:
+        fd, path = _create_locked(base)
+    except OSError as exc:
+        # A directory that looks writable but takes no new directory (/proc, a FUSE mount),
+        # found before the tarball is read.
+        raise cannot_make(exc, "--out", out, inside=base) from None
     try:
         yield path
     finally:

@@ -11,6 +11,7 @@ from mmpkg.backends.naming import BuiltPackage, PackageId
 from mmpkg.build.inspect import inspect_release
 from mmpkg.build.options import OPTIONS, from_environment, load_file, resolve, resolve_revision
 from mmpkg.build.pipeline import build
+from mmpkg.cli.output import quiet
 from mmpkg.cli.upstream import tarball_for_build
 from mmpkg.packaging.formats import PackageFormat
 
@@ -45,7 +46,8 @@ def run_build(args: argparse.Namespace) -> None:
     options = resolve(file_values, flags, file=args.config)
     with tarball_for_build(args) as tarball:
         built = build(tarball, options)
-    _built(built, as_json=args.json)
+    if not quiet(args):
+        _built(built, as_json=args.json)
 
 
 def _built(built: list[BuiltPackage], *, as_json: bool) -> None:

@@ -50,6 +50,7 @@ REPO = Command(
             "print the apt or dnf set-up for a server using the repository",
             repo.run_client_config,
         ),
+        Command("config", "each channel's retention (--keep), stored in the repository", repo.run_config),
         Command("keys", "the repository's public keys, the signing one marked", repo.run_keys),
         Command(
             "add-key", "publish the next key in the keyring package, before signing with it", repo.run_add_key

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from mmpkg import __version__
 from mmpkg.build.options import BY_NAME, OPTIONS, Kind, Option
 from mmpkg.cli.commands import COMMANDS, REPO, TOP_DEST
-from mmpkg.errors import UsageError
+from mmpkg.errors import MmpkgError, UsageError
 from mmpkg.mattermost.release import Arch, Edition
+from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.clients import ClientFormat
+from mmpkg.repo.packages import check_channel
 from mmpkg.repo.retention import KEEP
 from mmpkg.upstream import API_URL, RELEASES_URL
+
+T = TypeVar("T")
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,6 +32,45 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _argument_type(check: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse `type=` from a check of the library's, so that a bad value is refused while
+    the arguments are parsed, as the usage error it is (exit code 2, the flag named), in the
+    library's own words and before anything is read or written."""
+
+    def convert(text: str) -> T:
+        try:
+            return check(text)
+        except MmpkgError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = check.__name__  # what argparse names in its fallback message
+    return convert
+
+
+def _keep(text: str) -> int:
+    try:
+        keep = int(text)
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise UsageError(
+            f"expected a whole number of at least 1 (a channel keeps its newest version), not {text!r}"
+        )
+    return keep
+
+
+def _channel_name(text: str) -> str:
+    check_channel(text)
+    return text
+
+
+# A release, for `fetch VERSION`; a lower bound (`--since`), which may also be a line, X.Y.
+RELEASE = _argument_type(MattermostVersion.parse)
+MINIMUM = _argument_type(MattermostVersion.parse_minimum)
+KEEP_COUNT = _argument_type(_keep)
+CHANNEL_NAME = _argument_type(_channel_name)
 
 
 def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -103,18 +147,22 @@ def parsers(width: int | None = None) -> tuple[Parser, dict[str, Parser]]:
 def upstream_arguments(commands: dict[str, Parser]) -> None:
     """`releases`, `fetch`, and the fetch flags of `build VERSION`."""
     releases = commands["releases"]
-    releases.add_argument("--since", metavar="VERSION", help="only this version and later")
+    releases.add_argument(
+        "--since", type=MINIMUM, metavar="VERSION", help="only this version and later (X.Y: X.Y.0)"
+    )
     releases.add_argument("--include-rc", action="store_true", help="also release candidates")
     releases.add_argument("--json", action="store_true", help="print JSON")
     _api_url(releases)
     fetch = commands["fetch"]
-    fetch.add_argument("version", metavar="VERSION", help="X.Y.Z or X.Y.Z-rcN")
+    fetch.add_argument("version", type=RELEASE, metavar="VERSION", help="X.Y.Z or X.Y.Z-rcN")
     fetch.add_argument("--json", action="store_true", help="print what was fetched as JSON")
     for parser in (fetch, commands["build"]):
         _fetch_flags(parser, dest=parser is fetch)
     sync = commands["sync"]
     sync.add_argument("repo", type=Path, metavar="REPO", help="the repository tree")
-    sync.add_argument("--since", metavar="VERSION", required=True, help="this version and later")
+    sync.add_argument(
+        "--since", type=MINIMUM, metavar="VERSION", required=True, help="this version and later (X.Y: X.Y.0)"
+    )
     sync.add_argument(
         "--editions", default="enterprise", metavar="enterprise,team", help="(default: enterprise)"
     )
@@ -127,9 +175,7 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
         "to esr, release candidates to rc with --include-rc)",
     )
     sync.add_argument("--include-rc", action="store_true", help="also release candidates")
-    sync.add_argument(
-        "--keep", type=int, default=KEEP, metavar="N", help=f"as for repo add (default: {KEEP})"
-    )
+    _keep_flag(sync, "as for repo add, in each channel a release goes to")
     add_option(sync, BY_NAME["maintainer"])
     _sign_key(sync)
     sync.add_argument(
@@ -140,9 +186,11 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
     sync.add_argument("--json", action="store_true", help="print the summary as JSON")
     sync.add_argument(
         "--plan",
+        "--dry-run",
         action="store_true",
-        help="only print what the repository lacks (with --json: each item's channels and the "
-        "release before it), and change nothing",
+        help="only print what the repository lacks and what retention would withdraw once it is "
+        "published (with --json: each item's channels, the release before it and its prunes), "
+        "and change nothing",
     )
     _api_url(sync)
     _fetch_flags(sync, dest=False, single=False)
@@ -193,19 +241,18 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     }
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)
-    for name in ("add", "list", "remove", "check", "export-key", "keys", "add-key", "retire-key"):
+    for name in ("add", "list", "remove", "check", "export-key", "keys", "add-key", "retire-key", "config"):
         commands[f"repo {name}"].add_argument("repo", type=Path, metavar="REPO", help="the tree")
     channel = partial(_channel, default="stable")
     add = commands["repo add"]
     add.add_argument("packages", type=Path, nargs="+", metavar="PACKAGE", help=".deb or .rpm files")
     channel(add)
+    _keep_flag(add, "newest versions kept per package and architecture, besides upstream's required stops")
     add.add_argument(
-        "--keep",
-        type=int,
-        default=KEEP,
-        metavar="N",
-        help="newest versions kept per package and architecture, besides upstream's required stops "
-        f"(default: {KEEP})",
+        "--dry-run",
+        action="store_true",
+        help="only print what would be added and what retention would withdraw, and change nothing "
+        "(no signing key needed)",
     )
     _sign_key(add)
     remove = commands["repo remove"]
@@ -214,6 +261,15 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     channel(remove)
     _sign_key(remove)
     _channel(commands["repo list"], default=None)
+    config = commands["repo config"]
+    _channel(config, default=None)
+    config.add_argument(
+        "--keep",
+        type=KEEP_COUNT,
+        metavar="N",
+        help="store N as the channel's --keep (with --channel): later adds and syncs without --keep "
+        "keep N, and the next add prunes to it",
+    )
     add_key = commands["repo add-key"]
     add_key.add_argument(
         "key", metavar="KEY", help="a key in $GNUPGHOME, or a file with one armoured public key"
@@ -244,7 +300,17 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
         help="print instead the one shell command that sets a server up with nothing but its shell and "
         "apt or dnf: write the served keys and the files, then install the keyring package and mattermost",
     )
-    for name in ("add", "list", "remove", "check", "client-config", "keys", "add-key", "retire-key"):
+    for name in (
+        "add",
+        "list",
+        "remove",
+        "check",
+        "client-config",
+        "keys",
+        "add-key",
+        "retire-key",
+        "config",
+    ):
         commands[f"repo {name}"].add_argument("--json", action="store_true", help="print JSON")
     return commands
 
@@ -252,7 +318,22 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
 def _channel(parser: argparse.ArgumentParser, *, default: str | None) -> None:
     text = f"(default: {default})" if default else "(default: every channel)"
     parser.add_argument(
-        "--channel", default=default, metavar="NAME", help=f"apt suite and dnf repository {text}"
+        "--channel",
+        type=CHANNEL_NAME,
+        default=default,
+        metavar="NAME",
+        help=f"apt suite and dnf repository {text}",
+    )
+
+
+def _keep_flag(parser: argparse.ArgumentParser, text: str) -> None:
+    """--keep of the commands that prune: given, it is also stored for the channel."""
+    parser.add_argument(
+        "--keep",
+        type=KEEP_COUNT,
+        metavar="N",
+        help=f"{text}; stored for the channel, for later commands without --keep (default: the "
+        f"channel's stored --keep, else {KEEP})",
     )
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from mmpkg.cli.output import quiet
 from mmpkg.errors import RepoError
 from mmpkg.repo import commands
 from mmpkg.repo.clients import ClientFormat
@@ -15,14 +16,34 @@ from mmpkg.repo.packages import Entry
 
 
 def run_add(args: argparse.Namespace) -> None:
-    result = commands.add(args.repo, args.packages, channel=args.channel, keep=args.keep, key=args.sign_key)
-    report = {"channel": args.channel, "added": result.added, "pruned": result.pruned}
-    _entries(report, args.json, verb="added")
+    result = commands.add(
+        args.repo,
+        args.packages,
+        channel=args.channel,
+        keep=args.keep,
+        key=args.sign_key,
+        dry_run=args.dry_run,
+    )
+    # A dry run's preview is what it was run to show: printed whatever -q says.
+    if quiet(args) and not args.dry_run:
+        return
+    # A new file retention drops at once was never in the channel: not "pruned" from it.
+    changes = {"added": result.added, "pruned": result.withdrawn, "not added": result.dropped}
+    facts: dict[str, object] = {"keep": result.keep}
+    _entries(args.channel, changes, args.json, verb="added", dry_run=args.dry_run, facts=facts)
+    if result.dropped and not args.json:
+        print(
+            f"{'would not be' if args.dry_run else 'not'} added: older than the newest {result.keep} "
+            f"versions channel {args.channel} keeps, and no stop of upstream's upgrade path "
+            "(--keep N keeps more)"
+        )
 
 
 def run_remove(args: argparse.Namespace) -> None:
     gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
-    _entries({"channel": args.channel, "removed": gone}, args.json, verb="removed")
+    if quiet(args):
+        return
+    _entries(args.channel, {"removed": gone}, args.json, verb="removed")
 
 
 def run_list(args: argparse.Namespace) -> None:
@@ -40,6 +61,18 @@ def run_check(args: argparse.Namespace) -> None:
         raise RepoError(f"{len(problems)} problem(s) found; see above")
 
 
+def run_config(args: argparse.Namespace) -> None:
+    """Each channel's retention; with --keep, after storing it (a change: quiet with -q)."""
+    found = commands.config(args.repo, channel=args.channel, keep=args.keep)
+    if args.keep is not None and quiet(args):
+        return
+    if args.json:
+        print(json.dumps({c: asdict(conf) for c, conf in found.items()}, indent=2))
+        return
+    for channel, conf in found.items():
+        print(f"{channel:8} keep {conf.keep} ({'stored' if conf.stored else 'default'})")
+
+
 def run_export_key(args: argparse.Namespace) -> None:
     print(commands.export_key(args.repo), end="")
 
@@ -50,11 +83,15 @@ def run_keys(args: argparse.Namespace) -> None:
 
 def run_add_key(args: argparse.Namespace) -> None:
     new: str | Path = Path(args.key) if Path(args.key).is_file() else args.key
-    _keys(commands.add_key(args.repo, new, key=args.sign_key), args.json)
+    found = commands.add_key(args.repo, new, key=args.sign_key)
+    if not quiet(args):
+        _keys(found, args.json)
 
 
 def run_retire_key(args: argparse.Namespace) -> None:
-    _keys(commands.retire_key(args.repo, args.key, key=args.sign_key), args.json)
+    found = commands.retire_key(args.repo, args.key, key=args.sign_key)
+    if not quiet(args):
+        _keys(found, args.json)
 
 
 def run_client_config(args: argparse.Namespace) -> None:
@@ -88,29 +125,42 @@ def _keys(found: list[KeyInfo], as_json: bool) -> None:
         print(f"{k.fingerprint}  {k.uid}  created {k.created.date()}, {expires}{mark}")
 
 
-def _entry(e: Entry) -> dict[str, str]:
+def entry_facts(e: Entry) -> dict[str, str]:
     return {"name": e.name, "version": e.version, "arch": e.arch, "format": e.format, "path": str(e.path)}
 
 
-def _entries(report: dict[str, str | list[Entry]], as_json: bool, *, verb: str) -> None:
-    """One line per file that changed ("added pool/stable/...deb"), or JSON of the same."""
+# What a dry run says of each file, in place of the verb of the change it previews.
+WOULD = {"added": "would add", "pruned": "would prune", "not added": "would not add"}
+
+
+def _entries(
+    channel: str,
+    changes: dict[str, list[Entry]],
+    as_json: bool,
+    *,
+    verb: str,
+    dry_run: bool = False,
+    facts: dict[str, object] | None = None,
+) -> None:
+    """One line per file that changed ("added pool/stable/...deb", "pruned ..."), or would
+    ("would prune ..."), or JSON of the same with the other `facts`."""
     if as_json:
-        print(
-            json.dumps(
-                {k: v if isinstance(v, str) else [_entry(e) for e in v] for k, v in report.items()}, indent=2
-            )
-        )
+        report: dict[str, object] = {"channel": channel}
+        report |= {k.replace(" ", "_"): [entry_facts(e) for e in v] for k, v in changes.items()}
+        report |= (facts or {}) | ({"dry_run": True} if dry_run else {})
+        print(json.dumps(report, indent=2))
         return
-    for key, value in report.items():
-        for e in value if isinstance(value, list) else ():
-            print(f"{key} {e.path}")
-    if not report[verb]:
-        print(f"nothing {verb}: channel {report['channel']} already had every package")
+    for key, entries in changes.items():
+        for e in entries:
+            print(f"{WOULD[key] if dry_run else key} {e.path}")
+    if not changes[verb] and not changes.get("not added"):
+        would = "would be " if dry_run else ""
+        print(f"nothing {would}{verb}: channel {channel} already had every package")
 
 
 def _listing(channels: dict[str, list[Entry]], as_json: bool) -> None:
     if as_json:
-        print(json.dumps({c: [_entry(e) for e in es] for c, es in channels.items()}, indent=2))
+        print(json.dumps({c: [entry_facts(e) for e in es] for c, es in channels.items()}, indent=2))
         return
     for channel, entries in channels.items():
         for e in entries:

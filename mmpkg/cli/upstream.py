@@ -13,19 +13,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
+from mmpkg.cli.output import quiet
+from mmpkg.cli.repo import entry_facts
 from mmpkg.errors import Failures, UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.repo import Repository
 from mmpkg.repo.commands import sign_key
 from mmpkg.sync.channels import load_rules
-from mmpkg.sync.pipeline import Item, Upstream, Wanted, plan, previous, sync
+from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, plan, previous, prunes, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
 
 
 def run_releases(args: argparse.Namespace) -> None:
-    since = MattermostVersion.parse(args.since) if args.since else None
-    found = releases(api_url=args.api_url, since=since, include_rc=args.include_rc)
+    found = releases(api_url=args.api_url, since=args.since, include_rc=args.include_rc)
     if args.json:
         rows = [{"version": str(r.version), "tag": r.tag, "published": r.published} for r in found]
         print(json.dumps(rows, indent=2))
@@ -35,7 +37,9 @@ def run_releases(args: argparse.Namespace) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> None:
-    fetched = fetch(MattermostVersion.parse(args.version), dest=args.dest, **_source(args))
+    fetched = fetch(args.version, dest=args.dest, **_source(args))
+    if quiet(args):
+        return
     if args.json:
         facts = {
             "path": str(fetched.path),
@@ -105,7 +109,7 @@ def run_sync(args: argparse.Namespace) -> None:
     if not maintainer and not args.plan:
         raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
     wanted = Wanted(
-        since=MattermostVersion.parse(args.since),
+        since=args.since,
         editions=_choices(args.editions, Edition, "--editions"),
         arches=_choices(args.arches, Arch, "--arches"),
         rules=load_rules(args.channel_rules),
@@ -114,7 +118,7 @@ def run_sync(args: argparse.Namespace) -> None:
     )
     upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
     if args.plan:  # nothing is built: no maintainer needed
-        _plan(args.repo, plan(args.repo, wanted, upstream), as_json=args.json)
+        _plan(args.repo, plan(args.repo, wanted, upstream), keep=args.keep, as_json=args.json)
         return
     try:
         maintainer = parse_maintainer(str(maintainer))
@@ -128,24 +132,14 @@ def run_sync(args: argparse.Namespace) -> None:
         upstream=upstream,
         notify=args.notify,
     )
-    if args.json:
-        facts = {
-            "published": [_item(i) for i in result.published],
-            "failed": [_item(f.item) | {"error": f.error} for f in result.failed],
-            "notify_error": result.notify_error,
-        }
-        print(json.dumps(facts, indent=2))
-    else:
-        for item in result.published:
-            print(f"published {item} in {', '.join(item.channels)}")
-        for failure in result.failed:
-            print(f"failed {failure.item}: {failure.error}")
-        if not (result.published or result.failed):
-            print(f"nothing to do: {args.repo} has every release since {args.since}")
+    if not quiet(args):
+        _summary(args, result)
     # What was published stands; each failure is its own error line, and the first decides
-    # the exit code.
+    # the exit code. With -q nothing is above, so each failed release is an error line itself.
     failures: list[tuple[str, int]] = []
-    if result.failed:
+    if result.failed and quiet(args):
+        failures += [(f"failed {f.item}: {f.error}", f.exit_code) for f in result.failed]
+    elif result.failed:
         failures.append((f"{len(result.failed)} release(s) failed; see above", result.failed[0].exit_code))
     if result.notify_error:
         failures.append((result.notify_error, UpstreamError.exit_code))
@@ -153,14 +147,45 @@ def run_sync(args: argparse.Namespace) -> None:
         raise Failures(failures)
 
 
-def _plan(tree: Path, items: list[Item], *, as_json: bool) -> None:
-    """What a sync would publish, oldest first, each with the release a server has before it."""
+def _summary(args: argparse.Namespace, result: SyncResult) -> None:
+    if args.json:
+        facts = {
+            "published": [_item(i) for i in result.published],
+            "pruned": [entry_facts(e) for e in result.pruned],
+            "failed": [_item(f.item) | {"error": f.error} for f in result.failed],
+            "notify_error": result.notify_error,
+        }
+        print(json.dumps(facts, indent=2))
+        return
+    for item in result.published:
+        print(f"published {item} in {', '.join(item.channels)}")
+    for entry in result.pruned:
+        print(f"pruned {entry.path}")
+    for failure in result.failed:
+        print(f"failed {failure.item}: {failure.error}")
+    if not (result.published or result.failed):
+        print(f"nothing to do: {args.repo} has every release since {args.since}")
+
+
+def _plan(tree: Path, items: list[Item], *, keep: int | None, as_json: bool) -> None:
+    """What a sync would publish, oldest first, each with the release a server has before it
+    and what retention would withdraw once it is published."""
+    withdrawn = prunes(Repository(tree), items, keep)
     if as_json:
-        rows = [_item(i) | {"previous": str(p) if (p := previous(tree, i)) else None} for i in items]
+        rows = [
+            _item(i)
+            | {
+                "previous": str(p) if (p := previous(tree, i)) else None,
+                "prunes": [entry_facts(e) for e in gone],
+            }
+            for i, gone in zip(items, withdrawn, strict=True)
+        ]
         print(json.dumps(rows, indent=2))
         return
-    for item in items:
+    for item, gone in zip(items, withdrawn, strict=True):
         print(f"{item} for {', '.join(item.channels)}")
+        for entry in gone:
+            print(f"  would prune {entry.path}")
     if not items:
         print(f"nothing to do: {tree} has every release wanted")
 

@@ -18,6 +18,8 @@ _VERSION = re.compile(
     r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-rc(?P<rc>[1-9]\d*))?"
 )
+# A release line, MAJOR.MINOR, as upstream names its lines and ESRs ("10.11").
+_LINE = re.compile(r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)")
 
 
 @total_ordering
@@ -37,6 +39,19 @@ class MattermostVersion:
             )
         rc = m["rc"]
         return cls(int(m["major"]), int(m["minor"]), int(m["patch"]), int(rc) if rc else None)
+
+    @classmethod
+    def parse_minimum(cls, text: str) -> MattermostVersion:
+        """A lower bound (`--since`): a version, or a release line `X.Y` meaning its first release
+        X.Y.0, which is what "since 10.0" says. A line is no release, so only a bound takes one."""
+        if _LINE.fullmatch(text):
+            return cls.parse(f"{text}.0")
+        try:
+            return cls.parse(text)
+        except ReleaseError:
+            raise ReleaseError(
+                f"'{text}' is not a Mattermost version: expected X.Y, X.Y.Z or X.Y.Z-rcN, e.g. 10.5"
+            ) from None
 
     def __str__(self) -> str:
         base = f"{self.major}.{self.minor}.{self.patch}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.errors import RepoError
+from mmpkg.errors import RepoError, UsageError
 from mmpkg.repo import keys as keys_state
 from mmpkg.repo.clients import ClientFormat, Snippet
 from mmpkg.repo.clients import client_config as _client_config
@@ -27,18 +28,51 @@ def sign_key(given: str | None, tree: Path | None = None) -> str:
     return key
 
 
-def add(tree: Path, packages: list[Path], *, channel: str, keep: int, key: str | None) -> AddResult:
-    """What was newly published, and what retention withdrew."""
+def add(
+    tree: Path,
+    packages: list[Path],
+    *,
+    channel: str,
+    keep: int | None,
+    key: str | None,
+    dry_run: bool = False,
+) -> AddResult:
+    """What was newly published, and what retention withdrew; with `dry_run`, what would be,
+    with nothing changed and no key needed."""
+    if dry_run:
+        return Repository(tree).preview_add(packages, channel, keep=keep)
     return Repository(tree).add(packages, channel, sign_key(key, tree), keep=keep)
 
 
+@dataclass(frozen=True)
+class ChannelConfig:
+    keep: int  # the newest versions retention keeps
+    stored: bool  # given by an add, a sync or `repo config`, not the default
+
+
+def config(tree: Path, *, channel: str | None, keep: int | None) -> dict[str, ChannelConfig]:
+    """Each channel's retention (or the one asked for), after storing `keep` for `channel`."""
+    repo = _existing(tree)
+    if keep is not None:
+        if channel is None:
+            raise UsageError("--keep needs --channel NAME: the channel whose retention it sets")
+        repo.set_keep(channel, keep)
+    elif channel is not None:
+        repo.check_known(channel)
+    stored = repo.keeps()
+    channels = [channel] if channel else repo.channels()
+    return {c: ChannelConfig(repo.keep(c), c in stored) for c in channels}
+
+
 def remove(tree: Path, name: str, version: str, *, channel: str, key: str | None) -> list[Entry]:
-    return Repository(tree).remove(name, version, channel, sign_key(key, tree))
+    return _existing(tree).remove(name, version, channel, sign_key(key, tree))
 
 
 def listing(tree: Path, *, channel: str | None) -> dict[str, list[Entry]]:
     """Each channel's packages (or the one asked for), newest first."""
     repo = _existing(tree)
+    if channel:
+        repo.check_known(channel)
     channels = [channel] if channel else repo.channels()
     return {c: repo.list(c) for c in channels}
 
@@ -73,8 +107,8 @@ def keys(tree: Path) -> list[KeyInfo]:
 
 
 def add_key(tree: Path, new_key: str | Path, *, key: str | None) -> list[KeyInfo]:
-    return Repository(tree).add_key(new_key, sign_key(key, tree))
+    return _existing(tree).add_key(new_key, sign_key(key, tree))
 
 
 def retire_key(tree: Path, old_key: str, *, key: str | None) -> list[KeyInfo]:
-    return Repository(tree).retire_key(old_key, sign_key(key, tree))
+    return _existing(tree).retire_key(old_key, sign_key(key, tree))

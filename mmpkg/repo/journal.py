@@ -36,6 +36,14 @@ log = logging.getLogger("mmpkg")
 Step = tuple[str, str, str]  # (kind, path relative to the tree, second path or "")
 
 
+def read_state(tree: Path) -> dict[str, Any]:
+    """The repository's private state, as the last commit saved it: earlier generations and
+    withdrawn files (publish.py), and each channel's stored --keep (retention.py)."""
+    f = tree / PRIVATE / STATE
+    state: dict[str, Any] = json.loads(f.read_text()) if f.exists() else {}
+    return state
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -154,10 +162,9 @@ class Transaction:
 
     @property
     def state(self) -> dict[str, Any]:
-        """The private record of earlier generations (publish.py), saved by the commit."""
+        """The repository's private state (read_state()), as the commit will save it."""
         if self._state is None:
-            f = self.tree / PRIVATE / STATE
-            self._state = json.loads(f.read_text()) if f.exists() else {}
+            self._state = read_state(self.tree)
         return self._state
 
     def commit(self) -> None:

@@ -92,7 +92,8 @@ def warn_expiring(infos: list[KeyInfo], now: datetime | None = None) -> None:
         if key.expires is not None and key.expires - now < EXPIRY_WARNING:
             when = "expired" if key.expires <= now else "expires"
             log.warning(
-                "repository key %s (%s) %s on %s: add the next key and switch to it",
+                "repository key %s (%s) %s on %s: add the next key and switch to it, or extend it "
+                "(gpg --quick-set-expire) and publish it again with mmpkg repo add-key",
                 key.fingerprint,
                 key.uid,
                 when,

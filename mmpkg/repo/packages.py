@@ -5,6 +5,7 @@ Read with the formats' own tools (dpkg-deb, rpm), never from the file name alone
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
@@ -43,7 +44,16 @@ Entries = list[Entry]
 @dataclass(frozen=True)
 class AddResult:
     added: Entries  # the files that were new
-    pruned: Entries  # what retention withdrew (retention.py)
+    pruned: Entries  # what retention withdrew (retention.py), with `dropped`
+    keep: int = 0  # the newest versions retention kept: --keep, else the channel's stored one
+    dropped: Entries = dataclasses.field(
+        default_factory=list
+    )  # new files retention dropped at once: not published
+
+    @property
+    def withdrawn(self) -> Entries:
+        """What retention took out of the channel: the pruned files that had been published."""
+        return [e for e in self.pruned if e not in self.dropped]
 
 
 @dataclass(frozen=True)

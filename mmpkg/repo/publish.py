@@ -24,13 +24,13 @@ unlisted, for as many publishes (withdraw()).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mmpkg.errors import cannot_make
 from mmpkg.repo import journal
 from mmpkg.repo.journal import PRIVATE, Transaction
 
@@ -45,7 +45,10 @@ def locked(tree: Path) -> Iterator[Transaction]:
     """Hold the repository's write lock for the block, after recovering any interrupted change;
     the Transaction publishes nothing until its commit()."""
     private = tree / PRIVATE
-    private.mkdir(parents=True, exist_ok=True)
+    try:
+        private.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_make(exc, "repository", tree) from None
     with open(private / "lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -109,8 +112,7 @@ def publish_generation(tx: Transaction, index: Path, staged: Path, retained: str
 def withdrawn(tree: Path) -> set[str]:
     """Package files (relative to the tree) no index lists any more, still served for clients
     holding an earlier index until their generation is no longer carried."""
-    f = tree / PRIVATE / journal.STATE
-    return set(json.loads(f.read_text()).get(WITHDRAWN, {})) if f.exists() else set()
+    return set(journal.read_state(tree).get(WITHDRAWN, {}))
 
 
 def withdraw(tx: Transaction, channel: str, removed: list[Path], readded: list[Path]) -> None:

@@ -31,9 +31,9 @@ from typing import Concatenate, ParamSpec, TypeVar
 from mmpkg.backends import deb as deb_backend
 from mmpkg.build import omnibus
 from mmpkg.build.workspace import free_bytes
-from mmpkg.errors import CommandError, RepoError, no_space, out_of_space
+from mmpkg.errors import CommandError, RepoError, UsageError, no_space, out_of_space
 from mmpkg.packaging.version_order import PackageVersion
-from mmpkg.repo import apt, dnf, keyring, keys, publish, retention
+from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
@@ -79,27 +79,24 @@ class Repository:
     # -- changes ----------------------------------------------------------------------------
 
     @_disk_errors
-    def add(
-        self, packages: list[Path], channel: str, sign_key: str, *, keep: int = retention.KEEP
-    ) -> AddResult:
+    def add(self, packages: list[Path], channel: str, sign_key: str, *, keep: int | None = None) -> AddResult:
         """Publish `packages` in `channel`, signed with `sign_key`, one of the repository's keys
         (the first `add` makes it the first), keeping the newest `keep` versions and the upgrade
-        path's stops (retention.py); return what came and what went."""
+        path's stops (retention.py); return what came and what went. A `keep` given is stored
+        for the channel; without one, the channel's stored one, else retention.KEEP."""
         check_channel(channel)
-        retention.check_keep(keep)
+        if keep is not None:
+            retention.check_keep(keep)
         signer = self._signer(sign_key)
         incoming = [inc for p in packages for inc in inspect(p, channel)]
         with publish.locked(self.path) as tx:
             keyset = self._current(signer, first=True)
             keys.warn_expiring(keys.infos(keyset))
             self._refuse_other_keyrings(incoming)
-            new = self._new(incoming, channel)
-            # Retention looks at the channel as it will be; a new file it would drop at once
-            # (an old version that no kept one needs) is not published at all. The keyring
-            # package is not a Mattermost version: apt and dnf take its newest.
-            servers = [e for e in [*self.list(channel), *(i.entry for i in new)] if e.name != keyring.NAME]
-            pruned = retention.to_prune(servers, keep)
-            new = [inc for inc in new if inc.entry not in pruned]
+            kept = keep if keep is not None else retention.stored(tx.state).get(channel, retention.KEEP)
+            if keep is not None:
+                tx.state.setdefault(retention.STATE_KEY, {})[channel] = keep
+            new, pruned, dropped = self._retained(self._new(incoming, channel), channel, kept)
             new += self._new(self._keyring(keyset, channel, tx), channel)
             new += self._new(self._transitional(keyset, channel, tx), channel)
             staged = self._stage(tx, new, signer)
@@ -107,7 +104,36 @@ class Repository:
             gone = [self.path / e.path for e in pruned if (self.path / e.path).exists()]
             self._publish(tx, channel, signer, added=staged, removed=gone)
             tx.commit()
-        return AddResult(added=[inc.entry for inc in new], pruned=pruned)
+        return AddResult(added=[inc.entry for inc in new], pruned=pruned, keep=kept, dropped=dropped)
+
+    def preview_add(self, packages: list[Path], channel: str, *, keep: int | None = None) -> AddResult:
+        """What add() would publish of `packages` and what retention would withdraw, changing
+        nothing (`repo add --dry-run`): the packages are read and checked as add() checks them,
+        but no key is needed, no lock is taken and nothing is written, not even a `keep` given.
+        The repository's own keyring and transitional packages, which add() makes when a
+        channel lacks them, are left out."""
+        check_channel(channel)
+        if keep is not None:
+            retention.check_keep(keep)
+        # What add() would find making the tree, said without making it.
+        above = next(p for p in (self.path, *self.path.parents) if p.exists())
+        if not above.is_dir():
+            raise UsageError(f"repository {self.path}: {above} is not a directory; choose another directory")
+        incoming = [inc for p in packages for inc in inspect(p, channel)]
+        self._refuse_other_keyrings(incoming)
+        kept = self.keep(channel, keep)
+        new, pruned, dropped = self._retained(self._new(incoming, channel), channel, kept)
+        return AddResult(added=[inc.entry for inc in new], pruned=pruned, keep=kept, dropped=dropped)
+
+    def set_keep(self, channel: str, keep: int) -> None:
+        """Store `keep` for `channel`, as an add with --keep does; retention applies it at the
+        channel's next add (pruning then, with the indices that add signs)."""
+        check_channel(channel)
+        retention.check_keep(keep)
+        self.check_known(channel)
+        with publish.locked(self.path) as tx:
+            tx.state.setdefault(retention.STATE_KEY, {})[channel] = keep
+            tx.commit()
 
     @_disk_errors
     def remove(self, name: str, version: str, channel: str, sign_key: str) -> Entries:
@@ -116,9 +142,13 @@ class Repository:
         signer = self._signer(sign_key)
         with publish.locked(self.path) as tx:
             keyset = self._current(signer)
-            gone = [e for e in self.list(channel) if e.name == name and e.version == version]
+            self.check_known(channel)
+            listed = self.list(channel)
+            gone = [e for e in listed if e.name == name and e.version == version]
             if not gone:
-                raise RepoError(f"{name} {version} is not published in {channel}")
+                raise RepoError(
+                    f"{name} {version} is not published in {channel}{_hint(listed, name, version)}"
+                )
             keys.stage(tx, keyset)
             self._publish(tx, channel, signer, added=[], removed=[self.path / e.path for e in gone])
             tx.commit()
@@ -128,7 +158,11 @@ class Repository:
     def add_key(self, new_key: str | Path, sign_key: str) -> builtins.list[KeyInfo]:
         """Make `new_key` (an armoured public key file, or a key in the GnuPG home) one of the
         repository's keys: every channel gets a keyring package holding it, signed with
-        `sign_key`, a current key. Sign with the new key once clients have upgraded that package."""
+        `sign_key`, a current key. Sign with the new key once clients have upgraded that package.
+
+        A current key given again with another expiry (extended with `gpg --quick-set-expire`)
+        replaces the repository's copy in the same way: clients check signatures against the
+        keys the keyring package gave them, so an extension reaches them only in a new one."""
         signer = self._signer(sign_key)
         armoured = (
             new_key.read_text() if isinstance(new_key, Path) else Signer(new_key, self.gnupghome).export()
@@ -139,8 +173,11 @@ class Repository:
         fpr = described[0][0]
         with publish.locked(self.path) as tx:
             keyset = self._current(signer)
-            if fpr in keyset.keys:
-                raise RepoError(f"key {fpr} is already one of the repository's keys")
+            if fpr in keyset.keys and keys.describe(keyset.keys[fpr])[0][3] == described[0][3]:
+                raise RepoError(
+                    f"key {fpr} is already one of the repository's keys, with the same expiry: to publish "
+                    "a later one, extend it first (gpg --quick-set-expire)"
+                )
             changed = KeySet({**keyset.keys, fpr: armoured}, keyset.signing, keyset.version + 1)
             self._republish(tx, changed, signer, resign=False)
         return self.keys()
@@ -163,6 +200,18 @@ class Repository:
         return self.keys()
 
     # -- the parts of a change ----------------------------------------------------------------
+
+    def _retained(
+        self, new: builtins.list[Incoming], channel: str, keep: int
+    ) -> tuple[builtins.list[Incoming], Entries, Entries]:
+        """Of `new`, what retention keeps; what it prunes of the channel with them; and which of
+        `new` it drops at once: a new file retention would drop (an old version that no kept
+        one needs) is not published at all. Retention looks at the channel as it will be. The
+        keyring package is not a Mattermost version: apt and dnf take its newest."""
+        servers = [e for e in [*self.list(channel), *(i.entry for i in new)] if e.name != keyring.NAME]
+        pruned = retention.to_prune(servers, keep)
+        dropped = [inc.entry for inc in new if inc.entry in pruned]
+        return [inc for inc in new if inc.entry not in pruned], pruned, dropped
 
     def _full(self, *said: str) -> Path:
         """Which file system ran out of room, from the paths the failure `said`: the tree's, or
@@ -340,6 +389,23 @@ class Repository:
         found.sort(key=lambda e: (e.name, e.format, e.arch))
         return found
 
+    def keeps(self) -> dict[str, int]:
+        """Each channel's stored --keep: the last one an add, a sync or `repo config` gave it."""
+        return retention.stored(journal.read_state(self.path))
+
+    def keep(self, channel: str, given: int | None = None) -> int:
+        """How many versions retention keeps in `channel`: `given`, else the stored one, else
+        retention.KEEP."""
+        return given if given is not None else self.keeps().get(channel, retention.KEEP)
+
+    def check_known(self, channel: str) -> None:
+        """Refuse a channel the repository does not have, naming those it has: a reading command
+        would otherwise show an empty channel, as if it had been emptied."""
+        channels = self.channels()
+        if channel not in channels:
+            have = f"its channels are {', '.join(channels)}" if channels else "it has none yet"
+            raise RepoError(f"{self.path} has no channel {channel!r}: {have}")
+
     def channels(self) -> builtins.list[str]:
         dists = self.path / "dists"
         return sorted(p.name for p in dists.iterdir() if CHANNEL.fullmatch(p.name)) if dists.is_dir() else []
@@ -367,6 +433,23 @@ class Repository:
         from mmpkg.repo.check import problems
 
         return problems(self)
+
+
+def _hint(listed: Entries, name: str, version: str) -> str:
+    """What the user may have meant by `name` `version`: the published revisions of that upstream
+    version ("10.11.4" or "10.11.4-2" for 10.11.4-1; "11.0.0-rc1", upstream's spelling, for
+    11.0.0~rc1-1), or, for a name the channel lacks, the names it has."""
+    names = sorted({e.name for e in listed})
+    if name not in names:
+        return f"; its packages are {', '.join(names)}" if names else "; it is empty"
+    upstream = version.replace("-rc", "~rc")
+    if "-" in upstream:
+        upstream = upstream.rpartition("-")[0]
+    revisions = sorted(
+        {e.version for e in listed if e.name == name and e.version.rpartition("-")[0] == upstream},
+        key=lambda v: PackageVersion("deb", v),
+    )
+    return f"; did you mean {' or '.join(revisions)}?" if revisions else ""
 
 
 def _orderable(entry: Entry) -> bool:

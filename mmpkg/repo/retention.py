@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mmpkg.errors import MmpkgError, RepoError, UpgradePathError
 from mmpkg.mattermost.upgrade_path import plan
@@ -27,8 +27,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("mmpkg")
 
 # The newest versions a channel keeps of each package and architecture when not told how many
-# (repo add --keep, sync --keep, Repository.add).
+# (repo add --keep, sync --keep, Repository.add), now or before (STATE_KEY).
 KEEP = 5
+
+# Where a repository keeps each channel's --keep: in its private state (journal.read_state()),
+# saved by the same commit as the add that gave it, so that a later add or sync without --keep
+# keeps as many, and retention is not undone by a command that forgot the flag.
+STATE_KEY = "keep"
+
+
+def stored(state: Mapping[str, Any]) -> dict[str, int]:
+    """Each channel's --keep in a repository's private `state`."""
+    return {channel: int(n) for channel, n in state.get(STATE_KEY, {}).items()}
 
 
 def check_keep(keep: int) -> None:

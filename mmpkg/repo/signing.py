@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.tools import gpg_home
-from mmpkg.tools.run import run
+from mmpkg.tools.run import require, run
 
 
 class Signer:
@@ -36,12 +36,19 @@ class Signer:
             listing = run(
                 ["gpg", "--batch", "--with-colons", "--list-secret-keys", "--", self.key], env=self.env
             ).stdout
-            self._gpg("--local-user", self.key, "--detach-sign", "--output", os.devnull, "/dev/null")
+            with tempfile.TemporaryDirectory(prefix="mmpkg-probe-") as tmp:
+                # Into a file of its own, never --output /dev/null: gpg deletes its output file
+                # when it cannot sign (a passphrase it was not given), and run as root it would
+                # delete /dev/null itself.
+                self._gpg(
+                    "--local-user", self.key, "--detach-sign", "--output", f"{tmp}/probe.sig", os.devnull
+                )
         except CommandError as exc:
             if out_of_space(exc):
                 raise
             raise RepoError(
-                f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome}"
+                f"signing key {self.key!r} is missing or cannot sign in {self.gnupghome} (a key with a "
+                "passphrase signs once gpg-agent has it: gpg-preset-passphrase)"
             ) from exc
         lines = [line.split(":") for line in listing.splitlines()]
         secret = [i for i, f in enumerate(lines) if f[0] == "sec"]
@@ -82,14 +89,15 @@ class Signer:
 
     def sign_rpm(self, rpm: Path, *, resign: bool = False) -> None:
         """Sign `rpm`; `resign` replaces the signatures it has (a retired key's)."""
-        # Debian's rpm looks for /usr/bin/gpg2 unless told otherwise.
+        # Debian's rpm looks for /usr/bin/gpg2 unless told otherwise: it is told the gpg that
+        # mmpkg itself signs with, wherever that was found.
         run(
             [
                 "rpmsign",
                 "--define",
                 f"_gpg_name {self._user}",
                 "--define",
-                "__gpg /usr/bin/gpg",
+                f"__gpg {require('gpg')}",
                 "--resign" if resign else "--addsign",
                 str(rpm),
             ],

@@ -58,7 +58,10 @@ def load_rules(path: Path | None) -> Rules:
         return DEFAULT
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
+        # As the build's --config says it: the reason, without Python's errno and repr.
+        raise UsageError(f"--channel-rules {path}: cannot read it: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--channel-rules {path}: {exc}") from exc
     unknown = set(data) - {"channels", "esr-lines"}
     if unknown:

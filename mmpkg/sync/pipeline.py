@@ -21,14 +21,14 @@ from pathlib import Path
 
 from mmpkg.build.options import BuildOptions
 from mmpkg.build.pipeline import build
-from mmpkg.errors import MmpkgError, UpstreamError
+from mmpkg.errors import MmpkgError, UpstreamError, cannot_make
 from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
-from mmpkg.repo.packages import DEB_TO_RPM_ARCH
-from mmpkg.repo.retention import KEEP, to_prune, upstream_version
+from mmpkg.repo.packages import DEB_TO_RPM_ARCH, place
+from mmpkg.repo.retention import to_prune, upstream_version
 from mmpkg.sync.channels import DEFAULT, Rules
 from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
@@ -59,6 +59,7 @@ class SyncResult:
     published: list[Item] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     notify_error: str | None = None
+    pruned: list[Entry] = field(default_factory=list)  # what retention withdrew on the way
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Wanted:
     arches: Sequence[Arch] = (Arch.AMD64,)
     rules: Rules = DEFAULT
     include_rc: bool = False
-    keep: int = KEEP
+    keep: int | None = None  # None: each channel's stored --keep, else retention.KEEP
 
 
 def plan(tree: Path, wanted: Wanted, upstream: Upstream | None = None) -> list[Item]:
@@ -130,7 +131,6 @@ def sync(
 ) -> SyncResult:
     up = upstream or Upstream()
     result = SyncResult()
-    tree.mkdir(parents=True, exist_ok=True)
     with _locked(tree):
         missing = plan(tree, wanted, up)
         if missing:
@@ -138,8 +138,11 @@ def sync(
             keys = trusted_keys(up.keyring, http=up.http)
         for item in missing:
             try:
-                _publish(tree, item, keys, up, sign_key=sign_key, maintainer=maintainer, keep=wanted.keep)
+                pruned = _publish(
+                    tree, item, keys, up, sign_key=sign_key, maintainer=maintainer, keep=wanted.keep
+                )
                 result.published.append(item)
+                result.pruned += pruned
             except MmpkgError as exc:
                 log.warning("%s: %s", item, exc)
                 result.failed.append(Failure(item, str(exc), exc.exit_code))
@@ -159,14 +162,15 @@ def _notify(http: Http, hook: str, text: str) -> str | None:
     return None
 
 
-def lacking(repo: Repository, items: list[Item], keep: int) -> list[Item]:
-    """The items some channel of theirs lacks (as channels narrowed to those)."""
+def lacking(repo: Repository, items: list[Item], keep: int | None = None) -> list[Item]:
+    """The items some channel of theirs lacks (as channels narrowed to those), each channel
+    keeping `keep` versions, else its stored --keep."""
     wanted = []
     channels = {c for item in items for c in item.channels}
     listed = {c: repo.list(c) for c in channels}
     for item in items:
         absent = [c for c in item.channels if not _present(listed[c], item)]
-        kept = [c for c in absent if not _pruned_at_once(listed[c], item, keep)]
+        kept = [c for c in absent if not _pruned_at_once(listed[c], item, repo.keep(c, keep))]
         if kept:
             wanted.append(Item(item.version, item.edition, item.arch, tuple(kept)))
         elif absent:
@@ -195,9 +199,35 @@ def _pruned_at_once(entries: list[Entry], item: Item, keep: int) -> bool:
     return all(e in to_prune([*servers, *new], keep) for e in new)
 
 
+def prunes(repo: Repository, items: list[Item], keep: int | None = None) -> list[list[Entry]]:
+    """What retention would withdraw as each of `items` (lacking()'s) is published, in order,
+    as sync() publishes them: `sync --plan`'s account of what a run would remove."""
+    listed = {c: [e for e in repo.list(c) if e.name != keyring.NAME] for i in items for c in i.channels}
+    found = []
+    for item in items:
+        gone: list[Entry] = []
+        for channel in item.channels:
+            new = _placed(item, channel)
+            pruned = to_prune([*listed[channel], *new], repo.keep(channel, keep))
+            listed[channel] = [e for e in [*listed[channel], *new] if e not in pruned]
+            gone += [e for e in pruned if e not in new]
+        found.append(gone)
+    return found
+
+
+def _placed(item: Item, channel: str) -> list[Entry]:
+    """The files of `item` where `channel` would hold them, revision 1."""
+    name, version = item.edition.package_name, f"{item.version.package_version}-1"
+    deb, rpm = str(item.arch), DEB_TO_RPM_ARCH[item.arch]
+    return [
+        Entry(name, version, deb, "deb", place("deb", channel, name, version, deb)[0]),
+        Entry(name, version, rpm, "rpm", place("rpm", channel, name, version, rpm)[0]),
+    ]
+
+
 def _publish(
-    tree: Path, item: Item, keys: bytes, up: Upstream, *, sign_key: str, maintainer: str, keep: int
-) -> None:
+    tree: Path, item: Item, keys: bytes, up: Upstream, *, sign_key: str, maintainer: str, keep: int | None
+) -> list[Entry]:
     log.info("%s: fetching", item)
     fetching = held(
         item.version, keys=keys, edition=item.edition, arch=item.arch, base_url=up.base_url,
@@ -208,15 +238,20 @@ def _publish(
         built = build(found.tarball, BuildOptions(maintainer=maintainer, out=Path(out)))
         paths = [b.path for b in built if b.id.format in (PackageFormat.DEB, PackageFormat.RPM)]
         repo = Repository(tree)
+        pruned = []
         for channel in item.channels:
             log.info("%s: publishing in %s", item, channel)
-            repo.add(paths, channel, sign_key, keep=keep)
+            pruned += repo.add(paths, channel, sign_key, keep=keep).withdrawn
+        return pruned
 
 
 @contextlib.contextmanager
 def _locked(tree: Path) -> Iterator[None]:
     private = tree / PRIVATE
-    private.mkdir(parents=True, exist_ok=True)
+    try:
+        private.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_make(exc, "repository", tree) from None
     with open(private / "sync.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -2,7 +2,8 @@
 
 No shell, an explicit environment (so rpmbuild never reads ~/.rpmmacros and dpkg never sees the
 caller's locale), a throwaway HOME, SOURCE_DATE_EPOCH when the caller has one, and one clear error
-when the tool is missing or fails.
+when the tool is missing or fails. A tool is looked for in the caller's $PATH, then in the
+system's directories (search_path()).
 
 Each tool runs in a process group of its own, so that it and everything it started (rpmbuild's
 shells, dpkg-deb's tar and compressor) can be stopped together: when the caller is interrupted,
@@ -44,6 +45,9 @@ PROVIDERS = {
     "jq": "jq",
 }
 
+# The system's directories, searched after the caller's $PATH (search_path()): a cron job's or
+# a systemd unit's PATH (/usr/bin:/bin) and sudo's secure_path can lack /usr/sbin, /sbin or
+# /usr/local, where a distribution or an administrator may have put a tool mmpkg runs.
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _ERROR = re.compile(r"\berror\b", re.IGNORECASE)
@@ -102,11 +106,34 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def require(tool: str) -> None:
-    """Raise ToolMissingError unless `tool` can be run, naming the package that provides it."""
-    if shutil.which(tool, path=SAFE_PATH) is None and not os.path.isabs(tool):
+def search_path(env: Mapping[str, str] | None = None) -> str:
+    """Where tools are looked for, and the PATH they run with: the caller's $PATH (or `env`'s
+    PATH), as a shell would look, so that a tool installed elsewhere (/opt, ~/.local/bin, a
+    virtualenv) is found, and the tools it runs in turn (dpkg-deb's tar and zstd) with it;
+    then SAFE_PATH's directories it lacks. A relative entry is dropped (an empty one means the
+    current directory): a tool is never taken from wherever mmpkg happens to run, such as a
+    directory of downloaded tarballs."""
+    given = (os.environ if env is None else env).get("PATH", "")
+    dirs = [d for d in given.split(os.pathsep) if os.path.isabs(d)]
+    dirs += [d for d in SAFE_PATH.split(os.pathsep) if d not in dirs]
+    return os.pathsep.join(dict.fromkeys(dirs))
+
+
+def which(tool: str, path: str | None = None) -> str | None:
+    """The program `tool` names (a path, or a name looked for in `path`, else search_path())."""
+    if os.path.isabs(tool):
+        return tool if os.access(tool, os.X_OK) else None
+    return shutil.which(tool, path=path if path is not None else search_path())
+
+
+def require(tool: str, path: str | None = None) -> str:
+    """The program `tool` names; ToolMissingError, naming the package that provides it, when
+    there is none."""
+    found = which(tool, path)
+    if found is None:
         hint = PROVIDERS.get(tool, tool)
         raise ToolMissingError(f"{tool} is not installed: install the '{hint}' package")
+    return found
 
 
 def cause(output: str) -> str:
@@ -136,14 +163,17 @@ def run(
     `timeout` seconds it is stopped, with everything it started, and subprocess.TimeoutExpired
     raised."""
     argv = [os.fspath(a) for a in cmd]
-    require(argv[0])
+    # A PATH the caller gives (the test harness's) is where the tool is looked for, as before;
+    # otherwise the caller's own $PATH, then the system's directories.
+    path = env["PATH"] if env is not None and "PATH" in env else search_path()
+    program = require(argv[0], path)
     log.debug("+ %s", shlex.join(argv))
     with tempfile.TemporaryDirectory(prefix="mmpkg-home-") as home:
-        full_env = {"PATH": SAFE_PATH, "LC_ALL": "C.UTF-8", "HOME": home, "TZ": "UTC"}
+        full_env = {"PATH": path, "LC_ALL": "C.UTF-8", "HOME": home, "TZ": "UTC"}
         if source_date_epoch is not None:
             full_env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         full_env.update(env or {})
-        proc = _communicate(argv, cwd=cwd, env=full_env, input=input, stdin=stdin, timeout=timeout)
+        proc = _communicate(argv, program, cwd=cwd, env=full_env, input=input, stdin=stdin, timeout=timeout)
     if check and proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         log.debug("%s", output)
@@ -156,6 +186,7 @@ def run(
 
 def _communicate(
     argv: list[str],
+    program: str,
     *,
     cwd: StrPath | None,
     env: dict[str, str],
@@ -166,6 +197,7 @@ def _communicate(
     group: ToolGroup | None = getattr(_current, "group", None)
     proc = subprocess.Popen(
         argv,
+        executable=program,  # the tool found; it still sees the name it was asked for
         cwd=cwd,
         env=env,
         stdin=subprocess.PIPE if input is not None else stdin or subprocess.DEVNULL,

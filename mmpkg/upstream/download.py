@@ -41,7 +41,7 @@ from typing import BinaryIO
 import requests
 import urllib3
 
-from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError
+from mmpkg.errors import OutputError, ReleaseError, UpstreamError, UsageError, cannot_make
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball, tarball_name
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.upstream import signature
@@ -103,7 +103,7 @@ def trusted_keys(
         out = Path(tmp) / "trusted.gpg"
         if keyring is not None:
             if not keyring.is_file():
-                raise UpstreamError(f"--keyring {keyring}: no such file")
+                raise UsageError(f"--keyring {keyring}: no such file")
             found = signature.trusted_keyring(keyring, (), out, source=str(keyring))
         else:
             fetched = Path(tmp) / "fetched.key"
@@ -182,7 +182,10 @@ def check_cache(cache: Path | None = None) -> Path:
     """The cache directory (`cache`, else default_cache()), made if need be; a UsageError if
     another user could write it."""
     root = cache or default_cache()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_make(exc, "--cache", root) from None
     _check_private(root, os.stat(root))
     return root
 
@@ -497,7 +500,10 @@ def _check_sha256(name: str, digest: str, want: str | None) -> None:
 def _deliver(found: Held, dest: Path) -> Path:
     """The verified file in `dest`, renamed into place: a hard link to the cached one while that
     is still the very file held open, else (another file system, say) a copy of what is held."""
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_make(exc, "--dest", dest) from None
     name = found.fetched.path.name
     target, tmp = dest / name, dest / f".{name}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)

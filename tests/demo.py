@@ -158,10 +158,21 @@ def install_and_upgrade(url: str, v2: list[Path]) -> None:
         client_setup(root, url)
         port = free_port()
         db = postgres.new_database("demo")
+        site.set_env(MM_SERVICESETTINGS_LISTENADDRESS=f"127.0.0.1:{port}")
         say(
-            f"configure: PostgreSQL 15 on 127.0.0.1:{postgres.port} (database {db.name}), and a port, in /etc/mattermost/mattermost.env"
+            f"mattermost-pkg configure --datasource postgres://...@127.0.0.1:{postgres.port}/{db.name} "
+            f"--site-url http://127.0.0.1:{port}   (PostgreSQL 15; the listen port set in mattermost.env)"
         )
-        site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn(), MM_SERVICESETTINGS_LISTENADDRESS=f"127.0.0.1:{port}")
+        show(
+            root.run(
+                "mattermost-pkg",
+                "configure",
+                "--datasource",
+                db.dsn(),
+                "--site-url",
+                f"http://127.0.0.1:{port}",
+            ).stdout
+        )
         root.run("systemctl", "start", "mattermost")
         url = f"http://127.0.0.1:{port}/api/v4/system/ping"
         print(f"systemctl start mattermost -> {url} answers version {wait_ping(url)}")

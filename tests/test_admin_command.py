@@ -13,7 +13,7 @@ import pytest
 from tests.support import harness
 from tests.support.packages import PackageFactory
 from tests.support.pgserver import PgServer
-from tests.support.scenario import BACKUPS, CONFIG, ENV_FILE, OVERRIDES, Site
+from tests.support.scenario import BACKUPS, CONFIG, ENV_FILE, OVERRIDES, STORE, Site
 from tests.test_lifecycle import MANAGERS, NEW, OLD, Manager, manager, snapshots, used_site
 
 pytestmark = pytest.mark.install
@@ -185,3 +185,82 @@ def test_status_as_another_user_says_it_cannot_look_rather_than_missing(pm: Mana
     assert f"mattermost: warning: {CONFIG} cannot be read as nobody (run as root)" in proc.stderr
     assert "is missing" not in proc.stderr
     assert "run as root to check the database and the service's journal too" in proc.stdout
+
+
+def _store_files(pm: Manager) -> dict[str, bytes]:
+    base = pm.root.path(STORE)
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
+
+
+def test_backup_and_restore_bring_back_the_database_the_configuration_and_the_files(
+    pm: Manager, postgres: PgServer
+) -> None:
+    pm.install(pm.build(OLD)).ok()
+    site = Site(pm.root)
+    db = postgres.new_database()
+    site.set_env(MM_SQLSETTINGS_DATASOURCE=db.dsn())
+    with site.serve():
+        pass  # the server's schema and row, in the real database
+    site.add_files()
+    rows, config, files = db.query("SELECT message FROM posts"), pm.root.read_json(CONFIG), _store_files(pm)
+    env = pm.root.read_text(ENV_FILE)
+
+    code, out, err = admin(pm, "backup")
+    assert code == 0, err
+    (name,) = [n for n in all_snapshots(pm) if "_manual_" in n]
+    assert out.endswith(f"saved the configuration, the database, the file store in {BACKUPS}/{name}\n"), out
+    snap = f"{BACKUPS}/{name}"
+    assert pm.root.exists(f"{snap}/database/toc.dat") and pm.root.exists(f"{snap}/files.tar")
+    pm.root.run("sh", "-c", f"cd {snap} && sha256sum --strict --quiet -c MANIFEST")
+    assert db.password not in out + err
+
+    # The site moves on: a post, a setting, a file more and one less.
+    db.query("INSERT INTO posts (createat, message) VALUES (1, 'after the backup')")
+    site.edit_config("TeamSettings", "SiteName", "After the backup")
+    pm.root.run(
+        "sh",
+        "-c",
+        f"rm {STORE}/teams/t1/channels/c1/report.pdf && runuser -u mattermost -- touch {STORE}/new",
+    )
+
+    code, _, err = admin(pm, "restore", name)
+    assert code == 1 and "Run 'mattermost-pkg restore --yes" in err and "nothing was changed" in err
+    assert "after the backup" in db.query("SELECT message FROM posts")
+
+    code, out, err = admin(pm, "restore", "--yes", name)
+    assert code == 0, err
+    assert db.query("SELECT message FROM posts") == rows
+    assert pm.root.read_json(CONFIG) == config and pm.root.read_text(ENV_FILE) == env
+    assert _store_files(pm) == files
+    aside = [p for p in pm.root.path(STORE).parent.iterdir() if p.name.startswith("data.before-restore-")]
+    assert len(aside) == 1 and (aside[0] / "new").exists()  # the store as it was, kept and named
+    assert f"the store as it was is in {STORE}.before-restore-" in out
+    assert pm.root.stat(STORE).owner == "mattermost"
+    with site.serve() as url:
+        assert site.ping_version(url) == OLD
+
+
+def test_restore_refuses_a_backup_that_does_not_match_its_manifest(pm: Manager) -> None:
+    used_site(pm)
+    assert admin(pm, "backup", "--no-database")[0] == 0
+    (name,) = [n for n in all_snapshots(pm) if "_manual_" in n]
+    tar = pm.root.path(f"{BACKUPS}/{name}/files.tar")
+    tar.write_bytes(tar.read_bytes()[:-512] + b"x" * 512)
+    before = _store_files(pm)
+
+    code, _, err = admin(pm, "restore", "--yes", name)
+
+    assert code == 1 and "does not match its manifest" in err and "nothing was changed" in err
+    assert _store_files(pm) == before
+
+
+def test_backup_of_a_store_in_object_storage_says_what_it_leaves_out(pm: Manager) -> None:
+    site = used_site(pm)
+    site.edit_config("FileSettings", "DriverName", "amazons3")
+    site.edit_config("FileSettings", "AmazonS3Bucket", "chat-files")
+    code, out, err = admin(pm, "backup", "--no-database")
+    assert code == 0, err
+    assert "the file store is in object storage (FileSettings.DriverName amazons3, bucket chat-files)" in err
+    (name,) = [n for n in all_snapshots(pm) if "_manual_" in n]
+    assert not pm.root.exists(f"{BACKUPS}/{name}/files.tar")
+    assert out.endswith(f"saved the configuration in {BACKUPS}/{name}\n"), out

@@ -334,6 +334,17 @@ def test_admin_command(hostile: Manager, command: str) -> None:
         root.run(ADMIN, command, check=False)
 
 
+def test_restore(hostile: Manager) -> None:
+    """A backup put back while the service user plants and races in its trees, the file store
+    among them: root only streams its own archive to tar run as that user."""
+    root = hostile.root
+    used_site(hostile, OLD)
+    root.run(ADMIN, "backup", "--no-database")
+    (name,) = [p.name for p in root.path(BACKUPS).iterdir() if "_manual_" in p.name]
+    with under_attack(root):
+        root.run(ADMIN, "restore", "--yes", name, check=False)
+
+
 @pytest.mark.parametrize("purge_data", [False, True])
 def test_remove_and_purge(hostile: Manager, purge_data: bool) -> None:
     root = hostile.root

@@ -583,8 +583,8 @@ def test_failed_db_ping_is_unreachable_only_when_nothing_answers(sh: ShellRunner
 
 # SC2250 asks for ${var} braces around every expansion: style, with no effect on safety (SC2086
 # quoting is enforced). SC2310 (errexit is off in a function called from a condition) is allowed
-# only for the functions below: predicates with no side effects, and wrappers of a single command
-# whose exit status is the whole answer. Any other function called from `if`, `!`, `||` or `&&`
+# only for the functions below: predicates with no side effects, functions that return each
+# step's failure themselves, and wrappers of a single command whose exit status is the whole answer. Any other function called from `if`, `!`, `||` or `&&`
 # fails this test.
 EXCLUDED = ("SC2250",)
 CONDITION_SAFE = {
@@ -595,6 +595,8 @@ CONDITION_SAFE = {
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
     "mm_root_path", "mm_he_present", "mm_earlier_state", "mm_hidden",
+    # every step's failure returned explicitly
+    "mm_write_manifest",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
     "mm_pg_run", "mm_downgrade_to", "mm_read_dump", "mm_read_database_config", "mm_unit_values",

@@ -85,7 +85,6 @@ def _upgraded(
 @pytest.fixture(params=["deb", "rpm"])
 def upgraded(
     request: pytest.FixtureRequest,
-    root: harness.Root,
     distro: harness.Distro,
     postgres_of: Callable[[int], PgServer],
     packages: PackageFactory,
@@ -94,7 +93,14 @@ def upgraded(
 ) -> Iterator[Upgraded]:
     # The distribution's own PostgreSQL: its pg_dump refuses a newer server.
     db = postgres_of(distro.postgresql).new_database()
-    with _upgraded(str(request.param), root, db, packages, gnupghome, tmp_path) as old:
+    # A root with dnf's versionlock, where the distribution has it, for the rollback's hold.
+    lower = harness.pristine_root(
+        suite=distro.suite, packages=(*harness.PRISTINE_PACKAGES, *harness.VERSIONLOCK_PACKAGES)
+    )
+    with (
+        harness.Root(lower, name=f"rollback-{request.param}", distro=distro) as rollback_root,
+        _upgraded(str(request.param), rollback_root, db, packages, gnupghome, tmp_path) as old,
+    ):
         yield old
 
 
@@ -287,7 +293,9 @@ def unattended(
 ) -> Iterator[Upgraded]:
     """As `upgraded`, in a root that also has Debian's unattended-upgrades (dnf-automatic is
     python3-dnf's dnf.automatic), set up as `client-config --unattended` says."""
-    lower = harness.pristine_root(packages=(*harness.PRISTINE_PACKAGES, "unattended-upgrades"))
+    lower = harness.pristine_root(
+        packages=(*harness.PRISTINE_PACKAGES, *harness.VERSIONLOCK_PACKAGES, "unattended-upgrades")
+    )
     with (
         harness.Root(lower, name=f"unattended-{request.param}") as root,
         _upgraded(str(request.param), root, postgres.new_database(), packages, gnupghome, tmp_path) as old,

@@ -60,9 +60,11 @@ PRISTINE_PACKAGES = (
     # dnf: what mattermost-pkg upgrade and rollback run in an rpm install (tests/support/repo_client.py)
     "adduser", "curl", "dbus", "dnf", "jq", "passwd", "postgresql-client", "procps", "python3",
     "rpm", "systemd", "systemd-sysv", "util-linux",
-    # dnf's versionlock, which holds the package after mattermost-pkg rollback (Debian 11 has none)
-    "dnf-plugins-core",
 )  # fmt: skip
+# dnf's versionlock, which holds the package after mattermost-pkg rollback (Debian 11 has none):
+# only in the roots of the tiers that roll back, since its `local` plugin has to be switched off
+# in a conffile, which piuparts' debsums would report.
+VERSIONLOCK_PACKAGES = ("dnf-plugins-core",)
 # What a generation does not have: the root goes without it, and the tests that need it say so.
 NOT_IN_SUITE = {"bullseye": ("dnf-plugins-core",)}
 # Bump when _finish_pristine changes what it adds, so cached roots are rebuilt.

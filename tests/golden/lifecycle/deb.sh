@@ -2066,8 +2066,8 @@ mm_read_dump() {
 # How many jobs (database connections) pg_dump and pg_restore run: MMPKG_DB_JOBS, or for 0 the
 # machine's CPUs, at most 8. Each is one more connection next to the running server's.
 mm_db_jobs() {
-    mm_dj_n=${MM_DB_JOBS:-0}
-    if [ "$mm_dj_n" = 0 ]; then
+    mm_dj_n=$MM_DB_JOBS
+    if [ -z "$mm_dj_n" ] || [ "$mm_dj_n" = 0 ]; then
         mm_dj_n=$(nproc 2>/dev/null) || mm_dj_n=1
         case "$mm_dj_n" in '' | *[!0-9]* | ????*) mm_dj_n=1 ;; *) ;; esac
         [ "$mm_dj_n" -le 8 ] || mm_dj_n=8

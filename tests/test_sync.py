@@ -204,33 +204,7 @@ def test_a_bad_release_is_reported_skipped_and_retried(
     assert BAD in texts[0] and "bad signature" in texts[0] and NEWEST in texts[0]
 
 
-@pytest.mark.install
-def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
-    first_runs: list[tuple[int, dict[str, Any]]],
-    world: tuple[Upstream, Path],
-    keys: SigningKeys,
-    mmpkg: Mmpkg,
-    root: harness.Root,
-) -> None:
-    up, work = world
-    tree = work / "repo"
-    with _serve(tree) as url:
-        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
-        root.path(keyring.DEB_KEYRING).write_bytes((tree / "keys/archive-keyring.gpg").read_bytes())
-        (snippet,) = client_config(url, "stable", ClientFormat.APT)
-        root.write_text(snippet.path, snippet.text)
-        root.run("apt-get", "update", "--error-on=any")
-        root.apt_install("mattermost")
-        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{NEWEST}-1"
-        up.release(FOURTH, keys, work)
-        code, out, _ = mmpkg(*_sync_args(up, work))
-        assert code == 0
-        assert [p["version"] for p in json.loads(out)["published"]] == [FOURTH]
-        root.run("apt-get", "update", "--error-on=any")
-        root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
-        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{FOURTH}-1"
-
-
+# Before the install test below: it publishes FOURTH into the module's world.
 def test_since_a_release_line_plans_from_its_first_release(
     world: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path
 ) -> None:
@@ -283,3 +257,30 @@ def test_a_dry_run_says_what_retention_would_withdraw_and_a_run_says_what_it_did
         "pruned pool/stable/mattermost_10.5.2-1_amd64.deb\n"
         "pruned rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm\n"
     )), err  # fmt: skip
+
+
+@pytest.mark.install
+def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
+    first_runs: list[tuple[int, dict[str, Any]]],
+    world: tuple[Upstream, Path],
+    keys: SigningKeys,
+    mmpkg: Mmpkg,
+    root: harness.Root,
+) -> None:
+    up, work = world
+    tree = work / "repo"
+    with _serve(tree) as url:
+        root.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings")
+        root.path(keyring.DEB_KEYRING).write_bytes((tree / "keys/archive-keyring.gpg").read_bytes())
+        (snippet,) = client_config(url, "stable", ClientFormat.APT)
+        root.write_text(snippet.path, snippet.text)
+        root.run("apt-get", "update", "--error-on=any")
+        root.apt_install("mattermost")
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{NEWEST}-1"
+        up.release(FOURTH, keys, work)
+        code, out, _ = mmpkg(*_sync_args(up, work))
+        assert code == 0
+        assert [p["version"] for p in json.loads(out)["published"]] == [FOURTH]
+        root.run("apt-get", "update", "--error-on=any")
+        root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{FOURTH}-1"

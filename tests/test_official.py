@@ -575,9 +575,11 @@ def test_an_omnibus_removed_but_not_purged_is_refused_until_the_transitional_pac
 
 
 @pytest.mark.install
-def test_an_omnibus_server_whose_mattermost_deb_was_removed_is_refused_not_replaced(
+def _omnibus_then_transitional(
     root: harness.Root, packages: PackageFactory, postgres: PgServer, tmp_path: Path
 ) -> None:
+    """Upstream's mattermost and mattermost-omnibus installed and reconfigured, then the
+    repository's transitional mattermost-omnibus installed over it with dpkg."""
     upstream = tmp_path / "official"
     debs = [
         build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
@@ -589,6 +591,12 @@ def test_an_omnibus_server_whose_mattermost_deb_was_removed_is_refused_not_repla
     work = tmp_path / "transitional"
     deb_backend.stage_package(transitional, work / "root")
     root.run("dpkg", "-i", root.copy_in(deb_backend.build_package(transitional, work / "root", work)))
+
+
+def test_an_omnibus_server_whose_mattermost_deb_was_removed_is_refused_not_replaced(
+    root: harness.Root, packages: PackageFactory, postgres: PgServer, tmp_path: Path
+) -> None:
+    _omnibus_then_transitional(root, packages, postgres, tmp_path)
     # Upstream's prerm calls systemctl, which a root without systemd running fails.
     root.wrap("systemctl", lambda real: "#!/bin/sh\nexit 0\n")
     root.run("dpkg", "-r", "mattermost")
@@ -614,17 +622,7 @@ def test_an_omnibus_environment_file_the_service_user_replaced_by_a_link_is_neve
 ) -> None:
     """A service user that could write /etc/mattermost puts a link to root's secret in the
     place of omnibus's environment file: root neither reads, copies nor deletes through it."""
-    upstream = tmp_path / "official"
-    debs = [
-        build_official_deb(packages.tarball(OFFICIAL_OLD), OFFICIAL_OLD, upstream),
-        build_omnibus_deb(OFFICIAL_OLD, upstream),
-    ]
-    root.run("env", "MMO_SKIP_INITIAL_CONF=1", "dpkg", "-i", *(root.copy_in(d) for d in debs))
-    omnibus_reconfigure(root, postgres.new_database().dsn())
-    transitional = omnibus.package(maintainer="Test <test@example.invalid>")
-    work = tmp_path / "transitional"
-    deb_backend.stage_package(transitional, work / "root")
-    root.run("dpkg", "-i", root.copy_in(deb_backend.build_package(transitional, work / "root", work)))
+    _omnibus_then_transitional(root, packages, postgres, tmp_path)
     make_vault(root)
     root.run("chown", "mattermost", "/etc/mattermost")
     root.run(

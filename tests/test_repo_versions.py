@@ -45,7 +45,7 @@ def test_every_version_either_format_allows_is_ordered_checked_and_removed(
     # sync plans against such a channel, and names the release a server upgrades from.
     item = Item(MattermostVersion.parse("10.12.1"), Edition.ENTERPRISE, Arch.AMD64, ("stable",))
     assert lacking(published, [item], keep=5) == [item]
-    assert previous(published.path, item) == MattermostVersion.parse("10.12.0")
+    assert previous(published, item) == MattermostVersion.parse("10.12.0")
     # What was published by mistake can be withdrawn again.
     for version in ODD:
         assert {e.format for e in published.remove("mattermost", version, "stable", KEY)} == {"deb", "rpm"}

@@ -20,6 +20,7 @@ from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo import Repository
 from mmpkg.repo.commands import sign_key
+from mmpkg.repo.listing import Listing
 from mmpkg.sync.channels import load_rules
 from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, plan, previous, prunes, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
@@ -118,7 +119,8 @@ def run_sync(args: argparse.Namespace) -> None:
     )
     upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
     if args.plan:  # nothing is built: no maintainer needed
-        _plan(args.repo, plan(args.repo, wanted, upstream), keep=args.keep, as_json=args.json)
+        repo = Repository(args.repo)
+        _plan(args.repo, repo, plan(repo, wanted, upstream), keep=args.keep, as_json=args.json)
         return
     try:
         maintainer = parse_maintainer(str(maintainer))
@@ -167,15 +169,15 @@ def _summary(args: argparse.Namespace, result: SyncResult) -> None:
         print(f"nothing to do: {args.repo} has every release since {args.since}")
 
 
-def _plan(tree: Path, items: list[Item], *, keep: int | None, as_json: bool) -> None:
+def _plan(tree: Path, repo: Listing, items: list[Item], *, keep: int | None, as_json: bool) -> None:
     """What a sync would publish, oldest first, each with the release a server has before it
     and what retention would withdraw once it is published."""
-    withdrawn = prunes(Repository(tree), items, keep)
+    withdrawn = prunes(repo, items, keep)
     if as_json:
         rows = [
             _item(i)
             | {
-                "previous": str(p) if (p := previous(tree, i)) else None,
+                "previous": str(p) if (p := previous(repo, i)) else None,
                 "prunes": [entry_facts(e) for e in gone],
             }
             for i, gone in zip(items, withdrawn, strict=True)

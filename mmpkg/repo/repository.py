@@ -36,6 +36,7 @@ from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
+from mmpkg.repo.listing import ordered
 from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
 from mmpkg.repo.signing import Signer
 
@@ -384,10 +385,7 @@ class Repository:
                 stem, own_arch, _ = rpm.name.rsplit(".", 2)
                 name, version, release = stem.rsplit("-", 2)
                 found.append(Entry(name, f"{version}-{release}", own_arch, "rpm", rpm.relative_to(self.path)))
-        found = [e for e in found if _orderable(e)]
-        found.sort(key=lambda e: PackageVersion(e.format, e.version), reverse=True)
-        found.sort(key=lambda e: (e.name, e.format, e.arch))
-        return found
+        return ordered(found)
 
     def keeps(self) -> dict[str, int]:
         """Each channel's stored --keep: the last one an add, a sync or `repo config` gave it."""
@@ -450,12 +448,3 @@ def _hint(listed: Entries, name: str, version: str) -> str:
         key=lambda v: PackageVersion("deb", v),
     )
     return f"; did you mean {' or '.join(revisions)}?" if revisions else ""
-
-
-def _orderable(entry: Entry) -> bool:
-    """Whether the version in a file's name is one its format allows (add never names one so)."""
-    try:
-        PackageVersion(entry.format, entry.version)
-    except ValueError:
-        return False
-    return True

@@ -3,7 +3,8 @@
 The repository's own listing is the state: what a channel lacks is each (version, edition,
 arch) the channel rules send there with no deb or no rpm of it in `Repository.list` (leaving
 out what retention would withdraw at once, which would otherwise come back on every run).
-There is nothing else to drift or to lose, and a second run does nothing. One run at a time
+There is nothing else to drift or to lose, and a second run does nothing. The plan reads it
+through a Listing (mmpkg/repo/listing.py). One run at a time
 holds REPO/.mmpkg/sync.lock, so two runs at once do not both build; the second then finds
 nothing to do. A release that fails (a bad signature, a build error) is reported and left
 for the next run; the others go on.
@@ -27,6 +28,7 @@ from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.formats import PackageFormat
 from mmpkg.repo import Entry, Repository, keyring
 from mmpkg.repo.journal import PRIVATE
+from mmpkg.repo.listing import Listing
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH, place
 from mmpkg.repo.retention import to_prune, upstream_version
 from mmpkg.sync.channels import DEFAULT, Rules
@@ -85,8 +87,8 @@ class Wanted:
     keep: int | None = None  # None: each channel's stored --keep, else retention.KEEP
 
 
-def plan(tree: Path, wanted: Wanted, upstream: Upstream | None = None) -> list[Item]:
-    """What the repository at `tree` lacks of upstream's releases, oldest first: what `sync`
+def plan(repo: Listing, wanted: Wanted, upstream: Upstream | None = None) -> list[Item]:
+    """What the repository `repo` lacks of upstream's releases, oldest first: what `sync`
     would publish (and a CI pipeline builds, one job per edition and architecture)."""
     up = upstream or Upstream()
     found = releases(api_url=up.api_url, since=wanted.since, include_rc=wanted.include_rc, http=up.http)
@@ -101,13 +103,12 @@ def plan(tree: Path, wanted: Wanted, upstream: Upstream | None = None) -> list[I
         for edition in wanted.editions
         for arch in wanted.arches
     ]
-    return lacking(Repository(tree), [i for i in items if i.channels], wanted.keep)
+    return lacking(repo, [i for i in items if i.channels], wanted.keep)
 
 
-def previous(tree: Path, item: Item) -> MattermostVersion | None:
+def previous(repo: Listing, item: Item) -> MattermostVersion | None:
     """The newest release of `item`'s package older than it in any of its channels: what a
     server runs before upgrading to it, for the container tests."""
-    repo = Repository(tree)
     name = item.edition.package_name
     found = set()
     for channel in item.channels:
@@ -132,7 +133,7 @@ def sync(
     up = upstream or Upstream()
     result = SyncResult()
     with _locked(tree):
-        missing = plan(tree, wanted, up)
+        missing = plan(Repository(tree), wanted, up)
         if missing:
             check_cache(up.cache)  # one error for the run, not one for each release
             keys = trusted_keys(up.keyring, http=up.http)
@@ -162,7 +163,7 @@ def _notify(http: Http, hook: str, text: str) -> str | None:
     return None
 
 
-def lacking(repo: Repository, items: list[Item], keep: int | None = None) -> list[Item]:
+def lacking(repo: Listing, items: list[Item], keep: int | None = None) -> list[Item]:
     """The items some channel of theirs lacks (as channels narrowed to those), each channel
     keeping `keep` versions, else its stored --keep."""
     wanted = []
@@ -199,7 +200,7 @@ def _pruned_at_once(entries: list[Entry], item: Item, keep: int) -> bool:
     return all(e in to_prune([*servers, *new], keep) for e in new)
 
 
-def prunes(repo: Repository, items: list[Item], keep: int | None = None) -> list[list[Entry]]:
+def prunes(repo: Listing, items: list[Item], keep: int | None = None) -> list[list[Entry]]:
     """What retention would withdraw as each of `items` (lacking()'s) is published, in order,
     as sync() publishes them: `sync --plan`'s account of what a run would remove."""
     listed = {c: [e for e in repo.list(c) if e.name != keyring.NAME] for i in items for c in i.channels}

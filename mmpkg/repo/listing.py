@@ -1,6 +1,6 @@
 """What `sync` plans from: each channel's package files and how many versions retention keeps
-there. The tree on disk (repository.Repository) answers; so can anything else that lists a
-repository as its list() does, and the plan is then the same whichever was read.
+there. The tree on disk (repository.Repository) and the tree as it is served (served.Served)
+both answer, so the plan is the same whichever was read.
 """
 
 from __future__ import annotations

@@ -49,6 +49,15 @@ def _argument_type(check: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
+def tree_or_url(text: str) -> Path | str:
+    """A repository: its URL (http:// or https://), as given, else the path of its tree."""
+    return text if text.lower().startswith(("http://", "https://")) else Path(text)
+
+
+# The argument types whose value may be a file or a directory: the completion offers paths.
+PATH_TYPES: tuple[object, ...] = (Path, tree_or_url)
+
+
 def _keep(text: str) -> int:
     try:
         keep = int(text)
@@ -159,7 +168,13 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
     for parser in (fetch, commands["build"]):
         _fetch_flags(parser, dest=parser is fetch)
     sync = commands["sync"]
-    sync.add_argument("repo", type=Path, metavar="REPO", help="the repository tree")
+    sync.add_argument(
+        "repo",
+        type=tree_or_url,
+        metavar="REPO",
+        help="the repository tree; with --plan, also its URL (http:// or https://), whose indices "
+        "alone are read",
+    )
     sync.add_argument(
         "--since", type=MINIMUM, metavar="VERSION", required=True, help="this version and later (X.Y: X.Y.0)"
     )

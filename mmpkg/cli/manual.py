@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmpkg.cli.grammar import parsers
+from mmpkg.cli.grammar import PATH_TYPES, parsers
 from mmpkg.errors import EXIT_CODES
 
 # The width of the synopsis lines, as a terminal shows the page.
@@ -93,7 +93,7 @@ def _option(action: argparse.Action) -> Option:
         metavar=metavar,
         help=(action.help or "").replace("%%", "%"),
         choices=choices,
-        path=action.type is Path or metavar in ("FILE", "DIR"),
+        path=action.type in PATH_TYPES or metavar in ("FILE", "DIR"),
     )
 
 

@@ -18,13 +18,13 @@ from mmpkg.cli.repo import entry_facts
 from mmpkg.errors import Failures, UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
-from mmpkg.repo import Repository
 from mmpkg.repo.commands import sign_key
 from mmpkg.repo.listing import Listing
 from mmpkg.sync.channels import load_rules
-from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, plan, previous, prunes, sync
+from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, listing, plan, previous, prunes, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
 from mmpkg.upstream.download import Progress
+from mmpkg.upstream.http import shown
 
 
 def run_releases(args: argparse.Namespace) -> None:
@@ -106,6 +106,11 @@ def progress_bar() -> Progress | None:
 
 
 def run_sync(args: argparse.Namespace) -> None:
+    if isinstance(args.repo, str) and not args.plan:
+        raise UsageError(
+            f"sync {shown(args.repo)}: only --plan reads a repository from its URL; publishing needs "
+            "the tree on disk: give its directory, or add --plan"
+        )
     maintainer = args.maintainer or maintainer_from_environment(os.environ)
     if not maintainer and not args.plan:
         raise UsageError(f"sync needs a maintainer for the packages: {HOW_TO_GIVE}")
@@ -119,8 +124,15 @@ def run_sync(args: argparse.Namespace) -> None:
     )
     upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
     if args.plan:  # nothing is built: no maintainer needed
-        repo = Repository(args.repo)
-        _plan(args.repo, repo, plan(repo, wanted, upstream), keep=args.keep, as_json=args.json)
+        repo = listing(args.repo, wanted, upstream)
+        items = plan(repo, wanted, upstream)
+        if isinstance(args.repo, str) and not repo.channels():
+            # Each channel not served is empty, as it should be; none at all is more likely a typo.
+            logging.getLogger("mmpkg").warning(
+                "%s serves none of the channels the rules name: is it the repository's root URL?",
+                shown(args.repo),
+            )
+        _plan(args.repo, repo, items, keep=args.keep, as_json=args.json)
         return
     try:
         maintainer = parse_maintainer(str(maintainer))
@@ -169,7 +181,7 @@ def _summary(args: argparse.Namespace, result: SyncResult) -> None:
         print(f"nothing to do: {args.repo} has every release since {args.since}")
 
 
-def _plan(tree: Path, repo: Listing, items: list[Item], *, keep: int | None, as_json: bool) -> None:
+def _plan(where: Path | str, repo: Listing, items: list[Item], *, keep: int | None, as_json: bool) -> None:
     """What a sync would publish, oldest first, each with the release a server has before it
     and what retention would withdraw once it is published."""
     withdrawn = prunes(repo, items, keep)
@@ -189,7 +201,7 @@ def _plan(tree: Path, repo: Listing, items: list[Item], *, keep: int | None, as_
         for entry in gone:
             print(f"  would prune {entry.path}")
     if not items:
-        print(f"nothing to do: {tree} has every release wanted")
+        print(f"nothing to do: {shown(where) if isinstance(where, str) else where} has every release wanted")
 
 
 def _item(item: Item) -> dict[str, object]:

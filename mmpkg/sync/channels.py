@@ -41,6 +41,10 @@ class Rules:
             kinds.discard("rc")
         return [channel for channel, kind in self.channels if kind in kinds]
 
+    def reachable(self, *, include_rc: bool) -> list[str]:
+        """Every channel some release can go to: those of release candidates only if asked."""
+        return [channel for channel, kind in self.channels if include_rc or kind != "rc"]
+
 
 def _line(text: object, where: str) -> tuple[int, int]:
     parts = str(text).split(".")

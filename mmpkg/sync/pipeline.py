@@ -4,7 +4,8 @@ The repository's own listing is the state: what a channel lacks is each (version
 arch) the channel rules send there with no deb or no rpm of it in `Repository.list` (leaving
 out what retention would withdraw at once, which would otherwise come back on every run).
 There is nothing else to drift or to lose, and a second run does nothing. The plan reads it
-through a Listing (mmpkg/repo/listing.py). One run at a time
+through a Listing (mmpkg/repo/listing.py), the tree's or its served indices' (`sync URL
+--plan`, mmpkg/repo/served.py), and says the same of both. One run at a time
 holds REPO/.mmpkg/sync.lock, so two runs at once do not both build; the second then finds
 nothing to do. A release that fails (a bad signature, a build error) is reported and left
 for the next run; the others go on.
@@ -31,6 +32,7 @@ from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.listing import Listing
 from mmpkg.repo.packages import DEB_TO_RPM_ARCH, place
 from mmpkg.repo.retention import to_prune, upstream_version
+from mmpkg.repo.served import Served
 from mmpkg.sync.channels import DEFAULT, Rules
 from mmpkg.upstream import API_URL, RELEASES_URL, Http, check_cache, held, releases, trusted_keys
 from mmpkg.upstream.http import check
@@ -85,6 +87,15 @@ class Wanted:
     rules: Rules = DEFAULT
     include_rc: bool = False
     keep: int | None = None  # None: each channel's stored --keep, else retention.KEEP
+
+
+def listing(where: Path | str, wanted: Wanted, upstream: Upstream | None = None) -> Listing:
+    """What a plan reads of the repository `where`: a tree on disk, or (a str) its URL, of
+    which the channels `wanted`'s rules send releases to are read."""
+    if isinstance(where, Path):
+        return Repository(where)
+    channels = wanted.rules.reachable(include_rc=wanted.include_rc)
+    return Served(where, channels, http=(upstream or Upstream()).http)
 
 
 def plan(repo: Listing, wanted: Wanted, upstream: Upstream | None = None) -> list[Item]:

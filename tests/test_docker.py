@@ -9,8 +9,10 @@ compose project of tests/docker/compose.yml, once per image, with the fixtures b
 
 The packages are sample releases built by this checkout, or, with MMPKG_TEST_PACKAGES=DIR, the
 two newest versions of the server package found in DIR (a CI's build and the release before it).
-A real server needs a database to answer its ping: MMPKG_TEST_DATASOURCE is given to it as
-MM_SQLSETTINGS_DATASOURCE (the sample server uses a directory instead).
+A real server needs a database to answer its ping: with MMPKG_TEST_DATASOURCE (a role that may
+create databases on a PostgreSQL server) each image's site gets a database of its own there,
+set as the administrator sets it, and the upgrade backs it up with pg_dump; without it the
+sample server uses its stand-in, a directory, which no real release can.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pytest_docker import Services
@@ -165,6 +169,22 @@ class Pkg:
             ).stdout
         return self.box.run("dnf", "install", "-y", f"/pkgs/{file}").stdout
 
+    def database_client(self, admin: str) -> None:
+        """psql and pg_dump, the client the package recommends, new enough for the server
+        `admin` names: pg_dump refuses a server newer than itself, and RHEL 9's default stream
+        (13) is older than any server a release of v11 runs on."""
+        if self.family == "deb":
+            self.box.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-client")
+            return
+        self.box.run("dnf", "install", "-y", "postgresql")
+        server = self.box.run("psql", "-X", "-A", "-t", admin, "-c", "SHOW server_version_num").stdout
+        client = self.box.sh("pg_dump --version | grep -o '[0-9][0-9]*' | head -n 1").stdout
+        if int(server) // 10000 > int(client):
+            stream = f"postgresql:{int(server) // 10000}"
+            self.box.sh(
+                f"dnf module reset -y postgresql && dnf module enable -y {stream} && dnf distro-sync -y postgresql"
+            )
+
     def upgrade(self, file: str) -> str:
         if self.family == "deb":
             return self.install(file)
@@ -193,16 +213,39 @@ def env_file(box: Container) -> dict[str, str]:
     for line in box.read_text(ENV_FILE).splitlines():
         if line.strip() and not line.lstrip().startswith(("#", ";")) and "=" in line:
             key, _, value = line.partition("=")
-            out[key.strip()] = value.strip().strip('"')
+            value = value.strip()
+            # systemd takes a value in single or double quotes (mattermost-pkg writes single).
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            out[key.strip()] = value
     return out
 
 
-def create_database(box: Container) -> dict[str, str]:
-    """The database the server is to use, as variables for its environment."""
-    datasource = os.environ.get("MMPKG_TEST_DATASOURCE")
-    if datasource:
-        return {"MM_SQLSETTINGS_DATASOURCE": datasource}
-    box.run("install", "-d", "-o", "mattermost", "-g", "mattermost", "-m", "0750", DB_DIR)
+def create_database(box: Container, pkg: Pkg) -> dict[str, str]:
+    """The database the server is to use, as variables for its environment.
+
+    With MMPKG_TEST_DATASOURCE (a PostgreSQL URL of a role that may create roles and databases:
+    the CI templates' service) each image gets a database and an owner of its own on that
+    server, since a database the last image's newer release migrated is none to install the
+    older one on. The administrator's steps follow: the PostgreSQL client the package
+    recommends, then `mattermost-pkg configure --datasource`, which tries the URL before it
+    writes it to the environment file, where the upgrade's database backup reads it too."""
+    admin = os.environ.get("MMPKG_TEST_DATASOURCE")
+    if not admin:
+        box.run("install", "-d", "-o", "mattermost", "-g", "mattermost", "-m", "0750", DB_DIR)
+        return {}
+    name, password = f"mmtier_{secrets.token_hex(4)}", secrets.token_hex(12)
+    pkg.database_client(admin)
+    psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", admin]
+    box.run(*psql, "-c", f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    box.run(*psql, "-c", f"CREATE DATABASE {name} OWNER {name}")
+    url = urlsplit(admin)
+    host = url.netloc.rpartition("@")[2]
+    dsn = urlunsplit(
+        (url.scheme, f"{name}:{password}@{host}", f"/{name}", "sslmode=disable&connect_timeout=10", "")
+    )
+    box.run("mattermost-pkg", "configure", "--datasource", dsn)
+    assert env_file(box)["MM_SQLSETTINGS_DATASOURCE"] == dsn
     return {}
 
 
@@ -306,7 +349,7 @@ def test_install_use_upgrade_and_remove(container: Container, package_dir: Path,
 
     pkg.install(old_file)
     assert pkg.version(name) == old
-    database = create_database(container)
+    database = create_database(container, pkg)
     with serving(container, database) as url:
         assert ping_version(url) == old
     use_site(container)
@@ -325,6 +368,9 @@ def test_install_use_upgrade_and_remove(container: Container, package_dir: Path,
     assert after.config["TeamSettings"]["MaxUsersPerTeam"] == 250
     with serving(container, database) as url:
         assert ping_version(url) == new
+    if os.environ.get("MMPKG_TEST_DATASOURCE"):
+        # A real database: the upgrade dumped it, and pg_restore read the dump back.
+        assert re.search(rb"saved the database mmtier_\w+ in .*read back with pg_restore", after.package_log)
     harness.log.info("%s: upgraded %s to %s in %.1f s", image, old, new, time.monotonic() - started)
 
     kept = state(container)

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: deps demo test lint format bench clean readme
+.PHONY: deps demo test lint format bench clean readme dist
 
 # apt-get installs missing system tools when run as root; a no-op once they are there.
 deps:
@@ -47,6 +47,12 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist demo .mypy_cache .ruff_cache .pytest_cache
+
+# mmpkg's own release files in dist/ (wheel, sdist, SHA256SUMS, RELEASE-NOTES.md), and the CI
+# templates pinned to them: run at the release commit (docs/development.md, "Releasing mmpkg").
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m mmpkg.distfiles dist
 
 # Every document's generated parts (README.md and docs/*.md: the command line, the exit codes,
 # the tables from the code, the bench's results, the contents), the CI templates' test

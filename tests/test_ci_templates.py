@@ -599,7 +599,10 @@ def test_the_pipeline_publishes_what_upstream_has_and_announces_it(
     assert reader.rounds >= 1
     assert reader.errors == []
     # The plan read the served indices alone: not one package, a sliver of the served bytes.
-    packages = [*pipeline.served.glob("pool/*/*.deb"), *pipeline.served.glob("rpm/*/*/Packages/*.rpm")]
+    packages = [
+        *pipeline.served.glob("pool/main/*/*/*.[dr][ep][bm]"),
+        *pipeline.served.glob("rpm/*/*/Packages/*.rpm"),
+    ]
     package_bytes = sum(p.stat().st_size for p in packages)
     fetched = [path for path in published.plan.requested if path.endswith((".deb", ".rpm"))]
     assert fetched == [] and published.plan.requested

@@ -142,7 +142,7 @@ def pick(package_dir: Path, family: str) -> tuple[tuple[str, str], tuple[str, st
     """((file, version) of the previous release, (file, version) of the new one) for `family`."""
     found: list[tuple[str, str]] = []
     for path in sorted(package_dir.glob(f"*.{family}")):
-        (incoming, *_) = inspect(path, "stable")
+        (incoming, *_) = inspect(path)
         if incoming.entry.name in SERVER_PACKAGES:
             found.append((path.name, incoming.entry.version.split("-")[0]))
     found.sort(key=lambda f: PackageVersion(family, f[1]))
@@ -344,7 +344,7 @@ def state(box: Container) -> State:
 def test_install_use_upgrade_and_remove(container: Container, package_dir: Path, image: str) -> None:
     family = container.family()
     (old_file, old), (new_file, new) = pick(package_dir, family)
-    (name, *_) = [e.entry.name for e in inspect(package_dir / new_file, "stable")]
+    (name, *_) = [e.entry.name for e in inspect(package_dir / new_file)]
     pkg = Pkg(container, family)
 
     pkg.install(old_file)

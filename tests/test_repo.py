@@ -76,17 +76,16 @@ def test_add_publishes_signed_indices_that_check_clean(published: Repository) ->
     packages = (tree / "dists/stable/main/binary-amd64/Packages").read_bytes()
     digest = hashlib.sha256(packages).hexdigest()
     assert (tree / f"dists/stable/main/binary-amd64/by-hash/SHA256/{digest}").read_bytes() == packages
-    assert b"Filename: pool/stable/mattermost_" in packages
+    assert b"Filename: pool/main/m/mattermost/mattermost_" in packages
     assert (tree / "rpm/stable/x86_64/repodata/repomd.xml.asc").exists()
     assert published.check() == []
     entries = published.list("stable")
-    # The keyring package of the first key comes with the first add, its rpm in every
+    # The keyring package of the first key comes with the first add, its rpm (one file) in every
     # architecture's repository, and so does the transitional mattermost-omnibus deb.
     assert sorted((e.name, e.format, e.arch) for e in entries) == [
         ("mattermost", "deb", "amd64"),
         ("mattermost", "rpm", "x86_64"),
         ("mattermost-archive-keyring", "deb", "all"),
-        ("mattermost-archive-keyring", "rpm", "noarch"),
         ("mattermost-archive-keyring", "rpm", "noarch"),
         ("mattermost-omnibus", "deb", "all"),
     ]
@@ -203,8 +202,13 @@ def test_check_reports_tampering(published: Repository) -> None:
 
 
 def test_check_reports_unindexed_files(published: Repository) -> None:
+    (published.path / "pool/main/m/mattermost/stray.deb").write_text("x")
+    (published.path / "pool/stable").mkdir()
     (published.path / "pool/stable/stray.deb").write_text("x")
-    assert published.check() == ["pool/stable/stray.deb: not in any index"]
+    assert published.check() == [
+        "pool/stable/stray.deb: not in any index",
+        "pool/main/m/mattermost/stray.deb: not in any index",
+    ]
 
 
 def test_concurrent_adds_serialise(published: Repository, packages: PackageFactory) -> None:

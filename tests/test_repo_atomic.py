@@ -137,10 +137,10 @@ def test_a_withdrawn_file_counts_only_its_own_channels_publishes(
 ) -> None:
     """Publishing stable is no new generation of esr: esr's kept indices may still name a file
     withdrawn from esr, however often stable changes."""
-    built = packages.build(V1)
+    built = packages.build(V2)  # not in stable, which would keep the one file of the pool
     published.add([built.deb], "esr", KEY)
     esr_deb = next(published.path / e.path for e in published.list("esr") if e.name == "mattermost")
-    published.remove("mattermost", f"{V1}-1", "esr", KEY)
+    published.remove("mattermost", f"{V2}-1", "esr", KEY)
     for _ in range(publish.KEEP_GENERATIONS + 1):
         published.add([], "stable", KEY)
     assert esr_deb.is_file()
@@ -286,8 +286,8 @@ def test_an_add_reads_only_its_own_packages(published: Repository, packages: Pac
     old_primary = published.check()
     assert old_primary == []
     published_files = [
-        *(tree / "pool/stable").glob("mattermost_*.deb"),
-        *(tree / "rpm/stable/x86_64/Packages").glob("mattermost-[0-9]*.rpm"),
+        *(tree / "pool/main/m/mattermost").glob("mattermost_*.deb"),
+        *(tree / "pool/main/m/mattermost").glob("mattermost-[0-9]*.rpm"),
     ]
     assert len(published_files) == 4
     for f in published_files:
@@ -370,10 +370,12 @@ def test_dnf_refuses_an_unsigned_rpm_in_the_pool(
     """Honest, signed metadata for an rpm that is not signed: gpgcheck=1 still refuses it."""
     harness.require(*harness.DNF_TOOLS)
     arch = published.path / "rpm/stable/x86_64"
-    (rpm,) = (arch / "Packages").glob("mattermost-[0-9]*.rpm")
+    (rpm,) = (published.path / "pool/main/m/mattermost").glob("mattermost-[0-9]*.rpm")
     shutil.copyfile(packages.build(V1).rpm, rpm)
     (arch / "repodata").unlink()
-    subprocess.run(["createrepo_c", "--quiet", str(arch)], check=True)
+    # Over the whole tree (its only rpms are the pool's), named from the repository's base.
+    scan = ["--location-prefix", "../../../", "--outputdir", str(arch), str(published.path)]
+    subprocess.run(["createrepo_c", "--quiet", *scan], check=True)
     xml = arch / "repodata/repomd.xml"
     _sign(published.gnupghome, KEY, "--armor", "--detach-sign", "--output", f"{xml}.asc", str(xml))
     out = _dnf(root, published, served, "install", "mattermost", check=False)

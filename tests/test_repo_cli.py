@@ -63,12 +63,11 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, v1.rpm, "--sign-key", KEY)
     assert code == 0
     assert sorted(out.splitlines()) == [
-        "added pool/stable/mattermost-archive-keyring_1-2_all.deb",
-        "added pool/stable/mattermost-omnibus_11.0.0-1_all.deb",
-        "added pool/stable/mattermost_10.5.2-1_amd64.deb",
-        "added rpm/stable/aarch64/Packages/mattermost-archive-keyring-1-2.noarch.rpm",
-        "added rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm",
-        "added rpm/stable/x86_64/Packages/mattermost-archive-keyring-1-2.noarch.rpm",
+        "added pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring-1-2.noarch.rpm",
+        "added pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring_1-2_all.deb",
+        "added pool/main/m/mattermost-omnibus/mattermost-omnibus_11.0.0-1_all.deb",
+        "added pool/main/m/mattermost/mattermost-10.5.2-1.x86_64.rpm",
+        "added pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb",
     ]  # the first add also publishes the keyring package and the transitional mattermost-omnibus
     # Again: nothing new, and it says so.
     code, out, _ = mmpkg("repo", "add", tree, v1.deb, "--sign-key", KEY)
@@ -106,13 +105,13 @@ def test_add_list_remove_check(mmpkg: Mmpkg, tmp_path: Path, packages: PackageFa
     assert debs == ["10.11.1-1", "10.5.2-1"]  # newest first
     code, out, _ = mmpkg("repo", "list", tree)
     assert out.splitlines()[0].split() == [
-        "stable", "mattermost", "deb", "amd64", "10.11.1-1", "pool/stable/mattermost_10.11.1-1_amd64.deb",
+        "stable", "mattermost", "deb", "amd64", "10.11.1-1", "pool/main/m/mattermost/mattermost_10.11.1-1_amd64.deb",
     ]  # fmt: skip
 
     assert mmpkg("repo", "check", tree)[:2] == (0, "")
     code, out, _ = mmpkg("repo", "remove", tree, "mattermost", "10.5.2-1", "--sign-key", KEY)
     assert code == 0
-    assert "removed pool/stable/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    assert "removed pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
     code, out, _ = mmpkg("repo", "list", tree, "--channel", "stable", "--json")
     assert {(e["name"], e["version"]) for e in json.loads(out)["stable"]} == {
         ("mattermost", "10.11.1-1"),
@@ -126,14 +125,14 @@ def test_check_lists_each_problem_and_fails(mmpkg: Mmpkg, tmp_path: Path, packag
     tree = tmp_path / "repo"
     v1 = packages.build(V1)
     assert mmpkg("repo", "add", tree, v1.deb, v1.rpm, "--sign-key", KEY)[0] == 0
-    deb = tree / "pool/stable/mattermost_10.5.2-1_amd64.deb"
+    deb = tree / "pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb"
     deb.write_bytes(deb.read_bytes() + b"x")
-    (tree / "pool/stable/stray.deb").write_bytes(b"")
+    (tree / "pool/main/m/mattermost/stray.deb").write_bytes(b"")
     code, out, err = mmpkg("repo", "check", tree)
     assert code == 7
     assert out.splitlines() == [
-        "pool/stable/mattermost_10.5.2-1_amd64.deb: size or SHA256 differs from dists/stable",
-        "pool/stable/stray.deb: not in any index",
+        "pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb: size or SHA256 differs from dists/stable",
+        "pool/main/m/mattermost/stray.deb: not in any index",
     ]
     assert err == "mmpkg: error: 2 problem(s) found; see above\n"
 
@@ -489,7 +488,7 @@ def test_a_closed_stdout_ends_every_listing_quietly(
     listing: the status of a program ended by SIGPIPE, no traceback, no message."""
     tree = tmp_path / "repo"
     assert mmpkg("repo", "add", tree, packages.build(V1).deb, "--sign-key", KEY)[0] == 0
-    (tree / "pool/stable/stray.deb").write_bytes(b"")  # so that check has a problem to list
+    (tree / "pool/main/m/mattermost/stray.deb").write_bytes(b"")  # so that check has a problem to list
     for args in (["list"], ["list", "--json"], ["check"], ["keys"], ["export-key"]):
         with closed_stdout(monkeypatch):
             code, _, err = mmpkg("repo", *args, tree)
@@ -554,9 +553,9 @@ def test_quiet_leaves_the_results_asked_for_and_drops_the_reports(
     for args in (["list"], ["keys"], ["export-key"]):
         code, out, err = mmpkg("-q", "repo", *args, tree)
         assert (code, err) == (0, "") and out == mmpkg("repo", *args, tree)[1] != "", args
-    (tree / "pool/stable/stray.deb").write_bytes(b"")
+    (tree / "pool/main/m/mattermost/stray.deb").write_bytes(b"")
     assert mmpkg("-q", "repo", "check", tree) == (
-        7, "pool/stable/stray.deb: not in any index\n", "mmpkg: error: 1 problem(s) found; see above\n"
+        7, "pool/main/m/mattermost/stray.deb: not in any index\n", "mmpkg: error: 1 problem(s) found; see above\n"
     )  # fmt: skip
 
 
@@ -572,7 +571,7 @@ def test_keep_is_stored_per_channel_and_later_commands_use_it(
     # No --keep: the stored 1 withdraws the older version, and says so.
     code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY)
     assert code == 0
-    assert "pruned pool/stable/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    assert "pruned pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
     code, out, _ = mmpkg("repo", "add", tree, v2.deb, "--sign-key", KEY, "--channel", "esr", "--json")
     assert (json.loads(out)["pruned"], json.loads(out)["keep"]) == ([], 5)
     # Set without an add; the next add in the channel keeps that many.
@@ -582,7 +581,7 @@ def test_keep_is_stored_per_channel_and_later_commands_use_it(
     code, out, _ = mmpkg("repo", "config", tree, "--json")
     assert json.loads(out) == {"esr": {"keep": 1, "stored": True}, "stable": {"keep": 1, "stored": True}}
     code, out, _ = mmpkg("repo", "add", tree, v2.rpm, "--sign-key", KEY, "--channel", "esr")
-    assert "pruned pool/esr/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
+    assert "pruned pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb" in out.splitlines()
     assert mmpkg("-q", "repo", "config", tree, "--channel", "esr", "--keep", "2") == (0, "", "")
     assert mmpkg("repo", "config", tree, "--channel", "esr")[1] == "esr      keep 2 (stored)\n"
 
@@ -613,7 +612,7 @@ def test_a_dry_run_says_what_would_change_and_changes_nothing(
     v1, v2 = packages.build(V1), packages.build(V2)
     # A repository that is not there yet: nothing made, and no signing key needed.
     code, out, err = mmpkg("repo", "add", tree, v1.deb, "--dry-run")
-    assert (code, out, err) == (0, "would add pool/stable/mattermost_10.5.2-1_amd64.deb\n", "")
+    assert (code, out, err) == (0, "would add pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb\n", "")
     assert not tree.exists()
     # One that add could not make: said as add would say it.
     code, out, err = mmpkg("repo", "add", v1.deb / "repo", v1.deb, "--dry-run")
@@ -626,13 +625,13 @@ def test_a_dry_run_says_what_would_change_and_changes_nothing(
     before = tree_hash(tree)
     code, out, _ = mmpkg("-q", "repo", "add", tree, v2.deb, "--dry-run", "--keep", "1")
     assert (code, out) == (0, (
-        "would add pool/stable/mattermost_10.11.1-1_amd64.deb\n"
-        "would prune pool/stable/mattermost_10.5.2-1_amd64.deb\n"
+        "would add pool/main/m/mattermost/mattermost_10.11.1-1_amd64.deb\n"
+        "would prune pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb\n"
     ))  # fmt: skip
     code, out, _ = mmpkg("repo", "add", tree, v1.rpm, "--dry-run", "--keep", "1", "--json")
     report = json.loads(out)
     assert (report["dry_run"], report["keep"], [e["path"] for e in report["added"]]) == (
-        True, 1, ["rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm"]
+        True, 1, ["pool/main/m/mattermost/mattermost-10.5.2-1.x86_64.rpm"]
     )  # fmt: skip
     assert tree_hash(tree) == before  # the --keep 1 of a dry run is not stored either
     assert mmpkg("repo", "config", tree)[1] == "stable   keep 5 (default)\n"

@@ -20,9 +20,10 @@ import pytest
 
 from mmpkg.build.templates import data_dir
 from mmpkg.errors import RepoError
-from mmpkg.repo import Repository, keyring
+from mmpkg.repo import Repository, keyring, publish
 from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.keys import KeyInfo, KeySet, describe
+from mmpkg.repo.packages import inspect
 from mmpkg.repo.signing import Signer
 from tests.support import harness
 from tests.support import minimal_packages as minimal
@@ -78,8 +79,8 @@ def test_keyring_package_builds_and_lints(gnupghome: tuple[Path, dict[str, str]]
     repo.add([], "stable", A)
     repo.add_key(B, sign_key=A)
     assert repo.check() == []
-    deb = next((repo.path / "pool/stable").glob("mattermost-archive-keyring_2-2_all.deb"))
-    rpm = next((repo.path / "rpm/stable/x86_64/Packages").glob("mattermost-archive-keyring-2-2.noarch.rpm"))
+    deb = next((repo.path / "pool/main/m").glob("*/mattermost-archive-keyring_2-2_all.deb"))
+    rpm = next((repo.path / "pool/main/m").glob("*/mattermost-archive-keyring-2-2.noarch.rpm"))
     # Both keys, as apt and rpm will read them.
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "x")], check=True)
     assert _fingerprints_in(tmp_path / "x" / KEYRING.lstrip("/")) == {fprs[A], fprs[B]}
@@ -230,15 +231,17 @@ def test_the_keyring_needs_a_maintainer_user_id() -> None:
 # -- a keyring package the repository did not make -----------------------------------------------
 
 
-def _impostors(home: Path, out: Path, version: str = "99") -> tuple[Path, Path]:
+def _impostors(home: Path, out: Path, version: str = "99", revision: int = 1) -> tuple[Path, Path]:
     """A deb and an rpm named like the keyring package, of a version above the repository's,
     that install another key (SOON's) where apt and dnf look for the repository's."""
     env = {**os.environ, "GNUPGHOME": str(home)}
     export = ["gpg", "--batch", "--export", SOON]
     binary = subprocess.run(export, env=env, capture_output=True, check=True).stdout
     armored = subprocess.run([*export, "--armor"], env=env, capture_output=True, check=True).stdout
-    deb = minimal.deb(out, keyring.NAME, f"{version}-1", arch="all", files={KEYRING: binary})
-    rpm = minimal.rpm(out, keyring.NAME, version, "1", arch="noarch", files={keyring.RPM_KEY: armored})
+    deb = minimal.deb(out, keyring.NAME, f"{version}-{revision}", arch="all", files={KEYRING: binary})
+    rpm = minimal.rpm(
+        out, keyring.NAME, version, str(revision), arch="noarch", files={keyring.RPM_KEY: armored}
+    )
     return deb, rpm
 
 
@@ -261,7 +264,9 @@ def test_add_refuses_a_keyring_package_the_repository_did_not_make(
     assert tree_hash(tree) == before
     # Its own keyring package, given again, is the same package: nothing to add.
     own = tmp_path / "own.deb"
-    own.write_bytes((tree / "pool/stable/mattermost-archive-keyring_1-2_all.deb").read_bytes())
+    own.write_bytes(
+        (tree / "pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring_1-2_all.deb").read_bytes()
+    )
     assert mmpkg("repo", "add", tree, own)[:2] == (
         0,
         "nothing added: channel stable already had every package\n",
@@ -271,7 +276,7 @@ def test_add_refuses_a_keyring_package_the_repository_did_not_make(
 def test_check_reports_a_keyring_package_the_repository_did_not_make(
     gnupghome: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    """As one added before add refused them, or copied in by hand and indexed by the next add."""
+    """As one added before add refused them, or copied in by hand and indexed by hand."""
     home, _ = gnupghome
     repo = Repository(tmp_path / "repo", gnupghome=home)
     repo.add([], "stable", A)
@@ -279,17 +284,19 @@ def test_check_reports_a_keyring_package_the_repository_did_not_make(
     signer = Signer(A, home)
     signer.check_usable()
     signer.sign_rpm(rpm)
-    shutil.copy(deb, repo.path / "pool/stable/mattermost-archive-keyring_99-1_all.deb")
-    for arch in ("x86_64", "aarch64"):
-        shutil.copy(rpm, repo.path / f"rpm/stable/{arch}/Packages/{rpm.name}")
-    repo.add([], "stable", A)
+    # Indexed as an add before the refusal indexed them: stored in the pool, then published.
+    new = [inc for p in (deb, rpm) for inc in inspect(p)]
+    for inc in new:
+        (repo.path / inc.entry.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(inc.src, repo.path / inc.entry.path)
+    with publish.locked(repo.path) as tx:
+        repo._publish(tx, "stable", signer, staged={}, added=[inc.entry for inc in new], removed=[])
+        tx.commit()
     assert {e.version for e in repo.list("stable") if e.name == keyring.NAME} == {"1-2", "99-1"}
     assert sorted(repo.check()) == [
-        "stable: pool/stable/mattermost-archive-keyring_99-1_all.deb is not the repository's own "
-        "mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
-        "stable: rpm/stable/aarch64/Packages/mattermost-archive-keyring-99-1.noarch.rpm is not the "
+        "stable: pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring-99-1.noarch.rpm is not the "
         "repository's own mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
-        "stable: rpm/stable/x86_64/Packages/mattermost-archive-keyring-99-1.noarch.rpm is not the "
+        "stable: pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring_99-1_all.deb is not the "
         "repository's own mattermost-archive-keyring: its key sets go up to 1 (keys/keys.json)",
     ]
     for e in repo.remove(keyring.NAME, "99-1", "stable", A):
@@ -303,13 +310,14 @@ def test_check_reports_a_current_keyring_package_with_other_keys(
     home, _ = gnupghome
     repo = Repository(tmp_path / "repo", gnupghome=home)
     repo.add([], "stable", A)
-    deb, _ = _impostors(home, tmp_path, version="1")
-    published = repo.path / "pool/stable/mattermost-archive-keyring_1-2_all.deb"
+    # The index says what the file says: the version of the one it replaces.
+    deb, _ = _impostors(home, tmp_path, version="1", revision=keyring.REVISION)
+    published = repo.path / "pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring_1-2_all.deb"
     published.write_bytes(deb.read_bytes())
-    (repo.path / ".mmpkg/stanzas/stable" / published.name).unlink()
+    (repo.path / ".mmpkg/stanzas/stable" / published.relative_to(repo.path)).unlink()
     repo.add([], "stable", A)  # indexes what is in the pool now
     assert repo.check() == [
-        "stable: pool/stable/mattermost-archive-keyring_1-2_all.deb does not hold the repository's "
+        "stable: pool/main/m/mattermost-archive-keyring/mattermost-archive-keyring_1-2_all.deb does not hold the repository's "
         "keys (keys/keys.json)"
     ]
 

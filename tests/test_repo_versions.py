@@ -90,7 +90,7 @@ def test_an_rpm_whose_header_leads_out_of_the_tree_is_refused(
 def test_fields_that_would_make_a_path_are_refused(fmt: str, name: str, version: str, arch: str) -> None:
     """dpkg-deb itself refuses to read such a deb; the repository does not rely on it."""
     with pytest.raises(RepoError, match=r"^(package|architecture|Version|Release) '.*' is not"):
-        place(fmt, "stable", name, version, arch)
+        place(fmt, name, version, arch)
 
 
 def test_the_journal_moves_nothing_out_of_the_tree(tmp_path: Path) -> None:

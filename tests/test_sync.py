@@ -245,8 +245,8 @@ def test_a_dry_run_says_what_retention_would_withdraw_and_a_run_says_what_it_did
     code, out, err = mmpkg(*args, "--dry-run")
     assert (code, out) == (0, (
         f"{NEWEST} (mattermost amd64) for stable\n"
-        "  would prune pool/stable/mattermost_10.5.2-1_amd64.deb\n"
-        "  would prune rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm\n"
+        "  would prune pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb\n"
+        "  would prune pool/main/m/mattermost/mattermost-10.5.2-1.x86_64.rpm\n"
     )), err  # fmt: skip
     code, out, _ = mmpkg(*args, "--plan", "--json", "--keep", "2")
     assert [(i["version"], i["prunes"]) for i in json.loads(out)] == [(NEWEST, [])]
@@ -254,8 +254,8 @@ def test_a_dry_run_says_what_retention_would_withdraw_and_a_run_says_what_it_did
     code, out, err = mmpkg(*args)
     assert (code, out) == (0, (
         f"published {NEWEST} (mattermost amd64) in stable\n"
-        "pruned pool/stable/mattermost_10.5.2-1_amd64.deb\n"
-        "pruned rpm/stable/x86_64/Packages/mattermost-10.5.2-1.x86_64.rpm\n"
+        "pruned pool/main/m/mattermost/mattermost_10.5.2-1_amd64.deb\n"
+        "pruned pool/main/m/mattermost/mattermost-10.5.2-1.x86_64.rpm\n"
     )), err  # fmt: skip
 
 

@@ -139,7 +139,12 @@ def _tree_bytes(tree: Path) -> int:
 
 
 def _package_bytes(tree: Path) -> int:
-    files = [*tree.glob("pool/*/*.deb"), *tree.glob("rpm/*/*/Packages/*.rpm")]
+    # The shared pool, and the channels' own directories of trees published before it.
+    files = [
+        *tree.glob("pool/main/*/*/*.[dr][ep][bm]"),
+        *tree.glob("pool/*/*.deb"),
+        *tree.glob("rpm/*/*/Packages/*.rpm"),
+    ]
     return sum(f.stat().st_size for f in files)
 
 
@@ -282,6 +287,9 @@ PRIMARY = b"""<?xml version="1.0" encoding="UTF-8"?>
 <package type="rpm"><name>mattermost</name><arch>x86_64</arch>
   <version epoch="0" ver="10.12.0~rc1" rel="1"/><checksum type="sha256" pkgid="YES">00</checksum>
   <location href="Packages/mattermost-10.12.0~rc1-1.x86_64.rpm"/></package>
+<package type="rpm"><name>mattermost</name><arch>x86_64</arch>
+  <version epoch="0" ver="10.12.0~rc2" rel="1"/><checksum type="sha256" pkgid="YES">00</checksum>
+  <location href="../../../pool/main/m/mattermost/mattermost-10.12.0~rc2-1.x86_64.rpm"/></package>
 </metadata>
 """
 
@@ -302,7 +310,15 @@ def test_release_packages_repomd_and_primary_read_as_the_repository_names_them()
     assert primary_entries(PRIMARY, "rpm/rc/x86_64", "primary") == [
         Entry("mattermost", "10.12.0~rc1-1", "x86_64", "rpm",
               Path("rpm/rc/x86_64/Packages/mattermost-10.12.0~rc1-1.x86_64.rpm")),
+        Entry("mattermost", "10.12.0~rc2-1", "x86_64", "rpm",
+              Path("pool/main/m/mattermost/mattermost-10.12.0~rc2-1.x86_64.rpm")),
     ]  # fmt: skip
+
+
+def test_an_href_out_of_the_tree_is_refused() -> None:
+    out = PRIMARY.replace(b"../../../pool", b"../../../../pool")
+    with pytest.raises(UpstreamError, match="leads out of the repository"):
+        primary_entries(out, "rpm/rc/x86_64", "primary")
 
 
 @pytest.mark.parametrize(

@@ -268,7 +268,7 @@ def test_the_admin_commands_plan_is_the_tables_plan(
 
 def _entries(*versions: str, fmt: str = "deb", arch: str = "amd64", name: str = "mattermost") -> list[Entry]:
     def path(v: str) -> Path:
-        return Path("pool/stable") / f"{name}_{v}_{arch}.{fmt}"
+        return Path("pool/main/m") / name / f"{name}_{v}_{arch}.{fmt}"
 
     return [Entry(name, v, arch, fmt, path(v)) for v in versions]
 

@@ -1,8 +1,10 @@
 """The apt half: Packages, Release with by-hash copies, InRelease and Release.gpg.
 
 Format: https://wiki.debian.org/DebianRepository/Format; indices come from apt-ftparchive(1).
-Debs live in `pool/CHANNEL/`; each channel is a suite `dists/CHANNEL` with one component, main.
-Packages is assembled from one cached stanza per deb, so publishing reads only the new debs.
+Debs are stored once, in the pool all channels share (`pool/main/m/mattermost/`, packages.place()),
+or, published before it, in the channel's own `pool/CHANNEL/`; each channel is a suite
+`dists/CHANNEL` with one component, main, whose Packages names each deb where it lies. Packages is
+assembled from one cached stanza per deb, so publishing reads only the new debs.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import lzma
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from mmpkg.backends.deb import DEB_ARCH
 from mmpkg.mattermost.release import Arch
 from mmpkg.repo import publish
 from mmpkg.repo.journal import PRIVATE, Transaction
+from mmpkg.repo.layout import is_shared
 from mmpkg.repo.signing import Signer
 from mmpkg.tools.run import run
 
@@ -34,11 +38,18 @@ BY_HASH = f"{COMPONENT}/binary-*/by-hash/SHA256/*"
 
 
 def prepare_suite(
-    tx: Transaction, channel: str, signer: Signer, *, added: list[tuple[Path, Path]], removed: list[Path]
+    tx: Transaction,
+    channel: str,
+    signer: Signer,
+    *,
+    debs: list[Path],
+    staged: Mapping[Path, Path],
+    removed: list[Path],
 ) -> None:
-    """Stage the next generation of dists/CHANNEL: the pool as it will be after `added`
-    (staged file, path in the tree) and `removed` (paths in the tree)."""
-    stanzas = _stanzas(tx, channel, added, removed)
+    """Stage the next generation of dists/CHANNEL, listing `debs` (paths relative to the tree;
+    those in `staged` are still in staging, and are read from there); `removed`, which it no
+    longer lists, lose their cached stanzas."""
+    stanzas = _stanzas(tx, channel, debs, staged, removed)
     new = tx.path(f"dists-{channel}")
     indices: list[Path] = []
     for arch in ARCHES:
@@ -67,44 +78,45 @@ def prepare_suite(
     publish.publish_generation(tx, tx.tree / "dists" / channel, new, BY_HASH)
 
 
+def _cached(tx: Transaction, channel: str, deb: Path) -> Path:
+    """Where .mmpkg/stanzas/CHANNEL keeps the stanza of `deb`: by file name for one of the
+    channel's own directory (as trees made before the shared pool have them), by path for one
+    of the shared pool."""
+    cache = tx.tree / PRIVATE / "stanzas" / channel
+    return cache / (deb if is_shared(deb) else Path(deb.name))
+
+
 def _stanzas(
-    tx: Transaction, channel: str, added: list[tuple[Path, Path]], removed: list[Path]
-) -> dict[str, str]:
-    """Each deb's Packages stanza by file name, read from the cache in .mmpkg/stanzas/CHANNEL;
+    tx: Transaction, channel: str, debs: list[Path], staged: Mapping[Path, Path], removed: list[Path]
+) -> dict[Path, str]:
+    """Each of `debs`' Packages stanza by path, read from the cache in .mmpkg/stanzas/CHANNEL;
     apt-ftparchive reads only the debs that are not there yet (new ones, and those of a tree
     published before the cache)."""
-    cache = tx.tree / PRIVATE / "stanzas" / channel
-    pool = tx.tree / "pool" / channel
-    # A change may carry the channel's rpms too.
-    added = [(staged, dest) for staged, dest in added if dest.parent == pool]
-    removed = [path for path in removed if path.parent == pool]
-    gone = {p.name for p in removed} | {dest.name for _, dest in added}
-    # apt-ftparchive names each deb by the path it was given: a scratch tree with the pool's shape.
+    # apt-ftparchive names each deb by the path it was given: a scratch tree with the tree's
+    # shape, so that Filename is the deb's path in the tree, whichever pool it is in.
     scan = tx.path("apt-scan")
-    (scan / "pool" / channel).mkdir(parents=True)
-    for staged, dest in added:
-        os.link(staged, scan / "pool" / channel / dest.name)
-    stanzas: dict[str, str] = {}
-    for deb in sorted(pool.glob("*.deb")) if pool.is_dir() else []:
-        if deb.name in gone:
+    stanzas: dict[Path, str] = {}
+    for deb in debs:
+        cached = _cached(tx, channel, deb)
+        if deb not in staged and cached.is_file():
+            stanzas[deb] = cached.read_text()
             continue
-        if (cache / deb.name).is_file():
-            stanzas[deb.name] = (cache / deb.name).read_text()
-        else:
-            os.link(deb, scan / "pool" / channel / deb.name)
-    if any((scan / "pool" / channel).iterdir()):
-        out = run(["apt-ftparchive", "packages", f"pool/{channel}"], cwd=scan).stdout
+        link = scan / deb
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.link(staged.get(deb, tx.tree / deb), link)
+    if scan.is_dir():
+        out = run(["apt-ftparchive", "packages", "pool"], cwd=scan).stdout
         for para in out.split("\n\n"):
             found = re.search(r"^Filename: (.+)$", para, re.MULTILINE)
             if found:
-                name = Path(found.group(1)).name
-                stanzas[name] = para.strip("\n") + "\n\n"
-                staged = tx.path(f"stanza-{name}")
-                staged.write_text(stanzas[name])
-                tx.move(staged, cache / name)
-    for path in removed:
-        if (cache / path.name).exists():
-            tx.delete(cache / path.name)
+                deb = Path(found.group(1))
+                stanzas[deb] = para.strip("\n") + "\n\n"
+                text = tx.path(f"stanza-{deb.name}")
+                text.write_text(stanzas[deb])
+                tx.move(text, _cached(tx, channel, deb))
+    for deb in removed:
+        if _cached(tx, channel, deb).exists():
+            tx.delete(_cached(tx, channel, deb))
     return dict(sorted(stanzas.items()))
 
 

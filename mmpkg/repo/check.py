@@ -4,12 +4,14 @@ key set (any current key may have signed), and each channel's keyring package.""
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmpkg.repo import apt, dnf, keyring, keys
 from mmpkg.repo.journal import JOURNAL, PRIVATE
+from mmpkg.repo.layout import SHARED_POOL
 from mmpkg.repo.publish import withdrawn
 from mmpkg.repo.signing import rpm_verifies, verify
 
@@ -32,16 +34,31 @@ def problems(repo: Repository) -> list[str]:
         found.append(f"{PRIVATE}/{JOURNAL}: a change was interrupted; the next add or remove finishes it")
     if set(fpr for fpr, *_ in keys.describe(key)) != set(keyset.keys):
         found.append(f"{keys.KEYRING_ASC}: does not hold the keys {keys.STATE} lists")
+    listed: set[Path] = set()
     for channel in repo.channels():
         found += _apt(tree, channel, key)
         for arch in dnf.ARCHES:
             found += _dnf(tree, channel, arch, keyset)
+        entries = repo.list(channel)
+        listed |= {e.path for e in entries}
         current = keyring.version(keyset)
-        have = [e for e in repo.list(channel) if e.name == keyring.NAME and e.version == current]
-        if len(have) != 1 + len(dnf.ARCHES):
+        have = {e.format for e in entries if e.name == keyring.NAME and e.version == current}
+        if have != {"deb", "rpm"}:
             found.append(f"{channel}: lacks {keyring.NAME} {current}, the current key set")
         found += _keyrings(repo, channel, keyset)
-    return found
+    return found + _shared_pool(tree, listed)
+
+
+def _shared_pool(tree: Path, listed: set[Path]) -> list[str]:
+    """A file of the shared pool that no channel lists and none withdrew is in no index."""
+    hidden = withdrawn(tree)
+    pool = tree / SHARED_POOL
+    return [
+        f"{f.relative_to(tree)}: not in any index"
+        for f in sorted(pool.glob("*/*/*"))
+        if pool.is_dir()
+        if f.relative_to(tree) not in listed and str(f.relative_to(tree)) not in hidden
+    ]
 
 
 def _keyrings(repo: Repository, channel: str, keyset: keys.KeySet) -> list[str]:
@@ -96,10 +113,12 @@ def _apt(tree: Path, channel: str, key: str) -> list[str]:
                 found.append(f"{name}: listed in dists/{channel} but missing")
             elif f.stat().st_size != int(para.get("Size", -1)) or _sha256(f) != para.get("SHA256"):
                 found.append(f"{name}: size or SHA256 differs from dists/{channel}")
+    # The channel's own directory, where debs were stored before the shared pool (which a
+    # channel called main holds, one level deeper: _shared_pool()).
     pool = tree / "pool" / channel
     hidden = withdrawn(tree)
     for deb in sorted(pool.glob("*")) if pool.is_dir() else []:
-        if str(deb.relative_to(tree)) not in indexed | hidden:
+        if deb.is_file() and str(deb.relative_to(tree)) not in indexed | hidden:
             found.append(f"{deb.relative_to(tree)}: not in any index")
     return found
 
@@ -117,16 +136,22 @@ def _dnf(tree: Path, channel: str, arch: str, keyset: keys.KeySet) -> list[str]:
         listed = dnf.primary_locations(repo)
     except (OSError, ValueError, SyntaxError) as exc:
         return [*found, f"{rel}/repodata: unreadable ({exc})"]
+    paths = set()
     for href, (size, digest) in listed.items():
-        f = repo / href
-        if not f.is_file():
-            found.append(f"{rel}/{href}: listed in repodata but missing")
+        # An href is relative to the repository's base: ../../../pool/main/... (dnf.py).
+        path = posixpath.normpath(f"{rel}/{href}")
+        paths.add(path)
+        f = tree / path
+        if path.startswith(("../", "/")):
+            found.append(f"{rel}: repodata lists {href}, outside the tree")
+        elif not f.is_file():
+            found.append(f"{path}: listed in {rel}/repodata but missing")
         elif f.stat().st_size != size or _sha256(f) != digest:
-            found.append(f"{rel}/{href}: size or SHA256 differs from repodata")
+            found.append(f"{path}: size or SHA256 differs from {rel}/repodata")
         elif not rpm_verifies(f, list(keyset.keys.values())):
-            found.append(f"{rel}/{href}: not signed by a current key")
+            found.append(f"{path}: not signed by a current key")
     hidden = withdrawn(tree)
     for rpm in sorted((repo / "Packages").glob("*")):
-        if str(rpm.relative_to(repo)) not in listed and str(rpm.relative_to(tree)) not in hidden:
+        if str(rpm.relative_to(tree)) not in paths | hidden:
             found.append(f"{rel}/{rpm.relative_to(repo)}: not in repodata")
     return found

@@ -1,5 +1,11 @@
 """The dnf half: one repository per channel and architecture, `rpm/CHANNEL/ARCH/`.
 
+Its primary metadata names each rpm by its path in the tree, relative to the repository's base:
+`../../../pool/main/m/mattermost/FILE` for one of the pool all channels share (each rpm stored
+once, a noarch one listed by both architectures), `../../../rpm/CHANNEL/ARCH/Packages/FILE` for
+one a tree published before it keeps in the channel's own directory. dnf resolves such hrefs
+against the baseurl, over HTTP (the client removes the dot segments) and file:// alike.
+
 Metadata from createrepo_c(8) `--update`, which reads only the rpms its previous metadata does
 not describe, into a fresh generation of repodata/ (publish.py), signed as repomd.xml.asc (read
 by dnf's repo_gpgcheck=1).
@@ -10,6 +16,7 @@ from __future__ import annotations
 import gzip
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 
 from mmpkg.backends.rpm import RPM_ARCH
@@ -18,6 +25,7 @@ from mmpkg.errors import CommandError, no_space, out_of_space
 from mmpkg.mattermost.release import Arch
 from mmpkg.repo import publish
 from mmpkg.repo.journal import Transaction
+from mmpkg.repo.layout import TO_TREE
 from mmpkg.repo.signing import Signer
 from mmpkg.tools.run import run
 
@@ -38,32 +46,32 @@ def prepare_arch(
     arch: str,
     signer: Signer,
     *,
-    added: list[tuple[Path, Path]],
-    removed: list[Path],
+    rpms: list[Path],
+    staged: Mapping[Path, Path],
 ) -> None:
-    """Stage the next generation of rpm/CHANNEL/ARCH/repodata for the pool as it will be after
-    `added` (staged file, path in the tree) and `removed` (paths in the tree)."""
+    """Stage the next generation of rpm/CHANNEL/ARCH/repodata, listing `rpms` (paths relative to
+    the tree; those in `staged` are still in staging, and are read from there)."""
     repo = tx.tree / "rpm" / channel / arch
-    # The pool-to-be, as hard links (same size and mtime, which is what --update compares).
+    # The rpms as hard links (same size and mtime, which is what --update compares) at their
+    # paths in the tree, so that each href is that path behind TO_TREE, whichever pool it is in.
     scan = tx.path(f"rpm-{channel}-{arch}")
-    (scan / "Packages").mkdir(parents=True)
-    gone = set(removed) | {dest for _, dest in added}
-    for rpm in sorted((repo / "Packages").glob("*.rpm")):
-        if rpm not in gone:
-            os.link(rpm, scan / "Packages" / rpm.name)
-    for staged, dest in added:
-        if dest.parent == repo / "Packages":
-            os.link(staged, scan / "Packages" / dest.name)
+    scan.mkdir()
+    for rpm in rpms:
+        link = scan / rpm
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.link(staged.get(rpm, tx.tree / rpm), link)
     out = tx.path(f"repodata-{channel}-{arch}")
     out.mkdir()
     has_metadata = (repo / "repodata" / "repomd.xml").is_file()
-    # --update trusts a file's old metadata when its name, size and mtime (in seconds) match: a
+    # --update trusts a file's old metadata when its href, size and mtime (in seconds) match: a
     # file replaced in place (re-signed when a key is retired) can match all three, so then
-    # everything is read again.
-    replaced = any(dest.parent == repo / "Packages" and dest.exists() for _, dest in added)
+    # everything is read again. (Metadata published before the shared pool named its rpms
+    # Packages/FILE, not by TO_TREE: the first publish after reads them again, once.)
+    replaced = any(rpm in staged and (tx.tree / rpm).exists() for rpm in rpms)
     update = ["--update", "--update-md-path", str(repo)] if has_metadata and not replaced else []
+    prefix = ["--location-prefix", TO_TREE]
     try:
-        run(["createrepo_c", "--quiet", *update, "--outputdir", str(out), str(scan)])
+        run(["createrepo_c", "--quiet", *update, *prefix, "--outputdir", str(out), str(scan)])
     except CommandError as exc:
         # createrepo_c reports a full disk as "gzclose(): file operation error", without why.
         if out_of_space(exc) or free_bytes(out) < ROOM:

@@ -18,6 +18,7 @@ from mmpkg.errors import CommandError, RepoError, out_of_space
 from mmpkg.mattermost.release import Arch
 from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import apt, dnf, keyring
+from mmpkg.repo.layout import is_shared, pool_dir
 from mmpkg.tools.run import run
 
 NAMES = ("mattermost", "mattermost-team", keyring.NAME, omnibus.NAME)
@@ -76,7 +77,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def inspect(pkg: Path, channel: str) -> list[Incoming]:
+def inspect(pkg: Path) -> list[Incoming]:
     pkg = Path(pkg)
     if not pkg.is_file():
         raise RepoError(f"{pkg} is not a file")
@@ -103,19 +104,19 @@ def inspect(pkg: Path, channel: str) -> list[Incoming]:
     except ValueError as exc:
         raise RepoError(f"{pkg} is not a readable package") from exc
     try:
-        rels = place(fmt, channel, name, version, arch)
+        rel = place(fmt, name, version, arch)
     except RepoError as exc:
         raise RepoError(f"{pkg}: {exc}") from None
-    return [Incoming(pkg, Entry(name, version, arch, fmt, rel), ident) for rel in rels]
+    return [Incoming(pkg, Entry(name, version, arch, fmt, rel), ident)]
 
 
-def place(fmt: str, channel: str, name: str, version: str, arch: str) -> list[Path]:
-    """Where the package `name` `version` `arch` of `fmt` lives in `channel`, relative to the
-    tree (a noarch rpm in each architecture's repository). Each field is checked first, so
-    that no path is ever made of one that is not what its format allows: a header can hold
-    anything (rpmbuild and dpkg-deb refuse such values, but a package need not come from them,
-    and rpm -K checks only that the header is the one its digests describe)."""
-    check_channel(channel)
+def place(fmt: str, name: str, version: str, arch: str) -> Path:
+    """Where the package `name` `version` `arch` of `fmt` is stored, relative to the tree: once,
+    in the pool every channel shares (a noarch rpm once too, listed by each architecture's
+    repository). Each field is checked first, so that no path is ever made of one that is not
+    what its format allows: a header can hold anything (rpmbuild and dpkg-deb refuse such
+    values, but a package need not come from them, and rpm -K checks only that the header is
+    the one its digests describe)."""
     if name not in NAMES:
         raise RepoError(f"package {name!r} is not {' or '.join(NAMES)}")
     arches = (*apt.ARCHES, apt.ALL) if fmt == "deb" else (*dnf.ARCHES, dnf.NOARCH)
@@ -126,13 +127,21 @@ def place(fmt: str, channel: str, name: str, version: str, arch: str) -> list[Pa
             PackageVersion(fmt, version)
         except ValueError:
             raise RepoError(f"Version {version!r} is not a valid deb version") from None
-        return [_file_in(Path("pool") / channel, f"{name}_{version.replace(':', '%3a')}_{arch}.deb")]
+        return _file_in(pool_dir(name), f"{name}_{version.replace(':', '%3a')}_{arch}.deb")
     upstream, _, release = version.rpartition("-")
     for field, value in (("Version", upstream), ("Release", release)):
         if not RPM_VERSION.fullmatch(value):
             raise RepoError(f"{field} {value!r} is not a valid rpm {field.lower()}")
-    dirs = dnf.ARCHES if arch == dnf.NOARCH else (arch,)
-    return [_file_in(Path("rpm") / channel / d / "Packages", f"{name}-{version}.{arch}.rpm") for d in dirs]
+    return _file_in(pool_dir(name), f"{name}-{version}.{arch}.rpm")
+
+
+def rpm_arches(path: Path, arch: str) -> tuple[str, ...]:
+    """The architectures whose dnf repositories list the rpm at `path` of architecture `arch`:
+    a noarch rpm of the shared pool is listed by each; one of a channel's own directory, by the
+    repository it lies in."""
+    if not is_shared(path):
+        return (path.parts[2],)
+    return dnf.ARCHES if arch == dnf.NOARCH else (arch,)
 
 
 def _file_in(directory: Path, name: str) -> Path:

@@ -18,7 +18,8 @@ through the link that now shows the new generation: each generation therefore ca
 links to the content-addressed files of the previous KEEP_GENERATIONS - 1 ones (by-hash
 indices, hash-named dnf metadata). The replaced generation directory itself is deleted at once:
 no name leads to it any more. For the same clients a removed package file stays in the pool,
-unlisted, for as many publishes (withdraw()).
+unlisted, for as many publishes (withdraw()); one of the pool all channels share stays as long
+as any channel lists it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from mmpkg.errors import cannot_make
 from mmpkg.repo import journal
 from mmpkg.repo.journal import PRIVATE, Transaction
+from mmpkg.repo.layout import owner
 
 # Publishes whose content-addressed files stay fetchable: a client that read an index three
 # publishes ago and is still downloading is slower than any mirror sync we need to serve.
@@ -110,26 +112,50 @@ def publish_generation(tx: Transaction, index: Path, staged: Path, retained: str
 
 
 def withdrawn(tree: Path) -> set[str]:
-    """Package files (relative to the tree) no index lists any more, still served for clients
-    holding an earlier index until their generation is no longer carried."""
+    """Package files (relative to the tree) withdrawn from a channel, still served for clients
+    holding an earlier index until their generation is no longer carried (withdraw())."""
     return set(journal.read_state(tree).get(WITHDRAWN, {}))
 
 
-def withdraw(tx: Transaction, channel: str, removed: list[Path], readded: list[Path]) -> None:
-    """Record `removed` as withdrawn, and delete those of `channel` withdrawn long enough ago:
-    a publish of `channel` is one generation of its indices, and only of its."""
-    pending: dict[str, int] = tx.state.setdefault(WITHDRAWN, {})
+def _counters(rel: str, value: int | dict[str, int]) -> dict[str, int]:
+    """The publishes each channel that withdrew `rel` still owes it. A tree from before the
+    shared pool keeps one number, for the channel whose own directory holds the file."""
+    if isinstance(value, dict):
+        return dict(value)
+    return {str(owner(Path(rel))): value}
+
+
+def withdraw(
+    tx: Transaction, channel: str, removed: list[Path], readded: list[Path], listed: set[Path]
+) -> None:
+    """Record `removed` (paths relative to the tree) as withdrawn from `channel`, and delete the
+    files withdrawn long enough ago: a publish of `channel` is one generation of its indices,
+    and only of its, so each channel that withdrew a file counts its own publishes. A file is
+    deleted once every such channel has counted out and no channel lists it (`listed`, every
+    file some channel's indices will list after this change): a file of the shared pool
+    withdrawn from one channel stays while another lists it."""
+    pending: dict[str, int | dict[str, int]] = tx.state.setdefault(WITHDRAWN, {})
     for path in readded:
-        pending.pop(str(path.relative_to(tx.tree)), None)
-    own = (f"pool/{channel}/", f"rpm/{channel}/")
-    for rel, left in sorted(pending.items()):
-        if not rel.startswith(own):
+        rel = str(path)
+        if rel in pending:
+            counters = _counters(rel, pending[rel])
+            counters.pop(channel, None)
+            pending[rel] = counters
+    for rel in sorted(pending):
+        counters = _counters(rel, pending[rel])
+        if channel in counters:
+            if counters[channel] <= 1:
+                del counters[channel]
+            else:
+                counters[channel] -= 1
+        if counters:
+            pending[rel] = counters
             continue
-        if left <= 1:
-            del pending[rel]
+        del pending[rel]
+        if Path(rel) not in listed:
             tx.delete(tx.tree / rel)
-        else:
-            pending[rel] = left - 1
     for path in removed:
+        counters = _counters(str(path), pending.get(str(path), {}))
         # The publish that withdraws it is the first of the KEEP_GENERATIONS that may name it.
-        pending[str(path.relative_to(tx.tree))] = KEEP_GENERATIONS - 1
+        counters[channel] = KEEP_GENERATIONS - 1
+        pending[str(path)] = counters

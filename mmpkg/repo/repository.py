@@ -1,9 +1,16 @@
 """`Repository`: one static tree that is a signed apt repository and a signed dnf repository.
 
-    pool/CHANNEL/NAME_VERSION_ARCH.deb          dists/CHANNEL/{InRelease,Release,Release.gpg}
-    dists/CHANNEL/main/binary-{amd64,arm64}/    rpm/CHANNEL/{x86_64,aarch64}/{Packages,repodata}/
+    pool/main/m/NAME/{*.deb,*.rpm}              every package file, once (layout.py)
+    dists/CHANNEL/{InRelease,Release,Release.gpg}, dists/CHANNEL/main/binary-{amd64,arm64}/
+    rpm/CHANNEL/{x86_64,aarch64}/repodata/      a dnf repository per channel and architecture
     keys/                                       the public keys clients trust (keys.py)
     .mmpkg/                                     private: lock, journal, staging, stanza cache
+
+A channel is what its indices list (list()), so a release published in several channels is one
+file in the shared pool, which each channel's Packages and primary metadata name; it is deleted
+once no channel lists it and the grace period of every channel that withdrew it is over
+(publish.withdraw()). A tree from before the shared pool keeps its channels' own files
+(`pool/CHANNEL/`, `rpm/CHANNEL/ARCH/Packages/`), listed where they lie, until they are withdrawn.
 
 Every channel also carries the mattermost-archive-keyring package of the current key set
 (keyring.py), which is how clients learn of a new key before it signs, and the transitional
@@ -18,6 +25,7 @@ not be: it is the publisher's state, not the clients').
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import errno
 import functools
 import logging
@@ -31,18 +39,30 @@ from typing import Concatenate, ParamSpec, TypeVar
 from mmpkg.backends import deb as deb_backend
 from mmpkg.build import omnibus
 from mmpkg.build.workspace import free_bytes
-from mmpkg.errors import CommandError, RepoError, UsageError, no_space, out_of_space
+from mmpkg.errors import CommandError, RepoError, UpstreamError, UsageError, no_space, out_of_space
 from mmpkg.packaging.version_order import PackageVersion
-from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention
+from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention, served
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
+from mmpkg.repo.layout import is_shared
 from mmpkg.repo.listing import ordered
-from mmpkg.repo.packages import CHANNEL, AddResult, Entries, Entry, Incoming, check_channel, identity, inspect
+from mmpkg.repo.packages import (
+    CHANNEL,
+    AddResult,
+    Entries,
+    Entry,
+    Incoming,
+    check_channel,
+    identity,
+    inspect,
+    place,
+    rpm_arches,
+)
 from mmpkg.repo.signing import Signer
 
 log = logging.getLogger("mmpkg")
 
-Staged = list[tuple[Path, Path]]  # (staged copy in .mmpkg/tmp, where it goes in the tree)
+Staged = dict[Path, Path]  # where a file goes, relative to the tree -> its staged copy in .mmpkg/tmp
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -89,7 +109,7 @@ class Repository:
         if keep is not None:
             retention.check_keep(keep)
         signer = self._signer(sign_key)
-        incoming = [inc for p in packages for inc in inspect(p, channel)]
+        incoming = [inc for p in packages for inc in inspect(p)]
         with publish.locked(self.path) as tx:
             keyset = self._current(signer, first=True)
             keys.warn_expiring(keys.infos(keyset))
@@ -100,10 +120,11 @@ class Repository:
             new, pruned, dropped = self._retained(self._new(incoming, channel), channel, kept)
             new += self._new(self._keyring(keyset, channel, tx), channel)
             new += self._new(self._transitional(keyset, channel, tx), channel)
-            staged = self._stage(tx, new, signer)
+            staged = self._stage(tx, new, signer, {})
             keys.stage(tx, keyset)
-            gone = [self.path / e.path for e in pruned if (self.path / e.path).exists()]
-            self._publish(tx, channel, signer, added=staged, removed=gone)
+            listed = {e.path for e in self.list(channel)}
+            gone = [e.path for e in pruned if e.path in listed]
+            self._publish(tx, channel, signer, staged=staged, added=[i.entry for i in new], removed=gone)
             tx.commit()
         return AddResult(added=[inc.entry for inc in new], pruned=pruned, keep=kept, dropped=dropped)
 
@@ -120,7 +141,7 @@ class Repository:
         above = next(p for p in (self.path, *self.path.parents) if p.exists())
         if not above.is_dir():
             raise UsageError(f"repository {self.path}: {above} is not a directory; choose another directory")
-        incoming = [inc for p in packages for inc in inspect(p, channel)]
+        incoming = [inc for p in packages for inc in inspect(p)]
         self._refuse_other_keyrings(incoming)
         kept = self.keep(channel, keep)
         new, pruned, dropped = self._retained(self._new(incoming, channel), channel, kept)
@@ -151,7 +172,7 @@ class Repository:
                     f"{name} {version} is not published in {channel}{_hint(listed, name, version)}"
                 )
             keys.stage(tx, keyset)
-            self._publish(tx, channel, signer, added=[], removed=[self.path / e.path for e in gone])
+            self._publish(tx, channel, signer, staged={}, added=[], removed=[e.path for e in gone])
             tx.commit()
         return gone
 
@@ -259,7 +280,7 @@ class Repository:
         makes that package itself, from its keys (add_key, retire_key). One it published, given
         again, is no change; any other is refused. So is any mattermost-omnibus: the repository
         makes its own, and upstream's would bring back the scripts it replaces."""
-        hidden = publish.withdrawn(self.path)
+        keyrings = [e for c in self.channels() for e in self.list(c) if e.name == keyring.NAME]
         for inc in incoming:
             if inc.entry.name == omnibus.NAME:
                 raise RepoError(
@@ -268,124 +289,176 @@ class Repository:
                 )
             if inc.entry.name != keyring.NAME:
                 continue
-            published = (self.path / inc.entry.path).exists() and str(inc.entry.path) not in hidden
-            if not published or identity(self.path, inc.entry) != inc.identity:
+            same = [e for e in keyrings if _key(e) == _key(inc.entry)]
+            if not any(identity(self.path, e) == inc.identity for e in same):
                 raise RepoError(
                     f"{inc.src}: {keyring.NAME} {inc.entry.version} is not the repository's own: it makes "
                     "that package from its keys (mmpkg repo add-key, retire-key)"
                 )
 
     def _new(self, incoming: builtins.list[Incoming], channel: str) -> builtins.list[Incoming]:
-        """What of `incoming` is not yet published (a withdrawn file may come back); refuses other
-        contents under a taken name."""
-        hidden = publish.withdrawn(self.path)
+        """What of `incoming` `channel` does not list yet, each with where its file comes from:
+        a file the tree already stores with the same contents (in the shared pool, or listed by
+        another channel in its own directory) is indexed or linked, not stored again. Refuses
+        other contents under a name the channel, or the shared pool, already has."""
+        listed = {_key(e): e for e in self.list(channel)}
+        elsewhere = [e for c in self.channels() if c != channel for e in self.list(c)]
+        everywhere = {e.path for e in elsewhere}
         new = []
         for inc in incoming:
-            if (self.path / inc.entry.path).exists() and str(inc.entry.path) not in hidden:
-                if identity(self.path, inc.entry) != inc.identity:
+            have = listed.get(_key(inc.entry))
+            if have is not None:
+                if identity(self.path, have) != inc.identity:
                     raise RepoError(
                         f"{inc.src}: {inc.entry.name} {inc.entry.version} ({inc.entry.arch}) is already "
                         f"published in {channel} with different contents"
                     )
                 continue
-            new.append(inc)
+            stored = self.path / inc.entry.path
+            if stored.exists():
+                if identity(self.path, inc.entry) == inc.identity:
+                    new.append(dataclasses.replace(inc, src=stored))
+                    continue
+                if inc.entry.path in everywhere:
+                    raise RepoError(
+                        f"{inc.src}: {inc.entry.name} {inc.entry.version} ({inc.entry.arch}) is already "
+                        f"published in {_channels_of(self, inc.entry.path)} with different contents"
+                    )
+                # Withdrawn from every channel: it may come back with other contents, as before.
+            same = [e.path for e in elsewhere if _key(e) == _key(inc.entry) and not is_shared(e.path)]
+            found = next((p for p in same if identity(self.path, _at(inc.entry, p)) == inc.identity), None)
+            new.append(dataclasses.replace(inc, src=self.path / found) if found else inc)
         return new
 
     def _keyring(self, keyset: KeySet, channel: str, tx: Transaction) -> builtins.list[Incoming]:
-        """The keyring packages of `keyset` for `channel`, built into staging if it lacks them."""
+        """The keyring packages of `keyset`, if `channel` lacks them (_keyrings())."""
         version = keyring.version(keyset)
         built = [e for e in self.list(channel) if e.name == keyring.NAME and e.version == version]
-        if len(built) == 1 + len(dnf.ARCHES):
-            return []
+        return [] if {e.format for e in built} == {"deb", "rpm"} else self._keyrings(keyset, tx)
+
+    def _keyrings(self, keyset: KeySet, tx: Transaction) -> builtins.list[Incoming]:
+        """The keyring packages of `keyset`: those the shared pool stores (made for another
+        channel: one file for all), else built into staging."""
+        version = keyring.version(keyset)
+        stored = [
+            self.path / place(f, keyring.NAME, version, a) for f, a in (("deb", apt.ALL), ("rpm", dnf.NOARCH))
+        ]
+        if all(p.exists() for p in stored):
+            return [inc for p in stored for inc in inspect(p)]
         uid = next(k.uid for k in keys.infos(keyset) if k.fingerprint == keyset.signing)
-        out = tx.path(f"keyring-{channel}")
+        out = tx.path("keyring")
         out.mkdir()
-        return [inc for p in keyring.build(keyset, out, maintainer=uid) for inc in inspect(p, channel)]
+        built = [inc for p in keyring.build(keyset, out, maintainer=uid) for inc in inspect(p)]
+        # One format stored and not the other (a tree copied half): the stored one stays.
+        return [
+            next(
+                (i for p in stored if p.exists() for i in inspect(p) if i.entry.format == inc.entry.format),
+                inc,
+            )
+            for inc in built
+        ]
 
     def _transitional(self, keyset: KeySet, channel: str, tx: Transaction) -> builtins.list[Incoming]:
-        """The transitional mattermost-omnibus deb for `channel`, built into staging if it lacks it."""
+        """The transitional mattermost-omnibus deb, if `channel` lacks it: the shared pool's,
+        else built into staging."""
         if any(e.name == omnibus.NAME and e.version == omnibus.FULL_VERSION for e in self.list(channel)):
             return []
+        stored = self.path / place("deb", omnibus.NAME, omnibus.FULL_VERSION, apt.ALL)
+        if stored.exists():
+            return inspect(stored)
         uid = next(k.uid for k in keys.infos(keyset) if k.fingerprint == keyset.signing)
-        out = tx.path(f"transitional-{channel}")
+        out = tx.path("transitional")
         out.mkdir()
         pkg = omnibus.package(maintainer=uid)
         deb_backend.stage_package(pkg, out / "root")
-        return inspect(deb_backend.build_package(pkg, out / "root", out), channel)
+        return inspect(deb_backend.build_package(pkg, out / "root", out))
 
-    def _stage(self, tx: Transaction, new: builtins.list[Incoming], signer: Signer) -> Staged:
-        """A copy of each of `new` in staging, an rpm signed, for the commit to move into place."""
-        staged = []
+    def _stage(self, tx: Transaction, new: builtins.list[Incoming], signer: Signer, staged: Staged) -> Staged:
+        """Add to `staged` (and to the commit, which moves them into place) the files of `new` the
+        tree does not store yet: a copy, an rpm signed; a hard link to the same contents that
+        another channel lists in its own directory. One the shared pool stores is indexed as it
+        is; one already in `staged` (for another channel of the same change) is not staged twice."""
         for inc in new:
+            dest = self.path / inc.entry.path
+            if inc.src == dest or inc.entry.path in staged:
+                continue
             log.info("staging %s", inc.entry.path)
             copy = tx.path(inc.entry.path.name)
-            shutil.copyfile(inc.src, copy)
-            if inc.entry.format == "rpm":
-                signer.sign_rpm(copy)
-            copy.chmod(0o644)
-            staged.append((copy, self.path / inc.entry.path))
+            if inc.src.is_relative_to(self.path) and not inc.src.is_relative_to(self.path / journal.PRIVATE):
+                # Listed, so signed by a current key (retire_key re-signs every listed rpm).
+                os.link(inc.src, copy)
+            else:
+                shutil.copyfile(inc.src, copy)
+                if inc.entry.format == "rpm":
+                    signer.sign_rpm(copy)
+                copy.chmod(0o644)
+            tx.move(copy, dest)
+            staged[inc.entry.path] = copy
         return staged
 
     def _republish(self, tx: Transaction, keyset: KeySet, signer: Signer, *, resign: bool) -> None:
         """Every channel with the keyring package of the changed `keyset`, and its indices, in one
-        commit; with `resign`, every rpm signed again by `signer` (a key is being retired)."""
+        commit; with `resign`, every rpm a channel lists signed again by `signer` (a key is being
+        retired), each file once, however many channels list it."""
         keys.stage(tx, keyset)
-        hidden = publish.withdrawn(self.path)
+        staged: Staged = {}
+        if resign:
+            for rpm in sorted({e.path for c in self.channels() for e in self.list(c) if e.format == "rpm"}):
+                copy = tx.path(rpm.name)
+                shutil.copyfile(self.path / rpm, copy)
+                signer.sign_rpm(copy, resign=True)
+                tx.move(copy, self.path / rpm)
+                staged[rpm] = copy
+        packages = self._keyrings(keyset, tx)
         for channel in self.channels():
-            staged = self._stage(tx, self._new(self._keyring(keyset, channel, tx), channel), signer)
-            if resign:
-                for rpm in sorted(self.path.glob(f"rpm/{channel}/*/Packages/*.rpm")):
-                    if str(rpm.relative_to(self.path)) not in hidden:
-                        copy = tx.path(rpm.name)
-                        shutil.copyfile(rpm, copy)
-                        signer.sign_rpm(copy, resign=True)
-                        staged.append((copy, rpm))
-            self._publish(tx, channel, signer, added=staged, removed=[])
+            new = self._new(packages, channel)
+            self._stage(tx, new, signer, staged)
+            self._publish(tx, channel, signer, staged=staged, added=[i.entry for i in new], removed=[])
         tx.commit()
 
     def _publish(
-        self, tx: Transaction, channel: str, signer: Signer, *, added: Staged, removed: builtins.list[Path]
+        self,
+        tx: Transaction,
+        channel: str,
+        signer: Signer,
+        *,
+        staged: Staged,
+        added: Entries,
+        removed: builtins.list[Path],
     ) -> None:
-        """Stage the indices of `channel` with `added` and without `removed`: the commit moves new
-        packages first, the indices after, expired files last."""
-        for copy, dest in added:
-            tx.move(copy, dest)
-        readded = [dest for _, dest in added]
-        unlisted = [self.path / p for p in publish.withdrawn(self.path)]
-        unlisted = [p for p in unlisted if p not in readded] + removed
-        publish.withdraw(tx, channel, removed, readded)
+        """Stage the indices of `channel`, listing what it lists now with `added` and without
+        `removed` (paths relative to the tree); `staged` holds the files not in the tree yet.
+        The commit moves new packages first (_stage()), the indices after, expired files last."""
+        members = {e.path: e for e in self.list(channel) if e.path not in removed}
+        members |= {e.path: e for e in added}
+        listed = set(members) | {e.path for c in self.channels() if c != channel for e in self.list(c)}
+        publish.withdraw(tx, channel, removed, [e.path for e in added], listed)
         log.info("indexing and signing dists/%s", channel)
-        apt.prepare_suite(tx, channel, signer, added=added, removed=unlisted)
+        debs = [p for p, e in members.items() if e.format == "deb"]
+        apt.prepare_suite(tx, channel, signer, debs=debs, staged=staged, removed=removed)
         for arch in dnf.ARCHES:
             log.info("indexing and signing rpm/%s/%s", channel, arch)
-            dnf.prepare_arch(tx, channel, arch, signer, added=added, removed=unlisted)
+            rpms = [p for p, e in members.items() if e.format == "rpm" and arch in rpm_arches(p, e.arch)]
+            dnf.prepare_arch(tx, channel, arch, signer, rpms=rpms, staged=staged)
 
     # -- reading ----------------------------------------------------------------------------
 
     def list(self, channel: str) -> Entries:
-        """Every package file in `channel`, by name and architecture, newest first."""
+        """Every package file `channel` lists, by name and architecture, newest first.
+
+        A channel's live indices (its Packages and primary metadata) are what it holds, not a
+        directory: files of the shared pool belong to every channel that lists them. The
+        indices change only by a journaled commit, with the files they name (journal.py), and
+        a change interrupted is finished before any writer reads them (publish.locked()), so
+        they never disagree with what was published, as a membership kept beside them could;
+        they are what clients read, and what served.py reads from a URL, so the tree and its
+        URL list the same; and a tree from before the shared pool needs nothing new."""
         check_channel(channel)
-        found: list[Entry] = []
-        hidden = publish.withdrawn(self.path)
-        pool = self.path / "pool" / channel
-        # A file not named as add names it is no package of the channel (check reports it).
-        for deb in sorted(pool.glob("*_*_*.deb")) if pool.is_dir() else []:
-            if str(deb.relative_to(self.path)) in hidden:
-                continue
-            parts = deb.stem.split("_")
-            if len(parts) == 3:
-                name, version, arch = parts
-                found.append(
-                    Entry(name, version.replace("%3a", ":"), arch, "deb", deb.relative_to(self.path))
-                )
-        for arch in dnf.ARCHES:
-            for rpm in sorted((self.path / "rpm" / channel / arch / "Packages").glob("*-*-*.*.rpm")):
-                if str(rpm.relative_to(self.path)) in hidden:
-                    continue
-                stem, own_arch, _ = rpm.name.rsplit(".", 2)
-                name, version, release = stem.rsplit("-", 2)
-                found.append(Entry(name, f"{version}-{release}", own_arch, "rpm", rpm.relative_to(self.path)))
-        return ordered(found)
+        try:
+            return ordered(served.tree_entries(self.path, channel))
+        except UpstreamError as exc:
+            message = str(exc).removeprefix(f"{served.WHAT}: ")
+            raise RepoError(f"{message}: the channel's indices are damaged; run mmpkg repo check") from None
 
     def keeps(self) -> dict[str, int]:
         """Each channel's stored --keep: the last one an add, a sync or `repo config` gave it."""
@@ -448,3 +521,16 @@ def _hint(listed: Entries, name: str, version: str) -> str:
         key=lambda v: PackageVersion("deb", v),
     )
     return f"; did you mean {' or '.join(revisions)}?" if revisions else ""
+
+
+def _key(entry: Entry) -> tuple[str, str, str, str]:
+    """What makes two entries the same package, wherever their files lie."""
+    return entry.name, entry.version, entry.arch, entry.format
+
+
+def _at(entry: Entry, path: Path) -> Entry:
+    return dataclasses.replace(entry, path=path)
+
+
+def _channels_of(repo: Repository, path: Path) -> str:
+    return ", ".join(c for c in repo.channels() if any(e.path == path for e in repo.list(c)))

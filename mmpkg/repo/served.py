@@ -21,6 +21,7 @@ import builtins
 import bz2
 import hashlib
 import lzma
+import posixpath
 import tempfile
 import xml.etree.ElementTree as ET
 import zlib
@@ -58,7 +59,9 @@ class Served:
     def list(self, channel: str) -> Entries:
         check_channel(channel)
         if channel not in self._listed:
-            self._listed[channel] = ordered([*self._debs(channel), *self._rpms(channel)])
+            # A noarch rpm of the shared pool is in both architectures' metadata, and one file.
+            found = {e.path: e for e in [*self._debs(channel), *self._rpms(channel)]}
+            self._listed[channel] = ordered(found.values())
         return self._listed[channel]
 
     def channels(self) -> builtins.list[str]:
@@ -211,8 +214,32 @@ def primary_entries(primary: bytes, base: str, where: str) -> Entries:
         href = location.get("href", "") if location is not None else ""
         if not (name and arch and ver and rel and href):
             raise UpstreamError(f"{WHAT}: {where}: a package lacks its name, arch, version or location")
-        found.append(Entry(name, f"{ver}-{rel}", arch, "rpm", Path(base) / href))
+        # The shared pool's rpms are named from the repository's base up: ../../../pool/main/...
+        path = posixpath.normpath(f"{base}/{href}")
+        if path.startswith(("../", "/")) or path == "..":
+            raise UpstreamError(f"{WHAT}: {where}: {href} leads out of the repository")
+        found.append(Entry(name, f"{ver}-{rel}", arch, "rpm", Path(path)))
     return found
+
+
+def tree_entries(tree: Path, channel: str) -> Entries:
+    """The package files `channel` of the tree on disk lists, read from its live indices by the
+    same parsers as a served one (Repository.list()), each file once: an Architecture: all deb
+    and a noarch rpm of the shared pool are in several indices."""
+    found: dict[Path, Entry] = {}
+    for arch in apt.ARCHES:
+        packages = tree / "dists" / channel / apt.COMPONENT / f"binary-{arch}" / "Packages"
+        if packages.is_file():
+            found |= {e.path: e for e in packages_entries(packages.read_text(), str(packages))}
+    for arch in dnf.ARCHES:
+        base = f"rpm/{channel}/{arch}"
+        repomd = tree / base / "repodata" / "repomd.xml"
+        if repomd.is_file():
+            href, *_ = primary_of(repomd.read_bytes(), str(repomd))
+            primary = tree / base / href
+            data = decompress(href, primary.read_bytes(), str(primary))
+            found |= {e.path: e for e in primary_entries(data, base, str(primary))}
+    return list(found.values())
 
 
 def _xml(data: bytes, where: str) -> ET.Element:

@@ -219,7 +219,7 @@ def prunes(repo: Listing, items: list[Item], keep: int | None = None) -> list[li
     for item in items:
         gone: list[Entry] = []
         for channel in item.channels:
-            new = _placed(item, channel)
+            new = _placed(item)
             pruned = to_prune([*listed[channel], *new], repo.keep(channel, keep))
             listed[channel] = [e for e in [*listed[channel], *new] if e not in pruned]
             gone += [e for e in pruned if e not in new]
@@ -227,13 +227,14 @@ def prunes(repo: Listing, items: list[Item], keep: int | None = None) -> list[li
     return found
 
 
-def _placed(item: Item, channel: str) -> list[Entry]:
-    """The files of `item` where `channel` would hold them, revision 1."""
+def _placed(item: Item) -> list[Entry]:
+    """The files of `item` where the repository would store them (once, for all its channels:
+    the shared pool), revision 1."""
     name, version = item.edition.package_name, f"{item.version.package_version}-1"
     deb, rpm = str(item.arch), DEB_TO_RPM_ARCH[item.arch]
     return [
-        Entry(name, version, deb, "deb", place("deb", channel, name, version, deb)[0]),
-        Entry(name, version, rpm, "rpm", place("rpm", channel, name, version, rpm)[0]),
+        Entry(name, version, deb, "deb", place("deb", name, version, deb)),
+        Entry(name, version, rpm, "rpm", place("rpm", name, version, rpm)),
     ]
 
 

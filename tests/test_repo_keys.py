@@ -30,6 +30,7 @@ from tests.support import minimal_packages as minimal
 from tests.support.cli_runner import runner
 from tests.support.packages import PackageFactory
 from tests.test_repo import KEYRING, TOOLS, V1, V2, _apt_client, _Handler, _serve, tree_hash
+from tests.test_repo_pool import _dnf
 
 A, B, SOON = "key-a@example.invalid", "key-b@example.invalid", "key-soon@example.invalid"
 CONF_OLD = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
@@ -565,3 +566,42 @@ def test_a_key_with_a_passphrase_signs_once_the_agent_has_it(
     code, _, err = mmpkg("repo", "add", tmp_path / "repo", built.deb, built.rpm, "--sign-key", key)
     assert code == 0, err
     assert Repository(tmp_path / "repo", gnupghome=home).check() == []
+
+
+# ---- retirement in the shared pool: each stored rpm signed again once ----
+
+
+@pytest.mark.install
+def test_retire_key_signs_a_shared_rpm_once_and_dnf_of_both_channels_verifies_it(
+    gnupghome: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    packages: PackageFactory,
+    root: harness.Root,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    harness.require(*harness.DNF_TOOLS)
+    home, _ = gnupghome
+    repo = Repository(tmp_path / "repo", gnupghome=home)
+    v1 = packages.build(V1)
+    for channel in ("stable", "esr"):
+        repo.add([v1.deb, v1.rpm], channel, A)
+    repo.add_key(B, sign_key=A)
+    stored = sorted({e.path for c in ("stable", "esr") for e in repo.list(c) if e.format == "rpm"})
+    assert len(stored) == 3  # the release's rpm and the noarch keyring rpms of key sets 1 and 2
+    resigned: list[str] = []
+    sign_rpm = Signer.sign_rpm
+
+    def counted(self: Signer, rpm: Path, *, resign: bool = False) -> None:
+        if resign:
+            resigned.append(rpm.name.split("-", 1)[1])
+        sign_rpm(self, rpm, resign=resign)
+
+    monkeypatch.setattr(Signer, "sign_rpm", counted)
+    repo.retire_key(A, sign_key=B)
+    assert sorted(resigned) == sorted(p.name for p in stored)
+    assert repo.check() == []
+    with _serve(repo.path) as url:
+        _dnf(root, repo, url, "stable", "install", "mattermost")
+        assert root.rpm_query("--qf", "%{VERSION}", "mattermost") == V1
+        out = _dnf(root, repo, url, "esr", "reinstall", "mattermost")
+        assert "Complete!" in out, out

@@ -6,6 +6,8 @@ import contextlib
 import hashlib
 import http.server
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,29 @@ def published(repo: Repository, packages: PackageFactory) -> Repository:
     v1 = packages.build(V1)
     repo.add([v1.deb, v1.rpm], "stable", KEY)
     return repo
+
+
+def test_dnf_metadata_is_gzip_whatever_the_hosts_createrepo_c_defaults_to(
+    repo: Repository, packages: PackageFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """createrepo_c 1.0 (Debian 13, Ubuntu 24.04) writes zstd unless told otherwise, which older
+    dnf and yum cannot read; mmpkg asks for gzip. The createrepo_c here (0.17) writes gzip by
+    default, so the real one runs behind a wrapper that records what it was asked."""
+    real = shutil.which("createrepo_c")
+    assert real is not None
+    wrapper, asked = tmp_path / "bin" / "createrepo_c", tmp_path / "asked"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {asked}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    v1 = packages.build(V1)
+    repo.add([v1.deb, v1.rpm], "stable", KEY)
+    args = asked.read_text().splitlines()
+    assert "--general-compress-type=gz" in args and "--compress-type=gz" in args
+    repomd = (repo.path / "rpm/stable/x86_64/repodata/repomd.xml").read_text()
+    xml = [h for h in re.findall(r'<location href="repodata/([^"]+)"', repomd) if ".xml" in h]
+    assert len(xml) == 3 and all(h.endswith(".xml.gz") for h in xml), xml
+    assert repo.check() == []
 
 
 def test_add_publishes_signed_indices_that_check_clean(published: Repository) -> None:

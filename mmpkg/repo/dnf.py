@@ -70,8 +70,12 @@ def prepare_arch(
     replaced = any(rpm in staged and (tx.tree / rpm).exists() for rpm in rpms)
     update = ["--update", "--update-md-path", str(repo)] if has_metadata and not replaced else []
     prefix = ["--location-prefix", TO_TREE]
+    # gzip, said: createrepo_c 1.0 (Debian 13, Ubuntu 24.04) writes zstd by default, which the
+    # dnf and yum of older clients (EL7) cannot read, and a tree would change format with the
+    # host that publishes it (createrepo_c#371, #383).
+    gz = ["--general-compress-type=gz", "--compress-type=gz"]
     try:
-        run(["createrepo_c", "--quiet", *update, *prefix, "--outputdir", str(out), str(scan)])
+        run(["createrepo_c", "--quiet", *update, *prefix, *gz, "--outputdir", str(out), str(scan)])
     except CommandError as exc:
         # createrepo_c reports a full disk as "gzclose(): file operation error", without why.
         if out_of_space(exc) or free_bytes(out) < ROOM:

@@ -21,27 +21,17 @@ from mmpkg.repo.publish import KEEP_GENERATIONS
 from mmpkg.repo.signing import Signer
 from tests.support import harness
 from tests.support.packages import PackageFactory
-from tests.test_repo import KEY, KEYRING, RPM_KEY, TOOLS, V1, V2, _serve
+from tests.test_repo import KEY, KEYRING, RPM_KEY, V1, V2, _serve, gnupghome
+
+__all__ = ["gnupghome"]  # the signing key's fixture, shared with test_repo.py
 
 DEB = f"pool/main/m/mattermost/mattermost_{V1}-1_amd64.deb"
 RPM = f"pool/main/m/mattermost/mattermost-{V1}-1.x86_64.rpm"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    harness.require(*TOOLS, root=False)
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    params = "%no-protection\nKey-Type: RSA\nKey-Length: 3072\nKey-Usage: sign\nName-Real: mmpkg test\n"
-    params += f"Name-Email: {KEY}\nExpire-Date: 0\n%commit\n"
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(["gpg", "--batch", "--gen-key"], input=params, text=True, env=env, check=True)
-    return home
-
-
 @pytest.fixture
-def repo(tmp_path: Path, home: Path) -> Repository:
-    return Repository(tmp_path / "repo", gnupghome=home)
+def repo(tmp_path: Path, gnupghome: Path) -> Repository:
+    return Repository(tmp_path / "repo", gnupghome=gnupghome)
 
 
 def _package_files(tree: Path) -> list[str]:

@@ -53,6 +53,8 @@ class DistFiles:
 
 
 def _sha256(path: Path) -> str:
+    # Not mmpkg.repo.packages.sha256: the release job runs this module with the standard library
+    # and `build` alone, before mmpkg's dependencies are installed.
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -89,6 +89,13 @@ class UpstreamError(MmpkgError):
     exit_code = 9
 
 
+class PublishError(MmpkgError):
+    """The destination of a publish (an object store, a mirror) could not be reached or refused a
+    write: what its readers see is the previous publish, or the new one; run the publish again."""
+
+    exit_code = 10
+
+
 # What a tool says when a write of its failed with ENOSPC (run() gives tools LC_ALL=C.UTF-8).
 NO_SPACE = "No space left on device"
 
@@ -149,6 +156,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
             RepoError,
             UpgradePathError,
             UpstreamError,
+            PublishError,
         )
     ),
     (130, "Stopped by SIGINT (Ctrl-C): the tools were stopped and what the build wrote removed."),

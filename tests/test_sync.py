@@ -284,3 +284,44 @@ def test_apt_installs_the_newest_and_a_new_release_is_all_the_next_sync_does(
         root.run("apt-get", "update", "--error-on=any")
         root.run("apt-get", "upgrade", "-y", "-o", "Dpkg::Options::=--force-confold")
         assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{FOURTH}-1"
+
+
+@pytest.fixture(scope="module")
+def one_release(
+    keys: SigningKeys, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Upstream, Path]]:
+    work = tmp_path_factory.mktemp("sync-publish")
+    with serve() as up:
+        up.release(FIRST, keys, work)
+        (work / "key.asc").write_bytes(keys.public())
+        yield up, work
+
+
+def test_sync_publish_sends_what_it_published_and_a_failed_publish_keeps_the_tree(
+    one_release: tuple[Upstream, Path], mmpkg: Mmpkg, tmp_path: Path
+) -> None:
+    up, work = one_release
+    args = [a for a in _sync_args(up, work) if a not in ("--notify", f"{up.url}/hooks/abc")]
+    # Somewhere rsync cannot write: the sync's own work stands, the publish is one error line.
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    code, out, err = mmpkg(*args, "--publish", f"{blocked}/mirror")
+    assert code == 10 and "rsync failed" in err
+    assert [p["version"] for p in json.loads(out)["published"]] == [FIRST]
+    assert "sent_to" not in json.loads(out)
+    dest = tmp_path / "mirror"
+    code, out, err = mmpkg(*args, "--publish", dest)
+    assert code == 0, err
+    facts = json.loads(out)
+    assert facts["published"] == []
+    sent = {f["key"] for f in facts["sent_to"]["sent"]}
+    assert (
+        f"pool/main/m/mattermost/mattermost_{FIRST}-1_amd64.deb" in sent and "dists/stable/InRelease" in sent
+    )
+    assert (dest / "dists/stable/InRelease").read_bytes() == (
+        work / "repo/dists/stable/InRelease"
+    ).read_bytes()
+    code, out, _ = mmpkg(*args, "--publish", dest)
+    assert code == 0 and json.loads(out)["sent_to"]["sent"] == []
+    code, _, err = mmpkg(*args, "--publish", dest, "--plan")
+    assert code == 2 and "--plan changes nothing" in err

@@ -43,7 +43,16 @@ REPO = Command(
         Command("add", "add packages to a channel (creating the repository on first use)", repo.run_add),
         Command("list", "what each channel holds, newest first", repo.run_list),
         Command("remove", "withdraw a version from a channel", repo.run_remove),
-        Command("check", "verify every index, file and signature; list each problem", repo.run_check),
+        Command(
+            "check",
+            "verify every index, file and signature, of the tree or where it is published",
+            repo.run_check,
+        ),
+        Command(
+            "publish",
+            "carry the tree to an S3 bucket, a directory or a mirror, readers never seeing half a publish",
+            repo.run_publish,
+        ),
         Command("export-key", "print the public keys clients trust", repo.run_export_key),
         Command(
             "client-config",

@@ -16,6 +16,8 @@ from mmpkg.mattermost.release import Arch, Edition
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.repo.clients import ClientFormat
 from mmpkg.repo.packages import check_channel
+from mmpkg.repo.publish import KEEP_GENERATIONS
+from mmpkg.repo.remote.stores import JOBS
 from mmpkg.repo.retention import KEEP
 from mmpkg.upstream import API_URL, RELEASES_URL
 
@@ -70,6 +72,16 @@ def _keep(text: str) -> int:
     return keep
 
 
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise UsageError(f"{number}: give 1 or more")
+    return number
+
+
 def _channel_name(text: str) -> str:
     check_channel(text)
     return text
@@ -80,6 +92,7 @@ RELEASE = _argument_type(MattermostVersion.parse)
 MINIMUM = _argument_type(MattermostVersion.parse_minimum)
 KEEP_COUNT = _argument_type(_keep)
 CHANNEL_NAME = _argument_type(_channel_name)
+POSITIVE = _argument_type(_positive)
 
 
 def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -199,6 +212,7 @@ def upstream_arguments(commands: dict[str, Parser]) -> None:
         help="Mattermost incoming webhook: one message a run that changed something",
     )
     sync.add_argument("--json", action="store_true", help="print the summary as JSON")
+    publish_arguments(sync, flag=True)
     sync.add_argument(
         "--plan",
         "--dry-run",
@@ -256,8 +270,23 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     }
     for command in commands.values():
         _verbosity(command, default=argparse.SUPPRESS)
-    for name in ("add", "list", "remove", "check", "export-key", "keys", "add-key", "retire-key", "config"):
+    for name in ("add", "list", "remove", "publish", "export-key", "keys", "add-key", "retire-key", "config"):
         commands[f"repo {name}"].add_argument("repo", type=Path, metavar="REPO", help="the tree")
+    check = commands["repo check"]
+    check.add_argument(
+        "repo",
+        metavar="REPO",
+        help="the tree; or where it was published (as for repo publish DEST), read as clients read it",
+    )
+    check.add_argument(
+        "--deep",
+        action="store_true",
+        help="at a destination, also read every package through and compare its SHA-256 (default: "
+        "its size, and the SHA-256 recorded when it was sent)",
+    )
+    _endpoint(check)
+    publish = commands["repo publish"]
+    publish_arguments(publish)
     channel = partial(_channel, default="stable")
     add = commands["repo add"]
     add.add_argument("packages", type=Path, nargs="+", metavar="PACKAGE", help=".deb or .rpm files")
@@ -320,6 +349,7 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
         "list",
         "remove",
         "check",
+        "publish",
         "client-config",
         "keys",
         "add-key",
@@ -328,6 +358,50 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     ):
         commands[f"repo {name}"].add_argument("--json", action="store_true", help="print JSON")
     return commands
+
+
+def publish_arguments(parser: argparse.ArgumentParser, *, flag: bool = False) -> None:
+    """`repo publish`'s DEST and its flags; `sync --publish DEST` takes the same."""
+    dest_help = (
+        "s3://BUCKET/PREFIX (any S3 API: endpoint, region and credentials as every AWS tool reads "
+        "them), a directory, HOST:PATH or rsync://HOST/MODULE/PATH"
+    )
+    if flag:
+        parser.add_argument(
+            "--publish", metavar="DEST", help=f"after a sync that changed the tree, publish it to {dest_help}"
+        )
+    else:
+        parser.add_argument("dest", metavar="DEST", help=dest_help)
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="only print what would be sent and deleted, and change nothing",
+        )
+    parser.add_argument(
+        "--keep-generations",
+        type=POSITIVE,
+        default=KEEP_GENERATIONS,
+        metavar="N",
+        help="publishes an object the tree no longer holds stays at DEST, for clients of earlier "
+        f"indices (default: {KEEP_GENERATIONS})",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=POSITIVE,
+        default=JOBS,
+        metavar="N",
+        help=f"objects sent at once to S3 (default: {JOBS})",
+    )
+    _endpoint(parser)
+
+
+def _endpoint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="the S3 API's URL, for stores other than AWS (default: $AWS_ENDPOINT_URL_S3, "
+        "$AWS_ENDPOINT_URL, the profile's)",
+    )
 
 
 def _channel(parser: argparse.ArgumentParser, *, default: str | None) -> None:

@@ -13,6 +13,7 @@ from mmpkg.repo import commands
 from mmpkg.repo.clients import ClientFormat
 from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.packages import Entry
+from mmpkg.repo.remote.publishing import Plan
 
 
 def run_add(args: argparse.Namespace) -> None:
@@ -51,7 +52,7 @@ def run_list(args: argparse.Namespace) -> None:
 
 
 def run_check(args: argparse.Namespace) -> None:
-    problems = commands.check(args.repo)
+    problems = commands.check(args.repo, deep=args.deep, endpoint_url=args.endpoint_url)
     if args.json:
         print(json.dumps({"problems": problems}, indent=2))
     else:
@@ -59,6 +60,53 @@ def run_check(args: argparse.Namespace) -> None:
             print(problem)
     if problems:
         raise RepoError(f"{len(problems)} problem(s) found; see above")
+
+
+def run_publish(args: argparse.Namespace) -> None:
+    done = commands.publish(
+        args.repo,
+        args.dest,
+        keep=args.keep_generations,
+        jobs=args.jobs,
+        endpoint_url=args.endpoint_url,
+        dry_run=args.dry_run,
+    )
+    if quiet(args) and not args.dry_run:
+        return
+    print_publish(done, dest=args.dest, as_json=args.json, dry_run=args.dry_run)
+
+
+def print_publish(done: Plan, *, dest: str, as_json: bool, dry_run: bool, summary_only: bool = False) -> None:
+    """What a publish sent (or, dry, would send) and deleted: `repo publish` and `sync --publish`."""
+    if as_json:
+        print(json.dumps(publish_facts(done, dest=dest, dry_run=dry_run), indent=2))
+        return
+    verb = "would send" if dry_run else "sent"
+    for kind, step in [] if summary_only else done.steps:
+        for f in step:
+            print(f"{verb} {f.key} ({kind.value}, {f.size} bytes)")
+    for key in [] if summary_only else done.delete:
+        print(f"{'would delete' if dry_run else 'deleted'} {key}")
+    print(
+        f"{dest}: {verb} {len(done.uploads)} object(s), {done.bytes} bytes; {done.unchanged} unchanged; "
+        f"{'would delete' if dry_run else 'deleted'} {len(done.delete)}; {done.waiting} kept for clients of "
+        f"earlier indices (publish {done.number})"
+    )
+
+
+def publish_facts(done: Plan, *, dest: str, dry_run: bool) -> dict[str, object]:
+    return {
+        "dest": dest,
+        "publish": done.number,
+        "sent": [
+            {"key": f.key, "kind": f.kind.value, "size": f.size, "sha256": f.sha256} for f in done.uploads
+        ],
+        "bytes": done.bytes,
+        "deleted": done.delete,
+        "waiting": done.waiting,
+        "unchanged": done.unchanged,
+        "dry_run": dry_run,
+    }
 
 
 def run_config(args: argparse.Namespace) -> None:

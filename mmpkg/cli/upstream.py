@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 
 from mmpkg.build.maintainer_field import HOW_TO_GIVE, maintainer_from_environment, parse_maintainer
 from mmpkg.cli.output import quiet
-from mmpkg.cli.repo import entry_facts
-from mmpkg.errors import Failures, UpstreamError, UsageError
+from mmpkg.cli.repo import entry_facts, print_publish, publish_facts
+from mmpkg.errors import Failures, MmpkgError, UpstreamError, UsageError
 from mmpkg.mattermost.release import Arch, Edition, OpenTarball
 from mmpkg.mattermost.versions import MattermostVersion
+from mmpkg.repo import commands
 from mmpkg.repo.commands import sign_key
 from mmpkg.repo.listing import Listing
+from mmpkg.repo.remote.publishing import Plan
 from mmpkg.sync.channels import load_rules
 from mmpkg.sync.pipeline import Item, SyncResult, Upstream, Wanted, listing, plan, previous, prunes, sync
 from mmpkg.upstream import Http, fetch, held, releases, trusted_keys
@@ -123,6 +125,8 @@ def run_sync(args: argparse.Namespace) -> None:
         keep=args.keep,
     )
     upstream = Upstream(api_url=args.api_url, base_url=args.base_url, keyring=args.keyring, cache=args.cache)
+    if args.plan and args.publish:
+        raise UsageError("--publish: a --plan changes nothing, and publishes nothing; drop one of them")
     if args.plan:  # nothing is built: no maintainer needed
         repo = listing(args.repo, wanted, upstream)
         items = plan(repo, wanted, upstream)
@@ -146,8 +150,19 @@ def run_sync(args: argparse.Namespace) -> None:
         upstream=upstream,
         notify=args.notify,
     )
+    # What the sync published stands in the tree whatever happens at DEST: a publish that fails
+    # is one more error line, and the next run sends what is missing.
+    done, publish_error = None, None
+    if args.publish:
+        try:
+            done = commands.publish(
+                args.repo, args.publish, keep=args.keep_generations, jobs=args.jobs,
+                endpoint_url=args.endpoint_url, dry_run=False,
+            )  # fmt: skip
+        except MmpkgError as exc:
+            publish_error = exc
     if not quiet(args):
-        _summary(args, result)
+        _summary(args, result, done)
     # What was published stands; each failure is its own error line, and the first decides
     # the exit code. With -q nothing is above, so each failed release is an error line itself.
     failures: list[tuple[str, int]] = []
@@ -157,18 +172,22 @@ def run_sync(args: argparse.Namespace) -> None:
         failures.append((f"{len(result.failed)} release(s) failed; see above", result.failed[0].exit_code))
     if result.notify_error:
         failures.append((result.notify_error, UpstreamError.exit_code))
+    if publish_error is not None:
+        failures.append((str(publish_error), publish_error.exit_code))
     if failures:
         raise Failures(failures)
 
 
-def _summary(args: argparse.Namespace, result: SyncResult) -> None:
+def _summary(args: argparse.Namespace, result: SyncResult, done: Plan | None) -> None:
     if args.json:
-        facts = {
+        facts: dict[str, object] = {
             "published": [_item(i) for i in result.published],
             "pruned": [entry_facts(e) for e in result.pruned],
             "failed": [_item(f.item) | {"error": f.error} for f in result.failed],
             "notify_error": result.notify_error,
         }
+        if done is not None:
+            facts["sent_to"] = publish_facts(done, dest=args.publish, dry_run=False)
         print(json.dumps(facts, indent=2))
         return
     for item in result.published:
@@ -179,6 +198,8 @@ def _summary(args: argparse.Namespace, result: SyncResult) -> None:
         print(f"failed {failure.item}: {failure.error}")
     if not (result.published or result.failed):
         print(f"nothing to do: {args.repo} has every release since {args.since}")
+    if done is not None:
+        print_publish(done, dest=args.publish, as_json=False, dry_run=False, summary_only=True)
 
 
 def _plan(where: Path | str, repo: Listing, items: list[Item], *, keep: int | None, as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +12,12 @@ from mmpkg.repo import keys as keys_state
 from mmpkg.repo.clients import ClientFormat, Snippet
 from mmpkg.repo.clients import client_config as _client_config
 from mmpkg.repo.clients import setup_command as _setup_command
+from mmpkg.repo.journal import PRIVATE
 from mmpkg.repo.keys import KeyInfo
 from mmpkg.repo.packages import AddResult, Entry
+from mmpkg.repo.remote import checking
+from mmpkg.repo.remote.publishing import STATE, Plan, run_publish
+from mmpkg.repo.remote.stores import open_store
 from mmpkg.repo.repository import Repository
 
 
@@ -77,7 +82,29 @@ def listing(tree: Path, *, channel: str | None) -> dict[str, list[Entry]]:
     return {c: repo.list(c) for c in channels}
 
 
-def check(tree: Path) -> list[str]:
+def check(target: str | Path, *, deep: bool = False, endpoint_url: str | None = None) -> list[str]:
+    """The problems of a tree (a directory holding mmpkg's private state), or of where one was
+    published (remote/checking.py)."""
+    text = str(target)
+    if is_remote(text) or ((Path(text) / STATE).is_file() and not (Path(text) / PRIVATE).is_dir()):
+        return checking.problems(open_store(text, endpoint_url=endpoint_url), deep=deep)
+    return check_tree(Path(text))
+
+
+def is_remote(dest: str) -> bool:
+    """Whether DEST names a bucket or another machine, rather than a directory here."""
+    return bool(re.match(r"^([a-z][a-z0-9+.-]*://|[^/]*:)", dest))
+
+
+def publish(tree: Path, dest: str, *, keep: int, jobs: int, endpoint_url: str | None, dry_run: bool) -> Plan:
+    repo = _existing(tree)
+    if not is_remote(dest) and Path(dest).resolve() == repo.path:
+        raise UsageError(f"{dest}: that is the tree itself; publish to another place")
+    store = open_store(dest, jobs=jobs, endpoint_url=endpoint_url)
+    return run_publish(repo.path, store, keep=keep, dry_run=dry_run)
+
+
+def check_tree(tree: Path) -> list[str]:
     """The problems found; an empty list means the tree is consistent."""
     return _existing(tree).check()
 

@@ -86,6 +86,9 @@ PROVIDERS = {
     "rpm2cpio": "rpm", "cpio": "cpio", "piuparts": "piuparts", "apt-ftparchive": "apt-utils", "env": "coreutils",
     "runuser": "util-linux", "setpriv": "util-linux", "psql": "postgresql-client", "pg_restore": "postgresql-client",
     "/usr/lib/postgresql/15/bin/initdb": "postgresql",
+    "swift-proxy-server": "swift-proxy", "swift-account-server": "swift-account",
+    "swift-container-server": "swift-container", "swift-object-server": "swift-object",
+    "memcached": "memcached",
 }  # fmt: skip
 
 # dpkg's conffile prompt reads stdin; at EOF it fails the install, so decide up front.

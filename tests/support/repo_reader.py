@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import lzma
+import posixpath
 import subprocess
 import tempfile
 import urllib.error
@@ -27,6 +28,9 @@ _NS = {"c": "http://linux.duke.edu/metadata/common", "r": "http://linux.duke.edu
 
 def http_fetch(base: str) -> Fetch:
     def fetch(rel: str) -> bytes | None:
+        # As curl (apt's and dnf's) does, dot segments are resolved before the request: dnf
+        # metadata names the shared pool as ../../../pool/..., which no object store resolves.
+        rel = posixpath.normpath(rel)
         try:
             with urllib.request.urlopen(f"{base}/{rel}", timeout=30) as resp:
                 data: bytes = resp.read()

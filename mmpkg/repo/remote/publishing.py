@@ -67,6 +67,7 @@ class State:
     objects: dict[str, list[Any]] = field(default_factory=dict)  # key -> [sha256, size]
     unlisted: dict[str, int] = field(default_factory=dict)  # key -> the publish it left the tree
     deleting: list[str] = field(default_factory=list)  # deletes a killed publish left unfinished
+    sending: list[str] = field(default_factory=list)  # the step a killed publish left unfinished
 
     def dump(self) -> bytes:
         body = {
@@ -75,6 +76,7 @@ class State:
             "objects": self.objects,
             "unlisted": self.unlisted,
             "deleting": self.deleting,
+            "sending": self.sending,
         }
         return json.dumps(body, indent=0, sort_keys=True).encode()
 
@@ -88,7 +90,11 @@ def read_state(store: Store) -> State:
         if body.get("format") != FORMAT:
             raise ValueError(f"format {body.get('format')}")
         return State(
-            int(body["number"]), dict(body["objects"]), dict(body["unlisted"]), list(body["deleting"])
+            int(body["number"]),
+            dict(body["objects"]),
+            dict(body["unlisted"]),
+            list(body["deleting"]),
+            list(body.get("sending", [])),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PublishError(
@@ -104,9 +110,9 @@ def plan(tree: Path, store: Store, *, keep: int = KEEP) -> tuple[Plan, State]:
     state = read_state(store)
     local = files(tree)
     changed = [f for f in local if state.objects.get(f.key) != [f.sha256, f.size]]
-    # A file sent by a publish killed before it wrote its state is there already: the stores
-    # that record a file's hash say so, and it is not sent twice.
-    unknown = [f.key for f in changed if f.kind is Kind.CONTENT and f.key not in state.objects]
+    # A file sent by a publish killed in the middle of a step is there already: the stores that
+    # record a file's hash say so, and it is not sent twice (a package weighs hundreds of MB).
+    unknown = [f.key for f in changed if f.key in set(state.sending) and f.key not in state.objects]
     there = store.stat(unknown) if unknown else {}
     fresh = [
         f
@@ -170,8 +176,12 @@ def run_publish(
             if not step:
                 continue
             progress(f"sending {len(step)} {kind.value} object(s), {_mb(sum(f.size for f in step))}")
+            if kind is Kind.CONTENT:
+                state.sending = [f.key for f in step]
+                store.write(STATE, state.dump())
             store.put(step, together=kind is Kind.TOP)
             state.objects |= {f.key: [f.sha256, f.size] for f in step}
+            state.sending = []
             store.write(STATE, state.dump())
         present = {f.key for f in files(tree)}
         state.unlisted = {k: n for k, n in state.unlisted.items() if k not in present}

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,12 +20,13 @@ from pathlib import Path
 import pytest
 
 from mmpkg.repo import Repository
+from mmpkg.repo.clients import ClientFormat, client_config
 from mmpkg.repo.remote.objects import CACHE_CONTROL, Kind, kind_of
-from tests.support import repo_reader
+from tests.support import harness, repo_reader
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.packages import PackageFactory
 from tests.support.swift import SwiftStore, swift_store
-from tests.test_repo import KEY, V1, gnupghome
+from tests.test_repo import KEY, KEYRING, RPM_KEY, V1, gnupghome
 
 __all__ = ["gnupghome"]
 
@@ -268,3 +270,111 @@ def test_a_publish_killed_before_or_after_any_request_leaves_the_store_readable(
         f"apt readable after every one; dnf's repomd.xml and signature split by {sum(split.values())} "
         "(killed between its two objects), whole again after the next publish"
     )
+
+
+# -- real clients reading while publishes run --------------------------------------------------
+
+# What apt and dnf say when an index or a package is not the one the file naming it describes.
+_MISMATCH = re.compile(
+    r"Hash Sum mismatch|checksum doesn't match|Checksum mismatch|[Cc]hecksum.*does not match"
+)
+_SIZE = re.compile(r"unexpected size|Size mismatch|size doesn't match")
+# dnf's repomd.xml and its signature are two objects, written one after the other: a client
+# reading one of each publish is refused it, and reads the pair again at its next run.
+_PAIR = re.compile(r"repomd\.xml GPG signature verification error")
+
+
+class Loop:
+    """A real client in `root` running `command` again and again from start() to stop(), as a
+    server's timer would while a publish runs: each run's outcome counted."""
+
+    def __init__(self, run: Callable[[], subprocess.CompletedProcess[str]]) -> None:
+        self.run = run
+        self.counts = Counter[str]()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            proc = self.run()
+            out = proc.stdout + proc.stderr
+            kind = (
+                "ok" if proc.returncode == 0 and not _PAIR.search(out) else
+                "hash mismatch" if _MISMATCH.search(out) else
+                "unexpected size" if _SIZE.search(out) else
+                "signature pair" if _PAIR.search(out) else
+                "other"
+            )  # fmt: skip
+            self.counts[kind] += 1
+            if kind != "ok":
+                self.failures.append(out[-2000:])
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=300)
+
+
+@pytest.mark.install
+def test_apt_and_dnf_reading_in_a_loop_while_publishes_run_see_one_generation(
+    repo: Repository, packages: PackageFactory, bucket: tuple[str, str], root: harness.Root,
+    mmpkg: Mmpkg, terminal_summary: Callable[[str], None],
+) -> None:  # fmt: skip
+    harness.require(*harness.DNF_TOOLS)
+    dest, url = bucket
+    repo.set_keep("stable", 2)  # withdrawals, and so deletes at DEST, as the publishes go on
+    assert mmpkg("repo", "publish", repo.path, dest)[0] == 0
+    root.sh(
+        "rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; mkdir -p /usr/share/keyrings /etc/yum.repos.d /srv/get"
+    )
+    root.path(KEYRING).write_bytes((repo.path / "keys/archive-keyring.gpg").read_bytes())
+    [apt_source] = client_config(url, "stable", ClientFormat.APT)
+    root.write_text(apt_source.path, apt_source.text)
+    root.path(RPM_KEY).parent.mkdir(parents=True, exist_ok=True)
+    root.write_text(RPM_KEY, repo.export_key())
+    [dnf_source] = client_config(url, "stable", ClientFormat.DNF)
+    root.write_text("/etc/yum.repos.d/mattermost.repo", dnf_source.text)
+    root.dnf("--setopt=reposdir=/etc/yum.repos.d", "makecache", repo_dir=None)  # the key, imported once
+
+    def apt() -> subprocess.CompletedProcess[str]:
+        # The indices, then the newest package they name: index and pool from one generation.
+        return root.sh(
+            "apt-get update --error-on=any && cd /srv/get && apt-get download mattermost && rm -f ./*.deb",
+            check=False,
+        )
+
+    def dnf() -> subprocess.CompletedProcess[str]:
+        return root.dnf("--setopt=reposdir=/etc/yum.repos.d", "makecache", repo_dir=None, check=False)
+
+    readers = {"apt": Loop(apt), "dnf": Loop(dnf)}
+    for reader in readers.values():
+        reader.start()
+    versions = iter(f"10.11.{n}" for n in range(2, 100))
+    publishes = 0
+    try:
+        # Publishes one after the other, until each reader has read through at least ten.
+        while publishes < 8 or min(sum(r.counts.values()) for r in readers.values()) < 10:
+            _add(repo, packages, next(versions))
+            code, _, err = mmpkg("repo", "publish", repo.path, dest)
+            assert code == 0, err
+            publishes += 1
+            assert publishes < 40, {name: r.counts for name, r in readers.items()}
+    finally:
+        for reader in readers.values():
+            reader.stop()
+    counts = {name: dict(r.counts) for name, r in readers.items()}
+    terminal_summary(f"apt and dnf reading Swift in a loop through {publishes} publishes: {counts}")
+    for name, reader in readers.items():
+        assert reader.counts["ok"] >= 5, (name, reader.failures[:3])
+        wrong = {k: v for k, v in reader.counts.items() if k not in ("ok", "signature pair")}
+        assert wrong == {}, (name, wrong, reader.failures[:3])
+    # Once the publishes are over, every reader is served whole.
+    assert apt().returncode == 0
+    assert _problems(repo, url, tmp_path=root.path("/srv")) == []
+    out = dnf()
+    assert out.returncode == 0 and not _PAIR.search(out.stdout + out.stderr)
+    installed = root.dnf("--setopt=reposdir=/etc/yum.repos.d", "install", "mattermost", repo_dir=None)
+    assert installed.returncode == 0

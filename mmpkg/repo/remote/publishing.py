@@ -1,6 +1,6 @@
-"""`mmpkg repo publish REPO DEST`: the tree's live generation carried to DEST, in the order
-Debian's mirrors sync in (ftpsync's two stages, then delayed deletes), so that every reader of
-DEST sees one consistent generation even though no object store replaces many objects at once:
+"""`mmpkg repo publish REPO DEST`: the tree's live generation carried to DEST so that every
+reader of DEST sees one consistent generation, though no object store replaces many objects at
+once: in the order Debian's mirrors sync in (ftpsync's two stages, then delayed deletes).
 
 1. the objects named by their content (objects.Kind.CONTENT): new packages, by-hash indices,
    hash-named dnf metadata; nothing reads them before a top file names them;

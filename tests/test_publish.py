@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -289,3 +292,60 @@ def test_a_publish_killed_at_any_step_leaves_dest_readable_and_the_next_finishes
             }
             assert mmpkg("repo", "check", sweep)[0] == 0
     assert killed == 2 * calls
+
+
+@pytest.fixture
+def rsync_daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An rsync daemon on a loopback port with one writable module, as a mirror runs one;
+    (its rsync:// URL, the module's directory)."""
+    harness.require("rsync", root=False)
+    module = tmp_path / "module"
+    module.mkdir()
+    conf = tmp_path / "rsyncd.conf"
+    conf.write_text(
+        f"use chroot = no\nuid = {os.geteuid()}\ngid = {os.getegid()}\n"
+        f"[mirror]\npath = {module}\nread only = false\n"
+    )
+    for _ in range(3):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        proc = subprocess.Popen(
+            ["rsync", "--daemon", "--no-detach", f"--config={conf}", "--address=127.0.0.1", f"--port={port}",
+             f"--log-file={tmp_path / 'rsyncd.log'}"],
+            start_new_session=True,
+        )  # fmt: skip
+        for _ in range(100):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            break
+    try:
+        yield f"rsync://127.0.0.1:{port}/mirror", module
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_publish_to_an_rsync_daemon_is_a_mirror_readers_find_whole(
+    repo: Repository, packages: PackageFactory, rsync_daemon: tuple[str, Path], tmp_path: Path, mmpkg: Mmpkg
+) -> None:
+    url, module = rsync_daemon
+    dest = f"{url}/mattermost"
+    code, _, err = mmpkg("repo", "publish", repo.path, dest)
+    assert code == 0, err
+    assert _reader_problems(repo, module / "mattermost", tmp_path) == []
+    assert mmpkg("repo", "check", dest, "--deep")[0] == 0
+    _add(repo, packages, V3)
+    code, out, _ = mmpkg("repo", "publish", repo.path, dest, "--json")
+    sent = {f["key"] for f in json.loads(out)["sent"]}
+    assert f"pool/main/m/mattermost/mattermost_{V3}-1_amd64.deb" in sent
+    assert f"pool/main/m/mattermost/mattermost_{V1}-1_amd64.deb" not in sent
+    assert _reader_problems(repo, module / "mattermost", tmp_path) == []
+    (module / "mattermost" / f"pool/main/m/mattermost/mattermost_{V3}-1_amd64.deb").unlink()
+    code, out, _ = mmpkg("repo", "check", dest)
+    assert code == 7 and f"mattermost_{V3}-1_amd64.deb: named by an index, missing" in out

@@ -42,6 +42,11 @@ REPO = Command(
     subcommands=(
         Command("add", "add packages to a channel (creating the repository on first use)", repo.run_add),
         Command("list", "what each channel holds, newest first", repo.run_list),
+        Command(
+            "promote",
+            "publish a release of one channel in another: the same files, no rebuild",
+            repo.run_promote,
+        ),
         Command("remove", "withdraw a version from a channel", repo.run_remove),
         Command(
             "check",

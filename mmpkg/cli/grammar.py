@@ -19,6 +19,7 @@ from mmpkg.repo.packages import check_channel
 from mmpkg.repo.publish import KEEP_GENERATIONS
 from mmpkg.repo.remote.stores import JOBS
 from mmpkg.repo.retention import KEEP
+from mmpkg.repo.rings import parse_span
 from mmpkg.upstream import API_URL, RELEASES_URL
 
 T = TypeVar("T")
@@ -93,6 +94,7 @@ MINIMUM = _argument_type(MattermostVersion.parse_minimum)
 KEEP_COUNT = _argument_type(_keep)
 CHANNEL_NAME = _argument_type(_channel_name)
 POSITIVE = _argument_type(_positive)
+DURATION = _argument_type(parse_span)
 
 
 def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -272,6 +274,30 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
         _verbosity(command, default=argparse.SUPPRESS)
     for name in ("add", "list", "remove", "publish", "export-key", "keys", "add-key", "retire-key", "config"):
         commands[f"repo {name}"].add_argument("repo", type=Path, metavar="REPO", help="the tree")
+    promote = commands["repo promote"]
+    promote.add_argument("repo", type=Path, metavar="REPO", help="the tree")
+    promote.add_argument(
+        "version", metavar="VERSION", help="X.Y.Z (its newest revision in --from), or one revision X.Y.Z-N"
+    )
+    promote.add_argument(
+        "--from", dest="source", type=CHANNEL_NAME, required=True, metavar="NAME", help="the ring it is in"
+    )
+    promote.add_argument(
+        "--to", dest="target", type=CHANNEL_NAME, required=True, metavar="NAME", help="the ring it goes to"
+    )
+    promote.add_argument(
+        "--after",
+        type=DURATION,
+        metavar="DURATION",
+        help="refuse unless it has been in --from this long (7d, 36h, 1d12h): no promotion before its soak",
+    )
+    _keep_flag(promote, "as for repo add, in --to")
+    promote.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only print what would be promoted, and change nothing (no signing key needed)",
+    )
+    _sign_key(promote)
     check = commands["repo check"]
     check.add_argument(
         "repo",
@@ -350,6 +376,7 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
         "remove",
         "check",
         "publish",
+        "promote",
         "client-config",
         "keys",
         "add-key",

@@ -40,6 +40,24 @@ def run_add(args: argparse.Namespace) -> None:
         )
 
 
+def run_promote(args: argparse.Namespace) -> None:
+    result = commands.promote(
+        args.repo,
+        args.version,
+        source=args.source,
+        target=args.target,
+        after=args.after,
+        keep=args.keep,
+        key=args.sign_key,
+        dry_run=args.dry_run,
+    )
+    if quiet(args) and not args.dry_run:
+        return
+    changes = {"promoted": result.added, "pruned": result.withdrawn}
+    facts: dict[str, object] = {"from": args.source, "keep": result.keep}
+    _entries(args.target, changes, args.json, verb="promoted", dry_run=args.dry_run, facts=facts)
+
+
 def run_remove(args: argparse.Namespace) -> None:
     gone = commands.remove(args.repo, args.name, args.version, channel=args.channel, key=args.sign_key)
     if quiet(args):
@@ -178,7 +196,12 @@ def entry_facts(e: Entry) -> dict[str, str]:
 
 
 # What a dry run says of each file, in place of the verb of the change it previews.
-WOULD = {"added": "would add", "pruned": "would prune", "not added": "would not add"}
+WOULD = {
+    "added": "would add",
+    "pruned": "would prune",
+    "not added": "would not add",
+    "promoted": "would promote",
+}
 
 
 def _entries(

@@ -49,6 +49,25 @@ def add(
     return Repository(tree).add(packages, channel, sign_key(key, tree), keep=keep)
 
 
+def promote(
+    tree: Path,
+    version: str,
+    *,
+    source: str,
+    target: str,
+    after: float | None,
+    keep: int | None,
+    key: str | None,
+    dry_run: bool = False,
+) -> AddResult:
+    """What `version`'s files in `source` newly published in `target`, and what retention
+    withdrew there; with `dry_run`, what would be, with nothing changed and no key needed."""
+    repo = _existing(tree)
+    return repo.promote(
+        version, source, target, None if dry_run else sign_key(key, tree), after=after, keep=keep
+    )
+
+
 @dataclass(frozen=True)
 class ChannelConfig:
     keep: int  # the newest versions retention keeps

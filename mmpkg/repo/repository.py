@@ -41,7 +41,7 @@ from mmpkg.build import omnibus
 from mmpkg.build.workspace import free_bytes
 from mmpkg.errors import CommandError, RepoError, UpstreamError, UsageError, no_space, out_of_space
 from mmpkg.packaging.version_order import PackageVersion
-from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention, served
+from mmpkg.repo import apt, dnf, journal, keyring, keys, publish, retention, rings, served
 from mmpkg.repo.journal import Transaction
 from mmpkg.repo.keys import KeyInfo, KeySet
 from mmpkg.repo.layout import is_shared
@@ -111,22 +111,68 @@ class Repository:
         signer = self._signer(sign_key)
         incoming = [inc for p in packages for inc in inspect(p)]
         with publish.locked(self.path) as tx:
-            keyset = self._current(signer, first=True)
-            keys.warn_expiring(keys.infos(keyset))
-            self._refuse_other_keyrings(incoming)
-            kept = keep if keep is not None else retention.stored(tx.state).get(channel, retention.KEEP)
-            if keep is not None:
-                tx.state.setdefault(retention.STATE_KEY, {})[channel] = keep
-            new, pruned, dropped = self._retained(self._new(incoming, channel), channel, kept)
-            new += self._new(self._keyring(keyset, channel, tx), channel)
-            new += self._new(self._transitional(keyset, channel, tx), channel)
-            staged = self._stage(tx, new, signer, {})
-            keys.stage(tx, keyset)
-            listed = {e.path for e in self.list(channel)}
-            gone = [e.path for e in pruned if e.path in listed]
-            self._publish(tx, channel, signer, staged=staged, added=[i.entry for i in new], removed=gone)
-            tx.commit()
+            return self._add(tx, incoming, channel, signer, keep=keep)
+
+    def _add(
+        self,
+        tx: Transaction,
+        incoming: builtins.list[Incoming],
+        channel: str,
+        signer: Signer,
+        *,
+        keep: int | None,
+    ) -> AddResult:
+        keyset = self._current(signer, first=True)
+        keys.warn_expiring(keys.infos(keyset))
+        self._refuse_other_keyrings(incoming)
+        kept = keep if keep is not None else retention.stored(tx.state).get(channel, retention.KEEP)
+        if keep is not None:
+            tx.state.setdefault(retention.STATE_KEY, {})[channel] = keep
+        new, pruned, dropped = self._retained(self._new(incoming, channel), channel, kept)
+        new += self._new(self._keyring(keyset, channel, tx), channel)
+        new += self._new(self._transitional(keyset, channel, tx), channel)
+        staged = self._stage(tx, new, signer, {})
+        keys.stage(tx, keyset)
+        listed = {e.path for e in self.list(channel)}
+        gone = [e.path for e in pruned if e.path in listed]
+        self._publish(tx, channel, signer, staged=staged, added=[i.entry for i in new], removed=gone)
+        tx.commit()
         return AddResult(added=[inc.entry for inc in new], pruned=pruned, keep=kept, dropped=dropped)
+
+    @_disk_errors
+    def promote(
+        self,
+        version: str,
+        source: str,
+        target: str,
+        sign_key: str | None,
+        *,
+        after: float | None = None,
+        keep: int | None = None,
+        now: float | None = None,
+    ) -> AddResult:
+        """Publish in `target` the very files `source` lists for Mattermost `version` (upstream's
+        X.Y.Z, its newest revision; or one revision, X.Y.Z-N): nothing is rebuilt or signed
+        again but the indices. With `after` (seconds), refused unless the newest of those files
+        entered `source` at least that long ago (rings.py). No `sign_key`: only say what would
+        be promoted, as preview_add() says, changing nothing."""
+        check_channel(source)
+        check_channel(target)
+        if source == target:
+            raise RepoError(f"--from and --to are both {source}: promote from one channel to another")
+        if keep is not None:
+            retention.check_keep(keep)
+        if sign_key is None:
+            chosen = rings.chosen(self.list(source), version, source)
+            rings.check_age(journal.read_state(self.path), chosen, version, source, after, now)
+            return self.preview_add([self.path / e.path for e in chosen], target, keep=keep)
+        signer = self._signer(sign_key)
+        with publish.locked(self.path) as tx:
+            self.check_known(source)
+            chosen = rings.chosen(self.list(source), version, source)
+            rings.check_age(tx.state, chosen, version, source, after, now)
+            incoming = [inc for e in chosen for inc in inspect(self.path / e.path)]
+            return self._add(tx, incoming, target, signer, keep=keep)
 
     def preview_add(self, packages: list[Path], channel: str, *, keep: int | None = None) -> AddResult:
         """What add() would publish of `packages` and what retention would withdraw, changing
@@ -433,6 +479,7 @@ class Repository:
         members |= {e.path: e for e in added}
         listed = set(members) | {e.path for c in self.channels() if c != channel for e in self.list(c)}
         publish.withdraw(tx, channel, removed, [e.path for e in added], listed)
+        rings.record(tx.state, channel, added=[e.path for e in added], removed=removed)
         log.info("indexing and signing dists/%s", channel)
         debs = [p for p, e in members.items() if e.format == "deb"]
         apt.prepare_suite(tx, channel, signer, debs=debs, staged=staged, removed=removed)

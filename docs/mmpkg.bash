@@ -9,7 +9,8 @@ declare -gA _mmpkg_options=(
     ['mmpkg repo']='-h --help -q --quiet -v --verbose'
     ['mmpkg repo add']='-h --help -q --quiet -v --verbose --channel --keep --dry-run --sign-key --json'
     ['mmpkg repo list']='-h --help -q --quiet -v --verbose --channel --json'
-    ['mmpkg repo promote']='-h --help -q --quiet -v --verbose --from --to --after --keep --dry-run --sign-key --json'
+    ['mmpkg repo promote']='-h --help -q --quiet -v --verbose --from --to --after --keep --phased --dry-run --sign-key --json'
+    ['mmpkg repo phase']='-h --help -q --quiet -v --verbose --channel --sign-key'
     ['mmpkg repo remove']='-h --help -q --quiet -v --verbose --channel --sign-key --json'
     ['mmpkg repo check']='-h --help -q --quiet -v --verbose --deep --endpoint-url --json'
     ['mmpkg repo publish']='-h --help -q --quiet -v --verbose --dry-run --keep-generations --jobs --endpoint-url --json'
@@ -25,7 +26,7 @@ declare -gA _mmpkg_options=(
 )
 declare -gA _mmpkg_commands=(
     [mmpkg]='inspect build repo releases fetch sync'
-    ['mmpkg repo']='add list promote remove check publish export-key client-config config keys add-key retire-key'
+    ['mmpkg repo']='add list promote phase remove check publish export-key client-config config keys add-key retire-key'
 )
 # What follows an option that takes a value: its choices, "file" or "dir" for a path, "" for text.
 declare -gA _mmpkg_values=(
@@ -53,7 +54,10 @@ declare -gA _mmpkg_values=(
     ['mmpkg repo promote --to']=''
     ['mmpkg repo promote --after']=''
     ['mmpkg repo promote --keep']=''
+    ['mmpkg repo promote --phased']=''
     ['mmpkg repo promote --sign-key']=''
+    ['mmpkg repo phase --channel']=''
+    ['mmpkg repo phase --sign-key']=''
     ['mmpkg repo remove --channel']=''
     ['mmpkg repo remove --sign-key']=''
     ['mmpkg repo check --endpoint-url']=''
@@ -99,6 +103,7 @@ declare -gA _mmpkg_paths=(
     ['mmpkg repo add']=1
     ['mmpkg repo list']=1
     ['mmpkg repo promote']=1
+    ['mmpkg repo phase']=1
     ['mmpkg repo remove']=1
     ['mmpkg repo publish']=1
     ['mmpkg repo export-key']=1

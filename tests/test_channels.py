@@ -34,6 +34,15 @@ def test_default_channels(version: str, include_rc: bool, channels: list[str]) -
     assert DEFAULT.channels_for(V(version), include_rc=include_rc) == channels
 
 
+def test_rules_can_send_every_release_to_a_first_ring_only(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[channels]\ncanary = "final"\n')
+    loaded = load_rules(rules)
+    assert loaded.channels_for(V("11.0.0"), include_rc=False) == ["canary"]
+    assert loaded.channels_for(V("10.11.1"), include_rc=False) == ["canary"]
+    assert loaded.reachable(include_rc=True) == ["canary"]
+
+
 def test_a_rules_file_replaces_the_esr_lines(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text('esr-lines = ["10.6"]\n[channels]\nlts = "esr"\n')

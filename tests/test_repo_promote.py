@@ -12,10 +12,12 @@ import pytest
 
 from mmpkg.errors import RepoError, UsageError
 from mmpkg.repo import Repository, journal, rings
-from tests.support import repo_reader
+from mmpkg.repo.apt import parse_deb822
+from tests.support import harness, repo_reader
 from tests.support.cli_runner import Mmpkg, runner
 from tests.support.packages import PackageFactory
-from tests.test_repo import KEY, V1, V2, gnupghome
+from tests.test_repo import KEY, V1, V2, _serve, gnupghome
+from tests.test_repo_pool import _source
 
 __all__ = ["gnupghome"]
 
@@ -129,3 +131,56 @@ def test_spans_read_and_print_as_people_write_them() -> None:
     assert rings.span(36 * 3600) == "36h" and rings.span(2 * 86400) == "2d" and rings.span(90 * 60) == "90m"
     with pytest.raises(UsageError):
         rings.parse_span("12")
+
+
+def _stanzas(repo: Repository, channel: str) -> list[dict[str, str]]:
+    return parse_deb822((repo.path / f"dists/{channel}/main/binary-amd64/Packages").read_text())
+
+
+def test_a_phased_channel_marks_only_its_newest_versions(
+    rings_repo: Repository, mmpkg: Mmpkg, tmp_path: Path
+) -> None:
+    code, _, err = mmpkg(
+        "repo", "promote", rings_repo.path, V2, "--from", "canary", "--to", "stable", "--phased", "10"
+    )
+    assert code == 0, err
+    phased = {
+        (s["Package"], s["Version"]): s.get("Phased-Update-Percentage")
+        for s in _stanzas(rings_repo, "stable")
+    }
+    assert phased[("mattermost", f"{V2}-1")] == "10"
+    assert phased[("mattermost", f"{V1}-1")] is None
+    assert all(v is None for (name, _), v in phased.items() if name != "mattermost")
+    ring = repo_reader.keyring(rings_repo.export_key(), tmp_path)
+    assert repo_reader.apt_problems(repo_reader.file_fetch(rings_repo.path), ring, "stable") == []
+    code, out, _ = mmpkg("repo", "phase", rings_repo.path, "100", "--channel", "stable")
+    assert code == 0 and "offered to every apt server" in out
+    assert all("Phased-Update-Percentage" not in s for s in _stanzas(rings_repo, "stable"))
+    code, _, err = mmpkg("repo", "phase", rings_repo.path, "101", "--channel", "stable")
+    assert code == 2 and "not a percentage" in err
+
+
+@pytest.mark.install
+def test_apt_holds_back_a_phased_version_and_takes_it_once_fully_phased(
+    rings_repo: Repository, mmpkg: Mmpkg, root: harness.Root
+) -> None:
+    with _serve(rings_repo.path) as url:
+        _source(root, rings_repo, url, "stable")
+        root.apt_install("mattermost")
+        assert (
+            mmpkg(
+                "repo", "promote", rings_repo.path, V2, "--from", "canary", "--to", "stable", "--phased", "0"
+            )[0]
+            == 0
+        )
+        root.run("apt-get", "update", "--error-on=any")
+        # apt applies phasing on a machine, not in a chroot, where it takes every phased update;
+        # Never-Include-Phased-Updates holds back exactly the versions the index phases.
+        never = ("-o", "APT::Get::Never-Include-Phased-Updates=true", "-o", "Dpkg::Options::=--force-confold")
+        out = root.run("apt-get", "upgrade", "-y", *never).stdout
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V1}-1", out
+        assert "deferred due to phasing" in out or "kept back" in out, out
+        assert mmpkg("repo", "phase", rings_repo.path, "100", "--channel", "stable")[0] == 0
+        root.run("apt-get", "update", "--error-on=any")
+        root.run("apt-get", "upgrade", "-y", *never)
+        assert root.run("dpkg-query", "-W", "-f=${Version}", "mattermost").stdout == f"{V2}-1"

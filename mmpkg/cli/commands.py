@@ -47,6 +47,11 @@ REPO = Command(
             "publish a release of one channel in another: the same files, no rebuild",
             repo.run_promote,
         ),
+        Command(
+            "phase",
+            "offer a channel's newest versions to a share of apt servers (Phased-Update-Percentage)",
+            repo.run_phase,
+        ),
         Command("remove", "withdraw a version from a channel", repo.run_remove),
         Command(
             "check",

@@ -19,7 +19,7 @@ from mmpkg.repo.packages import check_channel
 from mmpkg.repo.publish import KEEP_GENERATIONS
 from mmpkg.repo.remote.stores import JOBS
 from mmpkg.repo.retention import KEEP
-from mmpkg.repo.rings import parse_span
+from mmpkg.repo.rings import parse_percentage, parse_span
 from mmpkg.upstream import API_URL, RELEASES_URL
 
 T = TypeVar("T")
@@ -95,6 +95,7 @@ KEEP_COUNT = _argument_type(_keep)
 CHANNEL_NAME = _argument_type(_channel_name)
 POSITIVE = _argument_type(_positive)
 DURATION = _argument_type(parse_span)
+PERCENTAGE = _argument_type(parse_percentage)
 
 
 def _verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -293,11 +294,29 @@ def repo_commands(repo: argparse.ArgumentParser, formatter: Any) -> dict[str, Pa
     )
     _keep_flag(promote, "as for repo add, in --to")
     promote.add_argument(
+        "--phased",
+        type=PERCENTAGE,
+        metavar="PERCENT",
+        help="also set --to's phased percentage (as repo phase does): apt servers are offered the new "
+        "version PERCENT at a time",
+    )
+    promote.add_argument(
         "--dry-run",
         action="store_true",
         help="only print what would be promoted, and change nothing (no signing key needed)",
     )
     _sign_key(promote)
+    phase = commands["repo phase"]
+    phase.add_argument("repo", type=Path, metavar="REPO", help="the tree")
+    phase.add_argument(
+        "percentage",
+        type=PERCENTAGE,
+        metavar="PERCENT",
+        help="0 to 100: the share of apt servers (by machine-id) offered the channel's newest versions; "
+        "100 ends the phasing",
+    )
+    _channel(phase, default="stable")
+    _sign_key(phase)
     check = commands["repo check"]
     check.add_argument(
         "repo",

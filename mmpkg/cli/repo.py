@@ -49,6 +49,7 @@ def run_promote(args: argparse.Namespace) -> None:
         after=args.after,
         keep=args.keep,
         key=args.sign_key,
+        phased=args.phased,
         dry_run=args.dry_run,
     )
     if quiet(args) and not args.dry_run:
@@ -56,6 +57,13 @@ def run_promote(args: argparse.Namespace) -> None:
     changes = {"promoted": result.added, "pruned": result.withdrawn}
     facts: dict[str, object] = {"from": args.source, "keep": result.keep}
     _entries(args.target, changes, args.json, verb="promoted", dry_run=args.dry_run, facts=facts)
+
+
+def run_phase(args: argparse.Namespace) -> None:
+    commands.phase(args.repo, args.percentage, channel=args.channel, key=args.sign_key)
+    if not quiet(args):
+        share = "every apt server" if args.percentage == 100 else f"{args.percentage}% of apt servers"
+        print(f"{args.channel}: its newest versions are offered to {share}")
 
 
 def run_remove(args: argparse.Namespace) -> None:

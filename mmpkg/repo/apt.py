@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mmpkg.backends.deb import DEB_ARCH
 from mmpkg.mattermost.release import Arch
-from mmpkg.repo import publish
+from mmpkg.repo import publish, rings
 from mmpkg.repo.journal import PRIVATE, Transaction
 from mmpkg.repo.layout import is_shared
 from mmpkg.repo.signing import Signer
@@ -45,11 +45,13 @@ def prepare_suite(
     debs: list[Path],
     staged: Mapping[Path, Path],
     removed: list[Path],
+    phased: int | None = None,
 ) -> None:
     """Stage the next generation of dists/CHANNEL, listing `debs` (paths relative to the tree;
     those in `staged` are still in staging, and are read from there); `removed`, which it no
-    longer lists, lose their cached stanzas."""
-    stanzas = _stanzas(tx, channel, debs, staged, removed)
+    longer lists, lose their cached stanzas. `phased`: the Phased-Update-Percentage of the
+    newest versions (rings.py)."""
+    stanzas = rings.phase_stanzas(_stanzas(tx, channel, debs, staged, removed), phased)
     new = tx.path(f"dists-{channel}")
     indices: list[Path] = []
     for arch in ARCHES:

@@ -58,14 +58,18 @@ def promote(
     after: float | None,
     keep: int | None,
     key: str | None,
+    phased: int | None = None,
     dry_run: bool = False,
 ) -> AddResult:
     """What `version`'s files in `source` newly published in `target`, and what retention
     withdrew there; with `dry_run`, what would be, with nothing changed and no key needed."""
     repo = _existing(tree)
-    return repo.promote(
-        version, source, target, None if dry_run else sign_key(key, tree), after=after, keep=keep
-    )
+    signing = None if dry_run else sign_key(key, tree)
+    return repo.promote(version, source, target, signing, after=after, keep=keep, phased=phased)
+
+
+def phase(tree: Path, percentage: int, *, channel: str, key: str | None) -> None:
+    _existing(tree).phase(channel, percentage, sign_key(key, tree))
 
 
 @dataclass(frozen=True)

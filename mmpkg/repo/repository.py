@@ -140,6 +140,20 @@ class Repository:
         return AddResult(added=[inc.entry for inc in new], pruned=pruned, keep=kept, dropped=dropped)
 
     @_disk_errors
+    def phase(self, channel: str, percentage: int, sign_key: str) -> None:
+        """Offer `channel`'s newest versions to `percentage` of apt servers from now on (100: to
+        all), and sign its indices again (rings.py)."""
+        check_channel(channel)
+        signer = self._signer(sign_key)
+        with publish.locked(self.path) as tx:
+            keyset = self._current(signer)
+            self.check_known(channel)
+            rings.set_phased(tx.state, channel, percentage)
+            keys.stage(tx, keyset)
+            self._publish(tx, channel, signer, staged={}, added=[], removed=[])
+            tx.commit()
+
+    @_disk_errors
     def promote(
         self,
         version: str,
@@ -149,6 +163,7 @@ class Repository:
         *,
         after: float | None = None,
         keep: int | None = None,
+        phased: int | None = None,
         now: float | None = None,
     ) -> AddResult:
         """Publish in `target` the very files `source` lists for Mattermost `version` (upstream's
@@ -172,6 +187,8 @@ class Repository:
             chosen = rings.chosen(self.list(source), version, source)
             rings.check_age(tx.state, chosen, version, source, after, now)
             incoming = [inc for e in chosen for inc in inspect(self.path / e.path)]
+            if phased is not None:
+                rings.set_phased(tx.state, target, phased)
             return self._add(tx, incoming, target, signer, keep=keep)
 
     def preview_add(self, packages: list[Path], channel: str, *, keep: int | None = None) -> AddResult:
@@ -482,7 +499,15 @@ class Repository:
         rings.record(tx.state, channel, added=[e.path for e in added], removed=removed)
         log.info("indexing and signing dists/%s", channel)
         debs = [p for p, e in members.items() if e.format == "deb"]
-        apt.prepare_suite(tx, channel, signer, debs=debs, staged=staged, removed=removed)
+        apt.prepare_suite(
+            tx,
+            channel,
+            signer,
+            debs=debs,
+            staged=staged,
+            removed=removed,
+            phased=rings.phased(tx.state, channel),
+        )
         for arch in dnf.ARCHES:
             log.info("indexing and signing rpm/%s/%s", channel, arch)
             rpms = [p for p, e in members.items() if e.format == "rpm" and arch in rpm_arches(p, e.arch)]

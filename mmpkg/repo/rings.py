@@ -9,16 +9,19 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmpkg.build import omnibus
 from mmpkg.errors import RepoError, UsageError
 from mmpkg.mattermost.versions import MattermostVersion
 from mmpkg.packaging.version_order import PackageVersion
 from mmpkg.repo import keyring
-from mmpkg.repo.packages import Entries, Entry
+
+if TYPE_CHECKING:
+    from mmpkg.repo.packages import Entries, Entry
 
 STATE_KEY = "entered"  # channel -> {path relative to the tree: when it entered (Unix time)}
+PHASED_KEY = "phased"  # channel -> the share (0-100) of apt servers offered its newest version
 # Not releases: each channel carries its own, made by the repository (repository.py).
 _INFRASTRUCTURE = frozenset({keyring.NAME, omnibus.NAME})
 
@@ -100,3 +103,44 @@ def parse_span(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text.strip():
         raise UsageError(f"{text!r} is not a duration: write 7d, 36h, 90m or 1d12h")
     return float(sum(int(n) * units[u] for n, u in parts))
+
+
+def phased(state: dict[str, Any], channel: str) -> int | None:
+    """The Phased-Update-Percentage of `channel`'s newest versions, None when fully phased."""
+    value = state.get(PHASED_KEY, {}).get(channel)
+    return int(value) if value is not None and int(value) < 100 else None
+
+
+def parse_percentage(text: str) -> int:
+    if not text.isdigit() or int(text) > 100:
+        raise UsageError(f"{text!r} is not a percentage: give a whole number from 0 to 100")
+    return int(text)
+
+
+def set_phased(state: dict[str, Any], channel: str, percentage: int) -> None:
+    parse_percentage(str(percentage))
+    state.setdefault(PHASED_KEY, {})[channel] = percentage
+
+
+def phase_stanzas(stanzas: dict[Path, str], percentage: int | None) -> dict[Path, str]:
+    """`stanzas` (a Packages index's, by deb) with `Phased-Update-Percentage: percentage` in the
+    newest version of each release package and architecture: apt (2.1.16 and later) offers that
+    version to that share of servers, chosen by their machine-id, and the one before to the rest."""
+    if percentage is None:
+        return stanzas
+    newest: dict[tuple[str, str], tuple[PackageVersion, Path]] = {}
+    for deb, text in stanzas.items():
+        fields = dict(re.findall(r"^(Package|Version|Architecture): (\S+)$", text, re.MULTILINE))
+        if fields.get("Package", "") in _INFRASTRUCTURE or not fields.get("Version"):
+            continue
+        key, version = (
+            (fields["Package"], fields.get("Architecture", "")),
+            PackageVersion("deb", fields["Version"]),
+        )
+        if key not in newest or version > newest[key][0]:
+            newest[key] = (version, deb)
+    chosen = {deb for _, deb in newest.values()}
+    return {
+        deb: text.rstrip("\n") + f"\nPhased-Update-Percentage: {percentage}\n\n" if deb in chosen else text
+        for deb, text in stanzas.items()
+    }

@@ -105,7 +105,7 @@ def test_a_file_that_entered_before_the_record_is_promoted_only_without_after(ri
     state = json.loads(state_file.read_text())
     del state[rings.STATE_KEY]
     state_file.write_text(json.dumps(state))
-    with pytest.raises(RepoError, match="no record of when .* entered canary .* promote it without --after"):
+    with pytest.raises(RepoError, match=r"no record of when .* entered canary .* promote it without --after"):
         rings_repo.promote(V2, "canary", "stable", KEY, after=60)
     rings_repo.promote(V2, "canary", "stable", KEY)
     assert _versions(rings_repo, "stable") == {f"{V1}-1", f"{V2}-1"}

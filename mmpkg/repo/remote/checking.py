@@ -14,13 +14,11 @@ from pathlib import Path
 
 from debian import deb822
 from mmpkg.errors import MmpkgError
-from mmpkg.repo import apt, dnf
-from mmpkg.repo.remote.publishing import read_state
+from mmpkg.repo.remote.publishing import STATE, read_state
 from mmpkg.repo.remote.stores import Stat, Store
-from mmpkg.repo.served import decompress, release_indices
+from mmpkg.repo.served import NS, decompress, release_indices
 from mmpkg.tools.run import run
 
-_NS = {"c": "http://linux.duke.edu/metadata/common", "r": "http://linux.duke.edu/metadata/repo"}
 KEYRING = "keys/archive-keyring.gpg"
 
 
@@ -37,7 +35,7 @@ def problems(store: Store, *, deep: bool = False) -> list[str]:
         }
     )
     if not channels and not arches:
-        return [f"{store.url}: no channel published here (no {STATE_NAME})"]
+        return [f"{store.url}: no channel published here (no {STATE})"]
     ring = store.read(KEYRING)
     if ring is None:
         found.append(f"{KEYRING}: missing: no signature can be checked")
@@ -50,9 +48,6 @@ def problems(store: Store, *, deep: bool = False) -> list[str]:
     for key, (digest, size) in sorted(named.items()):
         found += _object(store, key, digest, size, stats.get(key), deep=deep)
     return found
-
-
-STATE_NAME = "published state"
 
 
 def _object(store: Store, key: str, digest: str, size: int, stat: Stat | None, *, deep: bool) -> list[str]:
@@ -132,10 +127,10 @@ def _dnf(
         if signature is not None and _gpgv(ring, repomd, signature)
         else [f"{base}/repodata/repomd.xml.asc: missing, or not a signature of repomd.xml"]
     )
-    for data in ET.fromstring(repomd).findall("r:data", _NS):
-        location, checksum = data.find("r:location", _NS), data.find("r:checksum", _NS)
+    for data in ET.fromstring(repomd).findall("r:data", NS):
+        location, checksum = data.find("r:location", NS), data.find("r:checksum", NS)
         href = location.get("href", "") if location is not None else ""
-        size = int(data.findtext("r:size", "0", _NS) or 0)
+        size = int(data.findtext("r:size", "0", NS) or 0)
         body, wrong = _verified(
             store,
             f"{base}/{href}",
@@ -145,15 +140,12 @@ def _dnf(
         )
         found += wrong
         if body is not None and data.get("type") == "primary":
-            for pkg in ET.fromstring(decompress(href, body, f"{base}/{href}")).findall("c:package", _NS):
-                loc, sum_ = pkg.find("c:location", _NS), pkg.find("c:checksum", _NS)
-                size_el = pkg.find("c:size", _NS)
+            for pkg in ET.fromstring(decompress(href, body, f"{base}/{href}")).findall("c:package", NS):
+                loc, sum_ = pkg.find("c:location", NS), pkg.find("c:checksum", NS)
+                size_el = pkg.find("c:size", NS)
                 key = posixpath.normpath(f"{base}/{loc.get('href', '') if loc is not None else ''}")
                 named[key] = (
                     (sum_.text or "") if sum_ is not None else "",
                     int(size_el.get("package", "0")) if size_el is not None else 0,
                 )
     return found
-
-
-__all__ = ["apt", "dnf", "problems"]

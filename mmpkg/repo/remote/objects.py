@@ -9,13 +9,13 @@ hidden names, are never carried. Nor is the private state in `.mmpkg/`.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mmpkg.repo.journal import PRIVATE
+from mmpkg.repo.packages import sha256
 
 
 class Kind(enum.Enum):
@@ -113,7 +113,7 @@ def files(tree: Path) -> list[Local]:
             st = path.stat()
             stamp: list[object] = [st.st_ino, st.st_size, st.st_mtime_ns]
             cached = cache.get(key)
-            digest = str(cached[3]) if cached and cached[:3] == stamp else _sha256(path)
+            digest = str(cached[3]) if cached and cached[:3] == stamp else sha256(path)
             fresh[key] = [*stamp, digest]
             found.append(Local(key=key, path=path, sha256=digest, size=st.st_size))
     try:
@@ -123,8 +123,3 @@ def files(tree: Path) -> list[Local]:
     except OSError:
         pass  # only a cache: the next publish hashes again
     return sorted(found, key=lambda f: f.key)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

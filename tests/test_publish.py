@@ -349,3 +349,26 @@ def test_a_publish_to_an_rsync_daemon_is_a_mirror_readers_find_whole(
     (module / "mattermost" / f"pool/main/m/mattermost/mattermost_{V3}-1_amd64.deb").unlink()
     code, out, _ = mmpkg("repo", "check", dest)
     assert code == 7 and f"mattermost_{V3}-1_amd64.deb: named by an index, missing" in out
+
+
+def test_a_publish_over_a_remote_shell_reaches_host_path_mirrors(
+    repo: Repository, tmp_path: Path, mmpkg: Mmpkg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DEST as HOST:PATH: rsync on both ends, talking over the remote shell $RSYNC_RSH names (ssh
+    by default). The shell here is a stand-in for ssh that runs the remote command on this
+    machine (no sshd runs in the tests), so what is shown is mmpkg's HOST:PATH path and rsync's
+    remote-shell protocol, with the user's RSYNC_RSH carried through to rsync."""
+    shell = tmp_path / "fake-ssh"
+    log = tmp_path / "fake-ssh.log"
+    shell.write_text(f'#!/bin/sh\necho "$1" >> {log}\nshift\nexec sh -c "$*"\n')
+    shell.chmod(0o755)
+    monkeypatch.setenv("RSYNC_RSH", str(shell))
+    mirror = tmp_path / "mirror"
+    dest = f"mirror.example.invalid:{mirror}"
+    code, _, err = mmpkg("repo", "publish", repo.path, dest)
+    assert code == 0, err
+    assert set(log.read_text().split()) == {"mirror.example.invalid"}
+    assert _reader_problems(repo, mirror, tmp_path) == []
+    assert mmpkg("repo", "check", dest, "--deep")[0] == 0
+    code, out, _ = mmpkg("repo", "publish", repo.path, dest, "--json")
+    assert code == 0 and json.loads(out)["sent"] == []

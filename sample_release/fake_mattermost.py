@@ -24,9 +24,12 @@ $MMPKG_SAMPLE_DB_DIR, or /var/lib/mattermost-sample-db where that exists; databa
 JSON file NAME.json in it, and the file server_version_num in it is what the stand-in answers
 to `SHOW server_version_num` (150000 without it). Test knobs, for both:
 MMPKG_SAMPLE_DB_UNREACHABLE=1 (connection refused), MMPKG_SAMPLE_DB_AUTH_FAIL=1 (the password is
-refused), MMPKG_SAMPLE_MIGRATION_FAIL=1, and MMPKG_SAMPLE_DB_RETRY_SECONDS, the seconds between
-the server's 18 attempts to reach its database (upstream's 10, from 9.0 2; tests set 0 so that
-an unreachable database fails at once).
+refused), MMPKG_SAMPLE_MIGRATION_FAIL=1, MMPKG_SAMPLE_START_HANG=1 (the server never listens
+nor says it is ready, as 6.4 did for some after their upgrade: mattermost/mattermost#19832),
+and MMPKG_SAMPLE_DB_RETRY_SECONDS, the seconds between the server's 18 attempts to reach its
+database (upstream's 10, from 9.0 2; tests set 0 so that an unreachable database fails at
+once). The two faults also take a version instead of 1: then only that release's binary has
+them, so that the release before it, rolled back to, works.
 
 mmpkg's generator fills in the build constants below, which stand for the -X values, and the
 help texts of the commands this version has (so a text such as `db migrate`'s is in the file
@@ -556,6 +559,11 @@ def refused(driver: str, where: str = "") -> None:
     raise Fatal(f"failed to ping DB: dial tcp {where}: connect: connection refused")
 
 
+def fault(name: str) -> bool:
+    """Whether test knob `name` is on for this binary: 1, or this release's version."""
+    return os.environ.get(name) in ("1", final_version())
+
+
 def simulated_failure(name: str) -> MigrationFailed:
     return MigrationFailed(f"migration {name} failed: ERROR: simulated failure (SQLSTATE XX000)")
 
@@ -666,7 +674,7 @@ class FileDatabase(Database):
                     return []
                 if dry_run:
                     return [name]
-                if os.environ.get("MMPKG_SAMPLE_MIGRATION_FAIL") == "1":
+                if fault("MMPKG_SAMPLE_MIGRATION_FAIL"):
                     raise simulated_failure(name)
                 state["migrations"].append({"name": name, "version": final_version()})
                 state["schema_version"] = schema()
@@ -784,7 +792,7 @@ class PostgresDatabase(Database):
             ALTER TABLE posts ADD COLUMN IF NOT EXISTS since_{schema()} bigint;
             INSERT INTO systems VALUES ('Version', {sql_literal(final_version())})
                 ON CONFLICT (name) DO UPDATE SET value = excluded.value;
-            {fail if os.environ.get("MMPKG_SAMPLE_MIGRATION_FAIL") == "1" else ""}
+            {fail if fault("MMPKG_SAMPLE_MIGRATION_FAIL") else ""}
             INSERT INTO db_migrations VALUES ({schema()}, {sql_literal(name)});
             \\endif
             COMMIT;
@@ -1390,6 +1398,9 @@ def cmd_server(flags: dict[str, str]) -> int:
         raise
     start_plugins(cfg, log)
     check_file_store(cfg, log)
+    if fault("MMPKG_SAMPLE_START_HANG"):
+        signal.sigwait(stop_signals)  # stuck before it listens: no ping, no READY=1
+        return 0
     httpd = listen(cfg, update_subpath(cfg))
     httpd.log_file = log.file
     # Port 0 means any free port: report the one the kernel picked.

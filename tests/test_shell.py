@@ -68,6 +68,7 @@ MM_CONFIG_DIR={tmp}/etc/config MM_CONFIG="$MM_ETC/config.json" MM_ENV_FILE="$MM_
 MM_USER=root MM_GROUP=root
 MM_PACKAGE_CONF="$MM_ETC/package.conf" MM_OVERRIDES_DIR="$MM_ETC/overrides.d"
 MM_PENDING="$MM_BACKUPS/pending" MM_LAST_CONFIGURED="$MM_BACKUPS/last-configured-version"
+MM_HEAL="$MM_BACKUPS/heal" MM_REPORT="$MM_BACKUPS/last-report.json" MM_REPORT_SECRET="$MM_ETC/report.secret"
 mm_systemd_running() {{ return 1; }}
 """
         + body
@@ -594,9 +595,9 @@ CONDITION_SAFE = {
     "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_offline", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
-    "mm_root_path", "mm_he_present", "mm_earlier_state", "mm_hidden",
+    "mm_root_path", "mm_he_present", "mm_earlier_state", "mm_hidden", "mm_self_heals", "mm_can_ask",
     # every step's failure returned explicitly
-    "mm_write_manifest",
+    "mm_write_manifest", "mm_hmac_sha256",
     # one command each
     "mm_as_service", "mm_read_service_file", "mm_invoke", "mm_run_as_service", "mm_service_stop", "mm_offered_versions", "mm_install_version",
     "mm_pg_run", "mm_downgrade_to", "mm_read_dump", "mm_read_database_config", "mm_unit_values",

@@ -36,10 +36,17 @@ class Check(StrEnum):
     SECONDS = "seconds"  # a whole number from 0 to 999999
     SWITCH = "switch"  # 0 (off) or 1 (on)
     JOBS = "jobs"  # a whole number from 0 to 999999: parallel jobs, 0 for the machine's CPUs
+    URL = "url"  # empty, or an http:// or https:// URL without spaces or quotes
 
     @property
     def metavar(self) -> str:
-        return {Check.COUNT: "N", Check.SECONDS: "SECONDS", Check.SWITCH: "0|1", Check.JOBS: "N"}[self]
+        return {
+            Check.COUNT: "N",
+            Check.SECONDS: "SECONDS",
+            Check.SWITCH: "0|1",
+            Check.JOBS: "N",
+            Check.URL: "URL",
+        }[self]
 
     @property
     def bounds(self) -> str:
@@ -50,12 +57,13 @@ class Check(StrEnum):
 @dataclass(frozen=True, kw_only=True)
 class PackageSetting:
     name: str
-    default: int
+    # A number, or for a URL the empty string: none.
+    default: int | str
     scope: Scope
     check: Check
     # Lower case, no final full stop: it is completed with the default (`text`).
     help: str
-    # What 0 means, where it is more than "off" or "none".
+    # What 0 means, where it is more than "off" or "none"; for a URL, what none means.
     zero: str = ""
 
     @property
@@ -77,6 +85,8 @@ class PackageSetting:
         """The help text with what the check accepts and the default, for every rendered place."""
         if not self.persistent:
             return self.help
+        if self.check is Check.URL:
+            return f"{self.help} (default none: {self.zero})"
         zero = f"; 0: {self.zero}" if self.zero else ""
         return f"{self.help} ({self.check.bounds}default {self.default}{zero})"
 
@@ -134,6 +144,27 @@ SETTINGS: tuple[PackageSetting, ...] = (
         zero="as many as the machine has CPUs, at most 8",
     ),
     PackageSetting(
+        name="MMPKG_SELF_HEAL",
+        default=1,
+        scope=Scope.PERSISTENT,
+        check=Check.SWITCH,
+        help="when an upgrade nobody watches (unattended-upgrades, dnf-automatic, mattermost-pkg upgrade "
+        "--unattended) fails its migration or its server does not answer in the start timeout above, "
+        "roll it back by itself and hold the version; such an upgrade takes its database dump after "
+        "the server stopped, so that the rollback loses nothing",
+        zero="leave a failed upgrade as it is, for the administrator",
+    ),
+    PackageSetting(
+        name="MMPKG_REPORT_URL",
+        default="",
+        scope=Scope.PERSISTENT,
+        check=Check.URL,
+        help="after each upgrade and each rollback by itself, POST its outcome as JSON to this URL, "
+        "signed with HMAC-SHA256 over the body with the secret in the file report.secret beside "
+        "this one (root's alone, mode 0600) in the header X-Mmpkg-Signature",
+        zero="the outcome is only kept, for mattermost-pkg report",
+    ),
+    PackageSetting(
         name="MMPKG_ALLOW_DOWNGRADE",
         default=0,
         scope=Scope.ONCE,
@@ -162,6 +193,14 @@ SETTINGS: tuple[PackageSetting, ...] = (
         check=Check.SWITCH,
         help="refuse the upgrade, before anything changes, when the database cannot be dumped "
         "(not PostgreSQL, no pg_dump, or the database cannot be reached) instead of warning",
+    ),
+    PackageSetting(
+        name="MMPKG_UNATTENDED",
+        default=0,
+        scope=Scope.ONCE,
+        check=Check.SWITCH,
+        help="treat this upgrade as one nobody watches, as under unattended-upgrades and dnf-automatic "
+        "(mattermost-pkg upgrade --unattended sets it)",
     ),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -116,7 +116,7 @@ mm_bad_knob() {
     mm_fail "$1"
 }
 
-# $1: name, $2: default, $3: count | seconds | jobs | switch, $4: persistent | once, as the table of
+# $1: name, $2: default, $3: count | seconds | jobs | switch | url, $4: persistent | once, as the table of
 # settings (mmpkg/build/package_settings.py) gives them. Runs in $(...), so that a refusal ends
 # the caller's assignment.
 mm_knob() {
@@ -142,6 +142,20 @@ mm_knob() {
             if [ "$3" = count ] && [ "$mm_kn_value" -lt 1 ]; then
                 mm_bad_knob "$mm_kn_where is $mm_kn_value; keep at least 1 snapshot, the one an upgrade in progress needs" "$2"
             fi
+            ;;
+        url)
+            # It reaches curl as one argument: no glob of many ({a,b}, [1-9]), no spaces.
+            case "$mm_kn_value" in
+                http://?* | https://?*)
+                    case "$mm_kn_value" in
+                        *[!A-Za-z0-9._~:/?#@!\&\(\)*+,\;=%-]*)
+                            mm_bad_knob "$mm_kn_where has characters a URL does not (spaces, quotes, braces, brackets); percent-encode them" "$2"
+                            ;;
+                        *) ;;
+                    esac
+                    ;;
+                *) mm_bad_knob "$mm_kn_where is '$mm_kn_value', not an http:// or https:// URL" "$2" ;;
+            esac
             ;;
         *)
             case "$mm_kn_value" in
@@ -171,10 +185,13 @@ mm_load_settings() {
     MM_DB_BACKUP=$(mm_knob MMPKG_DB_BACKUP 1 switch persistent)
     MM_DB_BACKUP_STRICT=$(mm_knob MMPKG_DB_BACKUP_STRICT 0 switch persistent)
     MM_DB_JOBS=$(mm_knob MMPKG_DB_JOBS 0 jobs persistent)
+    MM_SELF_HEAL=$(mm_knob MMPKG_SELF_HEAL 1 switch persistent)
+    MM_REPORT_URL=$(mm_knob MMPKG_REPORT_URL '' url persistent)
     MM_ALLOW_DOWNGRADE=$(mm_knob MMPKG_ALLOW_DOWNGRADE 0 switch once)
     MM_ALLOW_UNSUPPORTED_UPGRADE=$(mm_knob MMPKG_ALLOW_UNSUPPORTED_UPGRADE 0 switch once)
     MM_PURGE_DATA=$(mm_knob MMPKG_PURGE_DATA 0 switch once)
     MM_REQUIRE_DB_BACKUP=$(mm_knob MMPKG_REQUIRE_DB_BACKUP 0 switch once)
+    MM_UNATTENDED=$(mm_knob MMPKG_UNATTENDED 0 switch once)
 }
 
 # A name package.conf does not know is a typo the administrator wants to hear about.
@@ -183,8 +200,8 @@ mm_check_conf_names() {
     while IFS= read -r mm_cn_line || [ -n "$mm_cn_line" ]; do
         mm_cn_pair=$(mm_env_assignment "$mm_cn_line") || continue
         case "${mm_cn_pair%%=*}" in
-            MMPKG_BACKUP_KEEP | MMPKG_START_TIMEOUT | MMPKG_MANUAL_BACKUP_KEEP | MMPKG_DB_BACKUP | MMPKG_DB_BACKUP_STRICT | MMPKG_DB_JOBS) ;;
-            MMPKG_ALLOW_DOWNGRADE | MMPKG_ALLOW_UNSUPPORTED_UPGRADE | MMPKG_PURGE_DATA | MMPKG_REQUIRE_DB_BACKUP)
+            MMPKG_BACKUP_KEEP | MMPKG_START_TIMEOUT | MMPKG_MANUAL_BACKUP_KEEP | MMPKG_DB_BACKUP | MMPKG_DB_BACKUP_STRICT | MMPKG_DB_JOBS | MMPKG_SELF_HEAL | MMPKG_REPORT_URL) ;;
+            MMPKG_ALLOW_DOWNGRADE | MMPKG_ALLOW_UNSUPPORTED_UPGRADE | MMPKG_PURGE_DATA | MMPKG_REQUIRE_DB_BACKUP | MMPKG_UNATTENDED)
                 mm_warn "${mm_cn_pair%%=*} in $MM_PACKAGE_CONF is ignored: it is a one-off switch; set it in the environment of the one command that needs it"
                 ;;
             *) mm_warn "$MM_PACKAGE_CONF sets ${mm_cn_pair%%=*}, which the package does not know; see mattermost-pkg(8)" ;;
@@ -1015,31 +1032,68 @@ mm_ping_url() {
     printf '%s://%s:%s/api/v4/system/ping\n' "$mm_pu_scheme" "$mm_pu_host" "${mm_pu_port:-8065}"
 }
 
-# Start the server and wait until it answers; a server that does not come up is reported, but
-# the package stays installed: its files are in place and `systemctl start` is the retry.
+# Start the server and wait until it answers, up to MMPKG_START_TIMEOUT seconds in all; a server
+# that does not come up is reported, but the package stays installed: its files are in place and
+# `systemctl start` is the retry. Sets MM_START_RESULT: answered (MM_ANSWERED_AT: when, in
+# seconds since the epoch), silent (no answer in time: still starting, or started and silent),
+# failed (it stopped before it was ready), or none (not started: no systemd, a disabled unit,
+# or MMPKG_START_TIMEOUT=0, which starts it without waiting for an answer).
 mm_service_start() {
+    MM_START_RESULT=none
+    MM_ANSWERED_AT=
     mm_systemd_running || return 0
     mm_say "starting $MM_UNIT"
-    if ! mm_invoke start "$MM_UNIT"; then
-        mm_warn "$MM_UNIT did not start; see 'journalctl -u $MM_UNIT'"
-        return 0
+    mm_ss_rc=0
+    if [ "$MM_START_TIMEOUT" = 0 ]; then
+        mm_invoke start "$MM_UNIT" || mm_ss_rc=$?
+    else
+        mm_ss_now=$(date +%s)
+        mm_ss_end=$((mm_ss_now + MM_START_TIMEOUT))
+        # Type=notify: the start returns once the server said READY=1, for which TimeoutStartSec
+        # allows an hour (a release that migrates as it starts). The wait here is bounded; the
+        # start job goes on in systemd, and the server may still come up after it.
+        timeout "$MM_START_TIMEOUT" deb-systemd-invoke start "$MM_UNIT" || mm_ss_rc=$?
     fi
+    case "$mm_ss_rc" in
+        0) ;;
+        124)
+            MM_START_RESULT=silent
+            mm_warn "$MM_UNIT has not said it is ready after $MM_START_TIMEOUT seconds (MMPKG_START_TIMEOUT); see 'journalctl -u $MM_UNIT'"
+            return 0
+            ;;
+        *)
+            MM_START_RESULT=failed
+            mm_warn "$MM_UNIT did not start; see 'journalctl -u $MM_UNIT'"
+            return 0
+            ;;
+    esac
     if ! mm_service_active; then
         # deb-systemd-invoke never starts a disabled unit, even one started by hand before.
         mm_warn "$MM_UNIT is disabled, so it was not started again; run 'systemctl start $MM_UNIT'"
         return 0
     fi
+    [ "$MM_START_TIMEOUT" != 0 ] || return 0
     mm_ss_url=$(mm_ping_url)
-    mm_ss_wait=$MM_START_TIMEOUT
-    while [ "$mm_ss_wait" -gt 0 ]; do
+    while :; do
         if curl -gfsSk --max-time 2 -o /dev/null "$mm_ss_url" 2>/dev/null; then
+            MM_START_RESULT=answered
+            MM_ANSWERED_AT=$(date +%s.%N)
             mm_say "the server answers at $mm_ss_url"
             return 0
         fi
+        mm_ss_now=$(date +%s)
+        [ "$mm_ss_now" -lt "$mm_ss_end" ] || break
         sleep 1
-        mm_ss_wait=$((mm_ss_wait - 1))
     done
+    MM_START_RESULT=silent
     mm_warn "$MM_UNIT started but does not answer at $mm_ss_url; see 'journalctl -u $MM_UNIT'"
+}
+
+# systemd's time (CLOCK_MONOTONIC, microseconds) of the unit's last start that the server
+# reported ready: it changes when, and only when, a server of this unit became ready to serve.
+mm_ready_mark() {
+    mm_systemd_running || return 0
+    systemctl show --property=ActiveEnterTimestampMonotonic --value "$MM_UNIT" 2>/dev/null || true
 }
 
 # Debian tracks the administrator's enable/disable choice across upgrades and removal with
@@ -2401,7 +2455,17 @@ mm_prepare() {
     mm_db_backup_plan "$1" "$2"
     mm_check_space "$MM_DBB_KIB" 62
     mm_pr_snap=$(mm_new_snapshot "${1:-unknown}_to_$2" "$1" "$2" "$mm_pr_running" "${3:-0}")
-    if [ "$MM_DBB_PLAN" = dump ] && [ "$MM_DB_BACKUP_STRICT" != 1 ]; then
+    # An upgrade that may roll itself back takes its dump inside the outage: the rollback
+    # restores it, and a dump taken while the old server still ran would lack what that server
+    # accepted until it stopped.
+    mm_who_upgrades
+    mm_pr_strict=$MM_DB_BACKUP_STRICT
+    mm_pr_strict_why="MMPKG_DB_BACKUP_STRICT=1"
+    if [ "$mm_pr_strict" != 1 ] && mm_self_heals; then
+        mm_pr_strict=1
+        mm_pr_strict_why="an upgrade by $MM_UNATTENDED_BY, which rolls back by itself if it fails"
+    fi
+    if [ "$MM_DBB_PLAN" = dump ] && [ "$mm_pr_strict" != 1 ]; then
         if mm_service_active; then
             mm_pr_when="while the server still runs"
         else
@@ -2420,11 +2484,19 @@ mm_prepare() {
     if [ "$mm_pr_running" = 1 ]; then
         mm_say "stopping $MM_UNIT"
     fi
+    if mm_service_active; then
+        # Where the outage starts, for the report's downtime.
+        mm_pr_at=$(date +%s.%N)
+        printf 'stopped_at=%s\n' "$mm_pr_at" >>"$mm_pr_snap/state"
+    fi
     if ! mm_service_stop; then
         rm -f "$MM_PENDING"
         mm_remove_snapshot "$mm_pr_snap"
         mm_fail "cannot stop $MM_UNIT before upgrading (nothing was changed); see 'journalctl -u $MM_UNIT'"
     fi
+    # A server of this unit that becomes ready from now on may accept writes that no dump holds.
+    mm_pr_mark=$(mm_ready_mark)
+    printf 'ready_mark=%s\n' "$mm_pr_mark" >>"$mm_pr_snap/state"
     mm_fill_snapshot "$mm_pr_snap"
     if [ -n "$mm_fs_error" ]; then
         rm -f "$MM_PENDING"
@@ -2435,8 +2507,8 @@ mm_prepare() {
         mm_fail "cannot save the configuration in $MM_BACKUPS before upgrading: $mm_fs_error. Nothing was changed; free some space there and try again"
     fi
     mm_say "saved the configuration in $mm_pr_snap"
-    if [ "$MM_DBB_PLAN" = dump ] && [ "$MM_DB_BACKUP_STRICT" = 1 ]; then
-        mm_dump_database "$mm_pr_snap" "after the server stopped (MMPKG_DB_BACKUP_STRICT=1)"
+    if [ "$MM_DBB_PLAN" = dump ] && [ "$mm_pr_strict" = 1 ]; then
+        mm_dump_database "$mm_pr_snap" "after the server stopped ($mm_pr_strict_why)"
         if [ -n "$mm_dd_error" ]; then
             rm -f "$MM_PENDING"
             mm_remove_snapshot "$mm_pr_snap"
@@ -2645,11 +2717,15 @@ mm_migrate() {
 }
 
 # After new files are in place: finish an upgrade the pending record describes, and start the
-# server again if it ran ($1: start, or no-start when systemd is about to start it).
+# server again if it ran ($1: start, or no-start when systemd is about to start it). A failed
+# migration, or a server that does not answer in time, ends in mm_upgrade_failed: a rollback by
+# itself when nobody watches. The outcome is reported, except from the unit's own start, which
+# systemd repeats every few seconds.
 mm_finish_upgrade() {
     mm_fu_snap=$(readlink "$MM_PENDING") || mm_fu_snap=$MM_BACKUPS
     mm_fu_from=$(mm_pending_value from)
     mm_fu_last=$(head -n 1 "$MM_LAST_CONFIGURED" 2>/dev/null) || mm_fu_last=
+    mm_who_upgrades
     if [ "$mm_fu_from" = "$MM_VERSION" ] && [ "$mm_fu_last" = "$MM_VERSION" ]; then
         # A reinstall, or a new revision of the same release, configured here before: its
         # migrations already ran, and running them again would only add to the log.
@@ -2662,7 +2738,14 @@ mm_finish_upgrade() {
             mm_warn "the database cannot be reached; the server will migrate it when it next starts (log: $MM_MIGRATE_LOG)"
             ;;
         failed)
-            mm_fail "the database migration to $MM_VERSION failed: ${MM_MIGRATE_REASON:-see the log}. Nothing was lost. Log: $MM_MIGRATE_LOG; configuration backup: $mm_fu_snap. Fix the cause, then run dpkg --configure -a"
+            MM_HEALING=0
+            if [ "$1" = start ]; then
+                mm_upgrade_failed "$mm_fu_snap" migration "the database migration to $MM_VERSION failed: ${MM_MIGRATE_REASON:-see the log}" "$MM_TMP/db.out"
+            fi
+            if [ "$MM_HEALING" = 1 ]; then
+                mm_fail "the database migration to $MM_VERSION failed: ${MM_MIGRATE_REASON:-see the log}. Nothing was lost. Log: $MM_MIGRATE_LOG; it is rolled back by $MM_HEAL_UNIT"
+            fi
+            mm_fail "the database migration to $MM_VERSION failed: ${MM_MIGRATE_REASON:-see the log}. Nothing was lost. Log: $MM_MIGRATE_LOG; configuration backup: $mm_fu_snap. Fix the cause, then run dpkg --configure -a, or roll back with 'mattermost-pkg rollback'"
             ;;
         *) ;;
     esac
@@ -2670,11 +2753,27 @@ mm_finish_upgrade() {
     # version and starts the server again.
     mm_record_configured
     mm_fu_running=$(mm_pending_value was_running)
+    MM_START_RESULT=none
+    MM_ANSWERED_AT=
     if [ "$mm_fu_running" = 1 ] && [ "$1" = start ]; then
         mm_service_start
     fi
     mm_fu_err=$(rm -f "$MM_PENDING" 2>&1) ||
         mm_fail "cannot remove the pending record $MM_PENDING: $mm_fu_err; the upgrade is done otherwise"
+    [ "$1" = start ] && [ -d "$mm_fu_snap/etc-mattermost" ] || return 0
+    case "$MM_START_RESULT" in
+        silent | failed)
+            mm_make_tmp
+            journalctl -u "$MM_UNIT" -n 20 --no-pager -o cat >"$MM_TMP/journal" 2>/dev/null || true
+            mm_upgrade_failed "$mm_fu_snap" start "$MM_UNIT did not answer at its ping within $MM_START_TIMEOUT seconds (MMPKG_START_TIMEOUT)" "$MM_TMP/journal"
+            ;;
+        *)
+            # Upgrades only: a rollback's downgrade is the rollback's to report.
+            if mm_version_valid "$mm_fu_from" && mm_version_lt "$mm_fu_from" "$MM_VERSION"; then
+                mm_report upgraded "$mm_fu_snap" "" ""
+            fi
+            ;;
+    esac
 }
 
 # A pending record of an upgrade to another version than this package's: one that was
@@ -2684,6 +2783,275 @@ mm_pending_elsewhere() {
     mm_pe_to=$(mm_pending_value to)
     mm_pe_switch=$(mm_pending_value switch)
     [ "$mm_pe_to" != "$MM_VERSION" ] && [ "$mm_pe_switch" != 1 ]
+}
+# ---- upgrades nobody watches: who runs them, the rollback they ask for, and every outcome's report ----
+# An upgrade run by unattended-upgrades, dnf-automatic or 'mattermost-pkg upgrade --unattended'
+# that fails its migration, or whose server does not answer in MMPKG_START_TIMEOUT seconds, is
+# rolled back by itself (MMPKG_SELF_HEAL): the package manager holds its lock while this runs,
+# so the rollback is left to a unit of its own, which waits for it to finish (mattermost-pkg heal).
+
+# A link to the snapshot of the failed upgrade the rollback is for, while one waits.
+MM_HEAL="$MM_BACKUPS/heal"
+# The last upgrade's or rollback's outcome, as sent to MMPKG_REPORT_URL ('mattermost-pkg report').
+MM_REPORT="$MM_BACKUPS/last-report.json"
+# The shared secret reports are signed with: root's file beside package.conf, read by nobody else.
+MM_REPORT_SECRET="$MM_ETC/report.secret"
+MM_HEAL_UNIT=mattermost-pkg-heal.service
+MM_ADMIN=/usr/sbin/mattermost-pkg
+# Set by mm_who_upgrades.
+MM_UNATTENDED_BY=
+MM_PM_PIDS=
+
+# Who runs this script, from its ancestors: MM_UNATTENDED_BY names what runs an upgrade nobody
+# watches (empty when someone may be), MM_PM_PIDS lists the package managers above this script
+# as PID:START (START: when it started, in clock ticks since boot, so that a PID used again
+# later is not taken for it), for a rollback to wait for. Only root's own processes run a
+# maintainer script: the service user cannot pose as one of them.
+mm_who_upgrades() {
+    MM_UNATTENDED_BY=
+    MM_PM_PIDS=
+    [ "$MM_UNATTENDED" != 1 ] || MM_UNATTENDED_BY="MMPKG_UNATTENDED=1"
+    mm_wu_pid=$PPID
+    while [ "$mm_wu_pid" -gt 1 ] 2>/dev/null; do
+        mm_wu_comm=$(cat "/proc/$mm_wu_pid/comm" 2>/dev/null) || break
+        mm_wu_stat=$(cat "/proc/$mm_wu_pid/stat" 2>/dev/null) || break
+        # Fields after the name, which may hold spaces and parentheses: state, ppid, ...; the
+        # start time is the 22nd field of all, the 20th of these.
+        mm_wu_rest=${mm_wu_stat##*) }
+        mm_wu_ppid=$(printf '%s\n' "$mm_wu_rest" | cut -d ' ' -f 2)
+        mm_wu_start=$(printf '%s\n' "$mm_wu_rest" | cut -d ' ' -f 20)
+        mm_wu_pm=0
+        case "$mm_wu_comm" in
+            # The comm of a script is its name, cut to 15 characters.
+            unattended-upgr*) MM_UNATTENDED_BY=${MM_UNATTENDED_BY:-unattended-upgrades} mm_wu_pm=1 ;;
+            dnf-automatic) MM_UNATTENDED_BY=${MM_UNATTENDED_BY:-dnf-automatic} mm_wu_pm=1 ;;
+            dnf5)
+                mm_wu_pm=1
+                if tr '\0' '\n' <"/proc/$mm_wu_pid/cmdline" 2>/dev/null | grep -qx automatic; then
+                    MM_UNATTENDED_BY=${MM_UNATTENDED_BY:-dnf5 automatic}
+                fi
+                ;;
+            dpkg | apt-get | apt | aptitude | rpm | dnf | dnf-3 | yum | microdnf) mm_wu_pm=1 ;;
+            *) ;;
+        esac
+        [ "$mm_wu_pm" = 0 ] || MM_PM_PIDS="$MM_PM_PIDS $mm_wu_pid:$mm_wu_start"
+        case "$mm_wu_ppid" in '' | *[!0-9]*) break ;; *) ;; esac
+        mm_wu_pid=$mm_wu_ppid
+    done
+    MM_PM_PIDS=${MM_PM_PIDS# }
+}
+
+# Whether a failed upgrade rolls itself back: nobody watches it and the administrator allows it.
+mm_self_heals() {
+    [ "$MM_SELF_HEAL" = 1 ] && [ -n "$MM_UNATTENDED_BY" ]
+}
+
+# Whether someone at a terminal can be asked (apt or dnf run by hand, not told to be quiet).
+mm_can_ask() {
+    [ -z "$MM_UNATTENDED_BY" ] && [ "${DEBIAN_FRONTEND:-}" != noninteractive ] && [ -t 0 ] && [ -t 2 ]
+}
+
+# The upgrade of snapshot $1 failed at step $2 (migration or start), for the reason $3, with the
+# failing step's output in file $4. Nobody watches: the rollback is asked for. Someone at a
+# terminal: asked whether to. Otherwise the failure is reported and left to the administrator.
+# Sets MM_HEALING=1 when a rollback will follow.
+mm_upgrade_failed() {
+    MM_HEALING=0
+    mm_uf_from=$(mm_snapshot_value "$1" from)
+    [ -f "$4" ] || : >"$4"
+    mm_redact <"$4" | tail -n 20 >"$1/failure.log"
+    mm_uf_one=$(printf '%s' "$3" | tr '\n' ' ')
+    mm_uf_at=$(date +%s)
+    printf 'failed_step=%s\nfailed_at=%s\nfailed_why=%s\n' "$2" "$mm_uf_at" "$mm_uf_one" >>"$1/state"
+    mm_uf_why=
+    mm_uf_mark=$(mm_snapshot_value "$1" ready_mark)
+    mm_uf_now=$(mm_ready_mark)
+    if [ "$mm_uf_mark" != "$mm_uf_now" ]; then
+        # Ready means it served: what it accepted is in no dump, and a rollback would lose it.
+        mm_report failed "$1" "$2" "$3; not rolled back: the new server became ready after the upgrade stopped the old one, so it may have accepted writes that a rollback would discard"
+        return 0
+    fi
+    if mm_self_heals; then
+        mm_say "the upgrade to $MM_VERSION failed ($2), and nobody watches it ($MM_UNATTENDED_BY): rolling back to $mm_uf_from once the package manager has finished"
+        mm_request_heal "$1"
+        return 0
+    elif [ -n "$MM_UNATTENDED_BY" ]; then
+        mm_uf_why="MMPKG_SELF_HEAL=0 in $MM_PACKAGE_CONF"
+    elif mm_can_ask; then
+        mm_uf_when=$(mm_snapshot_value "$1" dump_started)
+        printf 'mattermost: the upgrade from %s to %s failed (%s).\nRoll back to %s? Once the package manager has finished, the database goes back to the dump taken %s (what was written since is lost), %s to its copy, and %s %s is installed and held. [y/N] ' \
+            "$mm_uf_from" "$MM_VERSION" "$2" "$mm_uf_from" "${mm_uf_when:-before the upgrade}" "$MM_ETC" "$MM_PACKAGE" "$mm_uf_from" >&2
+        mm_uf_answer=
+        read -r mm_uf_answer || mm_uf_answer=
+        case "$mm_uf_answer" in
+            y | Y | yes | YES)
+                mm_request_heal "$1"
+                return 0
+                ;;
+            *) mm_uf_why="the administrator said no" ;;
+        esac
+    else
+        mm_uf_why="someone may be watching it; 'mattermost-pkg rollback' rolls it back"
+    fi
+    mm_report failed "$1" "$2" "$3; not rolled back: $mm_uf_why"
+}
+
+# Leave the rollback of snapshot $1's upgrade to a unit of its own: it waits for the package
+# managers above this script to finish, then runs 'mattermost-pkg heal'. The server stays
+# stopped until then, so that nothing is written that the rollback would discard.
+mm_request_heal() {
+    printf 'pm=%s\nunattended=%s\n' "$MM_PM_PIDS" "${MM_UNATTENDED_BY:-asked}" >>"$1/state"
+    if ! mm_rh_err=$(ln -sfn "$1" "$MM_HEAL" 2>&1); then
+        mm_warn "cannot record the rollback in $MM_HEAL ($mm_rh_err); roll back with 'mattermost-pkg rollback'"
+        return 0
+    fi
+    MM_HEALING=1
+    if ! mm_systemd_running; then
+        mm_warn "no systemd runs here to roll back once the package manager has finished: run 'mattermost-pkg heal' then"
+        return 0
+    fi
+    mm_service_stop || true
+    if ! mm_rh_err=$(systemd-run --no-block --collect --unit="$MM_HEAL_UNIT" \
+        --description="Roll back the failed upgrade of $MM_PACKAGE to $MM_VERSION" "$MM_ADMIN" heal 2>&1); then
+        mm_rh_err=$(mm_last_line "$mm_rh_err")
+        mm_warn "cannot start $MM_HEAL_UNIT ($mm_rh_err): run 'mattermost-pkg heal' once the package manager has finished"
+        return 0
+    fi
+    mm_say "$MM_HEAL_UNIT rolls back once the package manager has finished: 'journalctl -u $MM_HEAL_UNIT' follows it"
+}
+
+# The failing step's output with the database's password taken out: the one the configuration
+# names, wherever it appears, and any URL's user:password@.
+mm_redact() {
+    mm_rx_dsn=$(mm_db_dsn)
+    mm_pg_parse_url "$mm_rx_dsn"
+    MM_RX_SECRET=$MM_PG_PASSWORD awk '
+        BEGIN { secret = ENVIRON["MM_RX_SECRET"] }
+        {
+            line = $0
+            if (secret != "") {
+                out = ""
+                while ((i = index(line, secret)) > 0) {
+                    out = out substr(line, 1, i - 1) "***"
+                    line = substr(line, i + length(secret))
+                }
+                line = out line
+            }
+            gsub(/:\/\/[^:\/@ ]*:[^@ ]*@/, "://***:***@", line)
+            print line
+        }'
+}
+
+# HMAC-SHA256 (RFC 2104) of stdin with the key in file $1 (its first line), in hex. The key goes
+# from its file through pipes and the shell's own printf, never onto a command line, which any
+# user may read in /proc. Every step returns its own failure.
+mm_hmac_sha256() {
+    mm_hm_key=$(head -n 1 "$1" | tr -d '\n' | od -An -v -tx1 | tr -d ' \n') || return 1
+    mm_hm_len=$(printf '%s' "$mm_hm_key" | wc -c) || return 1
+    if [ "$mm_hm_len" -gt 128 ]; then
+        # A key longer than the block is its hash (RFC 2104, 2).
+        mm_hm_key=$(head -n 1 "$1" | tr -d '\n' | sha256sum | cut -c 1-64) || return 1
+    fi
+    mm_hm_i='' mm_hm_o='' mm_hm_n=0
+    while [ "$mm_hm_n" -lt 64 ]; do
+        mm_hm_b=${mm_hm_key%"${mm_hm_key#??}"}
+        mm_hm_key=${mm_hm_key#??}
+        [ -n "$mm_hm_b" ] || mm_hm_b=00
+        mm_hm_i="$mm_hm_i\\$(printf '%03o' $((0x$mm_hm_b ^ 0x36)))" || return 1
+        mm_hm_o="$mm_hm_o\\$(printf '%03o' $((0x$mm_hm_b ^ 0x5c)))" || return 1
+        mm_hm_n=$((mm_hm_n + 1))
+    done
+    # shellcheck disable=SC2059 # the format is the key's bytes as octal escapes
+    mm_hm_inner=$({ printf "$mm_hm_i" && cat; } | sha256sum | cut -c 1-64) || return 1
+    mm_hm_x=
+    while [ -n "$mm_hm_inner" ]; do
+        mm_hm_b=${mm_hm_inner%"${mm_hm_inner#??}"}
+        mm_hm_inner=${mm_hm_inner#??}
+        mm_hm_x="$mm_hm_x\\$(printf '%03o' $((0x$mm_hm_b)))" || return 1
+    done
+    # shellcheck disable=SC2059 # the same
+    { printf "$mm_hm_o" && printf "$mm_hm_x"; } | sha256sum | cut -c 1-64
+}
+
+# VERSION-REVISION the package is held at, empty when it is not held.
+mm_held_version() {
+    mm_hv_status=$(dpkg-query -W -f='${Status}' "$MM_PACKAGE" 2>/dev/null) || return 0
+    case "$mm_hv_status" in
+        hold\ *) dpkg-query -W -f='${Version}' "$MM_PACKAGE" 2>/dev/null || true ;;
+        *) ;;
+    esac
+}
+
+# Value $2 of snapshot $1's state file.
+mm_snapshot_value() {
+    [ -f "$1/state" ] || return 0
+    sed -n "s/^$2=//p" "$1/state" | tail -n 1
+}
+
+# Record the outcome of snapshot $1's upgrade in $MM_REPORT and send it to MMPKG_REPORT_URL:
+# $1 result (upgraded, failed, rolled-back, rollback-failed), $2 snapshot, $3 the failed step
+# (empty when none), $4 what happened, in words. The report holds the failing step's last lines
+# without the database's password, and never the configuration.
+mm_report() {
+    mm_rp_from=$(mm_snapshot_value "$2" from)
+    mm_rp_to=$(mm_snapshot_value "$2" to)
+    mm_rp_stopped=$(mm_snapshot_value "$2" stopped_at)
+    mm_rp_by=$(mm_snapshot_value "$2" unattended)
+    [ -n "$mm_rp_by" ] || mm_rp_by=$MM_UNATTENDED_BY
+    mm_rp_down=
+    if [ -n "$mm_rp_stopped" ] && [ -n "$MM_ANSWERED_AT" ]; then
+        mm_rp_down=$(awk -v a="$mm_rp_stopped" -v b="$MM_ANSWERED_AT" 'BEGIN { printf "%.1f", b - a }')
+    fi
+    mm_rp_held=$(mm_held_version)
+    mm_rp_log=
+    [ -z "$3" ] || [ ! -f "$2/failure.log" ] || mm_rp_log="$2/failure.log"
+    mm_rp_host=$(uname -n)
+    mm_rp_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    mm_rp_tmp="$MM_REPORT.new"
+    if ! jq -n --arg host "$mm_rp_host" --arg package "$MM_PACKAGE" --arg from "$mm_rp_from" \
+        --arg to "$mm_rp_to" --arg result "$1" --arg step "$3" --arg reason "$4" \
+        --arg downtime "$mm_rp_down" --arg held "$mm_rp_held" --arg by "$mm_rp_by" \
+        --arg time "$mm_rp_time" --arg snapshot "$2" \
+        --rawfile log "${mm_rp_log:-/dev/null}" '
+        def opt: if . == "" then null else . end;
+        {host: $host, package: $package, from: ($from | opt), to: ($to | opt), result: $result,
+         step: ($step | opt), reason: ($reason | opt),
+         downtime_seconds: (if $downtime == "" then null else ($downtime | tonumber) end),
+         held: ($held | opt), unattended: ($by | opt), time: $time, snapshot: $snapshot,
+         log: ($log | split("\n") | map(select(. != "")))}' >"$mm_rp_tmp" 2>/dev/null ||
+        ! mv -f "$mm_rp_tmp" "$MM_REPORT"; then
+        rm -f "$mm_rp_tmp"
+        mm_warn "cannot write the upgrade's report $MM_REPORT"
+        return 0
+    fi
+    mm_send_report
+}
+
+# POST $MM_REPORT to MMPKG_REPORT_URL, signed; a report that cannot be sent is only warned
+# about: the upgrade's outcome does not depend on it.
+mm_send_report() {
+    [ -n "$MM_REPORT_URL" ] || return 0
+    mm_sr_mode=$(stat -c '%a' "$MM_REPORT_SECRET" 2>/dev/null) || mm_sr_mode=
+    if ! mm_root_file "$MM_REPORT_SECRET" || [ $((0${mm_sr_mode:-77} & 077)) -ne 0 ]; then
+        mm_warn "the report is not sent to $MM_REPORT_URL: $MM_REPORT_SECRET, the secret it is signed with, is missing or not root's alone (mode 0600); 'mattermost-pkg report --send' sends it once it is"
+        return 0
+    fi
+    mm_sr_sig=$(mm_hmac_sha256 "$MM_REPORT_SECRET" <"$MM_REPORT") || mm_sr_sig=
+    case "$mm_sr_sig" in
+        *[!0-9a-f]* | '') mm_sr_sig= ;;
+        *) ;;
+    esac
+    if [ -z "$mm_sr_sig" ]; then
+        mm_warn "cannot sign the report with $MM_REPORT_SECRET; it is not sent"
+        return 0
+    fi
+    if ! mm_sr_err=$(curl -gfsS --max-time 30 -o /dev/null -H 'Content-Type: application/json' \
+        -H "X-Mmpkg-Signature: sha256=$mm_sr_sig" --data-binary "@$MM_REPORT" -- "$MM_REPORT_URL" 2>&1); then
+        mm_sr_err=$(mm_last_line "$mm_sr_err")
+        mm_warn "cannot send the report to $MM_REPORT_URL ($mm_sr_err); 'mattermost-pkg report --send' sends it again"
+        return 0
+    fi
+    mm_say "reported the outcome to $MM_REPORT_URL"
 }
 # ---- configure: everything after the files are in place, for install and upgrade alike ----
 

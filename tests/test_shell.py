@@ -595,7 +595,7 @@ CONDITION_SAFE = {
     "mm_handmade_install", "mm_leftover_install", "mm_installed_is_foreign", "mm_being_replaced", "mm_db_unreachable", "mm_offline", "mm_conf_trusted",
     "mm_pending_value", "mm_setting", "mm_conf_value", "mm_rewritten_files", "mm_pending_elsewhere",
     "mm_pct_decode", "mm_is_root", "mm_root_only_dir", "mm_root_owned_file", "mm_root_file", "mm_read_root_file",
-    "mm_root_path", "mm_he_present", "mm_earlier_state", "mm_hidden", "mm_self_heals", "mm_can_ask",
+    "mm_root_path", "mm_he_present", "mm_earlier_state", "mm_hidden", "mm_self_heals",
     # every step's failure returned explicitly
     "mm_write_manifest", "mm_hmac_sha256",
     # one command each

@@ -1093,7 +1093,8 @@ mm_service_start() {
 # reported ready: it changes when, and only when, a server of this unit became ready to serve.
 mm_ready_mark() {
     mm_systemd_running || return 0
-    systemctl show --property=ActiveEnterTimestampMonotonic --value "$MM_UNIT" 2>/dev/null || true
+    mm_rm_mark=$(systemctl show --property=ActiveEnterTimestampMonotonic --value "$MM_UNIT" 2>/dev/null) || mm_rm_mark=
+    printf '%s\n' "$mm_rm_mark"
 }
 
 # Debian tracks the administrator's enable/disable choice across upgrades and removal with
@@ -2846,14 +2847,11 @@ mm_self_heals() {
     [ "$MM_SELF_HEAL" = 1 ] && [ -n "$MM_UNATTENDED_BY" ]
 }
 
-# Whether someone at a terminal can be asked (apt or dnf run by hand, not told to be quiet).
-mm_can_ask() {
-    [ -z "$MM_UNATTENDED_BY" ] && [ "${DEBIAN_FRONTEND:-}" != noninteractive ] && [ -t 0 ] && [ -t 2 ]
-}
-
 # The upgrade of snapshot $1 failed at step $2 (migration or start), for the reason $3, with the
-# failing step's output in file $4. Nobody watches: the rollback is asked for. Someone at a
-# terminal: asked whether to. Otherwise the failure is reported and left to the administrator.
+# failing step's output in file $4. Nobody watches: the rollback is asked for. Otherwise the
+# failure is reported and left to the administrator, who may be watching: the scripts ask
+# nothing themselves (Debian's policy leaves prompts to debconf), and 'mattermost-pkg rollback'
+# asks on the terminal before it discards anything.
 # Sets MM_HEALING=1 when a rollback will follow.
 mm_upgrade_failed() {
     MM_HEALING=0
@@ -2877,21 +2875,8 @@ mm_upgrade_failed() {
         return 0
     elif [ -n "$MM_UNATTENDED_BY" ]; then
         mm_uf_why="MMPKG_SELF_HEAL=0 in $MM_PACKAGE_CONF"
-    elif mm_can_ask; then
-        mm_uf_when=$(mm_snapshot_value "$1" dump_started)
-        printf 'mattermost: the upgrade from %s to %s failed (%s).\nRoll back to %s? Once the package manager has finished, the database goes back to the dump taken %s (what was written since is lost), %s to its copy, and %s %s is installed and held. [y/N] ' \
-            "$mm_uf_from" "$MM_VERSION" "$2" "$mm_uf_from" "${mm_uf_when:-before the upgrade}" "$MM_ETC" "$MM_PACKAGE" "$mm_uf_from" >&2
-        mm_uf_answer=
-        read -r mm_uf_answer || mm_uf_answer=
-        case "$mm_uf_answer" in
-            y | Y | yes | YES)
-                mm_request_heal "$1"
-                return 0
-                ;;
-            *) mm_uf_why="the administrator said no" ;;
-        esac
     else
-        mm_uf_why="someone may be watching it; 'mattermost-pkg rollback' rolls it back"
+        mm_uf_why="someone may be watching it; 'mattermost-pkg rollback' rolls it back, asking first"
     fi
     mm_report failed "$1" "$2" "$3; not rolled back: $mm_uf_why"
 }
@@ -2931,9 +2916,11 @@ mm_redact() {
             line = $0
             if (secret != "") {
                 out = ""
-                while ((i = index(line, secret)) > 0) {
+                i = index(line, secret)
+                while (i > 0) {
                     out = out substr(line, 1, i - 1) "***"
                     line = substr(line, i + length(secret))
+                    i = index(line, secret)
                 }
                 line = out line
             }

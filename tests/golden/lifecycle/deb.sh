@@ -2815,12 +2815,9 @@ mm_who_upgrades() {
     mm_wu_pid=$PPID
     while [ "$mm_wu_pid" -gt 1 ] 2>/dev/null; do
         mm_wu_comm=$(cat "/proc/$mm_wu_pid/comm" 2>/dev/null) || break
-        mm_wu_stat=$(cat "/proc/$mm_wu_pid/stat" 2>/dev/null) || break
-        # Fields after the name, which may hold spaces and parentheses: state, ppid, ...; the
-        # start time is the 22nd field of all, the 20th of these.
-        mm_wu_rest=${mm_wu_stat##*) }
-        mm_wu_ppid=$(printf '%s\n' "$mm_wu_rest" | cut -d ' ' -f 2)
-        mm_wu_start=$(printf '%s\n' "$mm_wu_rest" | cut -d ' ' -f 20)
+        mm_wu_ppid=$(mm_process_field "$mm_wu_pid" 2)
+        mm_wu_start=$(mm_process_field "$mm_wu_pid" 20)
+        [ -n "$mm_wu_start" ] || break
         mm_wu_pm=0
         case "$mm_wu_comm" in
             # The comm of a script is its name, cut to 15 characters.
@@ -2840,6 +2837,14 @@ mm_who_upgrades() {
         mm_wu_pid=$mm_wu_ppid
     done
     MM_PM_PIDS=${MM_PM_PIDS# }
+}
+
+# Field $2 of process $1's /proc/PID/stat, counted after its name (which may hold spaces and
+# parentheses): 2 is the parent's PID, 20 the start time, in clock ticks since boot. Empty when
+# the process is gone.
+mm_process_field() {
+    mm_pf_stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    printf '%s\n' "${mm_pf_stat##*) }" | cut -d ' ' -f "$2"
 }
 
 # Whether a failed upgrade rolls itself back: nobody watches it and the administrator allows it.
@@ -2885,7 +2890,7 @@ mm_upgrade_failed() {
 # managers above this script to finish, then runs 'mattermost-pkg heal'. The server stays
 # stopped until then, so that nothing is written that the rollback would discard.
 mm_request_heal() {
-    printf 'pm=%s\nunattended=%s\n' "$MM_PM_PIDS" "${MM_UNATTENDED_BY:-asked}" >>"$1/state"
+    printf 'pm=%s\nunattended=%s\n' "$MM_PM_PIDS" "$MM_UNATTENDED_BY" >>"$1/state"
     if ! mm_rh_err=$(ln -sfn "$1" "$MM_HEAL" 2>&1); then
         mm_warn "cannot record the rollback in $MM_HEAL ($mm_rh_err); roll back with 'mattermost-pkg rollback'"
         return 0

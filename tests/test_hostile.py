@@ -326,7 +326,9 @@ def test_upgrade_from_the_legacy_layout(hostile: Manager) -> None:
     assert ETC not in service_writable_dirs(root)
 
 
-@pytest.mark.parametrize("command", ["apply-overrides", "backup", "heal", "migrate", "report", "resume", "status"])
+@pytest.mark.parametrize(
+    "command", ["apply-overrides", "backup", "heal", "migrate", "report", "resume", "status"]
+)
 def test_admin_command(hostile: Manager, command: str) -> None:
     root = hostile.root
     used_site(hostile, OLD)
